@@ -1,0 +1,2 @@
+//! mmstats: always-on application statistics in memory-mapped files.
+pub mod format;

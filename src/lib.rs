@@ -1,0 +1,1 @@
+//! Examples and integration tests of mmstats live in `examples/` and `tests/`.
