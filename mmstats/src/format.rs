@@ -1,1 +1,655 @@
-//! placeholder
+//! The byte layout of an mmstats file, version 1.
+//!
+//! This module is the single source of the format's arithmetic: the derive
+//! macro's generated constants call these `const fn`s, the writer places
+//! values with them, and the reader checks files against them, so writer and
+//! reader cannot drift apart.
+//!
+//! A file is laid out as:
+//!
+//! ```text
+//! offset 0      version byte, 0x01
+//! offset 1      fields, back to back, in layout order
+//!               u16 0x0000: a label size of zero ends the field list
+//!               optional metadata block (see `META_MAGIC`)
+//!               zero bytes up to the file size (whole pages)
+//! ```
+//!
+//! and one field as:
+//!
+//! ```text
+//! u16 label size | label (UTF-8) | u16 signature size | signature (ASCII) |
+//! u8 write buffer (0xFF unbuffered, 0 or 1 double-buffered) |
+//! value (unbuffered) or buffer 0 then buffer 1 (double-buffered)
+//! ```
+//!
+//! All integers are in the host's byte order. This writer pads a field's type
+//! signature with leading spaces so that its value starts at a multiple of the
+//! value's alignment; Python's `struct` ignores those spaces, so the original
+//! reader computes the same size and reads the same value.
+
+/// The only file format version there is; the first byte of every file.
+pub const VERSION: u8 = 1;
+
+/// Where the first field starts: right after the version byte.
+pub const FIELDS_START: usize = 1;
+
+/// Width of the label size that opens every field (a native `u16`).
+pub const LABEL_SIZE_BYTES: usize = 2;
+
+/// Width of the type signature size that follows the label (a native `u16`).
+pub const SIGNATURE_SIZE_BYTES: usize = 2;
+
+/// Width of the write-buffer byte that precedes the value or the buffers.
+pub const WRITE_BUFFER_BYTES: usize = 1;
+
+/// The bytes of one field that are not label, signature or value.
+pub const FIELD_OVERHEAD: usize = LABEL_SIZE_BYTES + SIGNATURE_SIZE_BYTES + WRITE_BUFFER_BYTES;
+
+/// Write-buffer byte of a field whose value is stored once, not double-buffered.
+pub const UNBUFFERED: u8 = 0xFF;
+
+/// Width of the end-of-fields marker: a label size of zero.
+pub const TERMINATOR_BYTES: usize = 2;
+
+/// The longest label a field can have: its size is stored in a `u16`.
+pub const MAX_LABEL_LEN: usize = u16::MAX as usize;
+
+/// The longest type signature a field can have: its size is stored in a `u16`.
+pub const MAX_SIGNATURE_LEN: usize = u16::MAX as usize;
+
+/// The largest value a field can hold, in bytes (a `Ns` text field's `N`).
+///
+/// Keeps every offset computation far away from overflow; a stats file is a
+/// handful of pages, never gigabytes.
+pub const MAX_VALUE_SIZE: usize = 1 << 24;
+
+/// The page size assumed where the real one cannot be asked for.
+pub const DEFAULT_PAGE_SIZE: usize = 4096;
+
+/// Opens the metadata block that may follow the terminator.
+///
+/// Readers that do not know it (the original Python reader among them) stop at
+/// the terminator and never see it. The block is, byte by byte:
+///
+/// ```text
+/// 12 bytes  b"mmstats-meta"
+/// u8        metadata version, 1
+/// u16       number of fields N; must equal the number of fields read
+/// N times:  u8 kind (see `Kind`), u16 unit length, unit (UTF-8),
+///           u16 help length, help (UTF-8)
+/// ```
+///
+/// All integers are in the host's byte order, like the rest of the file.
+/// The block is written once, before the file gets its final name.
+pub const META_MAGIC: &[u8; 12] = b"mmstats-meta";
+
+/// Version of the metadata block described at [`META_MAGIC`].
+pub const META_VERSION: u8 = 1;
+
+/// Bytes of the metadata block before the per-field records.
+pub const META_HEADER_BYTES: usize = META_MAGIC.len() + 1 + 2;
+
+/// Bytes of one metadata record besides its unit and help text.
+pub const META_RECORD_OVERHEAD: usize = 1 + 2 + 2;
+
+/// What a field means, so that tools can treat it right.
+///
+/// Stored as one byte per field in the metadata block. Files written by other
+/// implementations carry no kinds; readers then report [`Kind::Unknown`]
+/// (or [`Kind::Static`] for the well-known default fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Kind {
+    /// Not known: the file did not say.
+    Unknown = 0,
+    /// Only ever goes up (between restarts); tools show its rate.
+    Counter = 1,
+    /// A value that goes up and down.
+    Gauge = 2,
+    /// A mean over all or over a window of recorded values.
+    Average = 3,
+    /// A mean of elapsed times, in seconds.
+    Timer = 4,
+    /// A yes/no state.
+    Flag = 5,
+    /// A short piece of text that changes.
+    Text = 6,
+    /// Set once when the file was created and never changed.
+    Static = 7,
+}
+
+impl Kind {
+    /// Every kind, in code order.
+    pub const ALL: [Kind; 8] = [
+        Kind::Unknown,
+        Kind::Counter,
+        Kind::Gauge,
+        Kind::Average,
+        Kind::Timer,
+        Kind::Flag,
+        Kind::Text,
+        Kind::Static,
+    ];
+
+    /// The kind stored as `code`, or `None` for a code this version does not know.
+    pub const fn from_code(code: u8) -> Option<Kind> {
+        if (code as usize) < Kind::ALL.len() {
+            Some(Kind::ALL[code as usize])
+        } else {
+            None
+        }
+    }
+
+    /// The byte that stands for this kind in the metadata block.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The lower-case name tools print: `counter`, `gauge`, ...
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Unknown => "unknown",
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Average => "average",
+            Kind::Timer => "timer",
+            Kind::Flag => "flag",
+            Kind::Text => "text",
+            Kind::Static => "static",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A type signature in Python `struct` notation (`Q`, `d`, `255s`, ...),
+/// without padding, held inline so that it can be built in a `const`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature {
+    bytes: [u8; Signature::CAPACITY],
+    len: usize,
+}
+
+impl Signature {
+    /// Room for the longest signature this writer makes (`16777216s`).
+    pub const CAPACITY: usize = 16;
+
+    /// A one-letter signature such as `Q` or `?`.
+    pub const fn code(code: u8) -> Signature {
+        let mut bytes = [0u8; Signature::CAPACITY];
+        bytes[0] = code;
+        Signature { bytes, len: 1 }
+    }
+
+    /// The signature of a text field of `n` bytes: `"{n}s"`.
+    pub const fn text(n: usize) -> Signature {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        let mut rest = n;
+        loop {
+            digits[count] = b'0' + (rest % 10) as u8;
+            count += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut bytes = [0u8; Signature::CAPACITY];
+        let mut i = 0;
+        // Texts are capped at MAX_VALUE_SIZE (8 digits), so this always fits;
+        // the bound keeps the loop in range whatever `n` is.
+        while i < count && i + 1 < Signature::CAPACITY {
+            bytes[i] = digits[count - 1 - i];
+            i += 1;
+        }
+        bytes[i] = b's';
+        Signature { bytes, len: i + 1 }
+    }
+
+    /// The signature's bytes, without padding.
+    pub const fn as_bytes(&self) -> &[u8] {
+        self.bytes.split_at(self.len).0
+    }
+
+    /// The signature's length in bytes, without padding.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a signature has at least one letter.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Everything the layout needs to know about one field of a model.
+///
+/// The derive macro builds one per field from the field type's
+/// [`FieldType`] and the label it computed.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldSpec {
+    /// The full label, prefix included.
+    pub label: &'static str,
+    /// What the field type stores and how.
+    pub ty: FieldType,
+    /// Unit of the value (`seconds`, `bytes`, ...), or empty.
+    pub unit: &'static str,
+    /// One line saying what the value means, or empty.
+    pub help: &'static str,
+}
+
+/// What a field type stores: its signature, size, alignment, buffering and kind.
+///
+/// Each field type states this once as an associated constant, so the macro
+/// needs no table of sizes and new field types plug in without touching it.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldType {
+    /// The type signature written into the file, without padding.
+    pub signature: Signature,
+    /// Size of one value in bytes.
+    pub value_size: usize,
+    /// Alignment of the value: the offset of the value (and of each buffer)
+    /// is a multiple of it.
+    pub align: usize,
+    /// Whether the value is double-buffered (two copies and a write index).
+    pub buffered: bool,
+    /// What the value means.
+    pub kind: Kind,
+    /// Unit used when the field does not name one.
+    pub default_unit: &'static str,
+    /// Why this type cannot be used, if it cannot (a text of zero bytes, a
+    /// window of zero values); reported at compile time.
+    pub error: Option<&'static str>,
+}
+
+impl FieldSpec {
+    /// A field of type `ty` labelled `label`.
+    pub const fn new(
+        label: &'static str,
+        ty: FieldType,
+        unit: &'static str,
+        help: &'static str,
+    ) -> FieldSpec {
+        FieldSpec {
+            label,
+            ty,
+            unit: if unit.is_empty() {
+                ty.default_unit
+            } else {
+                unit
+            },
+            help,
+        }
+    }
+}
+
+/// Where one field sits in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldLayout {
+    /// Offset of the field's label size (the start of the field).
+    pub offset: usize,
+    /// Leading spaces added to the type signature to align the value.
+    pub padding: usize,
+    /// Offset of the value (unbuffered) or of buffer 0 (double-buffered).
+    pub value_offset: usize,
+    /// Offset of the write-buffer byte.
+    pub write_buffer_offset: usize,
+    /// Offset just past the field: where the next one starts.
+    pub end: usize,
+}
+
+impl FieldLayout {
+    /// A placeholder, for filling arrays before computing them.
+    pub const EMPTY: FieldLayout = FieldLayout {
+        offset: 0,
+        padding: 0,
+        value_offset: 0,
+        write_buffer_offset: 0,
+        end: 0,
+    };
+}
+
+/// How many leading spaces a signature of `sig_len` bytes needs so that the
+/// value of a field starting at `offset` with a `label_len`-byte label lands
+/// on a multiple of `align`.
+pub const fn signature_padding(
+    offset: usize,
+    label_len: usize,
+    sig_len: usize,
+    align: usize,
+) -> usize {
+    let unpadded = offset + FIELD_OVERHEAD + label_len + sig_len;
+    if align <= 1 {
+        0
+    } else {
+        (align - unpadded % align) % align
+    }
+}
+
+/// Bytes taken by the value part of a field: one value, or two buffers.
+pub const fn value_part_size(value_size: usize, buffered: bool) -> usize {
+    if buffered {
+        2 * value_size
+    } else {
+        value_size
+    }
+}
+
+/// Places one field of type `ty` with a `label_len`-byte label at `offset`.
+pub const fn place(offset: usize, label_len: usize, ty: &FieldType) -> FieldLayout {
+    let sig_len = ty.signature.len();
+    let padding = signature_padding(offset, label_len, sig_len, ty.align);
+    let write_buffer_offset =
+        offset + LABEL_SIZE_BYTES + label_len + SIGNATURE_SIZE_BYTES + padding + sig_len;
+    let value_offset = write_buffer_offset + WRITE_BUFFER_BYTES;
+    FieldLayout {
+        offset,
+        padding,
+        value_offset,
+        write_buffer_offset,
+        end: value_offset + value_part_size(ty.value_size, ty.buffered),
+    }
+}
+
+/// Places every field of a model, one after the other from [`FIELDS_START`].
+pub const fn layout<const N: usize>(specs: &[FieldSpec; N]) -> [FieldLayout; N] {
+    let mut out = [FieldLayout::EMPTY; N];
+    let mut offset = FIELDS_START;
+    let mut i = 0;
+    while i < N {
+        out[i] = place(offset, specs[i].label.len(), &specs[i].ty);
+        offset = out[i].end;
+        i += 1;
+    }
+    out
+}
+
+/// Where the field list ends (the offset of the terminator).
+pub const fn fields_end(layouts: &[FieldLayout]) -> usize {
+    match layouts.last() {
+        Some(last) => last.end,
+        None => FIELDS_START,
+    }
+}
+
+/// Size of the metadata block for these fields.
+pub const fn meta_size(specs: &[FieldSpec]) -> usize {
+    let mut size = META_HEADER_BYTES;
+    let mut i = 0;
+    while i < specs.len() {
+        size += META_RECORD_OVERHEAD + specs[i].unit.len() + specs[i].help.len();
+        i += 1;
+    }
+    size
+}
+
+/// Bytes a model needs before rounding to pages: version, fields,
+/// terminator and metadata block.
+pub const fn content_size(specs: &[FieldSpec], layouts: &[FieldLayout]) -> usize {
+    fields_end(layouts) + TERMINATOR_BYTES + meta_size(specs)
+}
+
+/// The file size for `content` bytes: whole pages, at least one.
+pub const fn file_size(content: usize, page_size: usize) -> usize {
+    let page = if page_size == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        page_size
+    };
+    let pages = content.div_ceil(page);
+    if pages == 0 {
+        page
+    } else {
+        pages * page
+    }
+}
+
+/// The first problem with a model's fields, if any: a field type that cannot
+/// be used, a label that is empty, too long or holds a NUL byte, or two
+/// fields with the same label. Checked at compile time for derived models.
+pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
+    let mut i = 0;
+    while i < specs.len() {
+        if let Some(error) = specs[i].ty.error {
+            return Some(error);
+        }
+        let label = specs[i].label.as_bytes();
+        if label.is_empty() {
+            return Some("a label must not be empty");
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Some("a label must not be longer than 65535 bytes");
+        }
+        let mut b = 0;
+        while b < label.len() {
+            if label[b] == 0 {
+                return Some("a label must not contain a NUL byte");
+            }
+            b += 1;
+        }
+        if specs[i].unit.len() > u16::MAX as usize || specs[i].help.len() > u16::MAX as usize {
+            return Some("a unit or help text must not be longer than 65535 bytes");
+        }
+        let mut j = 0;
+        while j < i {
+            if bytes_eq(specs[j].label.as_bytes(), label) {
+                return Some("two fields have the same label");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    None
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The size in bytes of one value of a signature, or `None` when this
+/// project does not know the signature.
+///
+/// Accepts what Python's `struct` accepts for one item without a byte-order
+/// prefix: surrounding white space, and a count only before `s`. Native sizes
+/// are those of C on 64-bit Unix (`l` and `L` are 8 bytes).
+pub fn parse_signature(raw: &[u8]) -> Option<SignatureInfo> {
+    let trimmed = trim_ascii(raw);
+    let (&code, count) = trimmed.split_last()?;
+    let scalar = |size: usize, value: ValueType| {
+        if count.is_empty() {
+            Some(SignatureInfo { size, value })
+        } else {
+            None
+        }
+    };
+    match code {
+        b'b' => scalar(1, ValueType::I8),
+        b'B' => scalar(1, ValueType::U8),
+        b'?' => scalar(1, ValueType::Bool),
+        b'c' => scalar(1, ValueType::Char),
+        b'h' => scalar(2, ValueType::I16),
+        b'H' => scalar(2, ValueType::U16),
+        b'i' => scalar(4, ValueType::I32),
+        b'I' => scalar(4, ValueType::U32),
+        b'l' | b'q' | b'n' => scalar(8, ValueType::I64),
+        b'L' | b'Q' | b'N' => scalar(8, ValueType::U64),
+        b'f' => scalar(4, ValueType::F32),
+        b'd' => scalar(8, ValueType::F64),
+        b's' => {
+            let size = if count.is_empty() {
+                1
+            } else {
+                if !count.iter().all(u8::is_ascii_digit) || count.len() > 9 {
+                    return None;
+                }
+                count
+                    .iter()
+                    .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'))
+            };
+            Some(SignatureInfo {
+                size,
+                value: ValueType::Text,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn trim_ascii(raw: &[u8]) -> &[u8] {
+    // Python's struct skips the same characters as C's isspace().
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let start = raw.iter().position(|b| !is_space(b)).unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |e| e + 1);
+    &raw[start..end]
+}
+
+/// What a signature says about its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureInfo {
+    /// Size of one value in bytes.
+    pub size: usize,
+    /// How to decode the value.
+    pub value: ValueType,
+}
+
+/// How the bytes of a value are decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    /// `b`
+    I8,
+    /// `B`
+    U8,
+    /// `?`
+    Bool,
+    /// `c`: one raw byte, shown as text.
+    Char,
+    /// `h`
+    I16,
+    /// `H`
+    U16,
+    /// `i`
+    I32,
+    /// `I`
+    U32,
+    /// `q`, `l`, `n`
+    I64,
+    /// `Q`, `L`, `N`
+    U64,
+    /// `f`
+    F32,
+    /// `d`
+    F64,
+    /// `Ns`: bytes up to the first NUL, as UTF-8.
+    Text,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn ty(code: u8, size: usize) -> FieldType {
+        FieldType {
+            signature: Signature::code(code),
+            value_size: size,
+            align: size,
+            buffered: false,
+            kind: Kind::Gauge,
+            default_unit: "",
+            error: None,
+        }
+    }
+
+    #[test]
+    fn text_signatures_spell_their_size() {
+        assert_eq!(Signature::text(0).as_bytes(), b"0s");
+        assert_eq!(Signature::text(7).as_bytes(), b"7s");
+        assert_eq!(Signature::text(255).as_bytes(), b"255s");
+        assert_eq!(Signature::text(MAX_VALUE_SIZE).as_bytes(), b"16777216s");
+    }
+
+    #[test]
+    fn values_are_aligned_by_padding_the_signature() {
+        // "counter": 1 + 2 + 7 + 2 + 1 + 1 = 14, so a u64 needs 2 spaces.
+        let f = place(1, 7, &ty(b'Q', 8));
+        assert_eq!(f.padding, 2);
+        assert_eq!(f.value_offset, 16);
+        assert_eq!(f.write_buffer_offset, 15);
+        assert_eq!(f.end, 24);
+        // One-byte values never need padding.
+        assert_eq!(place(1, 4, &ty(b'b', 1)).padding, 0);
+        for offset in 1..64 {
+            for label in 1..40 {
+                for size in [1, 2, 4, 8] {
+                    let f = place(offset, label, &ty(b'x', size));
+                    assert_eq!(f.value_offset % size, 0);
+                    assert!(f.padding < size.max(1));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn buffered_fields_keep_both_buffers_aligned() {
+        let mut t = ty(b'd', 8);
+        t.buffered = true;
+        let f = place(3, 5, &t);
+        assert_eq!(f.value_offset % 8, 0);
+        assert_eq!(f.end - f.value_offset, 16);
+    }
+
+    #[test]
+    fn file_size_is_whole_pages_and_never_empty() {
+        assert_eq!(file_size(0, 4096), 4096);
+        assert_eq!(file_size(1, 4096), 4096);
+        assert_eq!(file_size(4096, 4096), 4096);
+        assert_eq!(file_size(4097, 4096), 8192);
+        assert_eq!(file_size(10, 0), DEFAULT_PAGE_SIZE);
+    }
+
+    #[test]
+    fn checks_catch_bad_labels() {
+        let t = ty(b'Q', 8);
+        assert_eq!(check_specs(&[FieldSpec::new("a", t, "", "")]), None);
+        assert!(check_specs(&[FieldSpec::new("", t, "", "")]).is_some());
+        assert!(check_specs(&[FieldSpec::new("a\0b", t, "", "")]).is_some());
+        assert!(check_specs(&[
+            FieldSpec::new("a", t, "", ""),
+            FieldSpec::new("a", t, "", "")
+        ])
+        .is_some());
+    }
+
+    #[test]
+    fn signatures_parse_like_python_struct() {
+        let p = |s: &[u8]| parse_signature(s).map(|i| (i.size, i.value));
+        assert_eq!(p(b"Q"), Some((8, ValueType::U64)));
+        assert_eq!(p(b"   Q"), Some((8, ValueType::U64)));
+        assert_eq!(p(b" 255s"), Some((255, ValueType::Text)));
+        assert_eq!(p(b"s"), Some((1, ValueType::Text)));
+        assert_eq!(p(b"0s"), Some((0, ValueType::Text)));
+        assert_eq!(p(b"2 55s"), None);
+        assert_eq!(p(b"2Q"), None);
+        assert_eq!(p(b""), None);
+        assert_eq!(p(b"   "), None);
+        assert_eq!(p(b"Z"), None);
+        assert_eq!(p(b"9999999999s"), None);
+    }
+}
