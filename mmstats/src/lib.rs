@@ -1,2 +1,167 @@
-//! mmstats: always-on application statistics in memory-mapped files.
+//! # mmstats: `/proc` for your own program
+//!
+//! A program declares its statistics as a plain struct; mmstats lays them
+//! out at compile time in a memory-mapped file, and every update is a plain
+//! store into that file: no lock, no system call. Separate tools read the
+//! files without disturbing the writer.
+//!
+//! ```
+//! use mmstats::{MmStats, Counter, Gauge, Timer, Flag, Text};
+//!
+//! #[derive(MmStats)]
+//! #[mmstats(prefix = "web.")]
+//! struct WebStats {
+//!     /// Responses with a 2XX status.
+//!     #[mmstats(label = "status.2XX")]
+//!     status_2xx: Counter,
+//!     queue: Gauge<u32>,
+//!     latency: Timer<100>,
+//!     up: Flag,
+//!     state: Text<32>,
+//! }
+//!
+//! # fn main() -> Result<(), mmstats::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let stats = WebStats::builder().dir(dir.path()).create()?;
+//! // let stats = WebStats::create()?;   // /tmp/<cmd>-<pid>-<tid>.mmstats
+//! stats.status_2xx.incr();
+//! stats.up.set(true);
+//! {
+//!     let _timing = stats.latency.start(); // timed until dropped
+//! }
+//! assert_eq!(stats.status_2xx.get(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! A tour:
+//! - [`MmStats`] is the derive and the trait it implements: create a stats
+//!   object with [`MmStats::create`] or [`MmStats::builder`], or use one per
+//!   thread with [`MmStats::with_thread`].
+//! - [`fields`] lists the field types; [`Stats`] is the live object.
+//! - [`reader`] parses any version-1 file, written by this crate or by the
+//!   original Python mmstats.
+//! - [`format`] is the byte layout, shared by the writer and the reader.
+//! - [`file`] names, creates and removes files safely.
+//!
+//! The user guide (the `book/` directory of the repository) covers every
+//! feature with examples, the command-line tools and the file format.
+
+pub mod error;
+pub mod fields;
+pub mod file;
 pub mod format;
+mod raw;
+pub mod stats;
+
+pub use error::Error;
+pub use fields::{
+    Average, Counter, Field, Flag, Gauge, MovingAverage, Static, StaticField, StaticText, Text,
+    Timer, TimerGuard,
+};
+pub use format::Kind;
+pub use stats::{Builder, Model, Stats};
+
+/// Derives [`MmStats`](trait@MmStats) for a struct of field types.
+///
+/// Struct attributes, all optional, inside `#[mmstats(...)]`:
+/// - `prefix = "web."`: put in front of every label, the default fields' too;
+/// - `defaults = false`: leave out the default fields (`sys.pid`, ...);
+/// - `dir = "/run/app"`, `file = "{CMD}-{PID}-{TID}.mmstats"`: file settings
+///   that win over the environment;
+/// - `crate = "path::to::mmstats"`: where the runtime crate is, if renamed.
+///
+/// Field attributes: `label = "..."` (instead of the field's name),
+/// `unit = "..."`, `help = "..."` (else the doc comment), and for static
+/// fields `value = <expression>`.
+pub use mmstats_derive::MmStats;
+
+/// A model of statistics: a struct whose fields are all field types.
+///
+/// Implement it with `#[derive(MmStats)]`; the hidden items are the derive's.
+pub trait MmStats: Sized + Send + 'static {
+    /// Every label, type, offset and the size, computed at compile time.
+    const MODEL: Model;
+
+    #[doc(hidden)]
+    fn __write_statics(places: &stats::Places<'_>) -> Result<(), Error>;
+
+    #[doc(hidden)]
+    fn __bind(places: &stats::Places<'_>) -> Result<Self, Error>;
+
+    #[doc(hidden)]
+    fn __thread_slot() -> &'static std::thread::LocalKey<stats::ThreadSlot<Self>>;
+
+    /// Creates this model's file for the calling thread, named by the model's
+    /// settings, `MMSTATS_PATH` and `MMSTATS_FILES`, or the defaults.
+    fn create() -> Result<Stats<Self>, Error> {
+        Self::builder().create()
+    }
+
+    /// Settings for creating this model's file.
+    fn builder() -> Builder<Self> {
+        Builder::default()
+    }
+
+    /// A stats object with no file (see [`Stats::in_memory`]).
+    fn in_memory() -> Stats<Self> {
+        Stats::in_memory()
+    }
+
+    /// Runs `f` with the calling thread's own stats object for this model,
+    /// creating its file on first use: each thread gets its own file, so
+    /// threads never write the same memory.
+    ///
+    /// If the file cannot be created, the thread's stats are kept in memory
+    /// and the reason is printed once on standard error; use
+    /// [`MmStats::try_with_thread`] to handle the error instead.
+    fn with_thread<R>(f: impl FnOnce(&Self) -> R) -> R {
+        let mut f = Some(f);
+        let ran = Self::__thread_slot().try_with(|slot| f.take().map(|f| f(slot.get())));
+        match (ran, f) {
+            (Ok(Some(result)), _) => result,
+            // The thread is being torn down and its slot is gone: this last
+            // call writes to a stats object in memory.
+            (_, Some(f)) => f(&Stats::<Self>::in_memory()),
+            (_, None) => unreachable!("mmstats: the closure was taken but did not run"),
+        }
+    }
+
+    /// Like [`MmStats::with_thread`], but returns the error if the thread's
+    /// file cannot be created (and tries again on the next call).
+    fn try_with_thread<R>(f: impl FnOnce(&Self) -> R) -> Result<R, Error> {
+        let mut f = Some(f);
+        let ran = Self::__thread_slot()
+            .try_with(|slot| slot.try_get().map(|stats| f.take().map(|f| f(stats))));
+        match (ran, f) {
+            (Ok(Ok(Some(result))), _) => Ok(result),
+            (Ok(Err(e)), _) => Err(e),
+            (_, Some(f)) => Ok(f(&Stats::<Self>::in_memory())),
+            (_, None) => unreachable!("mmstats: the closure was taken but did not run"),
+        }
+    }
+}
+
+pub mod reader {
+    //! Placeholder until the reader lands.
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! What the derive's generated code uses. Not a public API.
+    pub use crate::fields::{check_type, Field, StaticField};
+    pub use crate::format::{content_size, layout, FieldLayout, FieldSpec};
+    pub use crate::stats::{default_field, Model, Places, ThreadSlot, DEFAULT_LABELS};
+    pub use crate::{Error, MmStats};
+    pub use core;
+    pub use std;
+
+    /// Fails compilation with `message` if the specs break a rule.
+    pub const fn check_specs(specs: &[FieldSpec]) {
+        if let Some(message) = crate::format::check_specs(specs) {
+            panic!("{}", message);
+        }
+    }
+}
+
+// Lets this crate's own tests and doc examples use the derive.
+extern crate self as mmstats;

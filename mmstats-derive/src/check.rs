@@ -1,0 +1,130 @@
+//! Checks that span several fields or the whole struct. Everything found is
+//! recorded; nothing stops at the first mistake.
+
+use std::collections::HashMap;
+
+use syn::DeriveInput;
+
+use crate::ast::Model;
+use crate::ctxt::Ctxt;
+
+/// The longest label: its size is stored in 16 bits.
+const MAX_LABEL_LEN: usize = u16::MAX as usize;
+
+pub fn check(cx: &Ctxt, input: &DeriveInput, model: &Model) {
+    check_generics(cx, input);
+    check_labels(cx, model);
+    check_texts(cx, model);
+}
+
+fn check_generics(cx: &Ctxt, input: &DeriveInput) {
+    let generics = &input.generics;
+    if let Some(lifetime) = generics.lifetimes().next() {
+        cx.error_spanned_by(
+            lifetime,
+            "MmStats cannot be derived for a struct with lifetime parameters: \
+             its fields live in a file, not in borrowed memory",
+        );
+    } else if !generics.params.is_empty() {
+        cx.error_spanned_by(
+            &generics.params,
+            "MmStats cannot be derived for a generic struct: its layout is fixed at compile time; \
+             use concrete field types",
+        );
+    }
+    if let Some(clause) = &generics.where_clause {
+        if generics.params.is_empty() {
+            cx.error_spanned_by(
+                clause,
+                "MmStats cannot be derived for a struct with a where clause",
+            );
+        }
+    }
+}
+
+fn check_labels(cx: &Ctxt, model: &Model) {
+    // Label -> the field that has it first.
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    let defaults = if model.has_defaults() {
+        model.default_labels()
+    } else {
+        Vec::new()
+    };
+    for field in &model.fields {
+        let label = field.label.as_str();
+        let span = field.label_span;
+        let name = field.label.escape_debug();
+        if field
+            .attrs
+            .label
+            .as_ref()
+            .is_some_and(|l| l.value.is_empty())
+        {
+            cx.syn_error(syn::Error::new(span, "a label must not be empty"));
+            continue;
+        }
+        if label.contains('\0') {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!("label \"{name}\" contains a NUL byte, which no reader can show"),
+            ));
+        }
+        if label.len() > MAX_LABEL_LEN {
+            // Point at the `label` keyword rather than at a literal of
+            // tens of thousands of characters.
+            let at = field.attrs.label_key.unwrap_or(span);
+            cx.syn_error(syn::Error::new(
+                at,
+                format!(
+                    "this label is {} bytes long with its prefix; a label can have at most {} bytes",
+                    label.len(),
+                    MAX_LABEL_LEN
+                ),
+            ));
+        }
+        if defaults.iter().any(|d| d == label) {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!(
+                    "label \"{name}\" is taken by a default field; choose another label, \
+                     or leave the default fields out with #[mmstats(defaults = false)]"
+                ),
+            ));
+            continue;
+        }
+        match seen.get(label) {
+            Some(first) => cx.syn_error(syn::Error::new(
+                span,
+                format!("duplicate label \"{name}\": field `{first}` already has it"),
+            )),
+            None => {
+                seen.insert(label, field.ident.to_string());
+            }
+        }
+    }
+}
+
+fn check_texts(cx: &Ctxt, model: &Model) {
+    let limit = u16::MAX as usize;
+    for field in &model.fields {
+        for text in [&field.attrs.unit, &field.attrs.help].into_iter().flatten() {
+            if text.value.len() > limit {
+                cx.syn_error(syn::Error::new(
+                    text.span,
+                    "a unit or help text can have at most 65535 bytes",
+                ));
+            }
+        }
+        if field.attrs.help.is_none() && field.attrs.doc.len() > limit {
+            cx.error_spanned_by(field.ident, "the doc comment is too long to be the field's help text (65535 bytes at most); give a shorter #[mmstats(help = \"...\")]");
+        }
+    }
+    if let Some(prefix) = &model.attrs.prefix {
+        if prefix.value.contains('\0') {
+            cx.syn_error(syn::Error::new(
+                prefix.span,
+                "the prefix contains a NUL byte, which no reader can show",
+            ));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Code generation from the checked model.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::DeriveInput;
+
+use crate::ast::Model;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let cx = Ctxt::new();
+    let model = Model::from_input(&cx, input);
+    if let Some(model) = &model {
+        check::check(&cx, input, model);
+    }
+    cx.check()?;
+    match model {
+        Some(model) => Ok(expand(&model)),
+        // `from_input` records an error whenever it gives nothing back.
+        None => Ok(TokenStream::new()),
+    }
+}
+
+fn expand(model: &Model) -> TokenStream {
+    let ident = model.ident;
+    let name = ident.to_string();
+    let krate = match &model.attrs.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::mmstats),
+    };
+    let own = model.fields.len();
+    let defaults = if model.has_defaults() {
+        model.default_labels()
+    } else {
+        Vec::new()
+    };
+    let total = own + defaults.len();
+
+    let own_specs = model.fields.iter().map(|field| {
+        let ty = field.ty;
+        let label = &field.label;
+        let unit = field.attrs.unit.as_ref().map_or("", |u| u.value.as_str());
+        let help = match &field.attrs.help {
+            Some(help) => help.value.clone(),
+            None => field.attrs.doc.clone(),
+        };
+        quote_spanned! {field.ty_span()=>
+            __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help)
+        }
+    });
+    let default_specs = defaults
+        .iter()
+        .enumerate()
+        .map(|(index, label)| quote!(__mm::default_field(#index, #label)));
+    let default_check = (!defaults.is_empty()).then(|| {
+        let suffixes = crate::ast::DEFAULT_LABELS;
+        quote! {
+            const _: () = {
+                let expected = [#(#suffixes),*];
+                let mut i = 0;
+                while i < expected.len() {
+                    let (a, b) = (expected[i].as_bytes(), __mm::DEFAULT_LABELS[i].as_bytes());
+                    ::core::assert!(a.len() == b.len(), "mmstats-derive and mmstats disagree on the default fields");
+                    let mut j = 0;
+                    while j < a.len() {
+                        ::core::assert!(a[j] == b[j], "mmstats-derive and mmstats disagree on the default fields");
+                        j += 1;
+                    }
+                    i += 1;
+                }
+            };
+        }
+    });
+    let type_checks = model.fields.iter().map(|field| {
+        let ty = field.ty;
+        let has_value = field.attrs.value.is_some();
+        quote_spanned! {field.ty_span()=>
+            const _: () = __mm::check_type::<#ty>(#has_value);
+        }
+    });
+    let statics = model
+        .fields
+        .iter()
+        .enumerate()
+        .filter_map(|(index, field)| {
+            let value = field.attrs.value.as_ref()?;
+            let ty = field.ty;
+            let write = quote_spanned! {ty.span()=>
+                <#ty as __mm::StaticField>::write_value
+            };
+            Some(quote_spanned! {value.span()=>
+                #write(
+                    &__places.place(#index)?,
+                    ::core::borrow::Borrow::borrow(&(#value)),
+                )?;
+            })
+        });
+    let binds = model.fields.iter().enumerate().map(|(index, field)| {
+        let member = field.ident;
+        let ty = field.ty;
+        quote_spanned! {ty.span()=>
+            #member: <#ty as __mm::Field>::bind(&__places.place(#index)?)?
+        }
+    });
+    let dir = option_str(model.attrs.dir.as_ref().map(|d| d.value.as_str()));
+    let file = option_str(model.attrs.file.as_ref().map(|f| f.value.as_str()));
+    let slot = format_ident!("__MMSTATS_SLOT");
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, clippy::all)]
+        const _: () = {
+            use #krate::__private as __mm;
+
+            const __FIELDS: [__mm::FieldSpec; #total] = [
+                #(#own_specs,)*
+                #(#default_specs,)*
+            ];
+            const __LAYOUT: [__mm::FieldLayout; #total] = __mm::layout(&__FIELDS);
+            #(#type_checks)*
+            const _: () = __mm::check_specs(&__FIELDS);
+            #default_check
+
+            #[automatically_derived]
+            impl __mm::MmStats for #ident {
+                const MODEL: __mm::Model = __mm::Model {
+                    name: #name,
+                    fields: &__FIELDS,
+                    layout: &__LAYOUT,
+                    own_fields: #own,
+                    content_size: __mm::content_size(&__FIELDS, &__LAYOUT),
+                    dir: #dir,
+                    file: #file,
+                };
+
+                fn __write_statics(
+                    __places: &__mm::Places<'_>,
+                ) -> ::core::result::Result<(), __mm::Error> {
+                    #(#statics)*
+                    ::core::result::Result::Ok(())
+                }
+
+                fn __bind(
+                    __places: &__mm::Places<'_>,
+                ) -> ::core::result::Result<Self, __mm::Error> {
+                    ::core::result::Result::Ok(Self {
+                        #(#binds,)*
+                    })
+                }
+
+                fn __thread_slot() -> &'static ::std::thread::LocalKey<__mm::ThreadSlot<Self>> {
+                    ::std::thread_local! {
+                        static #slot: __mm::ThreadSlot<#ident> = const { __mm::ThreadSlot::new() };
+                    }
+                    &#slot
+                }
+            }
+        };
+    }
+}
+
+fn option_str(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}

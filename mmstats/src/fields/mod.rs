@@ -1,0 +1,140 @@
+//! The field types a model is made of.
+//!
+//! | type | signature | kind | what it publishes |
+//! | --- | --- | --- | --- |
+//! | [`Counter`] | `Q` | counter | a count that goes up |
+//! | [`Gauge<T>`] | by `T`: `B b H h I i Q q f d` | gauge | the last value set |
+//! | [`Flag`] | `?` | flag | true or false |
+//! | [`Text<N>`] | `Ns` (255 by default) | text | UTF-8 text of at most `N` bytes |
+//! | [`Average`] | `d` | average | the mean of every value added |
+//! | [`MovingAverage<N>`] | `d` | average | the mean of the last `N` values |
+//! | [`Timer<N>`] | `d` | timer | the mean of the last `N` durations, in seconds |
+//! | [`Static<T>`] | by `T` | static | a number set once when the file is made |
+//! | [`StaticText<N>`] | `Ns` (256 by default) | static | text set once when the file is made |
+//!
+//! Every value is stored unbuffered, with one aligned store of its width (see
+//! the book's "Field types" chapter for why the original's double buffer is
+//! not needed for values of 8 bytes or less). A handle keeps whatever it needs
+//! to compute the next value (a count, a total, a window) in its own memory
+//! and never reads the file back.
+
+mod average;
+mod counter;
+mod gauge;
+mod statics;
+mod text;
+mod timer;
+
+pub use average::{Average, MovingAverage};
+pub use counter::Counter;
+pub use gauge::{Flag, Gauge, GaugeValue};
+pub use statics::{Static, StaticText, StaticValue};
+pub use text::Text;
+pub use timer::{Timer, TimerGuard};
+
+use crate::error::Error;
+use crate::format::{FieldLayout, FieldSpec, FieldType, UNBUFFERED};
+use crate::raw::{Bytes, Region, Slot, Word};
+
+/// A type that can be a field of an `#[derive(MmStats)]` struct.
+///
+/// Implemented by the field types of this crate; the constant says what the
+/// type stores, so the derive needs no table of sizes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an mmstats field type",
+    label = "not a stats field",
+    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Static<T>` or `StaticText<N>`"
+)]
+pub trait Field: Sized + Send {
+    /// What this type stores: signature, size, alignment, buffering, kind.
+    const TYPE: FieldType;
+
+    #[doc(hidden)]
+    /// Makes the handle for a field that has been laid out in a region.
+    fn bind(place: &Place<'_>) -> Result<Self, Error>;
+}
+
+/// A field whose value is set once, when the file is created, from the
+/// `#[mmstats(value = ...)]` attribute.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a static field, so it cannot take `value = ...`",
+    label = "`value` is only for `Static<T>` and `StaticText<N>`",
+    note = "other fields start at zero (or empty) and are set through their handle"
+)]
+pub trait StaticField: Field {
+    /// The type of the value the attribute gives.
+    type Value: ?Sized;
+
+    #[doc(hidden)]
+    /// Writes the value into the fresh file, before anyone can see it.
+    fn write_value(place: &Place<'_>, value: &Self::Value) -> Result<(), Error>;
+}
+
+/// Where one field of a model lives in its region, handed to [`Field::bind`].
+#[doc(hidden)]
+pub struct Place<'a> {
+    pub(crate) region: &'a Region,
+    pub(crate) spec: &'a FieldSpec,
+    pub(crate) layout: &'a FieldLayout,
+}
+
+impl Place<'_> {
+    /// The field's label.
+    pub fn label(&self) -> &str {
+        self.spec.label
+    }
+
+    /// The slot of an unbuffered value of width `W`.
+    pub fn slot<W: Word>(&self) -> Result<Slot<W>, Error> {
+        if self.spec.ty.buffered || self.spec.ty.value_size != std::mem::size_of::<W>() {
+            return Err(self.mismatch());
+        }
+        self.region
+            .slot::<W>(self.layout.value_offset)
+            .ok_or_else(|| self.mismatch())
+    }
+
+    /// The bytes of an unbuffered text value.
+    pub fn bytes(&self) -> Result<Bytes, Error> {
+        if self.spec.ty.buffered {
+            return Err(self.mismatch());
+        }
+        self.region
+            .bytes(self.layout.value_offset, self.spec.ty.value_size)
+            .ok_or_else(|| self.mismatch())
+    }
+
+    fn mismatch(&self) -> Error {
+        Error::Layout {
+            label: self.spec.label.to_string(),
+        }
+    }
+}
+
+/// Checks, at compile time, that `T` can be used as a field; the derive calls
+/// it once per field so that the error points at the field's type.
+#[doc(hidden)]
+pub const fn check_type<T: Field>(has_value: bool) {
+    if let Some(message) = T::TYPE.error {
+        panic!("{}", message);
+    }
+    if !has_value && matches!(T::TYPE.kind, crate::format::Kind::Static) {
+        panic!("a static field is set once, when the file is created: give it a value with #[mmstats(value = ...)]");
+    }
+}
+
+/// The unbuffered write-buffer byte, for the writer that lays out headers.
+pub(crate) const fn write_buffer_byte(ty: &FieldType) -> u8 {
+    if ty.buffered {
+        0
+    } else {
+        UNBUFFERED
+    }
+}
+
+pub(crate) use text::fit as fit_text;
+
+/// The type of a static text field of `size` bytes.
+pub(crate) const fn text_field_type(size: usize) -> FieldType {
+    text::text_type(size, crate::format::Kind::Static)
+}

@@ -1,0 +1,291 @@
+//! All of the writer's `unsafe` code: the memory that backs a stats object,
+//! and the typed slots through which field handles store their values.
+//!
+//! The argument for soundness, in one place:
+//!
+//! 1. A [`Region`] owns the memory (a shared file mapping, or heap memory for
+//!    a stats object that has no file) and never moves or resizes it.
+//! 2. A [`Slot`] or [`Bytes`] is only made by [`Region::slot`] and
+//!    [`Region::bytes`], which check that the range lies inside the region and
+//!    that a slot is aligned for its width.
+//! 3. Slots are only handed to field handles, and the handles live inside a
+//!    `Stats<T>` that also owns the region. `Stats` declares the model before
+//!    the region, so the handles are dropped before the memory is released,
+//!    and it only ever hands out shared references to the model, so a handle
+//!    cannot be moved out and outlive the memory.
+//! 4. Every access through a slot is an atomic load or store of the slot's
+//!    width. Other processes map the same file and read it concurrently;
+//!    atomics make those reads race-free in Rust's model, and an aligned
+//!    atomic store is one machine store that no reader can see half done.
+//!    Handles are `Send` but not `Sync`, so one thread writes at a time.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use memmap2::MmapMut;
+
+/// The memory behind one stats object.
+#[derive(Debug)]
+pub(crate) enum Region {
+    /// A writable shared mapping of a stats file.
+    Mapped(MmapMut),
+    /// Heap memory, for stats that are not published in a file. Held as
+    /// `u64` words so that it is 8-byte aligned like a mapping.
+    Memory(Box<[u64]>),
+}
+
+impl Region {
+    /// Maps the first `len` bytes of `file` shared and writable.
+    ///
+    /// The file must be one this process has just created (with `O_EXCL`)
+    /// and sized to at least `len` bytes.
+    pub(crate) fn map_file(file: &std::fs::File, len: usize) -> std::io::Result<Region> {
+        // SAFETY: memmap2 requires that the file not be truncated or resized
+        // while mapped, or accesses fault. The file was created by this
+        // process under a private temporary name and sized by it; once
+        // published, its writer holds a shared lock on it for life, and the
+        // tools of this crate never truncate a file (the cleaner only unlinks
+        // files it can lock exclusively, and unlinking keeps the mapping
+        // valid). Other processes can only read it or unlink it.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(file)? };
+        Ok(Region::Mapped(map))
+    }
+
+    /// Heap memory of at least `len` bytes, zeroed.
+    pub(crate) fn memory(len: usize) -> Region {
+        Region::Memory(vec![0u64; len.div_ceil(8)].into_boxed_slice())
+    }
+
+    /// The bytes of the region, for writing headers before any slot exists.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Region::Mapped(map) => &mut map[..],
+            Region::Memory(words) => {
+                let len = words.len() * 8;
+                // SAFETY: the box holds `len` initialized bytes (u64 has no
+                // padding), u8 has no alignment requirement, and the returned
+                // slice borrows `self` mutably, so nothing else accesses the
+                // memory while it lives.
+                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
+            }
+        }
+    }
+
+    fn base_and_len(&self) -> (NonNull<u8>, usize) {
+        match self {
+            Region::Mapped(map) => {
+                let ptr = map.as_ptr().cast_mut();
+                // A mapping is never at address zero; a dangling pointer with
+                // length zero is never dereferenced (every range check fails).
+                (NonNull::new(ptr).unwrap_or(NonNull::dangling()), map.len())
+            }
+            Region::Memory(words) => {
+                let ptr = words.as_ptr().cast_mut().cast::<u8>();
+                (
+                    NonNull::new(ptr).unwrap_or(NonNull::dangling()),
+                    words.len() * 8,
+                )
+            }
+        }
+    }
+
+    /// A slot for one `W` at `offset`, if it lies inside the region and is
+    /// aligned for `W`.
+    pub(crate) fn slot<W: Word>(&self, offset: usize) -> Option<Slot<W>> {
+        let (base, len) = self.base_and_len();
+        let end = offset.checked_add(std::mem::size_of::<W>())?;
+        if end > len {
+            return None;
+        }
+        // SAFETY: offset + size_of::<W>() <= len, so the pointer stays inside
+        // the region's allocation (or one past its end at most).
+        let ptr = unsafe { base.as_ptr().add(offset) };
+        if ptr.align_offset(std::mem::align_of::<W>()) != 0 {
+            return None;
+        }
+        NonNull::new(ptr.cast::<W>()).map(|ptr| Slot { ptr })
+    }
+
+    /// A byte range of `size` bytes at `offset`, if it lies inside the region.
+    pub(crate) fn bytes(&self, offset: usize, size: usize) -> Option<Bytes> {
+        let (base, len) = self.base_and_len();
+        if offset.checked_add(size)? > len {
+            return None;
+        }
+        // SAFETY: offset + size <= len, so the pointer stays inside the
+        // region's allocation (or one past its end at most).
+        let ptr = unsafe { base.as_ptr().add(offset) };
+        NonNull::new(ptr).map(|ptr| Bytes { ptr, len: size })
+    }
+
+    /// Writes the mapping back to its file; `sync` waits for the disk.
+    pub(crate) fn flush(&self, sync: bool) -> std::io::Result<()> {
+        match self {
+            Region::Mapped(map) if sync => map.flush(),
+            Region::Mapped(map) => map.flush_async(),
+            Region::Memory(_) => Ok(()),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A machine word that a slot can hold: `u8`, `u16`, `u32` or `u64`.
+pub trait Word: Copy + sealed::Sealed {
+    #[doc(hidden)]
+    /// Stores `value` at `ptr` with one atomic store.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for writes of `Self`, aligned, and only ever
+    /// accessed atomically while other threads may access it.
+    unsafe fn store(ptr: *mut Self, value: Self);
+    #[doc(hidden)]
+    /// Loads the value at `ptr` with one atomic load.
+    ///
+    /// # Safety
+    /// As for [`Word::store`], for reads.
+    unsafe fn load(ptr: *mut Self) -> Self;
+}
+
+macro_rules! word {
+    ($t:ty, $atomic:ty) => {
+        impl sealed::Sealed for $t {}
+        impl Word for $t {
+            #[inline(always)]
+            unsafe fn store(ptr: *mut Self, value: Self) {
+                // SAFETY: the caller guarantees validity and alignment, and
+                // the atomic type has the same size and alignment as `$t`.
+                unsafe { <$atomic>::from_ptr(ptr) }.store(value, Ordering::Relaxed)
+            }
+            #[inline(always)]
+            unsafe fn load(ptr: *mut Self) -> Self {
+                // SAFETY: as for `store`.
+                unsafe { <$atomic>::from_ptr(ptr) }.load(Ordering::Relaxed)
+            }
+        }
+    };
+}
+
+word!(u8, AtomicU8);
+word!(u16, AtomicU16);
+word!(u32, AtomicU32);
+word!(u64, AtomicU64);
+
+/// Where one value of width `W` lives in a region (see the module docs).
+#[derive(Debug)]
+pub struct Slot<W: Word> {
+    ptr: NonNull<W>,
+}
+
+// SAFETY: a slot is a pointer into a region that its owner keeps alive (module
+// docs, point 3), and all access through it is atomic. Moving the handle that
+// holds it to another thread is fine; sharing it is not offered (`Slot` is not
+// `Sync`), so there is one writer.
+unsafe impl<W: Word> Send for Slot<W> {}
+
+impl<W: Word> Slot<W> {
+    /// Publishes `value` with a single store of the slot's width.
+    #[inline(always)]
+    pub fn store(&self, value: W) {
+        // SAFETY: `Region::slot` checked bounds and alignment, the region
+        // outlives the slot (module docs), and every access is atomic.
+        unsafe { W::store(self.ptr.as_ptr(), value) }
+    }
+
+    /// Reads the value back (the writer's own memory; no file access).
+    #[inline(always)]
+    pub fn load(&self) -> W {
+        // SAFETY: as for `store`.
+        unsafe { W::load(self.ptr.as_ptr()) }
+    }
+}
+
+/// A range of bytes in a region, for text values (see the module docs).
+#[derive(Debug)]
+pub struct Bytes {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: as for `Slot`: the owner keeps the region alive and every access is
+// an atomic byte access.
+unsafe impl Send for Bytes {}
+
+impl Bytes {
+    /// Size of the range in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` to the start of the range, one atomic byte store each,
+    /// followed by a NUL when there is room. Bytes past that are left alone.
+    pub fn write_c_string(&self, data: &[u8]) {
+        let n = data.len().min(self.len);
+        for (i, &b) in data.iter().take(n).enumerate() {
+            // SAFETY: i < n <= len, inside the range checked by
+            // `Region::bytes`; bytes need no alignment; access is atomic.
+            unsafe { u8::store(self.ptr.as_ptr().add(i), b) }
+        }
+        if n < self.len {
+            // SAFETY: n < len, as above.
+            unsafe { u8::store(self.ptr.as_ptr().add(n), 0) }
+        }
+    }
+
+    /// Copies the range out, one atomic byte load each.
+    pub fn read(&self) -> Vec<u8> {
+        (0..self.len)
+            // SAFETY: i < len, inside the range checked by `Region::bytes`.
+            .map(|i| unsafe { u8::load(self.ptr.as_ptr().add(i)) })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_checked_for_bounds_and_alignment() {
+        let region = Region::memory(16);
+        assert!(region.slot::<u64>(0).is_some());
+        assert!(region.slot::<u64>(8).is_some());
+        assert!(region.slot::<u64>(9).is_none());
+        assert!(region.slot::<u64>(16).is_none());
+        assert!(region.slot::<u32>(4).is_some());
+        assert!(region.slot::<u32>(2).is_none());
+        assert!(region.slot::<u8>(15).is_some());
+        assert!(region.slot::<u64>(usize::MAX).is_none());
+        assert!(region.bytes(10, 6).is_some());
+        assert!(region.bytes(10, 7).is_none());
+        assert!(region.bytes(usize::MAX, 2).is_none());
+    }
+
+    #[test]
+    fn stores_land_where_the_reader_looks() {
+        let mut region = Region::memory(16);
+        let slot = region.slot::<u64>(8).expect("in bounds");
+        slot.store(0x0102_0304_0506_0708);
+        assert_eq!(slot.load(), 0x0102_0304_0506_0708);
+        let bytes = region.bytes_mut();
+        assert_eq!(&bytes[8..16], &0x0102_0304_0506_0708u64.to_ne_bytes());
+    }
+
+    #[test]
+    fn text_is_written_c_style() {
+        let region = Region::memory(8);
+        let text = region.bytes(0, 8).expect("in bounds");
+        text.write_c_string(b"abcdef");
+        text.write_c_string(b"xy");
+        assert_eq!(text.read(), b"xy\0def\0\0");
+        text.write_c_string(b"0123456789");
+        assert_eq!(text.read(), b"01234567");
+    }
+}

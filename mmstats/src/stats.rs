@@ -1,0 +1,486 @@
+//! The stats object: a model's handles together with the memory they write.
+
+use std::cell::{Cell, OnceCell};
+use std::fs::File;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::Error;
+use crate::fields::{write_buffer_byte, Place};
+use crate::file::{self, Vars};
+use crate::format::{
+    FieldLayout, FieldSpec, FieldType, Kind, Signature, META_MAGIC, META_VERSION, TERMINATOR_BYTES,
+    VERSION,
+};
+use crate::raw::Region;
+use crate::MmStats;
+
+/// The compile-time description of a model: its fields' labels, types and
+/// places, and its file settings. The derive makes one per struct as
+/// `<T as MmStats>::MODEL`.
+#[derive(Debug)]
+pub struct Model {
+    /// The struct's name.
+    pub name: &'static str,
+    /// Every field, the model's own first, then the default fields.
+    pub fields: &'static [FieldSpec],
+    /// Where each field sits, in the same order.
+    pub layout: &'static [FieldLayout],
+    /// How many of the fields are the struct's own (the rest are defaults).
+    pub own_fields: usize,
+    /// Bytes of the version, fields, terminator and metadata.
+    pub content_size: usize,
+    /// Directory template from `#[mmstats(dir = "...")]`.
+    pub dir: Option<&'static str>,
+    /// File name template from `#[mmstats(file = "...")]`.
+    pub file: Option<&'static str>,
+}
+
+/// The default fields' labels, after the model's prefix, in file order.
+pub const DEFAULT_LABELS: [&str; 6] = [
+    "sys.pid",
+    "sys.tid",
+    "sys.uid",
+    "sys.gid",
+    "sys.created",
+    "org.rust-lang.version",
+];
+
+/// Size of the text of the `org.rust-lang.version` default field.
+const VERSION_TEXT_SIZE: usize = 256;
+
+/// The compiler and crate version written into `org.rust-lang.version`.
+pub const VERSION_TEXT: &str = concat!(
+    env!("MMSTATS_RUSTC_VERSION"),
+    "; mmstats ",
+    env!("CARGO_PKG_VERSION")
+);
+
+const fn static_number(code: u8, size: usize) -> FieldType {
+    FieldType {
+        signature: Signature::code(code),
+        value_size: size,
+        align: size,
+        buffered: false,
+        kind: Kind::Static,
+        default_unit: "",
+        error: None,
+    }
+}
+
+/// The spec of default field `index` (see [`DEFAULT_LABELS`]) under `label`.
+pub const fn default_field(index: usize, label: &'static str) -> FieldSpec {
+    let (ty, unit, help) = match index {
+        0 => (static_number(b'I', 4), "", "process id of the writer"),
+        1 => (
+            static_number(b'q', 8),
+            "",
+            "operating system thread id of the writer",
+        ),
+        2 => (static_number(b'Q', 8), "", "user id of the writer"),
+        3 => (static_number(b'Q', 8), "", "group id of the writer"),
+        4 => (
+            static_number(b'd', 8),
+            "seconds",
+            "creation time, Unix seconds",
+        ),
+        _ => (
+            crate::fields::text_field_type(VERSION_TEXT_SIZE),
+            "",
+            "compiler and mmstats version of the writer",
+        ),
+    };
+    FieldSpec::new(label, ty, unit, help)
+}
+
+/// How to create a stats object: where, under which name, with which mode.
+///
+/// Settings given here win over the model's attributes, which win over the
+/// environment (`MMSTATS_PATH`, `MMSTATS_FILES`), which wins over the
+/// defaults (the temporary directory, `{CMD}-{PID}-{TID}.mmstats`, 0644).
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `create` is called"]
+pub struct Builder<T> {
+    dir: Option<PathBuf>,
+    file: Option<String>,
+    mode: u32,
+    _model: PhantomData<fn() -> T>,
+}
+
+impl<T: MmStats> Default for Builder<T> {
+    fn default() -> Self {
+        Builder {
+            dir: None,
+            file: None,
+            mode: file::DEFAULT_MODE,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<T: MmStats> Builder<T> {
+    /// The directory for the file; `{CMD}`, `{PID}` and `{TID}` are
+    /// substituted in it too.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The file name template.
+    pub fn file(mut self, template: impl Into<String>) -> Self {
+        self.file = Some(template.into());
+        self
+    }
+
+    /// The permission bits of the new file (0644 by default).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o7777;
+        self
+    }
+
+    /// The directory and file name template this builder would use.
+    pub fn templates(&self) -> (PathBuf, String) {
+        let model = &T::MODEL;
+        let dir = match (&self.dir, model.dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => PathBuf::from(dir),
+            (None, None) => file::default_dir(),
+        };
+        let template = match (&self.file, model.file) {
+            (Some(file), _) => file.clone(),
+            (None, Some(file)) => file.to_string(),
+            (None, None) => file::default_file_template(),
+        };
+        (dir, template)
+    }
+
+    /// Creates the file, writes every header and static value, and gives the
+    /// file its final name, all before returning. The calling thread's id is
+    /// the `{TID}`.
+    pub fn create(self) -> Result<Stats<T>, Error> {
+        let (dir_template, template) = self.templates();
+        let vars = Vars::current();
+        let dir = PathBuf::from(file::expand(&dir_template.to_string_lossy(), &vars)?);
+        let name = file::expand(&template, &vars)?;
+        let path = dir.join(name);
+        let size = crate::format::file_size(T::MODEL.content_size, page_size());
+        let mut pending = file::prepare(&path, size, self.mode)?;
+        match pending.region_mut() {
+            Some(region) => initialize::<T>(region, &vars)?,
+            None => return Err(Error::io("map", &path, std::io::ErrorKind::NotFound.into())),
+        }
+        let (file, region, path) = pending.publish()?;
+        let model = bind::<T>(&region)?;
+        Ok(Stats {
+            model,
+            region,
+            file: Some(Backing {
+                file,
+                path,
+                dir,
+                template,
+                vars,
+            }),
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+/// The page size, which the file size is rounded up to.
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// Writes the version, every field header, the metadata block, the static
+/// values and the default fields into a fresh region.
+fn initialize<T: MmStats>(region: &mut Region, vars: &Vars) -> Result<(), Error> {
+    let model = &T::MODEL;
+    write_headers(region.bytes_mut(), model)?;
+    let places = Places { region, model };
+    T::__write_statics(&places)?;
+    if model.fields.len() > model.own_fields {
+        write_defaults(&places, vars)?;
+    }
+    Ok(())
+}
+
+fn write_headers(bytes: &mut [u8], model: &Model) -> Result<(), Error> {
+    let layout_error = |label: &str| Error::Layout {
+        label: label.to_string(),
+    };
+    let mut put = |at: usize, data: &[u8], label: &str| -> Result<(), Error> {
+        let end = at
+            .checked_add(data.len())
+            .ok_or_else(|| layout_error(label))?;
+        bytes
+            .get_mut(at..end)
+            .ok_or_else(|| layout_error(label))?
+            .copy_from_slice(data);
+        Ok(())
+    };
+    put(0, &[VERSION], "")?;
+    let mut meta = Vec::new();
+    for (spec, place) in model.fields.iter().zip(model.layout) {
+        let label = spec.label;
+        let signature = spec.ty.signature.as_bytes();
+        let label_len = u16::try_from(label.len()).map_err(|_| layout_error(label))?;
+        let sig_len =
+            u16::try_from(place.padding + signature.len()).map_err(|_| layout_error(label))?;
+        let mut at = place.offset;
+        put(at, &label_len.to_ne_bytes(), label)?;
+        at += 2;
+        put(at, label.as_bytes(), label)?;
+        at += label.len();
+        put(at, &sig_len.to_ne_bytes(), label)?;
+        at += 2;
+        put(at, &vec![b' '; place.padding], label)?;
+        at += place.padding;
+        put(at, signature, label)?;
+        put(
+            place.write_buffer_offset,
+            &[write_buffer_byte(&spec.ty)],
+            label,
+        )?;
+        meta.push(spec.ty.kind.code());
+        for text in [spec.unit, spec.help] {
+            let len = u16::try_from(text.len()).map_err(|_| layout_error(label))?;
+            meta.extend_from_slice(&len.to_ne_bytes());
+            meta.extend_from_slice(text.as_bytes());
+        }
+    }
+    let count = u16::try_from(model.fields.len()).map_err(|_| layout_error(""))?;
+    let mut block = Vec::with_capacity(meta.len() + 16);
+    block.extend_from_slice(META_MAGIC);
+    block.push(META_VERSION);
+    block.extend_from_slice(&count.to_ne_bytes());
+    block.extend_from_slice(&meta);
+    let fields_end = crate::format::fields_end(model.layout);
+    // The terminator (two zero bytes) is already there: the region is zeroed.
+    put(fields_end + TERMINATOR_BYTES, &block, "")?;
+    Ok(())
+}
+
+fn write_defaults(places: &Places<'_>, vars: &Vars) -> Result<(), Error> {
+    let first = places.model.own_fields;
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let uid = u64::from(rustix::process::getuid().as_raw());
+    let gid = u64::from(rustix::process::getgid().as_raw());
+    places.place(first)?.slot::<u32>()?.store(vars.pid);
+    places
+        .place(first + 1)?
+        .slot::<u64>()?
+        .store(vars.tid as u64);
+    places.place(first + 2)?.slot::<u64>()?.store(uid);
+    places.place(first + 3)?.slot::<u64>()?.store(gid);
+    places
+        .place(first + 4)?
+        .slot::<u64>()?
+        .store(created.to_bits());
+    let version = crate::fields::fit_text(VERSION_TEXT, VERSION_TEXT_SIZE);
+    places
+        .place(first + 5)?
+        .bytes()?
+        .write_c_string(version.as_bytes());
+    Ok(())
+}
+
+fn bind<T: MmStats>(region: &Region) -> Result<T, Error> {
+    T::__bind(&Places {
+        region,
+        model: &T::MODEL,
+    })
+}
+
+/// The fields of a model laid out in a region; the derive's generated code
+/// asks it for each field's [`Place`].
+#[doc(hidden)]
+pub struct Places<'a> {
+    region: &'a Region,
+    model: &'a Model,
+}
+
+impl Places<'_> {
+    /// The place of field `index`.
+    pub fn place(&self, index: usize) -> Result<Place<'_>, Error> {
+        match (self.model.fields.get(index), self.model.layout.get(index)) {
+            (Some(spec), Some(layout)) => Ok(Place {
+                region: self.region,
+                spec,
+                layout,
+            }),
+            _ => Err(Error::Layout {
+                label: format!("#{index}"),
+            }),
+        }
+    }
+}
+
+/// The file behind a stats object, and how it was named.
+#[derive(Debug)]
+struct Backing {
+    /// Open for the object's whole life: it holds the shared lock that tells
+    /// cleaners a live writer owns the file.
+    file: File,
+    path: PathBuf,
+    dir: PathBuf,
+    template: String,
+    vars: Vars,
+}
+
+/// A live stats object: the model's field handles and the file they write.
+///
+/// Dereferences to the model, so `stats.requests.incr()` works directly.
+/// It can be sent to another thread but not shared between threads: one
+/// writer per file.
+///
+/// Dropping it unmaps the file and leaves it in place, with its last values,
+/// for readers (see [`Stats::remove`]).
+#[derive(Debug)]
+pub struct Stats<T: MmStats> {
+    // Declared before `region`, so the handles are dropped before the memory
+    // they point into is unmapped.
+    model: T,
+    region: Region,
+    file: Option<Backing>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl<T: MmStats> Stats<T> {
+    /// A stats object in plain memory, with no file: for tests, and for
+    /// code that wants the same API when publishing is off.
+    pub fn in_memory() -> Stats<T> {
+        let vars = Vars::current();
+        let mut region = Region::memory(T::MODEL.content_size);
+        let model = initialize::<T>(&mut region, &vars).and_then(|()| bind::<T>(&region));
+        match model {
+            Ok(model) => Stats {
+                model,
+                region,
+                file: None,
+                _not_sync: PhantomData,
+            },
+            // The layout is checked at compile time and the region is sized
+            // from it, so binding cannot fail.
+            Err(e) => unreachable!("mmstats: in-memory layout failed: {e}"),
+        }
+    }
+
+    /// The path of the file, or `None` for a stats object in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|b| b.path.as_path())
+    }
+
+    /// Writes the mapping back to the file and waits for the disk (`msync`
+    /// with `MS_SYNC`). Readers never need this; it is for keeping the last
+    /// values across a machine crash.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.flush_inner(true)
+    }
+
+    /// Starts writing the mapping back to the file without waiting
+    /// (`msync` with `MS_ASYNC`).
+    pub fn flush_async(&self) -> Result<(), Error> {
+        self.flush_inner(false)
+    }
+
+    fn flush_inner(&self, sync: bool) -> Result<(), Error> {
+        match &self.file {
+            Some(backing) => self
+                .region
+                .flush(sync)
+                .map_err(|e| Error::io("flush", &backing.path, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Unmaps and deletes the file, then deletes the files that this
+    /// process's finished threads left under the same template (when it holds
+    /// `{PID}` and `{TID}`). Returns every path deleted.
+    ///
+    /// The file is only deleted if it is still the one this object created;
+    /// leftovers only if no live writer holds them.
+    pub fn remove(self) -> Result<Vec<PathBuf>, Error> {
+        let Stats {
+            model,
+            region,
+            file: backing,
+            ..
+        } = self;
+        drop(model);
+        drop(region);
+        let Some(backing) = backing else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        if std::fs::symlink_metadata(&backing.path).is_ok() {
+            file::remove_own(&backing.path, &backing.file)?;
+            removed.push(backing.path.clone());
+        }
+        drop(backing.file);
+        removed.extend(file::remove_thread_leftovers(
+            &backing.dir,
+            &backing.template,
+            &backing.vars,
+        )?);
+        Ok(removed)
+    }
+}
+
+impl<T: MmStats> Deref for Stats<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.model
+    }
+}
+
+/// One thread's stats object for a model, made on first use.
+#[doc(hidden)]
+pub struct ThreadSlot<T: MmStats> {
+    stats: OnceCell<Stats<T>>,
+}
+
+impl<T: MmStats> Default for ThreadSlot<T> {
+    fn default() -> Self {
+        ThreadSlot {
+            stats: OnceCell::new(),
+        }
+    }
+}
+
+impl<T: MmStats> ThreadSlot<T> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        ThreadSlot {
+            stats: OnceCell::new(),
+        }
+    }
+
+    /// The thread's stats, creating the file on first use.
+    pub(crate) fn try_get(&self) -> Result<&Stats<T>, Error> {
+        if let Some(stats) = self.stats.get() {
+            return Ok(stats);
+        }
+        let stats = T::builder().create()?;
+        Ok(self.stats.get_or_init(|| stats))
+    }
+
+    /// The thread's stats; if the file cannot be created, stats in memory
+    /// (reported once on standard error).
+    pub(crate) fn get(&self) -> &Stats<T> {
+        self.stats.get_or_init(|| match T::builder().create() {
+            Ok(stats) => stats,
+            Err(e) => {
+                eprintln!(
+                    "mmstats: {e}; the stats of {} in this thread are kept in memory only",
+                    T::MODEL.name
+                );
+                Stats::in_memory()
+            }
+        })
+    }
+}
