@@ -104,6 +104,7 @@ fn expand(model: &Model) -> TokenStream {
             #member: <#ty as __mm::Field>::bind(&__places.place(#index)?)?
         }
     });
+    let members = model.fields.iter().map(|field| field.ident);
     let dir = option_str(model.attrs.dir.as_ref().map(|d| d.value.as_str()));
     let file = option_str(model.attrs.file.as_ref().map(|f| f.value.as_str()));
     let slot = format_ident!("__MMSTATS_SLOT");
@@ -145,9 +146,13 @@ fn expand(model: &Model) -> TokenStream {
                 fn __bind(
                     __places: &__mm::Places<'_>,
                 ) -> ::core::result::Result<Self, __mm::Error> {
-                    ::core::result::Result::Ok(Self {
+                    let __stats = Self {
                         #(#binds,)*
-                    })
+                    };
+                    // Published fields are often never read by the program
+                    // itself; reading them here keeps dead-code warnings away.
+                    #( let _ = &__stats.#members; )*
+                    ::core::result::Result::Ok(__stats)
                 }
 
                 fn __thread_slot() -> &'static ::std::thread::LocalKey<__mm::ThreadSlot<Self>> {

@@ -339,7 +339,6 @@ struct Backing {
 ///
 /// Dropping it unmaps the file and leaves it in place, with its last values,
 /// for readers (see [`Stats::remove`]).
-#[derive(Debug)]
 pub struct Stats<T: MmStats> {
     // Declared before `region`, so the handles are dropped before the memory
     // they point into is unmapped.
@@ -427,6 +426,15 @@ impl<T: MmStats> Stats<T> {
             &backing.vars,
         )?);
         Ok(removed)
+    }
+}
+
+impl<T: MmStats> std::fmt::Debug for Stats<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stats")
+            .field("model", &T::MODEL.name)
+            .field("path", &self.path())
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,489 @@
+//! The writer: bytes against the spec, file naming, safe creation, removal,
+//! threads.
+
+mod common;
+
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use common::{all_types_expected, decode, dir_entries, stats_files, walk, AllTypes, Expected};
+use mmstats::{Counter, Error, Gauge, MmStats, Text};
+
+fn make_all_types(dir: &Path) -> mmstats::Stats<AllTypes> {
+    AllTypes::builder()
+        .dir(dir)
+        .file("all-types.mmstats")
+        .create()
+        .expect("create")
+}
+
+#[test]
+fn every_field_type_is_laid_out_as_the_spec_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = make_all_types(dir.path());
+    stats.apply_golden_updates();
+    let bytes = std::fs::read(stats.path().unwrap()).unwrap();
+
+    // Whole pages, at least one; version byte first.
+    let page = mmstats::stats::page_size();
+    assert_eq!(bytes.len() % page, 0);
+    assert!(!bytes.is_empty());
+    assert_eq!(bytes[0], 1);
+
+    let (fields, end) = walk(&bytes);
+    let expected = all_types_expected();
+    assert_eq!(fields.len(), expected.len());
+    for (field, (label, signature, value)) in fields.iter().zip(&expected) {
+        assert_eq!(field.label, label.as_bytes());
+        // The signature is the original's, with leading spaces only.
+        let sig = String::from_utf8(field.signature.clone()).unwrap();
+        assert_eq!(sig.trim_start_matches(' '), *signature, "{label}");
+        // Every value is unbuffered and aligned to its size (8 at most).
+        assert_eq!(field.write_buffer, 0xff, "{label}");
+        let align = match *signature {
+            "Q" | "q" | "d" => 8,
+            "I" | "i" | "f" => 4,
+            "H" | "h" => 2,
+            _ => 1,
+        };
+        assert_eq!(
+            field.value_offset % align,
+            0,
+            "{label} at {}",
+            field.value_offset
+        );
+        // Padding is the least that aligns the value.
+        assert!(sig.len() - signature.len() < align.max(1), "{label}");
+        assert_eq!(decode(field), *value, "{label}");
+    }
+    // The field list ends with a zero label size, with room to spare.
+    assert_eq!(&bytes[end..end + 2], &[0, 0]);
+    // The metadata block follows the terminator.
+    assert_eq!(&bytes[end + 2..end + 14], b"mmstats-meta");
+}
+
+#[test]
+fn values_never_straddle_a_page() {
+    #[derive(MmStats)]
+    #[mmstats(defaults = false)]
+    struct Wide {
+        #[mmstats(value = "x")]
+        filler: mmstats::StaticText<4070>,
+        a: Counter,
+        b: Gauge<f64>,
+        c: Gauge<u32>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Wide::builder()
+        .dir(dir.path())
+        .file("wide.mmstats")
+        .create()
+        .unwrap();
+    stats.a.incr();
+    let bytes = std::fs::read(stats.path().unwrap()).unwrap();
+    let (fields, _) = walk(&bytes);
+    for field in &fields[1..] {
+        let start = field.value_offset;
+        let last = start + field.value.len() - 1;
+        assert_eq!(
+            start / 4096,
+            last / 4096,
+            "{:?}",
+            String::from_utf8_lossy(&field.label)
+        );
+    }
+    assert_eq!(bytes.len(), 8192);
+}
+
+#[test]
+fn default_fields_describe_the_writer() {
+    #[derive(MmStats)]
+    #[mmstats(prefix = "app.")]
+    struct WithDefaults {
+        requests: Counter,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = WithDefaults::builder().dir(dir.path()).create().unwrap();
+    let bytes = std::fs::read(stats.path().unwrap()).unwrap();
+    let (fields, _) = walk(&bytes);
+    let labels: Vec<_> = fields
+        .iter()
+        .map(|f| String::from_utf8(f.label.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "app.requests",
+            "app.sys.pid",
+            "app.sys.tid",
+            "app.sys.uid",
+            "app.sys.gid",
+            "app.sys.created",
+            "app.org.rust-lang.version"
+        ]
+    );
+    let value = |i: usize| decode(&fields[i]);
+    assert_eq!(value(1), Expected::U(u64::from(std::process::id())));
+    assert_eq!(value(2), Expected::I(mmstats::file::thread_id()));
+    assert_eq!(value(3), Expected::U(u64::from(unsafe_free_uid())));
+    let Expected::F(created) = value(5) else {
+        panic!("created is a double")
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - created).abs() < 60.0, "created {created}, now {now}");
+    let Expected::S(version) = value(6) else {
+        panic!("version is text")
+    };
+    assert!(version.starts_with("rustc "), "{version}");
+    assert!(version.contains("mmstats"), "{version}");
+    // The file name follows the default template with CMD, PID and TID.
+    let name = stats
+        .path()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        name,
+        format!(
+            "{}-{}-{}.mmstats",
+            mmstats::file::program_name(),
+            std::process::id(),
+            mmstats::file::thread_id()
+        )
+    );
+}
+
+fn unsafe_free_uid() -> u32 {
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap()
+}
+
+#[test]
+fn the_mode_is_0644_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = make_all_types(dir.path());
+    let mode = std::fs::metadata(stats.path().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o644);
+    let private = AllTypes::builder()
+        .dir(dir.path())
+        .file("private.mmstats")
+        .mode(0o600)
+        .create()
+        .unwrap();
+    let mode = std::fs::metadata(private.path().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o600);
+}
+
+#[test]
+fn a_planted_symlink_is_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"precious data\n").unwrap();
+    let target = dir.path().join("stats.mmstats");
+    symlink(&victim, &target).unwrap();
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("stats.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Symlink { path } if path == &target),
+        "{err}"
+    );
+    assert!(err.to_string().contains("stats.mmstats"), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious data\n");
+    assert!(std::fs::symlink_metadata(&target)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A dangling link is refused too, and nothing is created through it.
+    let dangling = dir.path().join("dangling.mmstats");
+    symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("dangling.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::Symlink { .. }), "{err}");
+    assert!(!dir.path().join("nowhere").exists());
+    // No temporary file is left behind.
+    assert_eq!(
+        dir_entries(dir.path()),
+        ["dangling.mmstats", "stats.mmstats", "victim.txt"]
+    );
+}
+
+#[test]
+fn an_existing_file_that_is_not_stats_is_left_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.mmstats");
+    let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("data.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotStatsFile { path: p } if p == &path),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+    assert_eq!(dir_entries(dir.path()), ["data.mmstats"]);
+}
+
+#[test]
+fn a_directory_in_the_way_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("x.mmstats")).unwrap();
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("x.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::NotAFile { .. }), "{err}");
+}
+
+#[test]
+fn a_live_writers_file_is_not_taken_over_but_a_dead_ones_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = make_all_types(dir.path());
+    first.counter.incr_by(5);
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("all-types.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::InUse { .. }), "{err}");
+    let (fields, _) = walk(&std::fs::read(first.path().unwrap()).unwrap());
+    assert_eq!(decode(&fields[0]), Expected::U(5));
+    // Once the writer is gone its file is stale, and a new writer replaces it.
+    drop(first);
+    let second = make_all_types(dir.path());
+    let (fields, _) = walk(&std::fs::read(second.path().unwrap()).unwrap());
+    assert_eq!(decode(&fields[0]), Expected::U(0));
+    assert_eq!(dir_entries(dir.path()), ["all-types.mmstats"]);
+}
+
+#[test]
+#[ignore = "needs root, to make a file of another user"]
+fn a_file_of_another_user_is_left_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("foreign.mmstats");
+    // A real stats file, so that only its owner protects it.
+    let original = AllTypes::builder()
+        .dir(dir.path())
+        .file("foreign.mmstats")
+        .create()
+        .unwrap();
+    drop(original);
+    let before = std::fs::read(&path).unwrap();
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; chown has no other preconditions.
+    let rc = unsafe { libc::chown(c_path.as_ptr(), 65534, 65534) };
+    assert_eq!(
+        rc,
+        0,
+        "chown needs root: {}",
+        std::io::Error::last_os_error()
+    );
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("foreign.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ForeignFile { owner: 65534, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
+}
+
+#[test]
+fn a_missing_directory_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir");
+    let err = AllTypes::builder().dir(&missing).create().unwrap_err();
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+}
+
+#[test]
+fn bad_templates_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("{HOST}.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::Template { .. }), "{err}");
+    assert!(err.to_string().contains("{HOST}"), "{err}");
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+#[test]
+fn templates_substitute_in_the_directory_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join(std::process::id().to_string());
+    std::fs::create_dir(&sub).unwrap();
+    let stats = AllTypes::builder()
+        .dir(dir.path().join("{PID}"))
+        .file("{CMD}.mmstats")
+        .create()
+        .unwrap();
+    assert_eq!(
+        stats.path().unwrap(),
+        sub.join(format!("{}.mmstats", mmstats::file::program_name()))
+    );
+}
+
+#[test]
+fn model_attributes_set_the_file_and_code_wins_over_them() {
+    #[derive(MmStats)]
+    #[mmstats(file = "fixed-{PID}.mmstats", defaults = false)]
+    struct Named {
+        n: Counter,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Named::builder().dir(dir.path()).create().unwrap();
+    assert_eq!(
+        stats.path().unwrap(),
+        dir.path()
+            .join(format!("fixed-{}.mmstats", std::process::id()))
+    );
+    let other = Named::builder()
+        .dir(dir.path())
+        .file("other.mmstats")
+        .create()
+        .unwrap();
+    assert_eq!(other.path().unwrap(), dir.path().join("other.mmstats"));
+}
+
+#[derive(MmStats)]
+#[mmstats(prefix = "t.")]
+struct PerThread {
+    n: Counter,
+    name: Text<16>,
+}
+
+#[test]
+fn each_thread_gets_its_own_file_and_files_outlive_their_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = format!("threads-{}-{{TID}}.mmstats", std::process::id());
+    let threads: Vec<_> = (0..4u64)
+        .map(|i| {
+            let dir = dir.path().to_path_buf();
+            let template = template.clone();
+            std::thread::spawn(move || {
+                let stats = PerThread::builder()
+                    .dir(dir)
+                    .file(template)
+                    .create()
+                    .unwrap();
+                stats.n.incr_by(100 + i);
+                stats.name.set(&format!("worker {i}"));
+                mmstats::file::thread_id()
+                // `stats` is dropped here: the file stays, with its values.
+            })
+        })
+        .collect();
+    let tids: Vec<i64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let files = stats_files(dir.path());
+    assert_eq!(files.len(), 4);
+    let mut total = 0;
+    for file in &files {
+        let (fields, _) = walk(&std::fs::read(file).unwrap());
+        let Expected::U(n) = decode(&fields[0]) else {
+            panic!()
+        };
+        total += n;
+        let Expected::I(tid) = decode(&fields[3]) else {
+            panic!()
+        };
+        assert!(tids.contains(&tid));
+        assert!(file.to_str().unwrap().ends_with(&format!("-{tid}.mmstats")));
+    }
+    // A reader summing over the process's threads still sees every count.
+    assert_eq!(total, 100 + 101 + 102 + 103);
+}
+
+#[test]
+fn remove_deletes_the_file_and_finished_threads_leftovers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = "rm-{PID}-{TID}.mmstats";
+    let make = move |dir: std::path::PathBuf| {
+        PerThread::builder()
+            .dir(dir)
+            .file(template)
+            .create()
+            .unwrap()
+    };
+    // A finished thread's file.
+    let d = dir.path().to_path_buf();
+    std::thread::spawn(move || drop(make(d))).join().unwrap();
+    // A live thread's file: the thread holds its stats until told to stop.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let d = dir.path().to_path_buf();
+    let live = std::thread::spawn(move || {
+        let stats = make(d);
+        ready_tx.send(stats.path().unwrap().to_path_buf()).unwrap();
+        rx.recv().unwrap();
+        drop(stats);
+    });
+    let live_path = ready_rx.recv().unwrap();
+    // Another process's file with the same shape is never touched.
+    let foreign = dir.path().join("rm-1-2.mmstats");
+    std::fs::write(&foreign, [1u8, 0, 0]).unwrap();
+    let own = make(dir.path().to_path_buf());
+    assert_eq!(stats_files(dir.path()).len(), 4);
+    let removed = own.remove().unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    let left = stats_files(dir.path());
+    assert_eq!(left, {
+        let mut v = vec![foreign.clone(), live_path.clone()];
+        v.sort();
+        v
+    });
+    tx.send(()).unwrap();
+    live.join().unwrap();
+}
+
+#[test]
+fn flush_works_and_in_memory_stats_have_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = make_all_types(dir.path());
+    stats.counter.incr();
+    stats.flush().unwrap();
+    stats.flush_async().unwrap();
+    let memory = AllTypes::in_memory();
+    memory.counter.incr();
+    assert!(memory.path().is_none());
+    memory.flush().unwrap();
+    assert!(memory.remove().unwrap().is_empty());
+}
+
+#[test]
+fn counters_pick_up_where_a_handle_left_off_within_a_file() {
+    // A handle reads its starting value from the file once, when bound:
+    // a fresh file starts at zero for every field.
+    let stats = AllTypes::in_memory();
+    assert_eq!(stats.counter.get(), 0);
+    assert_eq!(stats.uint64.get(), 0);
+    assert!(!stats.bool_true.get());
+    assert_eq!(stats.string.get(), "");
+    assert_eq!(stats.static_text.get(), "static text");
+    assert_eq!(stats.static_uint64.get(), 18_000_000_000_000_000_000);
+}
