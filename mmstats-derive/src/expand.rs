@@ -77,7 +77,7 @@ fn expand(model: &Model) -> TokenStream {
         let ty = field.ty;
         let has_value = field.attrs.value.is_some();
         quote_spanned! {field.ty_span()=>
-            const _: () = __mm::check_type::<#ty>(#has_value);
+            const _: () = __mm::check_type(<#ty as __mm::Field>::TYPE, #has_value);
         }
     });
     let statics = model
@@ -88,13 +88,11 @@ fn expand(model: &Model) -> TokenStream {
             let value = field.attrs.value.as_ref()?;
             let ty = field.ty;
             let write = quote_spanned! {ty.span()=>
-                <#ty as __mm::StaticField>::write_value
+                __mm::write_static::<#ty>
             };
-            Some(quote_spanned! {value.span()=>
-                #write(
-                    &__places.place(#index)?,
-                    ::core::borrow::Borrow::borrow(&(#value)),
-                )?;
+            let value = quote_spanned! {value.span()=> &(#value) };
+            Some(quote! {
+                #write(__places, #index, #value)?;
             })
         });
     let binds = model.fields.iter().enumerate().map(|(index, field)| {

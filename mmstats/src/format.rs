@@ -409,15 +409,13 @@ pub const fn file_size(content: usize, page_size: usize) -> usize {
     }
 }
 
-/// The first problem with a model's fields, if any: a field type that cannot
-/// be used, a label that is empty, too long or holds a NUL byte, or two
-/// fields with the same label. Checked at compile time for derived models.
+/// The first problem with a model's labels, if any: a label that is empty,
+/// too long or holds a NUL byte, a unit or help text too long, or two fields
+/// with the same label. Checked at compile time for derived models (whose
+/// field types are checked one by one, through [`FieldType::error`]).
 pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
     let mut i = 0;
     while i < specs.len() {
-        if let Some(error) = specs[i].ty.error {
-            return Some(error);
-        }
         let label = specs[i].label.as_bytes();
         if label.is_empty() {
             return Some("a label must not be empty");

@@ -155,6 +155,15 @@ pub mod __private {
     pub use core;
     pub use std;
 
+    /// Writes the value of static field `index` of type `T`.
+    pub fn write_static<T: StaticField>(
+        places: &crate::stats::Places<'_>,
+        index: usize,
+        value: &T::Value,
+    ) -> Result<(), Error> {
+        T::write_value(&places.place(index)?, value)
+    }
+
     /// Fails compilation with `message` if the specs break a rule.
     pub const fn check_specs(specs: &[FieldSpec]) {
         if let Some(message) = crate::format::check_specs(specs) {

@@ -111,14 +111,14 @@ impl Place<'_> {
     }
 }
 
-/// Checks, at compile time, that `T` can be used as a field; the derive calls
+/// Checks, at compile time, that a field type can be used as a field; the derive calls
 /// it once per field so that the error points at the field's type.
 #[doc(hidden)]
-pub const fn check_type<T: Field>(has_value: bool) {
-    if let Some(message) = T::TYPE.error {
+pub const fn check_type(ty: FieldType, has_value: bool) {
+    if let Some(message) = ty.error {
         panic!("{}", message);
     }
-    if !has_value && matches!(T::TYPE.kind, crate::format::Kind::Static) {
+    if !has_value && matches!(ty.kind, crate::format::Kind::Static) {
         panic!("a static field is set once, when the file is created: give it a value with #[mmstats(value = ...)]");
     }
 }

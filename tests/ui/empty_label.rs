@@ -1,0 +1,9 @@
+use mmstats::{Counter, MmStats};
+
+#[derive(MmStats)]
+struct Stats {
+    #[mmstats(label = "")]
+    hits: Counter,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use mmstats::MmStats;
+
+#[derive(MmStats)]
+enum Stats {
+    A,
+    B,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use mmstats::{Field, MmStats};
+
+#[derive(MmStats)]
+struct Stats<F: Field> {
+    value: F,
+}
+
+fn main() {}

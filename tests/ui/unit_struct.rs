@@ -1,0 +1,6 @@
+use mmstats::MmStats;
+
+#[derive(MmStats)]
+struct Stats;
+
+fn main() {}

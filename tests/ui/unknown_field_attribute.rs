@@ -1,0 +1,9 @@
+use mmstats::{Counter, MmStats};
+
+#[derive(MmStats)]
+struct Stats {
+    #[mmstats(name = "hits")]
+    hits: Counter,
+}
+
+fn main() {}

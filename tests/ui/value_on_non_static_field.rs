@@ -1,0 +1,9 @@
+use mmstats::{Counter, MmStats};
+
+#[derive(MmStats)]
+struct Stats {
+    #[mmstats(value = 5)]
+    hits: Counter,
+}
+
+fn main() {}

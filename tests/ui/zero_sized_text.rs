@@ -1,0 +1,8 @@
+use mmstats::{MmStats, Text};
+
+#[derive(MmStats)]
+struct Stats {
+    state: Text<0>,
+}
+
+fn main() {}
