@@ -266,8 +266,10 @@ pub enum ReadError {
     },
     /// A field's type signature is not one this reader can decode.
     #[error(
-        "field {label:?} at offset {offset} has the type signature {signature:?}, \
-         which this reader does not know"
+        "field {} at offset {offset} has the type signature {}, \
+         which this reader does not know",
+        quoted(label),
+        quoted(signature)
     )]
     UnknownSignature {
         /// The field's label.
@@ -280,8 +282,9 @@ pub enum ReadError {
     /// A field's value (both buffers, if double-buffered) is larger than the
     /// whole file, so the signature cannot be right.
     #[error(
-        "field {label:?} at offset {offset} claims a value of {size} bytes, \
-         more than the whole file ({file_size} bytes)"
+        "field {} at offset {offset} claims a value of {size} bytes, \
+         more than the whole file ({file_size} bytes)",
+        quoted(label)
     )]
     ValueTooLarge {
         /// The field's label.
@@ -295,8 +298,9 @@ pub enum ReadError {
     },
     /// A double-buffered field's write-buffer byte is neither 0 nor 1.
     #[error(
-        "field {label:?} at offset {offset} has the write-buffer byte {found}; \
-         only 0, 1 (double-buffered) and 255 (unbuffered) are valid"
+        "field {} at offset {offset} has the write-buffer byte {found}; \
+         only 0, 1 (double-buffered) and 255 (unbuffered) are valid",
+        quoted(label)
     )]
     InvalidWriteBuffer {
         /// The field's label.
@@ -309,8 +313,9 @@ pub enum ReadError {
     /// The writer kept switching buffers while a double-buffered value was
     /// being copied, so no consistent value could be read.
     #[error(
-        "field {label:?} at offset {offset} changed during every one of {attempts} \
-         attempts to read it; its writer may be updating it in a tight loop"
+        "field {} at offset {offset} changed during every one of {attempts} \
+         attempts to read it; its writer may be updating it in a tight loop",
+        quoted(label)
     )]
     UnstableBuffer {
         /// The field's label.
@@ -344,8 +349,24 @@ impl ReadError {
 /// ` of field "label"`, or nothing when the label is not known yet.
 fn field_name(label: &Option<String>) -> String {
     match label {
-        Some(label) => format!(" of field {label:?}"),
+        Some(label) => format!(" of field {}", quoted(label)),
         None => String::new(),
+    }
+}
+
+/// Longest label or signature that error messages quote in full.
+const QUOTE_LIMIT: usize = 60;
+
+/// `text` quoted for an error message, cut short when it is long (a damaged
+/// file can hold a signature of thousands of bytes).
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_LIMIT) {
+        Some((cut, _)) => format!(
+            "{:?}... ({} bytes)",
+            text.get(..cut).unwrap_or_default(),
+            text.len()
+        ),
+        None => format!("{text:?}"),
     }
 }
 
