@@ -247,3 +247,65 @@ fn original_reader_reads_aligned_files_and_ignores_metadata() {
     assert_eq!(theirs[0], ("räkning".to_owned(), Json::from(1u64)));
     assert_eq!(theirs[3], ("state".to_owned(), Json::from("ok")));
 }
+
+/// A small deterministic generator (xorshift64*), so the case is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Bytes that are often but not always valid UTF-8: pieces of multi-byte
+    /// characters, lone continuation bytes, surrogates, NULs.
+    fn messy_bytes(&mut self, max: u64) -> Vec<u8> {
+        const PIECES: [&[u8]; 12] = [
+            b"a",
+            b"\xc3\xa9",
+            b"\xe2\x9d\xa4",
+            b"\xf0\x9f\x98\x80",
+            b"\xe2\x9d",
+            b"\x80",
+            b"\xc3",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xff",
+            b"\0",
+            b"\xf0\x9f",
+        ];
+        let n = self.next() % max;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.extend(PIECES[(self.next() % PIECES.len() as u64) as usize]);
+        }
+        out
+    }
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn invalid_utf8_is_dropped_like_python_does() {
+    reader_py();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut out = vec![1u8];
+    for _ in 0..300 {
+        let mut label = rng.messy_bytes(12);
+        label.insert(0, b'L'); // never empty, so never a terminator
+        let text = rng.messy_bytes(12);
+        let sig = format!("{}s", text.len());
+        out.extend((label.len() as u16).to_ne_bytes());
+        out.extend(&label);
+        out.extend((sig.len() as u16).to_ne_bytes());
+        out.extend(sig.as_bytes());
+        out.push(0xFF);
+        out.extend(&text);
+    }
+    out.resize(out.len().div_ceil(4096) * 4096, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("utf8.mmstats");
+    std::fs::write(&path, &out).unwrap();
+    assert_same_as_python(&path);
+}
