@@ -1222,6 +1222,78 @@ mod tests {
         assert_eq!(from_path.stats[0].value, Value::Unsigned(1));
     }
 
+    /// A writer thread keeps publishing values into an aligned double-buffered
+    /// field of a mapped file (atomic stores, as this project's writer does)
+    /// while `read_path` reads it: every value read is whole and values never
+    /// go back in time.
+    #[test]
+    fn live_file_reads_whole_values_while_a_writer_runs() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+        use std::sync::Arc;
+
+        // A 7-byte label puts the buffers at offset 14; two spaces of padding
+        // move them to 16.
+        let label = b"counter";
+        let padding = format::signature_padding(format::FIELDS_START, label.len(), 1, 8);
+        assert_eq!(padding, 2);
+        let mut sig = vec![b' '; padding];
+        sig.push(b'Q');
+        let write_buffer_offset = 1 + 2 + label.len() + 2 + sig.len();
+        let buffers = write_buffer_offset + 1;
+        assert_eq!(buffers % 8, 0);
+        let bytes = file(&[(label, &sig, 0, &[0; 16])], 4096);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.mmstats");
+        std::fs::write(&path, &bytes).unwrap();
+        let rw = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let map = Arc::new(memmap2::MmapRaw::map_raw(&rw).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        // Each value repeats a counter in both halves, so a torn one shows.
+        let pattern = |n: u64| (n << 32) | n;
+        let writer = {
+            let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let base = map.as_mut_ptr();
+                // SAFETY: both offsets are inside the 4096-byte mapping, which
+                // `map` keeps alive; the buffer offsets are multiples of 8 and
+                // the mapping is page-aligned; every access to these bytes, in
+                // this thread and in the reader, is atomic.
+                let wb = unsafe { AtomicU8::from_ptr(base.add(write_buffer_offset)) };
+                let slot = |i: usize| unsafe {
+                    AtomicU64::from_ptr(base.add(buffers + 8 * i).cast::<u64>())
+                };
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n = (n + 1) & 0xFFFF_FFFF;
+                    let w = wb.load(Ordering::Relaxed);
+                    slot(usize::from(w)).store(pattern(n), Ordering::Relaxed);
+                    wb.store(w ^ 1, Ordering::Release);
+                    // A real writer does some work between updates.
+                    for _ in 0..50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let mut last = 0;
+        for _ in 0..2000 {
+            let snapshot = read_path(&path).unwrap();
+            let Value::Unsigned(v) = snapshot.stats[0].value else {
+                panic!("{:?}", snapshot.stats[0].value)
+            };
+            assert_eq!(v >> 32, v & 0xFFFF_FFFF, "torn value {v:#x}");
+            assert!(v >= last, "went back from {last:#x} to {v:#x}");
+            last = v;
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(last > 0, "the writer never published");
+    }
+
     #[test]
     fn value_display_and_as_f64() {
         assert_eq!(Value::Float(1.0).to_string(), "1.0");
