@@ -48,7 +48,8 @@ pub fn read_bytes(bytes: &[u8]) -> Result<Snapshot, ReadError> {
 ///
 /// The file is mapped read-only and parsed in place, without a lock and
 /// without ever writing to it, so it can be read while its writer is still
-/// updating it. Every error names the path.
+/// updating it. Every error names the path. Anything but a regular file
+/// (a directory, a named pipe, a device) is refused without being read.
 ///
 /// A file that another process truncates while it is being read can still
 /// make the operating system stop this process (`SIGBUS`); writers never
@@ -62,8 +63,21 @@ pub fn read_path(path: &Path) -> Result<Snapshot, ReadError> {
         path: path.to_path_buf(),
         error: Box::new(error),
     };
-    let file = std::fs::File::open(path).map_err(io_error)?;
-    let size = file.metadata().map_err(io_error)?.len();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // A named pipe among the stats files must not make the reader wait for
+    // a writer to open it; on regular files the flag changes nothing.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io_error)?;
+    let metadata = file.metadata().map_err(io_error)?;
+    if !metadata.is_file() {
+        return Err(io_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    let size = metadata.len();
     if size == 0 {
         // An empty file cannot be mapped; it is simply not an mmstats file.
         return Err(in_file(ReadError::Empty));
@@ -1191,6 +1205,17 @@ mod tests {
         let e = read_path(&empty).unwrap_err();
         assert!(matches!(e.without_path(), ReadError::Empty));
         assert_eq!(e.path(), Some(empty.as_path()));
+        let e = read_path(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("fifo.mmstats");
+            let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
+            assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+            let e = read_path(&fifo).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
         let bad = dir.path().join("bad.mmstats");
         std::fs::write(&bad, [1, 5]).unwrap();
         let e = read_path(&bad).unwrap_err();
