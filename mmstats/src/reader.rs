@@ -15,6 +15,16 @@
 //! rather than a half-read result, and a double-buffered value is re-checked
 //! against the write index so that it is never half old, half new.
 
+// The reader runs on files anyone can write: nothing in it may panic on their
+// contents, and these lints keep it that way (the tests opt out).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
@@ -461,7 +471,8 @@ impl<M: mem::Memory + ?Sized> Cursor<'_, M> {
                 available: self.mem.len().saturating_sub(self.pos),
             });
         }
-        self.pos += n;
+        // In bounds, so this does not saturate: `pos + n <= len`.
+        self.pos = self.pos.saturating_add(n);
         Ok(out)
     }
 
@@ -527,9 +538,11 @@ fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
     };
     let fields_end = cursor.pos;
     let meta = match end {
-        EndMarker::ZeroLabelSize => {
-            read_meta(mem, fields_end + format::TERMINATOR_BYTES, fields.len())
-        }
+        EndMarker::ZeroLabelSize => read_meta(
+            mem,
+            fields_end.saturating_add(format::TERMINATOR_BYTES),
+            fields.len(),
+        ),
         _ => None,
     };
     let stats = match &meta {
@@ -611,10 +624,10 @@ fn parse_field<M: mem::Memory + ?Sized>(
     };
     let value_offset = cursor.pos;
     // Checks that the whole value part is in the file before reading any of it.
-    if value_offset
+    let Some(value_end) = value_offset
         .checked_add(part)
-        .map_or(true, |end| end > file_size)
-    {
+        .filter(|&end| end <= file_size)
+    else {
         return Err(ReadError::Truncated {
             what: if buffered { "buffers" } else { "value" },
             label: Some(label),
@@ -622,13 +635,13 @@ fn parse_field<M: mem::Memory + ?Sized>(
             needed: part,
             available: file_size.saturating_sub(value_offset),
         });
-    }
+    };
     let bytes = if buffered {
         read_buffered(cursor.mem, &label, start, write_buffer_offset, info.size)?
     } else {
         cursor.bytes(info.size, "value", name)?
     };
-    cursor.pos = value_offset + part;
+    cursor.pos = value_end;
     Ok(RawField {
         value: decode_value(info.value, &bytes),
         label,
@@ -653,7 +666,7 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     write_buffer_offset: usize,
     size: usize,
 ) -> Result<Vec<u8>, ReadError> {
-    let buffers = write_buffer_offset + format::WRITE_BUFFER_BYTES;
+    let buffers = write_buffer_offset.saturating_add(format::WRITE_BUFFER_BYTES);
     let mut out = vec![0u8; size];
     let truncated = |what, offset: usize, needed| ReadError::Truncated {
         what,
@@ -688,9 +701,10 @@ fn read_buffered<M: mem::Memory + ?Sized>(
                 found: before,
             });
         }
-        let offset = buffers + read * size;
+        // Saturates only past the end, where `copy` refuses.
+        let offset = buffers.saturating_add(read.saturating_mul(size));
         if !mem.copy(offset, &mut out) {
-            return Err(truncated("buffers", buffers, 2 * size));
+            return Err(truncated("buffers", buffers, size.saturating_mul(2)));
         }
         fence(Ordering::Acquire);
         if load_index()? == before {
@@ -720,7 +734,7 @@ fn read_meta<M: mem::Memory + ?Sized>(
     let mut take = |n: usize| -> Option<Vec<u8>> {
         let mut out = vec![0u8; n];
         if mem.copy(pos, &mut out) {
-            pos += n;
+            pos = pos.saturating_add(n);
             Some(out)
         } else {
             None
@@ -823,7 +837,7 @@ mod mem {
             // In bounds of the mapping (checked just above), so `wrapping_add`
             // does not wrap and `at` points into the mapping.
             let at = self.as_ptr().wrapping_add(offset).cast_mut();
-            let aligned = |align: usize| (at as usize) % align == 0;
+            let aligned = |align: usize| (at as usize).checked_rem(align) == Some(0);
             match out.len() {
                 #[cfg(target_pointer_width = "64")]
                 8 if aligned(std::mem::align_of::<AtomicU64>()) => {
@@ -876,6 +890,13 @@ mod mem {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
