@@ -55,7 +55,8 @@ pub fn python_try_read(path: &Path) -> Result<Vec<(String, Json)>, String> {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     match output.status.code() {
         Some(0) => {}
-        Some(1) => return Err(stderr.trim().to_owned()),
+        // The original reader raised an error (the shim's status for that).
+        Some(3) => return Err(stderr.trim().to_owned()),
         _ => panic!("the Python shim failed on {}: {stderr}", path.display()),
     }
     let fields: Json = serde_json::from_slice(&output.stdout).expect("shim output is JSON");

@@ -13,8 +13,9 @@ at the first NUL, decode as UTF-8 ignoring errors) is applied here to
 no longer matches them.
 
 Prints a JSON list of {"label", "value"} objects, with "value_hex" (the
-little-endian double, float32 values widened as struct does) for floats. A
-reader error is printed to stderr with exit status 1.
+little-endian double, float32 values widened as struct does) for floats. An
+error raised by the original reader is printed to stderr with exit status 3
+(status 1, an uncaught exception, means the shim itself failed).
 """
 
 import importlib.util
@@ -22,6 +23,10 @@ import json
 import struct
 import sys
 
+# Leave the directory of READER_PY as it was: no __pycache__.
+sys.dont_write_bytecode = True
+
+READER_ERROR = 3
 
 class Py2Bytes(bytes):
     """Bytes that also equal the latin-1 text of the same bytes, as Python 2
@@ -80,7 +85,7 @@ def main(argv):
             out.append(item)
     except Exception as e:  # the original reader's own failure
         sys.stderr.write("reader error: %s: %s\n" % (type(e).__name__, e))
-        return 1
+        return READER_ERROR
     json.dump(out, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
