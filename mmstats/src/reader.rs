@@ -11,9 +11,17 @@
 //! or a single zero byte left before the end; labels and texts are decoded as
 //! UTF-8 with invalid sequences dropped, a text ends at its first NUL, and a
 //! double-buffered field is read from the buffer the writer is not writing.
-//! Unlike the reference, every malformed file gives a typed [`ReadError`]
-//! rather than a half-read result, and a double-buffered value is re-checked
-//! against the write index so that it is never half old, half new.
+//! Where the reference raises whatever Python exception comes up, this reader
+//! returns a typed [`ReadError`] that says what is wrong and where, and it
+//! re-checks a double-buffered value against the write index so that the
+//! value is never half old, half new.
+//!
+//! Files the reference reads but this reader refuses, none of which any
+//! writer produces: a type signature of several items or with a byte-order
+//! prefix (`QQ`, `2I`, `<Q`; the reference returns the first item), or a
+//! letter [`format::parse_signature`] does not know; a write-buffer byte
+//! other than 0, 1 or 255; and a double-buffered field at the very end of a
+//! truncated file whose unused buffer is cut off.
 
 // The reader runs on files anyone can write: nothing in it may panic on their
 // contents, and these lints keep it that way (the tests opt out).
