@@ -19,9 +19,8 @@
 //! Files the reference reads but this reader refuses, none of which any
 //! writer produces: a type signature of several items or with a byte-order
 //! prefix (`QQ`, `2I`, `<Q`; the reference returns the first item), or a
-//! letter [`format::parse_signature`] does not know; a write-buffer byte
-//! other than 0, 1 or 255; and a double-buffered field at the very end of a
-//! truncated file whose unused buffer is cut off.
+//! letter [`format::parse_signature`] does not know; and a double-buffered
+//! field at the very end of a truncated file whose unused buffer is cut off.
 
 // The reader runs on files anyone can write: nothing in it may panic on their
 // contents, and these lints keep it that way (the tests opt out).
