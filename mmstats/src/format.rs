@@ -466,7 +466,7 @@ const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 /// prefix: surrounding white space, and a count only before `s`. Native sizes
 /// are those of C on 64-bit Unix (`l` and `L` are 8 bytes).
 pub fn parse_signature(raw: &[u8]) -> Option<SignatureInfo> {
-    let trimmed = trim_ascii(raw);
+    let trimmed = trim_signature(raw);
     let (&code, count) = trimmed.split_last()?;
     let scalar = |size: usize, value: ValueType| {
         if count.is_empty() {
@@ -508,7 +508,10 @@ pub fn parse_signature(raw: &[u8]) -> Option<SignatureInfo> {
     }
 }
 
-fn trim_ascii(raw: &[u8]) -> &[u8] {
+/// A stored type signature without the white space around it: what Python's
+/// `struct` skips (the characters of C's `isspace()`, vertical tab included,
+/// unlike `<[u8]>::trim_ascii`). Readers report signatures this way.
+pub fn trim_signature(raw: &[u8]) -> &[u8] {
     // Python's struct skips the same characters as C's isspace().
     let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     let start = raw.iter().position(|b| !is_space(b)).unwrap_or(raw.len());

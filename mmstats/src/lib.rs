@@ -51,6 +51,7 @@ pub mod fields;
 pub mod file;
 pub mod format;
 mod raw;
+pub mod reader;
 pub mod stats;
 
 pub use error::Error;
@@ -139,10 +140,6 @@ pub trait MmStats: Sized + Send + 'static {
             (_, None) => unreachable!("mmstats: the closure was taken but did not run"),
         }
     }
-}
-
-pub mod reader {
-    //! Placeholder until the reader lands.
 }
 
 #[doc(hidden)]

@@ -1,0 +1,312 @@
+//! The original Python reader (mmstats 0.8.0's `reader.py`), run for real.
+//!
+//! `$MMSTATS_PY_READER` names the unmodified `reader.py` of the 0.8.0 sdist
+//! (`.ci/fetch-python-reader` gets it with pip); `tests/python/original_reader.py`
+//! runs it under Python 3 and prints what it returns as JSON. The first test
+//! proves that this shim reproduces the reference output recorded in the
+//! golden files; [`python_read`] then lets tests ask the original reader about
+//! any file, such as the ones this project's writer produces.
+//!
+//! The tests are ignored by default; run with `--include-ignored` and the
+//! variable set. They fail, never skip, when it is not set.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mmstats::reader::{read_bytes, read_path, Value};
+use serde_json::Value as Json;
+
+/// The original `reader.py`; panics (failing the test) if it is not given.
+fn reader_py() -> PathBuf {
+    let path = std::env::var_os("MMSTATS_PY_READER")
+        .map(PathBuf::from)
+        .expect(
+            "MMSTATS_PY_READER must name the original mmstats 0.8.0 reader.py \
+         (see .ci/fetch-python-reader)",
+        );
+    assert!(
+        path.is_file(),
+        "MMSTATS_PY_READER: no file at {}",
+        path.display()
+    );
+    path
+}
+
+/// The shim that runs the original reader under Python 3.
+fn shim() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/original_reader.py")
+}
+
+/// Runs the original reader on `path`: its fields as (label, value), or the
+/// error it raised.
+///
+/// Values are JSON as the reader returns them: exact integers, booleans,
+/// texts, and floats as the exact double the reader returned (float32 values
+/// widened), taken from the shim's bit pattern rather than from the decimal.
+pub fn python_try_read(path: &Path) -> Result<Vec<(String, Json)>, String> {
+    let output = Command::new("python3")
+        .arg(shim())
+        .arg(reader_py())
+        .arg(path)
+        .output()
+        .expect("python3 must be installed to run the original reader");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    match output.status.code() {
+        Some(0) => {}
+        // The original reader raised an error (the shim's status for that).
+        Some(3) => return Err(stderr.trim().to_owned()),
+        _ => panic!("the Python shim failed on {}: {stderr}", path.display()),
+    }
+    let fields: Json = serde_json::from_slice(&output.stdout).expect("shim output is JSON");
+    let fields = fields.as_array().expect("a list of fields");
+    Ok(fields
+        .iter()
+        .map(|f| {
+            let label = f["label"].as_str().expect("label").to_owned();
+            let value = match f.get("value_hex").and_then(Json::as_str) {
+                Some(hex) => Json::from(f64_from_hex(hex)),
+                None => f["value"].clone(),
+            };
+            (label, value)
+        })
+        .collect())
+}
+
+/// Runs the original reader on `path` and returns its fields as (label,
+/// value); panics if the original reader fails on the file.
+pub fn python_read(path: &Path) -> Vec<(String, Json)> {
+    python_try_read(path)
+        .unwrap_or_else(|e| panic!("the original reader cannot read {}: {e}", path.display()))
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
+        .collect()
+}
+
+/// A little-endian double (8 bytes) or float32 (4 bytes, widened) in hex.
+fn f64_from_hex(hex: &str) -> f64 {
+    let bytes = hex_bytes(hex);
+    match bytes.len() {
+        8 => f64::from_le_bytes(bytes.try_into().unwrap()),
+        4 => f32::from_le_bytes(bytes.try_into().unwrap()).into(),
+        n => panic!("a float of {n} bytes: {hex}"),
+    }
+}
+
+/// Whether a value of this crate's reader is the JSON value the original
+/// reader gave (floats compared bit for bit).
+pub fn same_value(ours: &Value, theirs: &Json) -> bool {
+    match ours {
+        Value::Unsigned(v) => theirs.as_u64() == Some(*v),
+        Value::Signed(v) => theirs.as_i64() == Some(*v),
+        Value::Float(v) => theirs
+            .as_f64()
+            .is_some_and(|t| t.to_bits() == v.to_bits() || (t.is_nan() && v.is_nan())),
+        Value::Bool(v) => theirs.as_bool() == Some(*v),
+        Value::Text(v) => theirs.as_str() == Some(v.as_str()),
+    }
+}
+
+/// Asserts that this crate's reader and the original return the same fields
+/// for the file at `path`.
+pub fn assert_same_as_python(path: &Path) {
+    let theirs = python_read(path);
+    let ours = read_path(path).unwrap_or_else(|e| panic!("{e}"));
+    let our_labels: Vec<&str> = ours.stats.iter().map(|s| s.label.as_str()).collect();
+    let their_labels: Vec<&str> = theirs.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(our_labels, their_labels, "{}: labels", path.display());
+    for (stat, (_, value)) in ours.stats.iter().zip(&theirs) {
+        assert!(
+            same_value(&stat.value, value),
+            "{}: {:?}: we read {:?}, the original reader {value}",
+            path.display(),
+            stat.label,
+            stat.value
+        );
+    }
+}
+
+fn golden_files() -> Vec<PathBuf> {
+    let dir = std::env::var_os("MMSTATS_GOLDEN_DIR")
+        .expect("MMSTATS_GOLDEN_DIR must name the directory of golden files");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("golden directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mmstats"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden files");
+    files
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn shim_reproduces_the_golden_output() {
+    // Fails here, before anything else, when the reader is not given.
+    reader_py();
+    let mut checked = 0;
+    for path in golden_files() {
+        let name = path.display();
+        let golden: Json =
+            serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap())
+                .unwrap();
+        match (python_try_read(&path), golden.get("reader_error")) {
+            (Err(e), Some(expected)) => {
+                let expected = expected.as_str().unwrap();
+                assert!(e.contains(expected), "{name}: {e} is not {expected}");
+            }
+            (Ok(fields), None) => {
+                let golden_fields = golden["fields"].as_array().unwrap();
+                assert_eq!(fields.len(), golden_fields.len(), "{name}: field count");
+                for ((label, value), g) in fields.iter().zip(golden_fields) {
+                    assert_eq!(label, g["label"].as_str().unwrap(), "{name}: label");
+                    let expected = match value {
+                        Json::Number(n) if n.is_f64() => {
+                            Json::from(f64_from_hex(g["value_hex"].as_str().unwrap()))
+                        }
+                        _ => g["value"].clone(),
+                    };
+                    match (value.as_f64(), expected.as_f64()) {
+                        (Some(a), Some(b)) if value.is_f64() => {
+                            assert_eq!(a.to_bits(), b.to_bits(), "{name}: {label}")
+                        }
+                        _ => assert_eq!(value, &expected, "{name}: {label}"),
+                    }
+                }
+            }
+            (result, expected) => {
+                panic!("{name}: the shim gave {result:?}, the golden reader_error is {expected:?}")
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "checked only {checked} golden files");
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn our_reader_agrees_with_the_original_on_golden_files() {
+    reader_py();
+    for path in golden_files() {
+        match python_try_read(&path) {
+            Ok(_) => assert_same_as_python(&path),
+            Err(_) => assert!(read_path(&path).is_err(), "{}", path.display()),
+        }
+    }
+}
+
+/// A file with padded signatures, both buffer states, non-ASCII labels and a
+/// metadata block after the terminator, written by hand the way this
+/// project's writer lays files out.
+fn aligned_file_with_metadata() -> Vec<u8> {
+    let mut out = vec![1u8];
+    let mut field = |label: &str, sig: &str, wb: u8, value: &[u8]| {
+        out.extend((label.len() as u16).to_ne_bytes());
+        out.extend(label.as_bytes());
+        out.extend((sig.len() as u16).to_ne_bytes());
+        out.extend(sig.as_bytes());
+        out.push(wb);
+        out.extend(value);
+    };
+    let mut buffers = Vec::new();
+    buffers.extend(1u64.to_ne_bytes());
+    buffers.extend(99u64.to_ne_bytes());
+    // Leading spaces as this project's writer adds them; neither reader
+    // depends on where exactly the value lands.
+    field("räkning", "    Q", 1, &buffers);
+    field("temp.°C", "  d", 0xFF, &(-1.5f64).to_ne_bytes());
+    field("ratio", " f", 0, &[0, 0, 0, 0, 0, 0, 0x40, 0x3F]);
+    field("state", "   8s", 0xFF, b"ok\0junk\0");
+    field("sys.pid", "I", 0xFF, &77u32.to_ne_bytes());
+    out.extend([0, 0]);
+    out.extend(mmstats::format::META_MAGIC);
+    out.push(mmstats::format::META_VERSION);
+    out.extend(5u16.to_ne_bytes());
+    for _ in 0..5 {
+        out.extend([2, 1, 0, b'x', 0, 0]);
+    }
+    out.resize(4096, 0);
+    out
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn original_reader_reads_aligned_files_and_ignores_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aligned.mmstats");
+    let bytes = aligned_file_with_metadata();
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(read_bytes(&bytes).unwrap().meta);
+    assert_same_as_python(&path);
+    let theirs = python_read(&path);
+    assert_eq!(theirs.len(), 5);
+    assert_eq!(theirs[0], ("räkning".to_owned(), Json::from(1u64)));
+    assert_eq!(theirs[3], ("state".to_owned(), Json::from("ok")));
+}
+
+/// A small deterministic generator (xorshift64*), so the case is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Bytes that are often but not always valid UTF-8: pieces of multi-byte
+    /// characters, lone continuation bytes, surrogates, NULs.
+    fn messy_bytes(&mut self, max: u64) -> Vec<u8> {
+        const PIECES: [&[u8]; 12] = [
+            b"a",
+            b"\xc3\xa9",
+            b"\xe2\x9d\xa4",
+            b"\xf0\x9f\x98\x80",
+            b"\xe2\x9d",
+            b"\x80",
+            b"\xc3",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xff",
+            b"\0",
+            b"\xf0\x9f",
+        ];
+        let n = self.next() % max;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.extend(PIECES[(self.next() % PIECES.len() as u64) as usize]);
+        }
+        out
+    }
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn invalid_utf8_is_dropped_like_python_does() {
+    reader_py();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut out = vec![1u8];
+    for _ in 0..300 {
+        let mut label = rng.messy_bytes(12);
+        label.insert(0, b'L'); // never empty, so never a terminator
+        let text = rng.messy_bytes(12);
+        let sig = format!("{}s", text.len());
+        out.extend((label.len() as u16).to_ne_bytes());
+        out.extend(&label);
+        out.extend((sig.len() as u16).to_ne_bytes());
+        out.extend(sig.as_bytes());
+        out.push(0xFF);
+        out.extend(&text);
+    }
+    out.resize(out.len().div_ceil(4096) * 4096, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("utf8.mmstats");
+    std::fs::write(&path, &out).unwrap();
+    assert_same_as_python(&path);
+}
