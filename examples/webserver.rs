@@ -156,6 +156,7 @@ fn report(dir: &Path, started: Instant, last_requests: &mut u64) {
     let mut requests = 0;
     let mut errors = 0;
     let mut latency = 0.0;
+    let mut timed = 0;
     let mut files = 0;
     for path in own_files(dir) {
         let Ok(snapshot) = reader::read_path(&path) else {
@@ -166,20 +167,22 @@ fn report(dir: &Path, started: Instant, last_requests: &mut u64) {
             match (stat.label.as_str(), &stat.value) {
                 ("web.requests", Value::Unsigned(n)) => requests += n,
                 ("web.status.5XX", Value::Unsigned(n)) => errors += n,
-                ("web.latency", Value::Float(mean)) => latency += mean,
+                ("web.latency", Value::Float(mean)) if *mean > 0.0 => {
+                    latency += mean;
+                    timed += 1;
+                }
                 _ => {}
             }
         }
     }
-    let workers = files.max(1) as f64;
     println!(
-        "{:>5.1}s  files {:>2}  requests {:>7} (+{:>5}/s)  5XX {:>4}  latency {:>6.3} ms",
+        "{:>5.1}s  files {:>2}  requests {:>7} (+{:>5})  5XX {:>4}  latency {:>6.3} ms",
         started.elapsed().as_secs_f64(),
         files,
         requests,
         requests.saturating_sub(*last_requests),
         errors,
-        latency / workers * 1000.0,
+        latency / f64::from(timed.max(1)) * 1000.0,
     );
     *last_requests = requests;
 }

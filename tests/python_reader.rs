@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -309,4 +311,108 @@ fn invalid_utf8_is_dropped_like_python_does() {
     let path = dir.path().join("utf8.mmstats");
     std::fs::write(&path, &out).unwrap();
     assert_same_as_python(&path);
+}
+
+/// The golden `all_types.json` values by label.
+fn golden_all_types() -> Vec<(String, Json)> {
+    let dir = std::env::var_os("MMSTATS_GOLDEN_DIR")
+        .expect("MMSTATS_GOLDEN_DIR must name ../shared/golden for this test");
+    let text = std::fs::read_to_string(Path::new(&dir).join("all_types.json")).unwrap();
+    let json: Json = serde_json::from_str(&text).unwrap();
+    json["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let hex = f["value_hex"].as_str().unwrap();
+            let value = match f["value"] {
+                Json::Number(ref n) if n.is_f64() => Json::from(f64_from_hex(hex)),
+                ref other => other.clone(),
+            };
+            (f["label"].as_str().unwrap().to_owned(), value)
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER, python3 and MMSTATS_GOLDEN_DIR"]
+fn the_original_reader_reads_the_rust_writers_files_like_its_own() {
+    use mmstats::MmStats;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = common::AllTypes::builder()
+        .dir(dir.path())
+        .file("all_types.mmstats")
+        .create()
+        .unwrap();
+    // The same model and updates as the golden file the Python writer made.
+    stats.apply_golden_updates();
+    let path = stats.path().unwrap();
+    let theirs = python_read(path);
+    let golden = golden_all_types();
+    assert_eq!(theirs.len(), golden.len());
+    for ((label, value), (golden_label, golden_value)) in theirs.iter().zip(&golden) {
+        assert_eq!(label, golden_label);
+        let same = match (value.as_f64(), golden_value.as_f64()) {
+            (Some(a), Some(b)) if value.is_f64() || golden_value.is_f64() => {
+                a.to_bits() == b.to_bits()
+            }
+            _ => value == golden_value,
+        };
+        assert!(
+            same,
+            "{label}: the original reader read {value} from our file, {golden_value} from its own"
+        );
+    }
+    // And this crate's reader agrees with the original on our file.
+    assert_same_as_python(path);
+}
+
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn the_original_reader_reads_defaults_prefixes_texts_and_large_files() {
+    use mmstats::{Counter, Gauge, MmStats, Text};
+    #[derive(MmStats)]
+    #[mmstats(prefix = "org.exämple.")]
+    struct Labels {
+        #[mmstats(label = "température.°C")]
+        temperature: Gauge<f32>,
+        #[mmstats(label = "计数器")]
+        counter: Counter,
+        #[mmstats(label = "❤")]
+        heart: Text<10>,
+        big: Text<5000>,
+        after_big: Gauge<u64>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Labels::builder().dir(dir.path()).create().unwrap();
+    stats.temperature.set(21.5);
+    stats.counter.incr_by(3);
+    stats.heart.set("❤❤❤❤");
+    stats.big.set(&"x".repeat(6000));
+    stats.after_big.set(u64::MAX - 1);
+    let path = stats.path().unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), 8192);
+    let theirs = python_read(path);
+    let labels: Vec<&str> = theirs.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "org.exämple.température.°C",
+            "org.exämple.计数器",
+            "org.exämple.❤",
+            "org.exämple.big",
+            "org.exämple.after_big",
+            "org.exämple.sys.pid",
+            "org.exämple.sys.tid",
+            "org.exämple.sys.uid",
+            "org.exämple.sys.gid",
+            "org.exämple.sys.created",
+            "org.exämple.org.rust-lang.version",
+        ]
+    );
+    assert_eq!(theirs[2].1, Json::from("❤❤❤"));
+    assert_eq!(theirs[3].1.as_str().map(str::len), Some(5000));
+    assert_eq!(theirs[4].1, Json::from(u64::MAX - 1));
+    assert_eq!(theirs[5].1, Json::from(std::process::id()));
+    assert_same_as_python(path);
 }

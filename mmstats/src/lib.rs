@@ -29,7 +29,10 @@
 //! {
 //!     let _timing = stats.latency.start(); // timed until dropped
 //! }
-//! assert_eq!(stats.status_2xx.get(), 1);
+//! // Any reader, in this process or another, sees the values at once.
+//! let snapshot = mmstats::reader::read_path(stats.path().unwrap()).unwrap();
+//! assert_eq!(snapshot.get("web.status.2XX").unwrap().value.to_string(), "1");
+//! assert_eq!(snapshot.get("web.status.2XX").unwrap().kind, mmstats::Kind::Counter);
 //! # Ok(()) }
 //! ```
 //!
