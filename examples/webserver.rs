@@ -113,10 +113,10 @@ fn worker(id: u32, stop: &AtomicBool) {
             s.in_flight.add(1);
             let _timing = s.latency.start();
             // "Serve" the request: a little work, now and then a slow one.
-            let work = if n % 50 == 0 { 3_000 } else { 300 };
+            let work = if n.is_multiple_of(50) { 3_000 } else { 300 };
             std::thread::sleep(Duration::from_micros(work));
             s.requests.incr();
-            if n % 97 == 0 {
+            if n.is_multiple_of(97) {
                 s.status_5xx.incr();
             } else {
                 s.status_2xx.incr();

@@ -48,7 +48,7 @@ const GOLDEN_NAMES: [&str; 15] = [
 ];
 
 fn hex_bytes(hex: &str) -> Vec<u8> {
-    assert!(hex.len() % 2 == 0, "odd hex string {hex}");
+    assert!(hex.len().is_multiple_of(2), "odd hex string {hex}");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
