@@ -43,8 +43,8 @@
 //! - [`fields`] lists the field types; [`Stats`] is the live object.
 //! - [`reader`] parses any version-1 file, written by this crate or by the
 //!   original Python mmstats.
-//! - [`format`] is the byte layout, shared by the writer and the reader.
-//! - [`file`] names, creates and removes files safely.
+//! - [`format`](mod@format) is the byte layout, shared by the writer and the reader.
+//! - [`file`](mod@file) names, creates and removes files safely.
 //!
 //! The user guide (the `book/` directory of the repository) covers every
 //! feature with examples, the command-line tools and the file format.
