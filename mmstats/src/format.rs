@@ -163,7 +163,8 @@ impl Kind {
 
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        // `pad` honours width and alignment, so kinds line up in columns.
+        f.pad(self.name())
     }
 }
 

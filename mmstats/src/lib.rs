@@ -120,13 +120,13 @@ pub trait MmStats: Sized + Send + 'static {
     /// [`MmStats::try_with_thread`] to handle the error instead.
     fn with_thread<R>(f: impl FnOnce(&Self) -> R) -> R {
         let mut f = Some(f);
-        let ran = Self::__thread_slot().try_with(|slot| f.take().map(|f| f(slot.get())));
+        let ran = Self::__thread_slot().try_with(|slot| f.take().map(|f| slot.with(f, true)));
         match (ran, f) {
-            (Ok(Some(result)), _) => result,
+            (Ok(Some(Ok(result))), _) => result,
             // The thread is being torn down and its slot is gone: this last
             // call writes to a stats object in memory.
             (_, Some(f)) => f(&Stats::<Self>::in_memory()),
-            (_, None) => unreachable!("mmstats: the closure was taken but did not run"),
+            (_, None) => unreachable!("mmstats: with fallback on, creating stats cannot fail"),
         }
     }
 
@@ -134,11 +134,9 @@ pub trait MmStats: Sized + Send + 'static {
     /// file cannot be created (and tries again on the next call).
     fn try_with_thread<R>(f: impl FnOnce(&Self) -> R) -> Result<R, Error> {
         let mut f = Some(f);
-        let ran = Self::__thread_slot()
-            .try_with(|slot| slot.try_get().map(|stats| f.take().map(|f| f(stats))));
+        let ran = Self::__thread_slot().try_with(|slot| f.take().map(|f| slot.with(f, false)));
         match (ran, f) {
-            (Ok(Ok(Some(result))), _) => Ok(result),
-            (Ok(Err(e)), _) => Err(e),
+            (Ok(Some(result)), _) => result,
             (_, Some(f)) => Ok(f(&Stats::<Self>::in_memory())),
             (_, None) => unreachable!("mmstats: the closure was taken but did not run"),
         }

@@ -24,6 +24,34 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use memmap2::MmapMut;
 
+/// Counts the `fork()`s this process has gone through as a child: bumped in
+/// the child by a `pthread_atfork` handler. Per-thread stats compare it with
+/// the value they were made under, so a forked child makes files of its own
+/// instead of writing into its parent's.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn after_fork_in_child() {
+    // Async-signal-safe: one atomic add, no allocation, no lock.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The current fork generation (see [`FORK_GENERATION`]), registering the
+/// handler the first time.
+pub(crate) fn fork_generation() -> u64 {
+    FORK_HANDLER.call_once(|| {
+        // SAFETY: the handler is a plain `extern "C" fn` with no arguments
+        // that only does an atomic add, which is allowed in a child after
+        // fork; registering has no other precondition. A failure (ENOMEM)
+        // leaves the generation at zero: a child would then keep writing its
+        // parent's per-thread files, as with no handler at all.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
 /// The memory behind one stats object.
 #[derive(Debug)]
 pub(crate) enum Region {

@@ -1,6 +1,6 @@
 //! The stats object: a model's handles together with the memory they write.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -446,17 +446,17 @@ impl<T: MmStats> Deref for Stats<T> {
     }
 }
 
-/// One thread's stats object for a model, made on first use.
+/// One thread's stats object for a model, made on first use, and made anew
+/// in a child process after `fork()`.
 #[doc(hidden)]
 pub struct ThreadSlot<T: MmStats> {
-    stats: OnceCell<Stats<T>>,
+    /// The stats and the fork generation they were made in.
+    stats: RefCell<Option<(u64, Stats<T>)>>,
 }
 
 impl<T: MmStats> Default for ThreadSlot<T> {
     fn default() -> Self {
-        ThreadSlot {
-            stats: OnceCell::new(),
-        }
+        ThreadSlot::new()
     }
 }
 
@@ -464,31 +464,42 @@ impl<T: MmStats> ThreadSlot<T> {
     /// An empty slot.
     pub const fn new() -> Self {
         ThreadSlot {
-            stats: OnceCell::new(),
+            stats: RefCell::new(None),
         }
     }
 
-    /// The thread's stats, creating the file on first use.
-    pub(crate) fn try_get(&self) -> Result<&Stats<T>, Error> {
-        if let Some(stats) = self.stats.get() {
-            return Ok(stats);
+    /// Runs `f` with the thread's stats, creating them first if there are
+    /// none yet or if they were made before a `fork()` (so belong to the
+    /// parent). When the file cannot be created: with `fallback`, stats in
+    /// memory (the reason printed once on standard error); without, the error.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R, fallback: bool) -> Result<R, Error> {
+        let generation = crate::raw::fork_generation();
+        let current =
+            matches!(self.stats.try_borrow().as_deref(), Ok(Some((g, _))) if *g == generation);
+        if !current {
+            let Ok(mut slot) = self.stats.try_borrow_mut() else {
+                // Called from inside `f` of an outer call that is using the
+                // stale stats (a fork inside the closure): do not disturb it.
+                return Ok(f(&Stats::in_memory()));
+            };
+            let stats = match T::builder().create() {
+                Ok(stats) => stats,
+                Err(e) if fallback => {
+                    eprintln!(
+                        "mmstats: {e}; the stats of {} in this thread are kept in memory only",
+                        T::MODEL.name
+                    );
+                    Stats::in_memory()
+                }
+                Err(e) => return Err(e),
+            };
+            // Replacing drops the parent's stats in a forked child: that
+            // unmaps and closes this process's copies only.
+            *slot = Some((generation, stats));
         }
-        let stats = T::builder().create()?;
-        Ok(self.stats.get_or_init(|| stats))
-    }
-
-    /// The thread's stats; if the file cannot be created, stats in memory
-    /// (reported once on standard error).
-    pub(crate) fn get(&self) -> &Stats<T> {
-        self.stats.get_or_init(|| match T::builder().create() {
-            Ok(stats) => stats,
-            Err(e) => {
-                eprintln!(
-                    "mmstats: {e}; the stats of {} in this thread are kept in memory only",
-                    T::MODEL.name
-                );
-                Stats::in_memory()
-            }
-        })
+        match self.stats.try_borrow().as_deref() {
+            Ok(Some((_, stats))) => Ok(f(stats)),
+            _ => Ok(f(&Stats::in_memory())),
+        }
     }
 }
