@@ -1,1 +1,30 @@
-//! Examples and integration tests of mmstats live in `examples/` and `tests/`.
+//! Examples and integration tests of mmstats live in `examples/` and
+//! `tests/`; this library only makes the user guide's Rust samples part of
+//! the test suite.
+
+/// Every chapter of the guide in `book/src`, compiled and run as doctests by
+/// `cargo test`, so that a sample that stops compiling or stops being true
+/// fails the build.
+#[cfg(doctest)]
+pub mod book {
+    macro_rules! chapters {
+        ($($name:ident => $file:literal),* $(,)?) => {
+            $(
+                #[doc = include_str!(concat!("../book/src/", $file))]
+                pub mod $name {}
+            )*
+        };
+    }
+
+    chapters! {
+        introduction => "introduction.md",
+        quick_start => "quick-start.md",
+        field_types => "field-types.md",
+        derive => "derive.md",
+        threads => "threads.md",
+        files => "files.md",
+        format => "format.md",
+        comparison => "comparison.md",
+        troubleshooting => "troubleshooting.md",
+    }
+}
