@@ -72,39 +72,86 @@ pub fn read_bytes(bytes: &[u8]) -> Result<Snapshot, ReadError> {
 /// make the operating system stop this process (`SIGBUS`); writers never
 /// truncate a file they publish.
 pub fn read_path(path: &Path) -> Result<Snapshot, ReadError> {
-    let io_error = |source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let in_file = |error: ReadError| ReadError::File {
-        path: path.to_path_buf(),
-        error: Box::new(error),
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // A named pipe among the stats files must not make the reader wait for
-    // a writer to open it; on regular files the flag changes nothing.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(io_error)?;
-    let metadata = file.metadata().map_err(io_error)?;
-    if !metadata.is_file() {
-        return Err(io_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
+    MappedFile::open(path)?.read()
+}
+
+/// A stats file mapped once, to be read again and again (a tool polling a
+/// file, a stress test) without mapping it anew each time.
+///
+/// Like [`read_path`], it maps the file read-only, takes no lock and never
+/// writes; each [`MappedFile::read`] parses the file as it is at that moment.
+/// A mapping keeps the file's data alive even after the file is deleted.
+pub struct MappedFile {
+    path: PathBuf,
+    map: memmap2::MmapRaw,
+}
+
+impl fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("path", &self.path)
+            .field("len", &self.map.len())
+            .finish()
     }
-    let size = metadata.len();
-    if size == 0 {
-        // An empty file cannot be mapped; it is simply not an mmstats file.
-        return Err(in_file(ReadError::Empty));
+}
+
+impl MappedFile {
+    /// Maps the file at `path`. Anything but a regular file (a directory, a
+    /// named pipe, a device) is refused without being read; an empty file
+    /// is [`ReadError::Empty`].
+    pub fn open(path: &Path) -> Result<MappedFile, ReadError> {
+        let io_error = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        // A named pipe among the stats files must not make the reader wait
+        // for a writer to open it; on regular files the flag changes nothing.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = options.open(path).map_err(io_error)?;
+        let metadata = file.metadata().map_err(io_error)?;
+        if !metadata.is_file() {
+            return Err(io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        if metadata.len() == 0 {
+            // An empty file cannot be mapped; it is simply not an mmstats file.
+            return Err(ReadError::File {
+                path: path.to_path_buf(),
+                error: Box::new(ReadError::Empty),
+            });
+        }
+        let map = memmap2::MmapOptions::new()
+            .map_raw_read_only(&file)
+            .map_err(io_error)?;
+        Ok(MappedFile {
+            path: path.to_path_buf(),
+            map,
+        })
     }
-    let map = memmap2::MmapOptions::new()
-        .map_raw_read_only(&file)
-        .map_err(io_error)?;
-    let mut snapshot = parse(&map).map_err(in_file)?;
-    snapshot.path = Some(path.to_path_buf());
-    Ok(snapshot)
+
+    /// The path the file was opened as.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Parses the file as it is now. Every error names the path.
+    ///
+    /// A file that another process truncates while it is mapped can make the
+    /// operating system stop this process (`SIGBUS`); writers never truncate
+    /// a file they publish.
+    pub fn read(&self) -> Result<Snapshot, ReadError> {
+        let mut snapshot = parse(&self.map).map_err(|error| ReadError::File {
+            path: self.path.clone(),
+            error: Box::new(error),
+        })?;
+        snapshot.path = Some(self.path.clone());
+        Ok(snapshot)
+    }
 }
 
 /// Everything read from one mmstats file at one moment.

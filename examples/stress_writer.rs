@@ -1,0 +1,144 @@
+//! Writes as fast as it can, with values a reader can check: the two halves
+//! of every number are equal, and the text is one character repeated. A
+//! reader that ever sees unequal halves, or a mixed text, has seen a torn
+//! value. The reliability tests run it against a reader in another process;
+//! you can watch it with `mmstats poll`.
+//!
+//! ```text
+//! stress_writer PATH [--packed] [--seconds N]
+//! ```
+//!
+//! By default it writes an ordinary stats file at PATH. With `--packed` it
+//! writes instead a file laid out the way the original Python writer packs
+//! fields, with no alignment, and puts its 8-byte value across a 64-byte
+//! cache line, which a reader can see half written: the tests use it to show
+//! that they would catch tearing.
+//!
+//! It prints `ready` once the file exists, and stops after `--seconds`
+//! (default 60) or when killed.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mmstats::{Counter, Gauge, MmStats, Text};
+
+/// Fields of every width, each with a value whose halves are related.
+#[derive(MmStats)]
+#[mmstats(defaults = false)]
+struct Torture {
+    /// Goes up by one per round: must never go backwards.
+    counter: Counter,
+    /// High 32 bits equal to the low 32 bits.
+    wide: Gauge<u64>,
+    /// Bit pattern with equal halves.
+    float: Gauge<f64>,
+    /// High 16 bits equal to the low 16 bits.
+    int: Gauge<i32>,
+    /// High byte equal to the low byte.
+    short: Gauge<u16>,
+    /// One letter, 64 times.
+    text: Text<64>,
+}
+
+/// The values of round `i`.
+fn halves(i: u64) -> (u64, u32, u16) {
+    let w = i & 0xffff_ffff;
+    let h = i & 0xffff;
+    let b = i & 0xff;
+    ((w << 32) | w, ((h << 16) | h) as u32, ((b << 8) | b) as u16)
+}
+
+fn aligned(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("stress.mmstats");
+    let stats = Torture::builder().dir(dir).file(name).create()?;
+    println!("ready");
+    let letters: Vec<String> = (b'a'..=b'z')
+        .map(|c| (c as char).to_string().repeat(64))
+        .collect();
+    let mut i: u64 = 0;
+    while Instant::now() < until {
+        for _ in 0..1000 {
+            i += 1;
+            let (wide, int, short) = halves(i);
+            stats.counter.incr();
+            stats.wide.set(wide);
+            stats.float.set(f64::from_bits(wide));
+            stats.int.set(int as i32);
+            stats.short.set(short);
+            stats.text.set(&letters[(i % 26) as usize]);
+        }
+    }
+    Ok(())
+}
+
+/// An original-style packed file: one unbuffered `Q` field whose value
+/// starts at byte 60, so that it spans the cache lines at 0..64 and 64..128.
+fn packed(path: &Path, until: Instant) -> std::io::Result<()> {
+    let label = b"wide_packed_across_a_cache_line_boundary_0123456789ab";
+    let header = 1 + 2 + label.len() + 2 + 1 + 1;
+    assert_eq!(header, 60, "the value must start at byte 60");
+    let mut bytes = vec![0u8; 4096];
+    bytes[0] = 1;
+    bytes[1..3].copy_from_slice(&(label.len() as u16).to_ne_bytes());
+    bytes[3..3 + label.len()].copy_from_slice(label);
+    let at = 3 + label.len();
+    bytes[at..at + 2].copy_from_slice(&1u16.to_ne_bytes());
+    bytes[at + 2] = b'Q';
+    bytes[at + 3] = 0xff;
+    std::fs::write(path, &bytes)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    // SAFETY: this process made the file just now and never resizes it; the
+    // mapping lives until the end of this function.
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&file)? };
+    println!("ready");
+    // `[u8; 8]` has no alignment requirement, so a volatile store of it at
+    // an odd address is allowed; the compiler emits one 8-byte store or
+    // several smaller ones, and either can be seen half done.
+    let value = map[60..68].as_mut_ptr().cast::<[u8; 8]>();
+    let mut i: u64 = 0;
+    while Instant::now() < until {
+        for _ in 0..1000 {
+            i += 1;
+            // SAFETY: bytes 60..68 are inside the 4096-byte mapping, which
+            // outlives this loop; `[u8; 8]` needs no alignment; no other
+            // thread of this process touches the mapping.
+            unsafe { std::ptr::write_volatile(value, halves(i).0.to_ne_bytes()) };
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut path: Option<PathBuf> = None;
+    let mut packed_layout = false;
+    let mut seconds = 60;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--packed" => packed_layout = true,
+            "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(60),
+            other => path = Some(PathBuf::from(other)),
+        }
+    }
+    let Some(path) = path else {
+        eprintln!("usage: stress_writer PATH [--packed] [--seconds N]");
+        std::process::exit(2);
+    };
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let result = if packed_layout {
+        packed(&path, until).map_err(|e| e.to_string())
+    } else {
+        aligned(&path, until).map_err(|e| e.to_string())
+    };
+    if let Err(e) = result {
+        eprintln!("stress_writer: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,163 @@
+//! No torn reads, proven: a writer process updates fields of every width as
+//! fast as it can with values whose halves are equal, while this process
+//! reads the same file, and every value read must be one that was written.
+//! The same reader against an original-style packed file must see tears, so
+//! the test would catch them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use mmstats::reader::{MappedFile, Value};
+
+/// How many field reads the aligned run makes at least.
+const FIELD_READS: u64 = 10_000_000;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    debug_dir.join("examples").join(name)
+}
+
+/// Starts the writer and waits until its file exists.
+struct Writer(Child);
+
+impl Writer {
+    fn start(path: &Path, packed: bool) -> Writer {
+        let mut command = Command::new(example("stress_writer"));
+        command.arg(path).args(["--seconds", "120"]);
+        if packed {
+            command.arg("--packed");
+        }
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Writer(child)
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    snapshots: u64,
+    field_reads: u64,
+    torn_numbers: u64,
+    counter_backwards: u64,
+    torn_texts: u64,
+    text_reads: u64,
+    distinct_counters: u64,
+}
+
+fn halves_equal(v: u64, bits: u32) -> bool {
+    let mask = (1u64 << bits) - 1;
+    (v >> bits) & mask == v & mask
+}
+
+#[test]
+fn readers_never_see_a_torn_number_in_an_aligned_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torture.mmstats");
+    let mut writer = Writer::start(&path, false);
+    let file = MappedFile::open(&path).unwrap();
+    let mut tally = Tally::default();
+    let mut last_counter = 0;
+    while tally.field_reads < FIELD_READS {
+        let snapshot = file.read().unwrap();
+        tally.snapshots += 1;
+        for stat in &snapshot.stats {
+            tally.field_reads += 1;
+            match (stat.label.as_str(), &stat.value) {
+                ("counter", Value::Unsigned(n)) => {
+                    if *n < last_counter {
+                        tally.counter_backwards += 1;
+                    }
+                    if *n != last_counter {
+                        tally.distinct_counters += 1;
+                    }
+                    last_counter = *n;
+                }
+                ("wide", Value::Unsigned(v)) if !halves_equal(*v, 32) => tally.torn_numbers += 1,
+                ("float", Value::Float(f)) if !halves_equal(f.to_bits(), 32) => {
+                    tally.torn_numbers += 1
+                }
+                ("int", Value::Signed(v)) if !halves_equal(*v as u32 as u64, 16) => {
+                    tally.torn_numbers += 1
+                }
+                ("short", Value::Unsigned(v)) if !halves_equal(*v, 8) => tally.torn_numbers += 1,
+                ("text", Value::Text(t)) => {
+                    tally.text_reads += 1;
+                    let first = t.as_bytes().first().copied();
+                    if t.len() != 64 || !t.bytes().all(|b| Some(b) == first) {
+                        tally.torn_texts += 1;
+                    }
+                }
+                ("wide" | "float" | "int" | "short", _) => {}
+                (label, value) => panic!("unexpected field {label} = {value:?}"),
+            }
+        }
+    }
+    assert!(writer.is_running(), "the writer must outlive the reads");
+    drop(writer);
+    // The figures the guide's Guarantees chapter quotes.
+    println!("{tally:?}");
+    assert_eq!(tally.torn_numbers, 0, "{tally:?}");
+    assert_eq!(tally.counter_backwards, 0, "{tally:?}");
+    // The writer was really writing while the reader read.
+    assert!(tally.distinct_counters > 1000, "{tally:?}");
+    // Texts are written byte by byte and may tear; the rate is measured,
+    // not promised (see the guide).
+    println!(
+        "text tears: {} of {} text reads ({:.4}%)",
+        tally.torn_texts,
+        tally.text_reads,
+        100.0 * tally.torn_texts as f64 / tally.text_reads.max(1) as f64
+    );
+}
+
+#[test]
+fn the_same_reader_sees_tears_in_a_packed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("packed.mmstats");
+    let mut writer = Writer::start(&path, true);
+    let file = MappedFile::open(&path).unwrap();
+    let mut reads = 0u64;
+    let mut torn = 0u64;
+    let mut changes = 0u64;
+    let mut last = 0;
+    // Bounded: stop at the first few tears, or after as many reads as the
+    // aligned test makes.
+    while reads < FIELD_READS && torn < 10 {
+        let snapshot = file.read().unwrap();
+        let Value::Unsigned(v) = snapshot.stats[0].value else {
+            panic!("a u64")
+        };
+        reads += 1;
+        if v != last {
+            changes += 1;
+            last = v;
+        }
+        if !halves_equal(v, 32) {
+            torn += 1;
+        }
+    }
+    assert!(writer.is_running());
+    drop(writer);
+    println!("packed file: {torn} torn values in {reads} reads ({changes} changes seen)");
+    assert!(
+        torn > 0,
+        "no tear in {reads} reads of a value across a cache line"
+    );
+}
