@@ -25,6 +25,7 @@ pub mod book {
         files => "files.md",
         format => "format.md",
         comparison => "comparison.md",
+        guarantees => "guarantees.md",
         troubleshooting => "troubleshooting.md",
     }
 }
