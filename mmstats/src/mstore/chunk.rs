@@ -140,6 +140,21 @@ impl Chunk {
         chunk_size: u64,
         writable: bool,
     ) -> Result<Option<Chunk>> {
+        Chunk::open_inner(chunks_dir, base, chunk_size, writable, true)
+    }
+
+    /// Reads just the index (for the names it holds).
+    pub fn open_index(chunks_dir: &Path, base: u64, chunk_size: u64) -> Result<Option<Chunk>> {
+        Chunk::open_inner(chunks_dir, base, chunk_size, false, false)
+    }
+
+    fn open_inner(
+        chunks_dir: &Path,
+        base: u64,
+        chunk_size: u64,
+        writable: bool,
+        open_data: bool,
+    ) -> Result<Option<Chunk>> {
         let [idx_path, dat_path, bit_path] = chunk_paths(chunks_dir, base);
         let idx = match OpenOptions::new()
             .read(true)
@@ -197,8 +212,11 @@ impl Chunk {
                 }
             }
         };
-        let dat = open_other(&dat_path)?;
-        let bit = open_other(&bit_path)?;
+        let (dat, bit) = if writable || open_data {
+            (open_other(&dat_path)?, open_other(&bit_path)?)
+        } else {
+            (None, None)
+        };
         let words_per_row = (chunk_size as usize).div_ceil(64);
         let mut c = Chunk {
             chunk_size,

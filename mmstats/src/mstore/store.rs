@@ -156,8 +156,22 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
-        let list = if list.torn_tail || list.damage.is_some() {
-            rebuild_list(dir, &chunks_dir, meta.chunk_size, list)?
+        // Every name in a chunk index must be in the list, so that its type
+        // stays reserved. The writer appends to the list before it appends
+        // to an index, so a name can only be missing after damage.
+        let mut chunk_names = Vec::new();
+        for base in list_bases(&chunks_dir)? {
+            // A damaged chunk index adds no names; it reports itself when
+            // read.
+            if let Ok(Some(c)) = Chunk::open_index(&chunks_dir, base, meta.chunk_size) {
+                chunk_names.extend(c.names.into_iter());
+            }
+        }
+        let missing = chunk_names
+            .iter()
+            .any(|(n, _)| !list.by_name.contains_key(n));
+        let list = if list.torn_tail || list.damage.is_some() || missing {
+            rebuild_list(dir, list, chunk_names)?
         } else {
             list
         };
@@ -383,24 +397,15 @@ fn cleanup(dir: &Path, chunks_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites the metric list from its valid records plus, if it was damaged,
-/// the names found in chunk indexes; through a temporary file and rename.
+/// Rewrites the metric list from its valid records plus the names found in
+/// chunk indexes, through a temporary file, fsync and rename.
 fn rebuild_list(
     dir: &Path,
-    chunks_dir: &Path,
-    chunk_size: u64,
     mut list: MetricList,
+    chunk_names: Vec<(String, ValueType)>,
 ) -> Result<MetricList> {
-    if list.damage.is_some() || list.order.is_empty() {
-        for base in list_bases(chunks_dir)? {
-            // A damaged chunk index cannot add names; it reports itself
-            // when read.
-            if let Ok(Some(c)) = Chunk::open(chunks_dir, base, chunk_size, false) {
-                for (n, t) in &c.names {
-                    list.push(n.clone(), *t);
-                }
-            }
-        }
+    for (n, t) in chunk_names {
+        list.push(n, t);
     }
     let mut bytes = format::LIST_MAGIC.to_vec();
     for (n, t) in &list.order {
