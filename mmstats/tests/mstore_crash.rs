@@ -152,7 +152,7 @@ fn sigkill_mid_stream_loses_nothing_synced_and_reads_nothing_wrong() {
         let mut seen = 0;
         while seen < kill_after {
             let line = lines.next().expect("child ended early").unwrap();
-            if let Some(r) = line.strip_prefix("SYNC ") {
+            if let Some(r) = line.find("SYNC ").map(|i| &line[i + 5..]) {
                 let r: u64 = r.parse().unwrap();
                 synced = Some(r);
                 high = high.max(r + 1);
@@ -165,7 +165,7 @@ fn sigkill_mid_stream_loses_nothing_synced_and_reads_nothing_wrong() {
         child.wait().unwrap();
         // Syncs completed after the last line we read still count.
         for line in lines.map_while(Result::ok) {
-            if let Some(r) = line.strip_prefix("SYNC ") {
+            if let Some(r) = line.find("SYNC ").map(|i| &line[i + 5..]) {
                 let r: u64 = r.parse().unwrap();
                 synced = Some(r);
                 high = high.max(r + 1);
