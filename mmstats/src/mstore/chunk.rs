@@ -108,9 +108,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .ctx(dir, "fsync directory")
 }
 
-/// An open chunk. The writer keeps the presence bits of every row in
-/// memory (`mem_bits`) and writes them to the `.bit` file only after the
-/// data they describe is durable; a reader reads them from the file.
+/// An open chunk. The writer keeps the presence bits of each row it wrote
+/// since the last flush in memory (`pending`) and writes them to the `.bit`
+/// file only after the data they describe is durable; other rows, and
+/// every row for a reader, are read from the file.
 pub(crate) struct Chunk {
     chunk_size: u64,
     words_per_row: usize,
@@ -124,9 +125,10 @@ pub(crate) struct Chunk {
     /// Row number -> (name, type).
     pub names: Vec<(String, ValueType)>,
     idx_len: u64,
-    /// Writer only: presence bits, `words_per_row` words per row.
-    mem_bits: Option<Vec<u64>>,
-    dirty: Vec<bool>,
+    writable: bool,
+    /// Writer only, one entry per row: the row's whole bitmap if it was
+    /// written since the last flush.
+    pending: Vec<Option<Vec<u64>>>,
     pub unsynced: bool,
     pub last_used: u64,
 }
@@ -230,24 +232,14 @@ impl Chunk {
             rows: HashMap::new(),
             names: Vec::new(),
             idx_len: recs.valid_end as u64,
-            mem_bits: None,
-            dirty: Vec::new(),
+            writable,
+            pending: Vec::new(),
             unsynced: false,
             last_used: 0,
         };
         c.add_records(recs.records)?;
         if writable {
-            let n = c.names.len() * words_per_row;
-            let mut raw = vec![0u8; n * 8];
-            if let Some(bit) = &c.bit {
-                read_full_at(bit, &c.bit_path, &mut raw, 0)?;
-            }
-            let words = raw
-                .chunks_exact(8)
-                .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-                .collect();
-            c.mem_bits = Some(words);
-            c.dirty = vec![false; c.names.len()];
+            c.pending = vec![None; c.names.len()];
         }
         Ok(Some(c))
     }
@@ -316,7 +308,7 @@ impl Chunk {
 
     /// True for a writer's chunk (presence bits held in memory).
     pub fn writable_view(&self) -> bool {
-        self.mem_bits.is_some()
+        self.writable
     }
 
     pub fn chunk_size(&self) -> u64 {
@@ -365,10 +357,9 @@ impl Chunk {
         let r = Row { row, ty };
         self.rows.insert(name.to_owned(), r);
         self.names.push((name.to_owned(), ty));
-        if let Some(m) = &mut self.mem_bits {
-            m.resize(m.len() + self.words_per_row, 0);
-        }
-        self.dirty.push(false);
+        // All zeros and pending: the first flush overwrites whatever the
+        // row's place in the bit file held.
+        self.pending.push(Some(vec![0; self.words_per_row]));
         Ok(r)
     }
 
@@ -387,15 +378,13 @@ impl Chunk {
         }
         self.unsynced = true;
         let n = le_bytes.len() / 8;
-        let w = self.words_per_row;
-        if let Some(m) = &mut self.mem_bits {
-            let start = row as usize * w;
-            if let Some(words) = m.get_mut(start..start + w) {
-                bits::set_range(words, off as usize, n);
-            }
+        let r = row as usize;
+        if matches!(self.pending.get(r), Some(None)) {
+            let (words, _) = self.file_bits(row, 0, self.chunk_size as usize)?;
+            self.pending[r] = Some(words);
         }
-        if let Some(d) = self.dirty.get_mut(row as usize) {
-            *d = true;
+        if let Some(Some(words)) = self.pending.get_mut(r) {
+            bits::set_range(words, off as usize, n);
         }
         Ok(())
     }
@@ -406,14 +395,18 @@ impl Chunk {
         let w = self.words_per_row;
         let first = off as usize / 64;
         let last = (off as usize + n).div_ceil(64).min(w);
-        if let Some(m) = &self.mem_bits {
-            let start = row as usize * w;
-            let v = m
-                .get(start + first..start + last)
-                .map(<[u64]>::to_vec)
-                .unwrap_or_default();
+        if let Some(Some(m)) = self.pending.get(row as usize) {
+            let v = m.get(first..last).map(<[u64]>::to_vec).unwrap_or_default();
             return Ok((v, off as usize % 64));
         }
+        self.file_bits(row, off, n)
+    }
+
+    /// Like `row_bits`, always from the bit file.
+    fn file_bits(&self, row: u32, off: u64, n: usize) -> Result<(Vec<u64>, usize)> {
+        let w = self.words_per_row;
+        let first = off as usize / 64;
+        let last = (off as usize + n).div_ceil(64).min(w);
         let mut raw = vec![0u8; (last - first) * 8];
         if let Some(bit) = &self.bit {
             let at = (u64::from(row) * w as u64 + first as u64) * 8;
@@ -488,20 +481,17 @@ impl Chunk {
             dat.sync_data().ctx(&self.dat_path, "fsync")?;
         }
         self.idx.sync_data().ctx(&self.idx_path, "fsync")?;
-        let w = self.words_per_row;
-        if let (Some(bit), Some(m)) = (&self.bit, &self.mem_bits) {
-            for (r, d) in self.dirty.iter().enumerate() {
-                if !*d {
-                    continue;
-                }
-                let words = m.get(r * w..(r + 1) * w).unwrap_or_default();
+        let w = self.words_per_row as u64;
+        if let Some(bit) = &self.bit {
+            for (r, words) in self.pending.iter().enumerate() {
+                let Some(words) = words else { continue };
                 let bytes: Vec<u8> = words.iter().flat_map(|x| x.to_le_bytes()).collect();
-                bit.write_all_at(&bytes, (r * w * 8) as u64)
+                bit.write_all_at(&bytes, r as u64 * w * 8)
                     .ctx(&self.bit_path, "write")?;
             }
             bit.sync_data().ctx(&self.bit_path, "fsync")?;
         }
-        self.dirty.iter_mut().for_each(|d| *d = false);
+        self.pending.iter_mut().for_each(|p| *p = None);
         self.unsynced = false;
         Ok(())
     }

@@ -173,10 +173,13 @@ impl Core {
             }
             self.cache.insert(base, c);
         }
-        Ok(self.cache.get_mut(&base).map(|c| {
-            c.last_used = tick;
-            c
-        }))
+        match self.cache.get_mut(&base) {
+            Some(c) => {
+                c.last_used = tick;
+                Ok(Some(c))
+            }
+            None => Ok(None),
+        }
     }
 
     fn evict_one(&mut self) -> Result<()> {

@@ -164,7 +164,7 @@ impl Store {
             // A damaged chunk index adds no names; it reports itself when
             // read.
             if let Ok(Some(c)) = Chunk::open_index(&chunks_dir, base, meta.chunk_size) {
-                chunk_names.extend(c.names.into_iter());
+                chunk_names.extend(c.names);
             }
         }
         let missing = chunk_names
