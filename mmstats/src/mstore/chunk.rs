@@ -108,6 +108,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .ctx(dir, "fsync directory")
 }
 
+/// Outcome of one attempt to open a chunk.
+enum Opened {
+    Chunk(Box<Chunk>),
+    Missing,
+    /// The index was replaced or removed while the files were opened.
+    Changed,
+}
+
 /// An open chunk. The writer keeps the presence bits of each row it wrote
 /// since the last flush in memory (`pending`) and writes them to the `.bit`
 /// file only after the data they describe is durable; other rows, and
@@ -142,12 +150,29 @@ impl Chunk {
         chunk_size: u64,
         writable: bool,
     ) -> Result<Option<Chunk>> {
-        Chunk::open_inner(chunks_dir, base, chunk_size, writable, true)
+        let mut tries = 0;
+        loop {
+            match Chunk::open_inner(chunks_dir, base, chunk_size, writable, true)? {
+                Opened::Chunk(c) => return Ok(Some(*c)),
+                Opened::Missing => return Ok(None),
+                Opened::Changed if tries < 8 => tries += 1,
+                Opened::Changed => {
+                    return Err(Error::Corrupt {
+                        path: chunk_paths(chunks_dir, base)[0].clone(),
+                        offset: 0,
+                        reason: "chunk index keeps being replaced while it is opened",
+                    })
+                }
+            }
+        }
     }
 
     /// Reads just the index (for the names it holds).
     pub fn open_index(chunks_dir: &Path, base: u64, chunk_size: u64) -> Result<Option<Chunk>> {
-        Chunk::open_inner(chunks_dir, base, chunk_size, false, false)
+        match Chunk::open_inner(chunks_dir, base, chunk_size, false, false)? {
+            Opened::Chunk(c) => Ok(Some(*c)),
+            Opened::Missing | Opened::Changed => Ok(None),
+        }
     }
 
     fn open_inner(
@@ -156,7 +181,7 @@ impl Chunk {
         chunk_size: u64,
         writable: bool,
         open_data: bool,
-    ) -> Result<Option<Chunk>> {
+    ) -> Result<Opened> {
         let [idx_path, dat_path, bit_path] = chunk_paths(chunks_dir, base);
         let idx = match OpenOptions::new()
             .read(true)
@@ -164,7 +189,7 @@ impl Chunk {
             .open(&idx_path)
         {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Missing),
             Err(e) => return Err(e).ctx(&idx_path, "open"),
         };
         let mut bytes = Vec::new();
@@ -219,6 +244,19 @@ impl Chunk {
         } else {
             (None, None)
         };
+        if !writable {
+            // The writer may have deleted (and even re-created) the chunk
+            // while we opened its files one by one. It removes the index
+            // first and creates it last, so if the index we hold is still
+            // the one at its path, the other two files belong to it.
+            let held = idx.metadata().ctx(&idx_path, "stat")?;
+            match fs::metadata(&idx_path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {}
+                Ok(_) => return Ok(Opened::Changed),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Missing),
+                Err(e) => return Err(e).ctx(&idx_path, "stat"),
+            }
+        }
         let words_per_row = (chunk_size as usize).div_ceil(64);
         let mut c = Chunk {
             chunk_size,
@@ -241,7 +279,7 @@ impl Chunk {
         if writable {
             c.pending = vec![None; c.names.len()];
         }
-        Ok(Some(c))
+        Ok(Opened::Chunk(Box::new(c)))
     }
 
     /// Creates a new, empty chunk (writer only). Leftover data and
