@@ -95,6 +95,27 @@ fn bench_put(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    g.bench_function("mmap_baseline_write", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |d| {
+                let f = fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(d.path().join("raw"))
+                    .unwrap();
+                f.set_len(bytes.len() as u64).unwrap();
+                // SAFETY: the file was just created in a private directory;
+                // nothing else truncates it while it is mapped.
+                let mut m = unsafe { memmap2::MmapMut::map_mut(&f).unwrap() };
+                m.copy_from_slice(&bytes);
+                (d, f)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("mstore_put_whole_runs_and_sync", |b| {
         b.iter_batched(
             fresh,
@@ -185,6 +206,17 @@ fn bench_get(c: &mut Criterion) {
         b.iter(|| r.get::<u64>(&names[42], 0, POINTS).unwrap().len())
     });
     let raw_f = File::open(&raw).unwrap();
+    // SAFETY: the file is private to this benchmark and not truncated while
+    // it is mapped.
+    let map = unsafe { memmap2::Mmap::map(&raw_f).unwrap() };
+    g.bench_function("mmap_baseline_copy_800KB", |b| {
+        b.iter(|| {
+            let at = (42 * POINTS * 8) as usize;
+            let mut v = vec![0u64; POINTS as usize];
+            bytemuck_bytes(&mut v).copy_from_slice(&map[at..at + (POINTS * 8) as usize]);
+            v[7]
+        })
+    });
     g.bench_function("fs_baseline_pread_800KB", |b| {
         b.iter(|| {
             let mut v = vec![0u64; POINTS as usize];

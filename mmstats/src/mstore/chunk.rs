@@ -138,6 +138,8 @@ pub(crate) struct Chunk {
     /// written since the last flush.
     pending: Vec<Option<Vec<u64>>>,
     pub unsynced: bool,
+    /// Index records appended since the last flush.
+    idx_unsynced: bool,
     pub last_used: u64,
 }
 
@@ -273,6 +275,7 @@ impl Chunk {
             writable,
             pending: Vec::new(),
             unsynced: false,
+            idx_unsynced: false,
             last_used: 0,
         };
         c.add_records(recs.records)?;
@@ -392,6 +395,7 @@ impl Chunk {
             return Err(e).ctx(&self.idx_path, "append index record");
         }
         self.idx_len += rec.len() as u64;
+        self.idx_unsynced = true;
         let r = Row { row, ty };
         self.rows.insert(name.to_owned(), r);
         self.names.push((name.to_owned(), ty));
@@ -518,7 +522,10 @@ impl Chunk {
         if let Some(dat) = &self.dat {
             dat.sync_data().ctx(&self.dat_path, "fsync")?;
         }
-        self.idx.sync_data().ctx(&self.idx_path, "fsync")?;
+        if self.idx_unsynced {
+            self.idx.sync_data().ctx(&self.idx_path, "fsync")?;
+            self.idx_unsynced = false;
+        }
         let w = self.words_per_row as u64;
         if let Some(bit) = &self.bit {
             for (r, words) in self.pending.iter().enumerate() {
