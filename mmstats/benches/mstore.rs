@@ -95,6 +95,19 @@ fn bench_put(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    g.bench_function("fs_baseline_write_8KB_pieces", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |d| {
+                let mut f = File::create(d.path().join("raw")).unwrap();
+                for piece in bytes.chunks(BATCH as usize * 8) {
+                    f.write_all(piece).unwrap();
+                }
+                (d, f)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("mmap_baseline_write", |b| {
         b.iter_batched(
             || tempfile::tempdir().unwrap(),

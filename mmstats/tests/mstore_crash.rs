@@ -103,6 +103,19 @@ fn verify(dir: &Path, synced: Option<u64>, end_round: u64) {
     }
 }
 
+/// Opens the writer in a child. A fork made by the parent test process
+/// while it held the lock keeps a copy of the lock until it execs, so wait
+/// that out.
+fn open_writer(open: impl Fn() -> Result<Store, Error>) -> Store {
+    for _ in 0..1000 {
+        match open() {
+            Err(Error::Locked { .. }) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            other => return other.unwrap(),
+        }
+    }
+    panic!("store stayed locked");
+}
+
 #[test]
 fn crash_child_writer() {
     let Ok(dir) = std::env::var("MSTORE_CRASH_CHILD") else {
@@ -117,7 +130,7 @@ fn crash_child_writer() {
         max_open_chunks: 3,
         ..Options::default()
     };
-    let mut s = Store::open_or_create(&dir, o).unwrap();
+    let mut s = open_writer(|| Store::open_or_create(&dir, o));
     for round in first..first + 100_000 {
         write_round(&mut s, round).unwrap();
         if round % 2 == 1 {

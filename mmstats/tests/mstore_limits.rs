@@ -39,6 +39,19 @@ fn run_child(mode: &str, dir: &Path, long: bool, limit: u64) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Opens the writer in a child. The parent test process may have forked
+/// another child (for a test running in parallel) while it held the lock;
+/// that fork keeps a copy of the lock until it execs, so wait it out.
+fn open_writer(dir: &Path) -> Store {
+    for _ in 0..1000 {
+        match Store::open(dir) {
+            Err(Error::Locked { .. }) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            other => return other.unwrap(),
+        }
+    }
+    panic!("store stayed locked");
+}
+
 #[test]
 fn limits_child() {
     let Ok(mode) = std::env::var("MSTORE_LIMITS_CHILD") else {
@@ -59,7 +72,7 @@ fn limits_child() {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                 assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
             }
-            let mut s = Store::open(&dir).unwrap();
+            let mut s = open_writer(&dir);
             for round in 0..10_000 {
                 let r = s
                     .put(&name(round, long), 0, &vals(round))

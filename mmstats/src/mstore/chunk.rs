@@ -108,6 +108,11 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .ctx(dir, "fsync directory")
 }
 
+/// Most bytes the writer buffers for one row before writing them.
+const ROW_BUFFER: usize = 64 * 1024;
+/// Most bytes the writer buffers for one chunk in all.
+const CHUNK_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Outcome of one attempt to open a chunk.
 enum Opened {
     Chunk(Box<Chunk>),
@@ -137,6 +142,11 @@ pub(crate) struct Chunk {
     /// Writer only, one entry per row: the row's whole bitmap if it was
     /// written since the last flush.
     pending: Vec<Option<Vec<u64>>>,
+    /// Writer only, one entry per row: values written but not yet handed
+    /// to the kernel, as (first chunk offset, little-endian bytes).
+    wbuf: Vec<Option<(u64, Vec<u8>)>>,
+    /// Bytes held in `wbuf`.
+    wbuf_bytes: usize,
     pub unsynced: bool,
     /// Index records appended since the last flush.
     idx_unsynced: bool,
@@ -274,6 +284,8 @@ impl Chunk {
             idx_len: recs.valid_end as u64,
             writable,
             pending: Vec::new(),
+            wbuf: Vec::new(),
+            wbuf_bytes: 0,
             unsynced: false,
             idx_unsynced: false,
             last_used: 0,
@@ -281,6 +293,7 @@ impl Chunk {
         c.add_records(recs.records)?;
         if writable {
             c.pending = vec![None; c.names.len()];
+            c.wbuf = vec![None; c.names.len()];
         }
         Ok(Opened::Chunk(Box::new(c)))
     }
@@ -402,21 +415,40 @@ impl Chunk {
         // All zeros and pending: the first flush overwrites whatever the
         // row's place in the bit file held.
         self.pending.push(Some(vec![0; self.words_per_row]));
+        self.wbuf.push(None);
         Ok(r)
     }
 
     /// Writer: writes little-endian values at `off` of `row` and marks them
     /// present in memory.
     pub fn write(&mut self, row: u32, off: u64, le_bytes: &[u8]) -> Result<()> {
-        let at = self
-            .row_offset(row)
-            .and_then(|o| o.checked_add(off * 8))
-            .ok_or_else(|| Error::ChunkFull {
-                path: self.idx_path.clone(),
-            })?;
-        if let Some(dat) = &self.dat {
-            dat.write_all_at(le_bytes, at)
-                .ctx(&self.dat_path, "write")?;
+        let r = row as usize;
+        let appended = match self.wbuf.get_mut(r) {
+            Some(Some((start, buf)))
+                if *start + (buf.len() / 8) as u64 == off
+                    && buf.len() + le_bytes.len() <= ROW_BUFFER =>
+            {
+                buf.extend_from_slice(le_bytes);
+                true
+            }
+            _ => false,
+        };
+        if appended {
+            self.wbuf_bytes += le_bytes.len();
+        } else {
+            // Whatever is buffered for the row is older: it goes first.
+            self.write_row_buffer(r)?;
+            if le_bytes.len() >= ROW_BUFFER / 2 || r >= self.wbuf.len() {
+                self.write_at(row, off, le_bytes)?;
+            } else {
+                let mut buf = Vec::with_capacity(ROW_BUFFER);
+                buf.extend_from_slice(le_bytes);
+                self.wbuf_bytes += le_bytes.len();
+                self.wbuf[r] = Some((off, buf));
+            }
+        }
+        if self.wbuf_bytes > CHUNK_BUFFER {
+            self.write_buffers()?;
         }
         self.unsynced = true;
         let n = le_bytes.len() / 8;
@@ -427,6 +459,39 @@ impl Chunk {
         }
         if let Some(Some(words)) = self.pending.get_mut(r) {
             bits::set_range(words, off as usize, n);
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, row: u32, off: u64, le_bytes: &[u8]) -> Result<()> {
+        let at = self
+            .row_offset(row)
+            .and_then(|o| o.checked_add(off * 8))
+            .ok_or_else(|| Error::ChunkFull {
+                path: self.idx_path.clone(),
+            })?;
+        if let Some(dat) = &self.dat {
+            dat.write_all_at(le_bytes, at)
+                .ctx(&self.dat_path, "write")?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered values of row `r` to the kernel. On failure the
+    /// buffer is kept, to be tried again.
+    fn write_row_buffer(&mut self, r: usize) -> Result<()> {
+        let Some(Some((start, buf))) = self.wbuf.get(r) else {
+            return Ok(());
+        };
+        self.write_at(r as u32, *start, buf)?;
+        self.wbuf_bytes -= buf.len();
+        self.wbuf[r] = None;
+        Ok(())
+    }
+
+    fn write_buffers(&mut self) -> Result<()> {
+        for r in 0..self.wbuf.len() {
+            self.write_row_buffer(r)?;
         }
         Ok(())
     }
@@ -494,10 +559,21 @@ impl Chunk {
             Some(dat) => read_full_at(dat, &self.dat_path, out, at)?,
             None => 0,
         };
+        out[got..].fill(0);
+        // Values still in the writer's buffer are newer than the file's.
+        let mut covered = 0..0;
+        if let Some(Some((start, buf))) = self.wbuf.get(row as usize) {
+            let (bs, be) = (*start, *start + (buf.len() / 8) as u64);
+            let (a, b) = (bs.max(off), be.min(off + n as u64));
+            if a < b {
+                let src = &buf[((a - bs) * 8) as usize..((b - bs) * 8) as usize];
+                out[((a - off) * 8) as usize..((b - off) * 8) as usize].copy_from_slice(src);
+                covered = (a - off) as usize..(b - off) as usize;
+            }
+        }
         if got < out.len() {
-            out[got..].fill(0);
             let first_missing = got / 8;
-            if (first_missing..n).any(|i| bits::get(&set, i)) {
+            if (first_missing..n).any(|i| bits::get(&set, i) && !covered.contains(&i)) {
                 return Err(Error::Corrupt {
                     path: self.dat_path.clone(),
                     offset: at + got as u64,
@@ -519,6 +595,7 @@ impl Chunk {
         if !self.unsynced {
             return Ok(());
         }
+        self.write_buffers()?;
         if let Some(dat) = &self.dat {
             dat.sync_data().ctx(&self.dat_path, "fsync")?;
         }
