@@ -141,7 +141,6 @@ proptest! {
                     let mut r = Reader::open(d.path()).unwrap();
                     match get_bits!(r, m, from, from + len) {
                         Ok(got) => {
-                            let now = model_get(&model, m, from, from + len);
                             let then = model_get(&synced_model, m, from, from + len);
                             for i in 0..got.len() {
                                 let key = (m, from + i as u64);
