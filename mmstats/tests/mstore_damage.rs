@@ -370,3 +370,44 @@ fn metric_without_points_in_a_chunk_reads_unset() {
     assert_eq!(r.get::<u64>("b", 0, 16).unwrap().count_set(), 0);
     assert_eq!(r.get::<u64>("a", 16, 32).unwrap().count_set(), 0);
 }
+
+#[test]
+fn chunk_index_of_another_chunk_size_names_both_values() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    build(&a);
+    let mut s = Store::create(
+        &b,
+        Options {
+            chunk_size: 32,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    s.put("alpha", 0, &[1u64]).unwrap();
+    s.close().unwrap();
+    fs::copy(idx0(&b), idx0(&a)).unwrap();
+    let mut r = Reader::open(&a).unwrap();
+    match r.get::<u64>("alpha", 0, S) {
+        Err(Error::ChunkSizeMismatch {
+            path,
+            expected,
+            found,
+        }) => {
+            assert_eq!((path, expected, found), (idx0(&a), S, 32));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The other chunk is unaffected.
+    assert_eq!(exact_or_unset(&mut r, "alpha", S, 2 * S).unwrap(), 4);
+    let mut s = Store::open(&a).unwrap();
+    assert!(matches!(
+        s.put("alpha", 1, &[5u64]),
+        Err(Error::ChunkSizeMismatch {
+            expected: 16,
+            found: 32,
+            ..
+        })
+    ));
+}
