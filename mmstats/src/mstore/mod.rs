@@ -194,7 +194,9 @@
 //! After the writer process is killed at any instant, the store opens, every
 //! point written before the last completed [`Store::sync`] reads back
 //! exactly, and later points read back exactly or as unset, never as a wrong
-//! value. The order of writes is what makes this so:
+//! value (a point written more than once reads back as one of the values
+//! written to it, the last one if it was synced). The order of writes is
+//! what makes this so:
 //!
 //! 1. a new metric's record is appended to `metrics.list`;
 //! 2. a metric new to a chunk gets a row: its bits in `.bit` are cleared
