@@ -150,6 +150,9 @@ pub(crate) struct Chunk {
     pub unsynced: bool,
     /// Index records appended since the last flush.
     idx_unsynced: bool,
+    /// Files created since the last flush: their directory entries must be
+    /// durable before any presence bit is.
+    new_files: bool,
     pub last_used: u64,
 }
 
@@ -288,6 +291,7 @@ impl Chunk {
             wbuf_bytes: 0,
             unsynced: false,
             idx_unsynced: false,
+            new_files: false,
             last_used: 0,
         };
         c.add_records(recs.records)?;
@@ -312,11 +316,13 @@ impl Chunk {
                 .ctx(p, "create")?;
         }
         write_atomic(&idx_path, &format::encode_index_header(chunk_size, base))?;
-        Chunk::open(chunks_dir, base, chunk_size, true)?.ok_or(Error::Corrupt {
+        let mut c = Chunk::open(chunks_dir, base, chunk_size, true)?.ok_or(Error::Corrupt {
             path: idx_path,
             offset: 0,
             reason: "chunk index vanished right after it was created",
-        })
+        })?;
+        c.new_files = true;
+        Ok(c)
     }
 
     fn add_records(&mut self, recs: Vec<(String, ValueType)>) -> Result<()> {
@@ -602,6 +608,12 @@ impl Chunk {
         if self.idx_unsynced {
             self.idx.sync_data().ctx(&self.idx_path, "fsync")?;
             self.idx_unsynced = false;
+        }
+        if self.new_files {
+            if let Some(dir) = self.idx_path.parent() {
+                sync_dir(dir)?;
+            }
+            self.new_files = false;
         }
         let w = self.words_per_row as u64;
         if let Some(bit) = &self.bit {

@@ -208,7 +208,8 @@
 //!    writer's memory;
 //! 4. at `sync` (or when the chunk is closed): write out the gathered
 //!    values, `fdatasync` the list, the `.dat` and the `.idx` (if it grew),
-//!    *then* write the rows' bits to `.bit` and `fdatasync` it, then
+//!    and, for a chunk created since the last sync, the `chunks` directory;
+//!    *then* write the rows' bits to `.bit` and `fdatasync` it; finally
 //!    `fsync` the `chunks` directory and the store directory.
 //!
 //! A bit is set on disk only after the value it vouches for is durable, so
