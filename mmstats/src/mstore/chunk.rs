@@ -598,8 +598,21 @@ impl Chunk {
     /// Writer: makes the data durable, then writes and syncs the presence
     /// bits of the rows written since the last flush.
     pub fn flush(&mut self) -> Result<()> {
+        if self.flush_data()? {
+            if let Some(dir) = self.idx_path.parent() {
+                sync_dir(dir)?;
+            }
+        }
+        self.flush_bits()
+    }
+
+    /// First half of a flush: writes out gathered values and makes the data
+    /// and index durable. Returns true if the chunk's files are new since
+    /// the last flush, so that the directory must be synced before
+    /// [`flush_bits`](Self::flush_bits).
+    pub fn flush_data(&mut self) -> Result<bool> {
         if !self.unsynced {
-            return Ok(());
+            return Ok(false);
         }
         self.write_buffers()?;
         if let Some(dat) = &self.dat {
@@ -609,12 +622,16 @@ impl Chunk {
             self.idx.sync_data().ctx(&self.idx_path, "fsync")?;
             self.idx_unsynced = false;
         }
-        if self.new_files {
-            if let Some(dir) = self.idx_path.parent() {
-                sync_dir(dir)?;
-            }
-            self.new_files = false;
+        Ok(self.new_files)
+    }
+
+    /// Second half of a flush: writes and syncs the presence bits. Call
+    /// only after `flush_data` (and the directory sync it asked for).
+    pub fn flush_bits(&mut self) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
         }
+        self.new_files = false;
         let w = self.words_per_row as u64;
         if let Some(bit) = &self.bit {
             for (r, words) in self.pending.iter().enumerate() {

@@ -205,9 +205,18 @@ impl Core {
         self.cache.remove(&base);
     }
 
+    /// Flushes every open chunk: all data first, then one directory sync if
+    /// any chunk is new, then all presence bits.
     pub fn flush_all(&mut self) -> Result<()> {
+        let mut new_files = false;
         for c in self.cache.values_mut() {
-            c.flush()?;
+            new_files |= c.flush_data()?;
+        }
+        if new_files {
+            chunk::sync_dir(&self.chunks_dir)?;
+        }
+        for c in self.cache.values_mut() {
+            c.flush_bits()?;
         }
         Ok(())
     }
