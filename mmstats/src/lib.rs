@@ -53,6 +53,7 @@ pub mod error;
 pub mod fields;
 pub mod file;
 pub mod format;
+pub mod mstore;
 mod raw;
 pub mod reader;
 pub mod stats;

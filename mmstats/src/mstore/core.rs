@@ -1,0 +1,359 @@
+//! State and read paths shared by the writer and readers.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::chunk::{self, Chunk};
+use super::error::{Error, IoContext, Result};
+use super::format::{self, Meta};
+use super::types::sealed::Sealed;
+use super::types::{make_splits, MetricInfo, Points, Run, Value, ValueType};
+use super::{bits, MAX_NAME_LEN, MAX_READ_POINTS};
+
+pub(crate) const META_FILE: &str = "mstore.meta";
+pub(crate) const LIST_FILE: &str = "metrics.list";
+pub(crate) const LOCK_FILE: &str = "lock";
+pub(crate) const CHUNKS_DIR: &str = "chunks";
+
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::EmptyName);
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::NameTooLong {
+            len: name.len(),
+            max: MAX_NAME_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// First slot a store with chunk size `s` cannot hold: the end of its last
+/// whole chunk that fits in `u64`.
+pub(crate) fn slot_limit(s: u64) -> u64 {
+    u64::MAX / s * s
+}
+
+pub(crate) fn read_meta(dir: &Path) -> Result<Meta> {
+    let path = dir.join(META_FILE);
+    let bytes = chunk::read_file(&path)?;
+    format::decode_meta(&path, &bytes)
+}
+
+/// The store-wide metric list as loaded.
+#[derive(Default)]
+pub(crate) struct MetricList {
+    pub order: Vec<(String, ValueType)>,
+    pub by_name: HashMap<String, ValueType>,
+    /// Bytes of the file covered by valid records (append position).
+    pub valid_end: u64,
+    pub torn_tail: bool,
+    pub damage: Option<u64>,
+    /// (inode, length) of the file last read, to skip needless re-reads.
+    pub seen: (u64, u64),
+}
+
+impl MetricList {
+    pub fn load(path: &Path) -> Result<MetricList> {
+        let f = File::open(path).ctx(path, "open")?;
+        let md = f.metadata().ctx(path, "stat")?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &f, &mut bytes).ctx(path, "read")?;
+        format::check_list_header(path, &bytes)?;
+        let recs = format::scan_records(&bytes, format::LIST_HEADER_LEN);
+        let mut l = MetricList {
+            valid_end: recs.valid_end as u64,
+            torn_tail: recs.torn_tail,
+            damage: recs.damage.map(|d| d as u64),
+            seen: (md.ino(), md.len()),
+            ..MetricList::default()
+        };
+        for (name, ty) in recs.records {
+            l.push(name, ty);
+        }
+        Ok(l)
+    }
+
+    /// Like `load`, but a bad header reads as an empty, damaged list.
+    pub fn load_tolerant(path: &Path) -> Result<MetricList> {
+        match MetricList::load(path) {
+            Err(Error::Corrupt { offset, .. }) => {
+                let seen = std::fs::metadata(path)
+                    .map(|m| (m.ino(), m.len()))
+                    .unwrap_or_default();
+                Ok(MetricList {
+                    damage: Some(offset),
+                    seen,
+                    ..MetricList::default()
+                })
+            }
+            other => other,
+        }
+    }
+
+    pub fn push(&mut self, name: String, ty: ValueType) {
+        if !self.by_name.contains_key(&name) {
+            self.by_name.insert(name.clone(), ty);
+            self.order.push((name, ty));
+        }
+    }
+}
+
+pub(crate) struct Core {
+    pub dir: PathBuf,
+    pub chunks_dir: PathBuf,
+    pub list_path: PathBuf,
+    pub meta: Meta,
+    pub writable: bool,
+    pub list: MetricList,
+    cache: HashMap<u64, Chunk>,
+    tick: u64,
+    max_open: usize,
+}
+
+impl Core {
+    pub fn new(dir: &Path, meta: Meta, writable: bool, max_open: usize, list: MetricList) -> Core {
+        Core {
+            dir: dir.to_path_buf(),
+            chunks_dir: dir.join(CHUNKS_DIR),
+            list_path: dir.join(LIST_FILE),
+            meta,
+            writable,
+            list,
+            cache: HashMap::new(),
+            tick: 0,
+            max_open: max_open.max(1),
+        }
+    }
+
+    /// Reader: re-reads the metric list if the file changed.
+    pub fn refresh_list(&mut self) -> Result<()> {
+        if self.writable {
+            return Ok(());
+        }
+        let md = std::fs::metadata(&self.list_path).ctx(&self.list_path, "stat")?;
+        if (md.ino(), md.len()) != self.list.seen {
+            self.list = MetricList::load_tolerant(&self.list_path)?;
+        }
+        Ok(())
+    }
+
+    pub fn lookup_type(&mut self, name: &str) -> Result<Option<ValueType>> {
+        if let Some(t) = self.list.by_name.get(name) {
+            return Ok(Some(*t));
+        }
+        self.refresh_list()?;
+        Ok(self.list.by_name.get(name).copied())
+    }
+
+    /// Open chunk `base`, from the cache or from disk. `create` (writer
+    /// only) makes it if missing; otherwise a missing chunk is `None` and
+    /// nothing is created.
+    pub fn chunk(&mut self, base: u64, create: bool) -> Result<Option<&mut Chunk>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let stale = match self.cache.get(&base) {
+            Some(c) => !self.writable && c.is_deleted(),
+            None => true,
+        };
+        if stale {
+            self.cache.remove(&base);
+            let c = match Chunk::open(&self.chunks_dir, base, self.meta.chunk_size, self.writable)?
+            {
+                Some(c) => c,
+                None if create && self.writable => {
+                    Chunk::create(&self.chunks_dir, base, self.meta.chunk_size)?
+                }
+                None => return Ok(None),
+            };
+            if self.cache.len() >= self.max_open {
+                self.evict_one()?;
+            }
+            self.cache.insert(base, c);
+        }
+        match self.cache.get_mut(&base) {
+            Some(c) => {
+                c.last_used = tick;
+                Ok(Some(c))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn evict_one(&mut self) -> Result<()> {
+        let victim = self
+            .cache
+            .iter()
+            .min_by_key(|(_, c)| c.last_used)
+            .map(|(b, _)| *b);
+        if let Some(b) = victim {
+            if let Some(c) = self.cache.get_mut(&b) {
+                c.flush()?;
+            }
+            self.cache.remove(&b);
+        }
+        Ok(())
+    }
+
+    pub fn open_chunks(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn forget_chunk(&mut self, base: u64) {
+        self.cache.remove(&base);
+    }
+
+    /// Flushes every open chunk: all data first, then one directory sync if
+    /// any chunk is new, then all presence bits.
+    pub fn flush_all(&mut self) -> Result<()> {
+        let mut new_files = false;
+        for c in self.cache.values_mut() {
+            new_files |= c.flush_data()?;
+        }
+        if new_files {
+            chunk::sync_dir(&self.chunks_dir)?;
+        }
+        for c in self.cache.values_mut() {
+            c.flush_bits()?;
+        }
+        Ok(())
+    }
+
+    pub fn check_range(&self, from: u64, to: u64) -> Result<u64> {
+        if to < from {
+            return Err(Error::ReversedRange { from, to });
+        }
+        let len = to - from;
+        let limit = slot_limit(self.meta.chunk_size);
+        if to > limit {
+            return Err(Error::SlotOverflow {
+                start: from,
+                len,
+                limit,
+            });
+        }
+        if len > MAX_READ_POINTS {
+            return Err(Error::RangeTooLarge {
+                len,
+                max: MAX_READ_POINTS,
+            });
+        }
+        Ok(len)
+    }
+
+    pub fn get<V: Value>(&mut self, name: &str, from: u64, to: u64) -> Result<Points<V>> {
+        check_name(name)?;
+        let len = self.check_range(from, to)? as usize;
+        let listed = self.lookup_type(name)?;
+        if let Some(t) = listed {
+            if t != V::TYPE {
+                return Err(Error::WrongType {
+                    name: name.to_owned(),
+                    stored: t,
+                    given: V::TYPE,
+                });
+            }
+        }
+        let mut values = vec![V::zero(); len];
+        let mut present = vec![0u64; len.div_ceil(64)];
+        let mut found = false;
+        let writable = self.writable;
+        for sp in make_splits(from, to, self.meta.chunk_size) {
+            let Some(c) = self.chunk(sp.base, false)? else {
+                continue;
+            };
+            let mut row = c.row(name);
+            if row.is_none() && !writable {
+                c.refresh()?;
+                row = c.row(name);
+            }
+            let Some(row) = row else { continue };
+            if row.ty != V::TYPE {
+                return Err(Error::WrongType {
+                    name: name.to_owned(),
+                    stored: row.ty,
+                    given: V::TYPE,
+                });
+            }
+            found = true;
+            let i = sp.index as usize;
+            let out = V::bytes_mut(&mut values[i..i + sp.len as usize]);
+            c.read(row.row, sp.offset, out, &mut present, i)?;
+        }
+        if listed.is_none() && !found {
+            return Err(Error::UnknownMetric {
+                name: name.to_owned(),
+            });
+        }
+        V::fix_endian(&mut values);
+        Ok(Points {
+            from,
+            values,
+            present,
+        })
+    }
+
+    pub fn fold<A, F>(&mut self, init: A, mut f: F) -> Result<A>
+    where
+        F: FnMut(A, &str, u64, Run<'_>) -> A,
+    {
+        let mut acc = init;
+        for base in chunk::list_bases(&self.chunks_dir)? {
+            let Some(c) = self.chunk(base, false)? else {
+                continue;
+            };
+            if !c.writable_view() {
+                c.refresh()?;
+            }
+            for r in 0..c.names.len() {
+                let row = r as u32;
+                let (name, ty) = c.names[r].clone();
+                if c.row(&name).map(|x| x.row) != Some(row) {
+                    continue;
+                }
+                let words = c.full_row_bits(row)?;
+                for (start, n) in bits::runs(&words, c.chunk_size() as usize) {
+                    let mut raw = vec![0u64; n];
+                    let mut scratch = vec![0u64; n.div_ceil(64)];
+                    c.read(row, start as u64, u64::bytes_mut(&mut raw), &mut scratch, 0)?;
+                    u64::fix_endian(&mut raw);
+                    let slot = base + start as u64;
+                    acc = match ty {
+                        ValueType::U64 => f(acc, &name, slot, Run::U64(&raw)),
+                        ValueType::I64 => {
+                            let v: Vec<i64> = raw.iter().map(|x| *x as i64).collect();
+                            f(acc, &name, slot, Run::I64(&v))
+                        }
+                        ValueType::F64 => {
+                            let v: Vec<f64> = raw.iter().map(|x| f64::from_bits(*x)).collect();
+                            f(acc, &name, slot, Run::F64(&v))
+                        }
+                    };
+                }
+            }
+        }
+        Ok(acc)
+    }
+
+    pub fn metrics(&mut self) -> Result<Vec<MetricInfo>> {
+        self.refresh_list()?;
+        if let Some(offset) = self.list.damage {
+            return Err(Error::Corrupt {
+                path: self.list_path.clone(),
+                offset,
+                reason: "damaged record in metric list",
+            });
+        }
+        Ok(self
+            .list
+            .order
+            .iter()
+            .map(|(n, t)| MetricInfo {
+                name: n.clone(),
+                value_type: *t,
+            })
+            .collect())
+    }
+}

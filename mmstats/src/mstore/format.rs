@@ -1,0 +1,252 @@
+//! Byte-level encoding of the store's files (described in the module docs).
+
+use std::path::Path;
+
+use super::error::{Error, Result};
+use super::{ValueType, MAX_NAME_LEN};
+
+pub(crate) const META_MAGIC: &[u8; 8] = b"MSTORE01";
+pub(crate) const META_LEN: usize = 36;
+pub(crate) const LIST_MAGIC: &[u8; 8] = b"MSTLIST1";
+pub(crate) const LIST_HEADER_LEN: usize = 8;
+pub(crate) const INDEX_MAGIC: &[u8; 8] = b"MSTINDX1";
+pub(crate) const INDEX_HEADER_LEN: usize = 28;
+pub(crate) const RECORD_TAG: u8 = b'R';
+/// Bytes a record adds around its name: tag, type, length, checksum.
+pub(crate) const RECORD_OVERHEAD: usize = 8;
+
+pub(crate) fn crc(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// The store header, `mstore.meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub chunk_size: u64,
+    pub resolution: u64,
+    pub start_time: u64,
+}
+
+pub(crate) fn encode_meta(m: &Meta) -> Vec<u8> {
+    let mut v = Vec::with_capacity(META_LEN);
+    v.extend_from_slice(META_MAGIC);
+    v.extend_from_slice(&m.chunk_size.to_le_bytes());
+    v.extend_from_slice(&m.resolution.to_le_bytes());
+    v.extend_from_slice(&m.start_time.to_le_bytes());
+    let c = crc(&v);
+    v.extend_from_slice(&c.to_le_bytes());
+    v
+}
+
+pub(crate) fn decode_meta(path: &Path, b: &[u8]) -> Result<Meta> {
+    let bad = |offset: u64, reason| Error::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    if b.len() < META_LEN {
+        return Err(bad(b.len() as u64, "store header is truncated"));
+    }
+    if &b[..8] != META_MAGIC {
+        return Err(bad(0, "not an mstore header (bad magic)"));
+    }
+    if crc(&b[..32]) != u32_at(b, 32) {
+        return Err(bad(32, "store header checksum mismatch"));
+    }
+    let m = Meta {
+        chunk_size: u64_at(b, 8),
+        resolution: u64_at(b, 16),
+        start_time: u64_at(b, 24),
+    };
+    if m.chunk_size == 0 || m.chunk_size > super::MAX_CHUNK_SIZE {
+        return Err(bad(8, "chunk size out of range"));
+    }
+    Ok(m)
+}
+
+pub(crate) fn encode_index_header(chunk_size: u64, base: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(INDEX_HEADER_LEN);
+    v.extend_from_slice(INDEX_MAGIC);
+    v.extend_from_slice(&chunk_size.to_le_bytes());
+    v.extend_from_slice(&base.to_le_bytes());
+    let c = crc(&v);
+    v.extend_from_slice(&c.to_le_bytes());
+    v
+}
+
+/// Checks a chunk index header; returns `(chunk_size, base)`.
+pub(crate) fn decode_index_header(path: &Path, b: &[u8]) -> Result<(u64, u64)> {
+    let bad = |offset: u64, reason| Error::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    if b.len() < INDEX_HEADER_LEN {
+        return Err(bad(b.len() as u64, "chunk index header is truncated"));
+    }
+    if &b[..8] != INDEX_MAGIC {
+        return Err(bad(0, "not a chunk index (bad magic)"));
+    }
+    if crc(&b[..24]) != u32_at(b, 24) {
+        return Err(bad(24, "chunk index header checksum mismatch"));
+    }
+    Ok((u64_at(b, 8), u64_at(b, 16)))
+}
+
+pub(crate) fn check_list_header(path: &Path, b: &[u8]) -> Result<()> {
+    if b.len() < LIST_HEADER_LEN || &b[..LIST_HEADER_LEN] != LIST_MAGIC {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: "not a metric list (bad or truncated magic)",
+        });
+    }
+    Ok(())
+}
+
+/// Encodes one name record (used by the metric list and chunk indexes).
+/// The caller has checked the name's length.
+pub(crate) fn encode_record(name: &str, ty: ValueType) -> Vec<u8> {
+    let n = name.len();
+    let mut v = Vec::with_capacity(n + RECORD_OVERHEAD);
+    v.push(RECORD_TAG);
+    v.push(ty.code());
+    // The name length was checked against MAX_NAME_LEN (< 65536).
+    v.extend_from_slice(&(n.min(MAX_NAME_LEN) as u16).to_le_bytes());
+    v.extend_from_slice(name.as_bytes());
+    let c = crc(&v);
+    v.extend_from_slice(&c.to_le_bytes());
+    v
+}
+
+/// Tries to decode a complete, valid record at `pos`.
+fn try_record(b: &[u8], pos: usize) -> Option<(String, ValueType, usize)> {
+    let head = b.get(pos..pos.checked_add(4)?)?;
+    if head[0] != RECORD_TAG {
+        return None;
+    }
+    let ty = ValueType::from_code(head[1])?;
+    let n = u16::from_le_bytes([head[2], head[3]]) as usize;
+    if n == 0 || n > MAX_NAME_LEN {
+        return None;
+    }
+    let end = pos + 4 + n + 4;
+    let rec = b.get(pos..end)?;
+    if crc(&rec[..4 + n]) != u32_at(rec, 4 + n) {
+        return None;
+    }
+    let name = std::str::from_utf8(&rec[4..4 + n]).ok()?;
+    Some((name.to_owned(), ty, end))
+}
+
+/// Result of scanning a sequence of records.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    /// Valid records in file order.
+    pub records: Vec<(String, ValueType)>,
+    /// End of the last valid record: where the next append goes.
+    pub valid_end: usize,
+    /// Offset of the first invalid byte range that is followed by a valid
+    /// record (damage, as opposed to a torn tail).
+    pub damage: Option<usize>,
+    /// True when bytes after `valid_end` were dropped as a torn append.
+    pub torn_tail: bool,
+}
+
+/// Scans records from `start` to the end of `b`.
+///
+/// A record that is incomplete or fails its checksum and is followed by no
+/// valid record is a torn append: it and everything after it are dropped. A
+/// bad stretch followed by a valid record is damage: it is reported in
+/// `damage`, and the scan resumes at the next valid record.
+pub(crate) fn scan_records(b: &[u8], start: usize) -> Records {
+    let mut out = Records {
+        valid_end: start,
+        ..Records::default()
+    };
+    let mut pos = start;
+    while pos < b.len() {
+        if let Some((name, ty, next)) = try_record(b, pos) {
+            out.records.push((name, ty));
+            pos = next;
+            out.valid_end = pos;
+            continue;
+        }
+        match (pos + 1..b.len()).find(|&p| try_record(b, p).is_some()) {
+            Some(p) => {
+                if out.damage.is_none() {
+                    out.damage = Some(pos);
+                }
+                pos = p;
+            }
+            None => {
+                out.torn_tail = true;
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip_and_torn_tail() {
+        let mut b = LIST_MAGIC.to_vec();
+        b.extend(encode_record("a", ValueType::U64));
+        b.extend(encode_record("bb", ValueType::F64));
+        let full = b.len();
+        let r = scan_records(&b, 8);
+        assert_eq!(r.records.len(), 2);
+        assert_eq!(r.valid_end, full);
+        assert!(!r.torn_tail && r.damage.is_none());
+        for cut in 8..full {
+            let r = scan_records(&b[..cut], 8);
+            assert!(r.damage.is_none());
+            assert!(r.valid_end <= cut);
+            let expect = if cut >= 17 { 1 } else { 0 };
+            assert_eq!(r.records.len(), expect, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn damage_in_middle_is_reported() {
+        let mut b = LIST_MAGIC.to_vec();
+        b.extend(encode_record("a", ValueType::U64));
+        b.extend(encode_record("bb", ValueType::I64));
+        b[12] ^= 0xff; // the name byte of "a"
+        let r = scan_records(&b, 8);
+        assert_eq!(r.damage, Some(8));
+        assert_eq!(r.records, vec![("bb".to_string(), ValueType::I64)]);
+    }
+
+    #[test]
+    fn meta_round_trip() {
+        let m = Meta {
+            chunk_size: 10,
+            resolution: 1,
+            start_time: 7,
+        };
+        let e = encode_meta(&m);
+        assert_eq!(decode_meta(Path::new("x"), &e).unwrap(), m);
+        for i in 0..e.len() {
+            let mut g = e.clone();
+            g[i] ^= 1;
+            assert!(decode_meta(Path::new("x"), &g).is_err());
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! mstore: the on-disk history of numeric metrics.
+//!
+//! Applications publish their statistics in memory-mapped files; mstore
+//! keeps what those statistics were over time. It is built for the shape of
+//! metric data: points arrive at a regular interval, are not changed once
+//! written, are read back as ranges, and fit in 64 bits. That lets the store
+//! compute where every point lives instead of looking it up, and read a
+//! range with one sequential read per chunk file.
+//!
+//! # Model
+//!
+//! * A **store** is a directory. Its **chunk size** `S` (points per metric
+//!   per chunk file) is chosen at creation and fixed for its life.
+//! * **Time** is a `u64` **slot** number. The store records a `resolution`
+//!   and a `start_time` given by the creator so that tools can convert
+//!   ([`Store::slot_at`]), but does not interpret slots otherwise.
+//! * A **metric** is a UTF-8 name, 1 to [`MAX_NAME_LEN`] bytes long, whose
+//!   values are all `u64`, all `i64` or all `f64` ([`ValueType`]). The type
+//!   is fixed by the metric's first write and recorded on disk. Values are
+//!   stored bit for bit: all 64 bits of every integer, every `f64` including
+//!   NaN payloads and negative zero.
+//! * Each slot of a metric is **set** (it holds a value) or **unset**.
+//!   Reads say which; an unset point is never reported as zero.
+//!
+//! ```
+//! use mmstats::mstore::{Options, Reader, Store};
+//!
+//! # fn main() -> Result<(), mmstats::mstore::Error> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # let dir = tmp.path().join("history");
+//! let mut store = Store::create(&dir, Options { chunk_size: 3600, ..Options::default() })?;
+//! store.put("requests", 100, &[5u64, 7, 9])?;
+//! store.put("latency_ms", 100, &[1.5f64, 2.25])?;
+//! store.sync()?; // durable, and visible to readers
+//!
+//! let mut reader = Reader::open(&dir)?; // never blocks on the writer
+//! let points = reader.get::<u64>("requests", 99, 104)?;
+//! assert_eq!(points.at(99), None); // unset
+//! assert_eq!(points.at(100), Some(5));
+//! assert_eq!(points.iter().filter_map(|(_, v)| v).sum::<u64>(), 21);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Operations
+//!
+//! | operation | what it does |
+//! | --- | --- |
+//! | [`Store::create`], [`Store::open`], [`Store::open_with`], [`Store::open_or_create`] | make or open a store for writing; takes the writer lock |
+//! | [`Reader::open`], [`Reader::open_with`] | open a store read-only, without any lock |
+//! | [`Store::put`] | write a run of consecutive values from a start slot |
+//! | [`Store::get`], [`Reader::get`] | read slots `from..to` (end exclusive): values plus which are set, as [`Points`] |
+//! | [`Store::metrics`], [`Reader::metrics`] | every metric with its type, in order of first write |
+//! | [`Store::count`], [`Reader::count`] | the number of metrics |
+//! | [`Store::fold`], [`Reader::fold`] | visit every run of consecutive set points |
+//! | [`Store::delete_before`] | delete whole chunks before a slot (see below) |
+//! | [`Store::sync`] | make everything written durable and visible to readers |
+//! | [`Store::close`] | sync, then release the lock (dropping a `Store` syncs too, ignoring errors) |
+//!
+//! **Open chunks.** Both the writer and readers keep at most
+//! `max_open_chunks` chunks open (three files each); when one more is
+//! needed, the least recently used is closed first. The writer flushes a
+//! chunk (as [`Store::sync`] does for that chunk) before closing it.
+//!
+//! **Deleting.** [`Store::delete_before`]`(slot)` deletes whole chunks
+//! only: every chunk whose base is below `floor(slot / S) * S`. The slot is
+//! rounded *down* to a chunk boundary, so no point at or after `slot` is
+//! ever deleted and up to `S - 1` points before it are kept. With `S = 10`:
+//! `delete_before(25)` removes slots 0 to 19 and keeps 20 to 24;
+//! `delete_before(30)` removes 0 to 29. Metrics stay in the metric list
+//! (with their types) after all their chunks are gone.
+//!
+//! **Fold.** [`Store::fold`] visits chunks in ascending time and, within a
+//! chunk, metrics in row order, calling the closure once for each maximal
+//! run of consecutive set points with the run's first slot and its values
+//! ([`Run`]), typed like the metric. Each metric's runs therefore come in
+//! time order. A run that crosses a chunk boundary is reported as two runs.
+//!
+//! **Visibility.** The writer's own `get` sees every `put` at once. A
+//! [`Reader`] sees a point once the writer has synced it (or has closed its
+//! chunk to stay within `max_open_chunks`); see "Crashes" below for why. A
+//! point overwritten after it was synced shows its earlier value to readers
+//! until the next sync.
+//!
+//! # Files
+//!
+//! All integers are little-endian. `S` is the chunk size; `W = ceil(S / 64)`
+//! is the number of 64-bit words in one row of presence bits.
+//!
+//! ```text
+//! <store>/mstore.meta                       store header
+//! <store>/metrics.list                      store-wide metric list
+//! <store>/lock                              writer lock (flock), empty
+//! <store>/chunks/<base>.idx                 chunk index
+//! <store>/chunks/<base>.dat                 chunk data
+//! <store>/chunks/<base>.bit                 chunk presence bits
+//! ```
+//!
+//! `<base>` is the chunk's first slot, `floor(t / S) * S` for any slot `t`
+//! in it, written as 20 decimal digits with leading zeros (so names sort in
+//! time order). Files ending in `.tmp` are rewrites in progress; readers
+//! ignore them and the writer removes them when it opens the store.
+//!
+//! ## `mstore.meta` (36 bytes)
+//!
+//! | bytes | content |
+//! | --- | --- |
+//! | 0..8 | magic `MSTORE01` (ASCII) |
+//! | 8..16 | chunk size `S`, `u64`, 1 to [`MAX_CHUNK_SIZE`] |
+//! | 16..24 | resolution, `u64` (creator's units per slot, not 0) |
+//! | 24..32 | start time, `u64` (creator's units, time of slot 0) |
+//! | 32..36 | CRC-32 (IEEE, as in zlib) of bytes 0..32, `u32` |
+//!
+//! Written once, at creation, through a temporary file and a rename, after
+//! every other file of the new store: a directory with this file is a whole
+//! store.
+//!
+//! ## Name records
+//!
+//! The metric list and every chunk index are a header followed by **name
+//! records**, appended one at a time with a single write each:
+//!
+//! | bytes | content |
+//! | --- | --- |
+//! | 0 | tag, `0x52` (ASCII `R`) |
+//! | 1 | value type: `1` = `u64`, `2` = `i64`, `3` = `f64` |
+//! | 2..4 | name length `n`, `u16`, 1 to [`MAX_NAME_LEN`] (4096) |
+//! | 4..4+n | name, UTF-8 |
+//! | 4+n..8+n | CRC-32 of bytes 0..4+n, `u32` |
+//!
+//! A record is valid when its tag, type and length are in range, all its
+//! bytes are present, its checksum matches and its name is UTF-8. Names
+//! longer than the limit are refused before anything is written, so the
+//! length field cannot wrap.
+//!
+//! ## `metrics.list`
+//!
+//! Bytes 0..8 are the magic `MSTLIST1`, then one name record per metric in
+//! order of first write. A metric's record is appended (before any of its
+//! points are written) when it is first written.
+//!
+//! ## `chunks/<base>.idx`
+//!
+//! | bytes | content |
+//! | --- | --- |
+//! | 0..8 | magic `MSTINDX1` |
+//! | 8..16 | chunk size `S`, `u64` (must equal the store's) |
+//! | 16..24 | base, `u64` (must equal the file name's) |
+//! | 24..28 | CRC-32 of bytes 0..24 |
+//! | 28.. | name records |
+//!
+//! The `r`-th record (counting from 0) gives its metric **row** `r` in this
+//! chunk: rows are handed out in order of first write to the chunk. The type
+//! byte repeats the metric's type, so a chunk can be read without the
+//! metric list.
+//!
+//! ## `chunks/<base>.dat`
+//!
+//! Row `r` occupies bytes `r * S * 8` to `(r + 1) * S * 8`; the value of
+//! slot `t` of the metric with row `r` is the 8 bytes at
+//! `r * S * 8 + (t - base) * 8`: the `u64`, the `i64` in two's complement, or
+//! the bits of the `f64` (`f64::to_bits`). The file is sparse: parts never
+//! written are holes and read as zeros, which is why presence is kept
+//! apart.
+//!
+//! ## `chunks/<base>.bit`
+//!
+//! Row `r` occupies bytes `r * W * 8` to `(r + 1) * W * 8`: `W` words of 64
+//! bits. Slot `t` is set exactly when bit `(t - base) % 64` (least
+//! significant first) of word `(t - base) / 64` of its row is 1. Bytes past
+//! the end of the file read as unset. This costs 1/64 of the data file and
+//! lets a range read learn presence with one small sequential read.
+//!
+//! # Promises and how they are kept
+//!
+//! ## One writer, many readers
+//!
+//! The writer takes an exclusive, non-blocking `flock` on `lock` and holds
+//! it until it is dropped; a second writer, in any process, gets
+//! [`Error::Locked`] naming the lock file. A [`Reader`] takes no lock and
+//! opens every file read-only, without `O_CREAT`: it never waits for the
+//! writer and never creates, changes or removes a file, also when it asks
+//! for a range where no chunk exists (that range simply reads as unset).
+//! The lock belongs to the open lock file: a process that forks while it
+//! holds a `Store` shares the lock with the child until the child execs
+//! (the file is opened close-on-exec) or exits.
+//! Because the writer removes a chunk's index first when deleting and
+//! creates it last when creating, a reader that finds the index it opened
+//! still at its path after opening the other two files knows the three
+//! belong together; otherwise it tries again.
+//!
+//! ## Crashes
+//!
+//! After the writer process is killed at any instant, the store opens, every
+//! point written before the last completed [`Store::sync`] reads back
+//! exactly, and later points read back exactly or as unset, never as a wrong
+//! value (a point written more than once reads back as one of the values
+//! written to it, the last one if it was synced). The order of writes is
+//! what makes this so:
+//!
+//! 1. a new metric's record is appended to `metrics.list`;
+//! 2. a metric new to a chunk gets a row: its bits in `.bit` are cleared
+//!    (in case an earlier, dropped record had used the row), then its record
+//!    is appended to the `.idx`;
+//! 3. the values are written to `.dat` (consecutive values of a row are
+//!    gathered in memory first, up to 64 KiB per row and 4 MiB per chunk,
+//!    to save system calls); the presence bits are only set in the
+//!    writer's memory;
+//! 4. at `sync` (or when the chunk is closed): write out the gathered
+//!    values, `fdatasync` the list, the `.dat` and the `.idx` (if it grew),
+//!    and, for a chunk created since the last sync, the `chunks` directory;
+//!    *then* write the rows' bits to `.bit` and `fdatasync` it; finally
+//!    `fsync` the `chunks` directory and the store directory.
+//!
+//! A bit is set on disk only after the value it vouches for is durable, so
+//! neither a killed process nor a power cut can leave a set bit over a value
+//! that is not there. Points whose bits were still in memory read as
+//! unset. The price is that readers see points at the writer's syncs.
+//!
+//! A **torn append** (the process died inside the write of a record) leaves
+//! an incomplete or unchecksummable record at the end of the list or an
+//! index. It is detected by its checksum or length, and dropped: readers
+//! ignore it, the writer cuts it off when it opens the file. A record is
+//! only ever dropped from the end, so no other metric's row moves. If a
+//! write of a record fails (for example on a full disk), the writer cuts
+//! the file back at once, so no broken record can sit in front of later
+//! ones.
+//!
+//! **Rewrites** go through a new file: write `name.tmp`, `fsync` it, rename
+//! it over `name`, `fsync` the directory. The old file stays in place until
+//! the rename replaces it atomically. The store header is written this way
+//! at creation, each chunk index is created this way (with its header), and
+//! the metric list is rebuilt this way when the writer opens a store whose
+//! list lost records: it keeps the valid records and adds every name found
+//! in a chunk index but missing from the list, so a name and its type stay
+//! reserved as long as any chunk holds its data.
+//!
+//! ## Damage
+//!
+//! A file whose content the store did not write gives [`Error::Corrupt`]
+//! (or [`Error::ChunkSizeMismatch`]) naming the file and the byte offset:
+//! a bad magic or header checksum; a bad record followed by a valid one
+//! (damage in the middle of a file, as opposed to a torn end); presence
+//! bits set for points past the end of a truncated `.dat`. Damage stays
+//! local: a damaged chunk fails the reads that touch it, and every other
+//! chunk and metric reads normally. A damaged metric list makes
+//! [`Reader::metrics`] fail naming it, while [`Reader::get`] takes types
+//! from the chunk indexes; the writer repairs the list when it next opens
+//! the store.
+//!
+//! The `.dat` and `.bit` files carry no checksums: a flipped bit inside
+//! them is not detected (their truncation is). Checksumming every value
+//! would cost a read-modify-write per write; the store relies on the file
+//! system or the disk for the integrity of bulk data, as the design it
+//! follows does.
+//!
+//! ## Bad input
+//!
+//! Rejected with a typed error before anything is written:
+//!
+//! | input | error |
+//! | --- | --- |
+//! | empty name | [`Error::EmptyName`] |
+//! | name over [`MAX_NAME_LEN`] bytes | [`Error::NameTooLong`] |
+//! | value of another type than the metric's | [`Error::WrongType`] (reads too) |
+//! | `start + len` past `u64` or past the last slot the store can hold, `floor(u64::MAX / S) * S` (exclusive) | [`Error::SlotOverflow`] |
+//! | read range with `to < from` | [`Error::ReversedRange`] |
+//! | read of more than [`MAX_READ_POINTS`] points | [`Error::RangeTooLarge`] |
+//! | time before the start time in [`Store::slot_at`] | [`Error::BeforeStart`] |
+//! | reading a metric never written | [`Error::UnknownMetric`] |
+//! | store opened expecting another chunk size | [`Error::ChunkSizeMismatch`] with both values |
+//! | `create` where a store exists | [`Error::AlreadyExists`] |
+//! | chunk size 0 or over [`MAX_CHUNK_SIZE`], resolution 0, `max_open_chunks` 0 | [`Error::InvalidOptions`] |
+//!
+//! Slots are unsigned, so no slot is before zero. Failing system calls
+//! (read-only directory, full disk, missing files) give [`Error::Io`] with
+//! the path and the operation.
+//!
+//! ## What the original design got wrong, and what this store does
+//!
+//! | original | here |
+//! | --- | --- |
+//! | no fsync anywhere | `sync` fsyncs data, index, bits and directories in an order that keeps set bits truthful |
+//! | a torn index append made the next open (even a read) wipe the chunk's names; a new metric then took row 0 and overwrote old data | only the torn record is dropped; readers never write; a reused row's bits are cleared first |
+//! | a torn metric-list append crashed the next put | the torn record is dropped and the list rebuilt by rename |
+//! | reading a missing chunk created empty files | readers and reads never create files |
+//! | presence was rebuilt wrongly for a metric without points | presence is stored, never rebuilt; a metric without a row reads unset |
+//! | rebuilding the metric list deleted the old file first | rebuilds rename a complete new file over the old one |
+//! | names over 65535 bytes wrapped their length | names are limited to 4096 bytes, checked before writing |
+//! | integers squeezed into 56 bits, doubles lost a bit | all 64 bits stored |
+//!
+//! # Resource use
+//!
+//! The writer keeps, per open chunk, the name-to-row map, for each row
+//! written since the last sync its presence bits (`S / 8` bytes), and up
+//! to 4 MiB of gathered values. Each open chunk holds three file
+//! descriptors. I/O uses `pread`/`pwrite` (Rust's `FileExt`), not `mmap`;
+//! see the figures below for why. An I/O error while writing out gathered
+//! values is reported by the `put`, `sync` or `close` that triggers it.
+//!
+//! # Performance
+//!
+//! Measured with the benchmarks in `mmstats/benches/mstore.rs`: 100 metrics
+//! of 100,000 `u64` points (80 MB), chunk size 10,000, page cache warm, on a
+//! shared 2-core virtual machine. Each mstore figure stands beside a plain
+//! `std::fs` (or `mmap`) baseline moving the same bytes in the same run;
+//! the ratio is mstore's throughput over the baseline's (1.0 = as fast).
+//! Medians:
+//!
+//! | operation | mstore | baseline | ratio |
+//! | --- | --- | --- | --- |
+//! | put, batches of 1000 points, time-major (10,000 calls) | 37.7 ms, 265 M points/s | one 80 MB `write`: 18.3 ms | 0.49 |
+//! | | | 10,000 `write`s of 8 KB: 35.3 ms | 0.94 |
+//! | put, one call per metric (100 calls) | 30.8 ms, 325 M points/s | one 80 MB `write`: 18.3 ms | 0.59 |
+//! | | | 80 MB through `mmap`: 33.5 ms | 1.09 |
+//! | put per metric, then `sync` | 80.0 ms, 125 M points/s | `write` + `fsync`: 56.3 ms | 0.70 |
+//! | get, batches of 1000 (10,000 calls) | 23.1 ms, 434 M points/s | one 80 MB `read`: 12.2 ms | 0.53 |
+//! | get, one call per metric | 13.8 ms, 726 M points/s | one 80 MB `read`: 12.2 ms | 0.88 |
+//! | one metric's full range (100,000 points, 10 chunks) | 59 µs | one 800 KB `pread`: 35 µs; copy from `mmap`: 32 µs | 0.59 |
+//! | a 1000-point window of each of 100 metrics (each crossing a chunk boundary) | 218 µs | 100 `pread`s of 8 KB: 44 µs | 0.20 |
+//!
+//! Against the figures the design was measured at elsewhere (a C program
+//! writing the original layout: 194 M points/s, 0.14 ms for a full range,
+//! 0.67 ms for the 100 windows), mstore writes and reads faster while also
+//! keeping presence, types and checksummed indexes. Small reads pay a fixed
+//! cost per chunk touched (a `fstat` to notice deletion, a read of the
+//! presence bits, a read of the values), which is why the 100 windows are
+//! furthest from their baseline.
+//!
+//! Why `pread`/`pwrite` and not `mmap`: writing through a fresh mapping was
+//! slower than `write` here (33.5 ms against 18.3 ms for 80 MB, from page
+//! faults), reading a mapped range saves little over `pread` (32 µs against
+//! 35 µs), and a reader mapping a file that the writer truncates or deletes
+//! could be killed by `SIGBUS`.
+//!
+//! Reproduce (on a quiet machine; numbers move with load):
+//!
+//! ```text
+//! cargo bench -p mmstats --bench mstore -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+#![deny(missing_docs)]
+
+mod bits;
+mod chunk;
+mod core;
+mod error;
+mod format;
+mod reader;
+mod store;
+mod types;
+
+pub use error::{Error, Result};
+pub use reader::Reader;
+pub use store::Store;
+pub use types::{
+    make_splits, MetricInfo, OpenOptions, Options, Points, Run, Split, StoreInfo, Value, ValueType,
+};
+
+/// Longest metric name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 4096;
+
+/// Largest chunk size (points per metric per chunk).
+pub const MAX_CHUNK_SIZE: u64 = 1 << 24;
+
+/// Most points one `get` returns.
+pub const MAX_READ_POINTS: u64 = 1 << 26;

@@ -1,0 +1,421 @@
+//! The writer.
+
+use std::fs::{self, File, OpenOptions as FsOpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::chunk::{chunk_paths, list_bases, sync_dir, write_atomic, Chunk};
+use super::core::{self, check_name, slot_limit, Core, MetricList};
+use super::error::{Error, IoContext, Result};
+use super::format::{self, Meta};
+use super::types::{
+    make_splits, MetricInfo, OpenOptions, Options, Points, Run, StoreInfo, Value, ValueType,
+};
+use super::MAX_CHUNK_SIZE;
+
+/// The writer of a store: one per store at a time, enforced by an exclusive
+/// `flock` on the store's `lock` file, held until the `Store` is dropped.
+///
+/// Dropping a `Store` syncs it, ignoring errors; call
+/// [`close`](Store::close) to see them.
+pub struct Store {
+    core: Core,
+    list_file: File,
+    _lock: File,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.core.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(core::LOCK_FILE);
+    let f = FsOpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .ctx(&path, "open lock file")?;
+    // SAFETY: flock takes a file descriptor that `f` owns and keeps open for
+    // the duration of the call; it touches no memory of ours.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(Error::Locked { path });
+        }
+        return Err(e).ctx(&path, "flock");
+    }
+    Ok(f)
+}
+
+fn validate(o: &Options) -> Result<()> {
+    if o.chunk_size == 0 || o.chunk_size > MAX_CHUNK_SIZE {
+        return Err(Error::InvalidOptions(
+            "chunk_size must be 1 to MAX_CHUNK_SIZE",
+        ));
+    }
+    if o.resolution == 0 {
+        return Err(Error::InvalidOptions("resolution must not be zero"));
+    }
+    if o.max_open_chunks == 0 {
+        return Err(Error::InvalidOptions("max_open_chunks must be at least 1"));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new store in `dir` (made if missing) and opens it for
+    /// writing. Fails with [`Error::AlreadyExists`] if `dir` holds a store.
+    pub fn create(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        validate(&options)?;
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).ctx(dir, "create directory")?;
+        let lock = lock(dir)?;
+        let meta_path = dir.join(core::META_FILE);
+        if meta_path.exists() {
+            return Err(Error::AlreadyExists { path: meta_path });
+        }
+        let chunks = dir.join(core::CHUNKS_DIR);
+        fs::create_dir_all(&chunks).ctx(&chunks, "create directory")?;
+        write_atomic(&dir.join(core::LIST_FILE), format::LIST_MAGIC)?;
+        sync_dir(&chunks)?;
+        let meta = Meta {
+            chunk_size: options.chunk_size,
+            resolution: options.resolution,
+            start_time: options.start_time,
+        };
+        // The header goes last: a store exists once it is in place.
+        write_atomic(&meta_path, &format::encode_meta(&meta))?;
+        sync_dir(dir)?;
+        Store::open_locked(dir, lock, options.max_open_chunks)
+    }
+
+    /// Opens an existing store for writing, with default [`OpenOptions`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(dir, OpenOptions::default())
+    }
+
+    /// Opens an existing store for writing. Fails with [`Error::Locked`] if
+    /// another writer has it, and with [`Error::ChunkSizeMismatch`] if
+    /// `options.expected_chunk_size` differs from the store's.
+    pub fn open_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
+        let dir = dir.as_ref();
+        let meta = core::read_meta(dir)?;
+        if let Some(e) = options.expected_chunk_size {
+            if e != meta.chunk_size {
+                return Err(Error::ChunkSizeMismatch {
+                    path: dir.join(core::META_FILE),
+                    expected: e,
+                    found: meta.chunk_size,
+                });
+            }
+        }
+        let lock = lock(dir)?;
+        Store::open_locked(dir, lock, options.max_open_chunks)
+    }
+
+    /// Opens the store in `dir`, creating it with `options` if it does not
+    /// exist. An existing store must have `options.chunk_size`.
+    pub fn open_or_create(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let dir = dir.as_ref();
+        if dir.join(core::META_FILE).exists() {
+            Store::open_with(
+                dir,
+                OpenOptions {
+                    expected_chunk_size: Some(options.chunk_size),
+                    max_open_chunks: options.max_open_chunks,
+                },
+            )
+        } else {
+            Store::create(dir, options)
+        }
+    }
+
+    fn open_locked(dir: &Path, lock: File, max_open: usize) -> Result<Store> {
+        let meta = core::read_meta(dir)?;
+        let chunks_dir = dir.join(core::CHUNKS_DIR);
+        fs::create_dir_all(&chunks_dir).ctx(&chunks_dir, "create directory")?;
+        cleanup(dir, &chunks_dir)?;
+        let list_path = dir.join(core::LIST_FILE);
+        let list = match MetricList::load_tolerant(&list_path) {
+            Ok(l) => l,
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                MetricList {
+                    damage: Some(0),
+                    ..MetricList::default()
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        // Every name in a chunk index must be in the list, so that its type
+        // stays reserved. The writer appends to the list before it appends
+        // to an index, so a name can only be missing after damage.
+        let mut chunk_names = Vec::new();
+        for base in list_bases(&chunks_dir)? {
+            // A damaged chunk index adds no names; it reports itself when
+            // read.
+            if let Ok(Some(c)) = Chunk::open_index(&chunks_dir, base, meta.chunk_size) {
+                chunk_names.extend(c.names);
+            }
+        }
+        let missing = chunk_names
+            .iter()
+            .any(|(n, _)| !list.by_name.contains_key(n));
+        let list = if list.torn_tail || list.damage.is_some() || missing {
+            rebuild_list(dir, list, chunk_names)?
+        } else {
+            list
+        };
+        let list_file = FsOpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&list_path)
+            .ctx(&list_path, "open")?;
+        Ok(Store {
+            core: Core::new(dir, meta, true, max_open, list),
+            list_file,
+            _lock: lock,
+            closed: false,
+        })
+    }
+
+    /// The parameters the store was created with.
+    pub fn info(&self) -> StoreInfo {
+        StoreInfo {
+            chunk_size: self.core.meta.chunk_size,
+            resolution: self.core.meta.resolution,
+            start_time: self.core.meta.start_time,
+        }
+    }
+
+    /// The slot that holds `time` (in the creator's units):
+    /// `(time - start_time) / resolution`. Fails with
+    /// [`Error::BeforeStart`] for a time before the start time.
+    pub fn slot_at(&self, time: u64) -> Result<u64> {
+        slot_at(&self.core.meta, time)
+    }
+
+    /// Writes `values` to the consecutive slots `start..start + values.len()`
+    /// of `metric`. The metric's type is fixed by its first write; a later
+    /// write of another type fails with [`Error::WrongType`] and writes
+    /// nothing. Slots already set are overwritten.
+    ///
+    /// Written points become visible to this store's `get` at once, and to
+    /// readers after the next [`sync`](Store::sync) (or when the chunk is
+    /// closed to stay within `max_open_chunks`).
+    pub fn put<V: Value>(&mut self, metric: &str, start: u64, values: &[V]) -> Result<()> {
+        check_name(metric)?;
+        let len = values.len() as u64;
+        let limit = slot_limit(self.core.meta.chunk_size);
+        let end = start
+            .checked_add(len)
+            .filter(|e| *e <= limit)
+            .ok_or(Error::SlotOverflow { start, len, limit })?;
+        match self.core.list.by_name.get(metric) {
+            Some(t) if *t != V::TYPE => {
+                return Err(Error::WrongType {
+                    name: metric.to_owned(),
+                    stored: *t,
+                    given: V::TYPE,
+                })
+            }
+            Some(_) => {}
+            None if values.is_empty() => return Ok(()),
+            None => self.append_metric(metric, V::TYPE)?,
+        }
+        for sp in make_splits(start, end, self.core.meta.chunk_size) {
+            let Some(c) = self.core.chunk(sp.base, true)? else {
+                return Err(Error::Corrupt {
+                    path: chunk_paths(&self.core.chunks_dir, sp.base)[0].clone(),
+                    offset: 0,
+                    reason: "chunk could not be created",
+                });
+            };
+            let row = match c.row(metric) {
+                Some(r) => r,
+                None => c.add_row(metric, V::TYPE)?,
+            };
+            if row.ty != V::TYPE {
+                return Err(Error::WrongType {
+                    name: metric.to_owned(),
+                    stored: row.ty,
+                    given: V::TYPE,
+                });
+            }
+            let i = sp.index as usize;
+            let bytes = V::le_bytes(&values[i..i + sp.len as usize]);
+            c.write(row.row, sp.offset, &bytes)?;
+        }
+        Ok(())
+    }
+
+    fn append_metric(&mut self, name: &str, ty: ValueType) -> Result<()> {
+        let rec = format::encode_record(name, ty);
+        let at = self.core.list.valid_end;
+        if let Err(e) = self.list_file.write_all_at(&rec, at) {
+            let _ = self.list_file.set_len(at);
+            return Err(e).ctx(&self.core.list_path, "append metric record");
+        }
+        self.core.list.valid_end += rec.len() as u64;
+        self.core.list.push(name.to_owned(), ty);
+        Ok(())
+    }
+
+    /// Reads slots `from..to` (end exclusive) of `metric`. Fails with
+    /// [`Error::UnknownMetric`] for a metric never written and
+    /// [`Error::WrongType`] if `V` is not its type. Never creates files.
+    pub fn get<V: Value>(&mut self, metric: &str, from: u64, to: u64) -> Result<Points<V>> {
+        self.core.get(metric, from, to)
+    }
+
+    /// The type of `metric`, if it exists.
+    pub fn value_type(&self, metric: &str) -> Option<ValueType> {
+        self.core.list.by_name.get(metric).copied()
+    }
+
+    /// Every metric with its type, in order of first write.
+    pub fn metrics(&mut self) -> Result<Vec<MetricInfo>> {
+        self.core.metrics()
+    }
+
+    /// Number of metrics in the store.
+    pub fn count(&self) -> usize {
+        self.core.list.order.len()
+    }
+
+    /// Number of chunks currently open (at most `max_open_chunks`).
+    pub fn open_chunks(&self) -> usize {
+        self.core.open_chunks()
+    }
+
+    /// Calls `f(acc, metric, first_slot, run)` for every maximal run of
+    /// consecutive set points inside one chunk. Chunks are visited in
+    /// ascending time, and within a chunk metrics in row order, so every
+    /// metric's runs come in time order; a run that crosses a chunk
+    /// boundary is reported as two runs.
+    pub fn fold<A, F>(&mut self, init: A, f: F) -> Result<A>
+    where
+        F: FnMut(A, &str, u64, Run<'_>) -> A,
+    {
+        self.core.fold(init, f)
+    }
+
+    /// Deletes every chunk that lies wholly before `slot`, that is every
+    /// chunk whose base is below `floor(slot / S) * S`. Points from that
+    /// rounded-down boundary on are kept, so up to `S - 1` points before
+    /// `slot` survive; no point at or after `slot` is ever deleted. Returns
+    /// the number of chunks deleted. The deletion is durable on return.
+    pub fn delete_before(&mut self, slot: u64) -> Result<u64> {
+        let s = self.core.meta.chunk_size;
+        let cutoff = slot / s * s;
+        let mut n = 0;
+        for base in list_bases(&self.core.chunks_dir)? {
+            if base >= cutoff {
+                break;
+            }
+            self.core.forget_chunk(base);
+            // The index goes first: without it the chunk does not exist.
+            for p in chunk_paths(&self.core.chunks_dir, base) {
+                match fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).ctx(&p, "remove"),
+                }
+            }
+            n += 1;
+        }
+        if n > 0 {
+            sync_dir(&self.core.chunks_dir)?;
+        }
+        Ok(n)
+    }
+
+    /// Makes every point written so far durable and visible to readers:
+    /// the metric list, then each chunk's data and index, then its presence
+    /// bits, each with `fsync`, then the directories.
+    pub fn sync(&mut self) -> Result<()> {
+        self.list_file
+            .sync_data()
+            .ctx(&self.core.list_path, "fsync")?;
+        self.core.flush_all()?;
+        sync_dir(&self.core.chunks_dir)?;
+        sync_dir(&self.core.dir)
+    }
+
+    /// Syncs and closes the store, releasing the writer lock.
+    pub fn close(mut self) -> Result<()> {
+        self.closed = true;
+        self.sync()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if !self.closed {
+            let _ = self.sync();
+        }
+    }
+}
+
+pub(crate) fn slot_at(meta: &Meta, time: u64) -> Result<u64> {
+    let d = time
+        .checked_sub(meta.start_time)
+        .ok_or(Error::BeforeStart {
+            time,
+            start: meta.start_time,
+        })?;
+    Ok(d / meta.resolution.max(1))
+}
+
+/// Removes temporary files and the data/presence files of chunks that have
+/// no index (left by a crash during create or delete).
+fn cleanup(dir: &Path, chunks_dir: &Path) -> Result<()> {
+    for d in [dir, chunks_dir] {
+        let rd = fs::read_dir(d).ctx(d, "list directory")?;
+        for e in rd {
+            let e = e.ctx(d, "list directory")?;
+            let p: PathBuf = e.path();
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let orphan = (name.ends_with(".dat") || name.ends_with(".bit"))
+                && !p.with_extension("idx").exists();
+            if name.ends_with(".tmp") || (d == chunks_dir && orphan) {
+                fs::remove_file(&p).ctx(&p, "remove leftover")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites the metric list from its valid records plus the names found in
+/// chunk indexes, through a temporary file, fsync and rename.
+fn rebuild_list(
+    dir: &Path,
+    mut list: MetricList,
+    chunk_names: Vec<(String, ValueType)>,
+) -> Result<MetricList> {
+    for (n, t) in chunk_names {
+        list.push(n, t);
+    }
+    let mut bytes = format::LIST_MAGIC.to_vec();
+    for (n, t) in &list.order {
+        bytes.extend(format::encode_record(n, *t));
+    }
+    let path = dir.join(core::LIST_FILE);
+    write_atomic(&path, &bytes)?;
+    sync_dir(dir)?;
+    list.valid_end = bytes.len() as u64;
+    list.torn_tail = false;
+    list.damage = None;
+    Ok(list)
+}
