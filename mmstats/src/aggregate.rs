@@ -13,7 +13,7 @@
 //! | [`Kind::Gauge`] | sum | per-thread gauges split one quantity (requests in flight, queue length) between threads |
 //! | [`Kind::Average`], [`Kind::Timer`] | mean of the files' non-zero values, each file weighted equally; `0.0` if all are zero | files do not publish how many samples a mean is made of, so no weighting is possible; a file holds exactly `0.0` until its first sample, and counting such files would drag the mean towards zero |
 //! | [`Kind::Flag`] | any: true if at least one file says true | "is any worker up?", "is any worker busy?" |
-//! | [`Kind::Text`], [`Kind::Static`] | the one value all files agree on, else each distinct value once ([`Combined::Distinct`]) | texts cannot be added up; statics such as `sys.pid` differ between processes |
+//! | [`Kind::Text`], [`Kind::Static`] | the one value all files agree on, else each distinct value once ([`Combined::Distinct`]); for texts, empty ones are left out unless all are empty | texts cannot be added up; statics such as `sys.pid` differ between processes; a text is empty until its writer first sets it |
 //! | [`Kind::Unknown`] | by the value's type: integers as [`Rules::unknown_integer`] (a gauge unless told otherwise), floats as averages, booleans as flags, texts as texts | files of the original implementation carry no kinds; its integer fields are counters or gauges and nothing in the file tells which, and its float fields are mostly averages and timers |
 //!
 //! A label's kind is the kind it has in the first file that has it. Sums of
@@ -169,6 +169,14 @@ pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
         Kind::Flag if !has_text => Combined::Value(Value::Bool(
             values.iter().any(|v| v.as_f64().is_some_and(|x| x != 0.0)),
         )),
+        Kind::Text => {
+            let set: Vec<&Value> = values
+                .iter()
+                .copied()
+                .filter(|v| !matches!(v, Value::Text(t) if t.is_empty()))
+                .collect();
+            distinct(if set.is_empty() { values } else { &set })
+        }
         _ => distinct(values),
     }
 }
@@ -486,7 +494,7 @@ mod tests {
     #[test]
     fn rules_by_kind() {
         let files = [
-            worker("/d/web-1-1.mmstats", 1, 5, 0.5, false, "idle"),
+            worker("/d/web-1-1.mmstats", 1, 5, 0.5, false, ""),
             worker("/d/web-1-2.mmstats", 1, 7, 0.0, true, "idle"),
             worker("/d/web-2-3.mmstats", 2, 1, 1.5, false, "busy"),
         ];
@@ -518,6 +526,10 @@ mod tests {
         assert_eq!(get(&first, "hits"), &v(Value::Unsigned(12)));
         assert_eq!(get(&first, "sys.pid"), &v(Value::Unsigned(1)));
         assert_eq!(get(&first, "state"), &v(Value::Text("idle".into())));
+        assert_eq!(
+            combine_values(Kind::Text, &[&Value::Text(String::new())]),
+            v(Value::Text(String::new()))
+        );
         let commands = by_command(&files);
         assert_eq!(commands.len(), 1);
         assert_eq!(commands[0].key, "web");
