@@ -209,7 +209,7 @@ fn examine(path: &Path) -> Verdict {
     }
     let snapshot = match reader::read_bytes(&bytes) {
         Ok(snapshot) => snapshot,
-        Err(e) => return Verdict::Keep(Kept::NotMmstats, e.to_string()),
+        Err(e) => return Verdict::Keep(Kept::NotMmstats, refusal(&e)),
     };
     match file.try_lock() {
         Ok(()) => {}
@@ -223,6 +223,17 @@ fn examine(path: &Path) -> Verdict {
     match stale(&snapshot) {
         Ok(reason) => Verdict::Remove(reason, file, id),
         Err((why, detail)) => Verdict::Keep(why, detail),
+    }
+}
+
+/// Why the reader refused a file, said without repeating "not an mmstats file".
+fn refusal(error: &reader::ReadError) -> String {
+    match error {
+        reader::ReadError::Empty => "it is empty".into(),
+        reader::ReadError::UnsupportedVersion { found } => {
+            format!("its first byte is {found:#04x}, not the version byte 0x01")
+        }
+        other => format!("the reader refuses it: {other}"),
     }
 }
 
