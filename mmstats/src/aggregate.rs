@@ -29,6 +29,15 @@
 //! restarted), contributes its whole value. A file that vanished contributes
 //! nothing, so its old counts never make a sum step backwards.
 
+// Runs on whatever files and arguments users give: nothing here may panic.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -431,7 +440,7 @@ fn change(before: Option<&Value>, now: &Value) -> Option<Value> {
             Some(Value::Unsigned(n.checked_sub(*b).unwrap_or(*n)))
         }
         (Some(Value::Signed(b)), Value::Signed(n)) if n >= b => {
-            Some(integer_value(i128::from(*n) - i128::from(*b)))
+            Some(integer_value(i128::from(*n).saturating_sub(i128::from(*b))))
         }
         (Some(Value::Float(b)), Value::Float(n)) if n >= b => Some(Value::Float(n - b)),
         (_, Value::Text(_)) => None,
@@ -441,6 +450,11 @@ fn change(before: Option<&Value>, now: &Value) -> Option<Value> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::reader::{EndMarker, Stat};

@@ -3,7 +3,7 @@
 //! Every tool takes the same arguments: a path names one file; a directory
 //! stands for the `*.mmstats` files directly in it; anything else is a glob
 //! pattern (`/tmp/web-*.mmstats`). No argument at all means the default glob
-//! ([`file::default_glob`](crate::file::default_glob): `MMSTATS_GLOB`, else
+//! ([`file::default_glob`]: `MMSTATS_GLOB`, else
 //! `MMSTATS_PATH/*.mmstats`).
 //!
 //! [`candidates`] expands the arguments without looking at what the paths
@@ -11,6 +11,15 @@
 //! keeps the regular files and the symbolic links to regular files, and says
 //! why it left out the rest. Neither ever descends into a directory through
 //! a symbolic link, nor follows one to anything but a regular file.
+
+// Runs on whatever files and arguments users give: nothing here may panic.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -193,6 +202,11 @@ fn regular(path: &Path) -> Result<(), Skip> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

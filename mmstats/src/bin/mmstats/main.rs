@@ -15,6 +15,19 @@
 //! into a pipe that closes early (`mmstats slurp | head`) ends the command
 //! quietly with the status it would have had.
 
+// Runs on whatever files and arguments users give: nothing here may panic
+// (the tests opt out).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -95,7 +95,11 @@ fn terminal_columns() -> usize {
 
 /// Width of each of `n` columns separated by one space on `columns`.
 fn column_width(columns: usize, n: usize) -> usize {
-    let share = (columns.saturating_add(1) / n.max(1)).saturating_sub(1);
+    let share = columns
+        .saturating_add(1)
+        .checked_div(n)
+        .unwrap_or(MAX_WIDTH)
+        .saturating_sub(1);
     share.clamp(MIN_WIDTH, MAX_WIDTH)
 }
 
