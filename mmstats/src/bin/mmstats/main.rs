@@ -39,7 +39,7 @@ mod slurp;
 
 /// Read the statistics that programs publish in mmstats files.
 #[derive(Parser)]
-#[command(name = "mmstats", version, about, long_about = None)]
+#[command(name = "mmstats", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
