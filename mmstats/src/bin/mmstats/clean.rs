@@ -273,6 +273,11 @@ fn stale(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
             ))
         }
     }
+    // A process that has exited but was not yet reaped by its parent still
+    // answers to its pid; it has closed its files and will never write again.
+    if process_state(pid).is_some_and(|state| state == 'Z' || state == 'X') {
+        return Ok(format!("process {pid} has exited (not yet reaped)"));
+    }
     let created = snapshot
         .stats
         .iter()
@@ -292,6 +297,14 @@ fn stale(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
             format!("process {pid} runs (its start time or the file's creation time is unknown)"),
         )),
     }
+}
+
+/// The state letter of process `pid` (field 3 of `/proc/<pid>/stat`: `R`,
+/// `S`, `Z` for a zombie, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')?.checked_add(1)?..)?;
+    after.split_whitespace().next()?.chars().next()
 }
 
 /// When process `pid` started, in Unix seconds: its start time in clock
@@ -331,5 +344,36 @@ mod tests {
         assert!(started <= now + START_TIME_SLACK, "{started} > {now}");
         assert!(started > now - 86400.0 * 365.0, "{started}");
         assert_eq!(process_start(u32::MAX), None);
+        assert!(process_state(std::process::id()).is_some_and(|s| s != 'Z'));
+    }
+
+    #[test]
+    fn a_zombie_counts_as_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: wait until it has exited and is a zombie.
+        let mut tries = 0;
+        while process_state(pid) != Some('Z') {
+            tries += 1;
+            assert!(tries < 10_000, "process {pid} never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let bytes = {
+            let mut b = vec![1u8];
+            let label = b"sys.pid";
+            b.extend_from_slice(&(label.len() as u16).to_ne_bytes());
+            b.extend_from_slice(label);
+            b.extend_from_slice(&1u16.to_ne_bytes());
+            b.push(b'I');
+            b.push(0xFF);
+            b.extend_from_slice(&pid.to_ne_bytes());
+            b.extend_from_slice(&[0, 0]);
+            b
+        };
+        let snapshot = reader::read_bytes(&bytes).unwrap();
+        assert_eq!(snapshot.pid(), Some(pid));
+        let reason = stale(&snapshot).unwrap();
+        assert!(reason.contains("has exited"), "{reason}");
+        child.wait().unwrap();
     }
 }
