@@ -655,3 +655,26 @@ fn clean_keeps_the_stale_file_of_another_user() {
         "{stdout}"
     );
 }
+
+#[test]
+fn arguments_that_match_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.mmstats");
+    // Named explicitly: an error, for every command.
+    let (output, stdout, stderr) = run(mmstats().arg("clean").arg(&missing));
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("missing.mmstats: no such file"), "{stderr}");
+    assert_eq!(stdout, "removed 0, kept 0\n");
+    let (output, _, stderr) = run(mmstats().arg("slurp").arg(&missing));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("missing.mmstats: no such file"), "{stderr}");
+    // The default glob finding nothing is no error, but is said.
+    let (output, stdout, stderr) = run(mmstats().arg("slurp").env("MMSTATS_PATH", dir.path()));
+    assert!(output.status.success());
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("no stats files match"), "{stderr}");
+    // A bad delay is a usage error.
+    let (output, _, stderr) = run(mmstats().args(["poll", "x", "--delay", "0"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("above zero"), "{stderr}");
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use mmstats::discover;
 use mmstats::reader::{self, Snapshot};
 
-use crate::out::{Out, Status, Stop};
+use crate::out::{self, Out, Status, Stop};
 
 /// Remove stale stats files: files whose writing process is gone.
 ///
@@ -92,7 +92,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut removed = 0usize;
     let mut kept = [0usize; Kept::ALL.len()];
     for skip in &found.skipped {
-        out.line(&format!("kept    {skip}"))?;
+        out::warn(&skip.to_string());
         out.failed();
     }
     for path in &found.files {
