@@ -543,6 +543,18 @@ fn clean_removes_only_the_files_of_gone_processes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let live = Writer::start(d, "a_live", 1, 1);
+    // A live writer (this test) whose file names a process that is gone:
+    // only the writer's lock tells that the file is in use.
+    let mut done = Command::new("true").spawn().unwrap();
+    let dead_pid = done.id();
+    done.wait().unwrap();
+    let locked = Unlocked::builder()
+        .dir(d)
+        .file("a_locked.mmstats")
+        .create()
+        .unwrap();
+    locked.pid.set(dead_pid);
+    locked.created.set(now());
     let mut killed = Writer::start(d, "b_killed", 2, 1);
     killed.kill();
     // A process that is alive and is not a writer.
@@ -571,6 +583,7 @@ fn clean_removes_only_the_files_of_gone_processes() {
         before,
         [
             "a_live",
+            "a_locked.mmstats",
             "b_killed",
             "b_killed",
             "c_reused.mmstats",
@@ -584,7 +597,7 @@ fn clean_removes_only_the_files_of_gone_processes() {
     assert!(output.status.success(), "{dry}{stderr}");
     assert_eq!(names(), before);
     assert!(
-        dry.ends_with("would remove 3, kept 4 (2 alive, 1 not an mmstats file, 1 symbolic link)\n"),
+        dry.ends_with("would remove 3, kept 5 (3 alive, 1 not an mmstats file, 1 symbolic link)\n"),
         "{dry}"
     );
 
@@ -594,6 +607,7 @@ fn clean_removes_only_the_files_of_gone_processes() {
         names(),
         [
             "a_live",
+            "a_locked.mmstats",
             "c_unlocked.mmstats",
             "d_link.mmstats",
             "e_text.mmstats"
@@ -614,6 +628,7 @@ fn clean_removes_only_the_files_of_gone_processes() {
             .to_string()
     };
     assert!(line("a_live").starts_with("kept") && line("a_live").contains("alive"));
+    assert!(line("a_locked").starts_with("kept") && line("a_locked").contains("holds its lock"));
     assert!(line("c_reused").starts_with("removed"));
     assert!(line("c_reused").contains("now belongs to a process that started"));
     assert!(line("c_unlocked").starts_with("kept"));
@@ -624,10 +639,11 @@ fn clean_removes_only_the_files_of_gone_processes() {
     // Nothing left to remove.
     let (_, again, _) = run(mmstats().arg("clean").arg(d));
     assert!(
-        again.ends_with("removed 0, kept 4 (2 alive, 1 not an mmstats file, 1 symbolic link)\n"),
+        again.ends_with("removed 0, kept 5 (3 alive, 1 not an mmstats file, 1 symbolic link)\n"),
         "{again}"
     );
     drop(live);
+    drop(locked);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
 }
