@@ -213,6 +213,9 @@ fn sample(
                 });
                 snapshots.push(snapshot);
             }
+            // Gone between the listing and the read: as if never listed.
+            Err(reader::ReadError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 if warned.insert(path.clone()) {
                     out::warn(&e.to_string());
