@@ -1,5 +1,6 @@
 //! Writing to standard output without panicking when the reader goes away.
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, Stdout, Write};
 
 /// How a command ended, when it is not done with its work.
@@ -45,8 +46,9 @@ impl Out {
         }
     }
 
-    /// Writes one line.
+    /// Writes one line, control characters escaped (see [`printable`]).
     pub fn line(&mut self, text: &str) -> Result<(), Stop> {
+        let text = printable(text);
         let result = self
             .inner
             .write_all(text.as_bytes())
@@ -80,8 +82,38 @@ impl Out {
     }
 }
 
+/// `text` with every control character (newline, escape, ...) written as a
+/// Rust escape (`\n`, `\u{1b}`): labels, texts and file names come from
+/// files anyone may write, and must not forge lines or drive the terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Says `message` on standard error. Standard error is unbuffered and a
 /// failure to write there cannot be reported anywhere, so it is ignored.
 pub fn warn(message: &str) {
-    let _ = writeln!(io::stderr(), "mmstats: {message}");
+    let _ = writeln!(io::stderr(), "mmstats: {}", printable(message));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("web.requests 12"), "web.requests 12");
+        assert_eq!(printable("a\nb\u{1b}[2Jc\t"), "a\\nb\\u{1b}[2Jc\\t");
+        assert_eq!(printable("café"), "café");
+    }
 }

@@ -152,6 +152,9 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut lines: u64 = 0;
     let mut since_header: Option<u64> = None;
     let mut input = std::io::stdin().lock();
+    if args.count == Some(0) {
+        return out.finish();
+    }
     loop {
         if args.on_input {
             let mut line = String::new();
