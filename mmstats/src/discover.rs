@@ -9,8 +9,12 @@
 //! [`candidates`] expands the arguments without looking at what the paths
 //! are, for a tool that checks each path itself (the cleaner); [`discover`]
 //! keeps the regular files and the symbolic links to regular files, and says
-//! why it left out the rest. Neither ever descends into a directory through
-//! a symbolic link, nor follows one to anything but a regular file.
+//! why it left out the rest. Neither ever reaches a file through a symbolic
+//! link that a wildcard matched, nor expands a link to a directory; the
+//! directories a user names (the literal part of a pattern) are taken as they
+//! are, links or not, so that `MMSTATS_PATH=/var/run/app` works where
+//! `/var/run` links to `/run`. [`discover`] follows a link only to a regular
+//! file.
 
 // Runs on whatever files and arguments users give: nothing here may panic.
 #![deny(
@@ -52,6 +56,14 @@ pub enum Skip {
         path: PathBuf,
         /// What it is instead (`a directory`, `a symbolic link to a directory`, ...).
         what: &'static str,
+    },
+    /// A pattern matched a path through a symbolic link to a directory.
+    #[error("{}: reached through the symbolic link {}, which is not followed", path.display(), link.display())]
+    BehindLink {
+        /// The path matched.
+        path: PathBuf,
+        /// The link on the way.
+        link: PathBuf,
     },
     /// The path or a directory could not be looked at.
     #[error("{}: {source}", path.display())]
@@ -126,10 +138,15 @@ fn expand_glob(pattern: &str, must_match: bool, found: &mut Found) {
             return;
         }
     };
-    let before = found.files.len();
+    let literal = literal_components(pattern);
+    let mut matched = false;
     for entry in paths {
+        matched = true;
         match entry {
-            Ok(path) => found.files.push(path),
+            Ok(path) => match linked_directory(&path, literal) {
+                None => found.files.push(path),
+                Some(link) => found.skipped.push(Skip::BehindLink { path, link }),
+            },
             Err(e) => {
                 let path = e.path().to_path_buf();
                 found.skipped.push(Skip::Io {
@@ -139,11 +156,43 @@ fn expand_glob(pattern: &str, must_match: bool, found: &mut Found) {
             }
         }
     }
-    if must_match && found.files.len() == before {
+    if must_match && !matched {
         found.skipped.push(Skip::NoMatch {
             arg: pattern.into(),
         });
     }
+}
+
+/// The components of `path` that count: all but `.`.
+fn components(path: &Path) -> impl Iterator<Item = std::path::Component<'_>> {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+}
+
+/// How many leading components of `pattern` hold no wildcard: the
+/// directories the user named, taken as they are even if they are links.
+fn literal_components(pattern: &str) -> usize {
+    components(Path::new(pattern))
+        .take_while(|c| !is_pattern(&c.as_os_str().to_string_lossy()))
+        .count()
+}
+
+/// The first directory on the way to `path` that a wildcard matched and that
+/// is a symbolic link, if any. The last component is the file itself and is
+/// left to the caller.
+fn linked_directory(path: &Path, literal: usize) -> Option<PathBuf> {
+    let parts: Vec<_> = components(path).collect();
+    let directories = parts.len().checked_sub(1)?;
+    let mut prefix = PathBuf::new();
+    for (i, part) in parts.iter().take(directories).enumerate() {
+        prefix.push(part);
+        if i >= literal
+            && std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Some(prefix);
+        }
+    }
+    None
 }
 
 /// Expands `args` as [`candidates`] does and keeps the regular files and the
@@ -274,6 +323,32 @@ mod tests {
         let reasons: Vec<String> = found.skipped.iter().map(|s| s.to_string()).collect();
         assert_eq!(reasons.len(), 2, "{reasons:?}");
         assert!(reasons.iter().all(|r| r.contains("no such file")));
+    }
+
+    #[test]
+    fn patterns_never_go_through_links_to_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("real/app")).unwrap();
+        std::fs::write(d.join("real/app/a.mmstats"), b"\x01").unwrap();
+        std::fs::create_dir(d.join("other")).unwrap();
+        std::os::unix::fs::symlink(d.join("real"), d.join("other/linked")).unwrap();
+        // Through a wildcard: the link is not followed.
+        let found = candidates(&[format!("{}/other/*/app/*.mmstats", d.display())]);
+        assert!(found.files.is_empty(), "{:?}", found.files);
+        assert_eq!(found.skipped.len(), 1);
+        assert!(
+            found.skipped[0]
+                .to_string()
+                .contains("reached through the symbolic link"),
+            "{}",
+            found.skipped[0]
+        );
+        // Named by the user: taken as it is.
+        let found = candidates(&[format!("{}/other/linked/app/*.mmstats", d.display())]);
+        assert_eq!(found.files.len(), 1);
+        let found = candidates(&[format!("{}/*/app/*.mmstats", d.display())]);
+        assert_eq!(found.files, [d.join("real/app/a.mmstats")]);
     }
 
     #[test]

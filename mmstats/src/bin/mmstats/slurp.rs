@@ -86,9 +86,9 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
 fn skip_path(skip: &discover::Skip) -> String {
     match skip {
         discover::Skip::NoMatch { arg } | discover::Skip::BadPattern { arg, .. } => arg.clone(),
-        discover::Skip::NotRegular { path, .. } | discover::Skip::Io { path, .. } => {
-            path.display().to_string()
-        }
+        discover::Skip::NotRegular { path, .. }
+        | discover::Skip::BehindLink { path, .. }
+        | discover::Skip::Io { path, .. } => path.display().to_string(),
         _ => String::new(),
     }
 }
