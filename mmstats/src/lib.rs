@@ -45,10 +45,15 @@
 //!   original Python mmstats.
 //! - [`format`](mod@format) is the byte layout, shared by the writer and the reader.
 //! - [`file`](mod@file) names, creates and removes files safely.
+//! - [`discover`](mod@discover) expands the files, directories and globs a
+//!   user names into stats files; [`aggregate`] combines many files' stats
+//!   (threads, processes) into one view, counters as changes over time.
 //!
 //! The user guide (the `book/` directory of the repository) covers every
 //! feature with examples, the command-line tools and the file format.
 
+pub mod aggregate;
+pub mod discover;
 pub mod error;
 pub mod fields;
 pub mod file;

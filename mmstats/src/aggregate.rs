@@ -1,0 +1,687 @@
+//! Combining the stats of many files into one view.
+//!
+//! A program publishes one file per thread, and often runs as several
+//! processes; a reader usually wants one number per label. This module holds
+//! the rules for that, shared by `mmstats poll`, the server and the recorder,
+//! so that every tool adds things up the same way.
+//!
+//! # The rules, by kind
+//!
+//! | kind | rule | why |
+//! | --- | --- | --- |
+//! | [`Kind::Counter`] | sum | each thread counts its own events; the total is their sum |
+//! | [`Kind::Gauge`] | sum | per-thread gauges split one quantity (requests in flight, queue length) between threads |
+//! | [`Kind::Average`], [`Kind::Timer`] | mean of the files' non-zero values, each file weighted equally; `0.0` if all are zero | files do not publish how many samples a mean is made of, so no weighting is possible; a file holds exactly `0.0` until its first sample, and counting such files would drag the mean towards zero |
+//! | [`Kind::Flag`] | any: true if at least one file says true | "is any worker up?", "is any worker busy?" |
+//! | [`Kind::Text`], [`Kind::Static`] | the one value all files agree on, else each distinct value once ([`Combined::Distinct`]); for texts, empty ones are left out unless all are empty | texts cannot be added up; statics such as `sys.pid` differ between processes; a text is empty until its writer first sets it |
+//! | [`Kind::Unknown`] | by the value's type: integers as [`Rules::unknown_integer`] (a gauge unless told otherwise), floats as averages, booleans as flags, texts as texts | files of the original implementation carry no kinds; its integer fields are counters or gauges and nothing in the file tells which, and its float fields are mostly averages and timers |
+//!
+//! A label's kind is the kind it has in the first file that has it. Sums of
+//! integers saturate instead of wrapping. When the values of a label are of
+//! mixed types (a damaged or foreign file), numbers still add up as floats;
+//! a text among numbers makes the label fall back to distinct values.
+//!
+//! # Counters over time
+//!
+//! [`Poller`] turns counters into changes between two samples, file by
+//! file: a file's change is its value minus its own previous value; a file
+//! seen for the first time, or whose counter went down (its writer
+//! restarted), contributes its whole value. A file that vanished contributes
+//! nothing, so its old counts never make a sum step backwards.
+
+// Runs on whatever files and arguments users give: nothing here may panic.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::format::Kind;
+use crate::reader::{Snapshot, Value};
+
+/// What several files' values of one label come to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Combined {
+    /// One value: a sum, a mean, an "any", or the value every file agrees on.
+    Value(Value),
+    /// The files disagree on a label that cannot be added up (a text, a
+    /// static): each distinct value once, in the order first seen.
+    Distinct(Vec<Value>),
+}
+
+impl Combined {
+    /// The value as a number, if it is one value and a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Combined::Value(v) => v.as_f64(),
+            Combined::Distinct(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Combined {
+    /// One value as [`Value`] shows it; distinct values joined by `|`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Combined::Value(v) => v.fmt(f),
+            Combined::Distinct(values) => {
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("|")?;
+                    }
+                    v.fmt(f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One label, combined over a set of files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// The label.
+    pub label: String,
+    /// The kind the rule was chosen by: the file's kind, or for
+    /// [`Kind::Unknown`] the kind it is treated as (see the module docs).
+    pub kind: Kind,
+    /// The combined value.
+    pub combined: Combined,
+    /// How many files have the label.
+    pub files: usize,
+}
+
+/// The choices the module docs leave open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// How an integer of unknown kind is treated: [`Kind::Gauge`] (the
+    /// default) or [`Kind::Counter`] (for files of the original
+    /// implementation whose integers are known to be counters). Any other
+    /// kind is taken as a gauge.
+    pub unknown_integer: Kind,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules {
+            unknown_integer: Kind::Gauge,
+        }
+    }
+}
+
+impl Rules {
+    /// The kind whose rule applies to a field of kind `kind` holding `value`.
+    ///
+    /// [`Kind::Unknown`] becomes a known kind by the value's type; a known
+    /// kind stays itself.
+    pub fn resolve(&self, kind: Kind, value: &Value) -> Kind {
+        if kind != Kind::Unknown {
+            return kind;
+        }
+        match value {
+            Value::Unsigned(_) | Value::Signed(_) => match self.unknown_integer {
+                Kind::Counter => Kind::Counter,
+                _ => Kind::Gauge,
+            },
+            Value::Float(_) => Kind::Average,
+            Value::Bool(_) => Kind::Flag,
+            Value::Text(_) => Kind::Text,
+        }
+    }
+
+    /// Combines every label of `snapshots`, in the order labels are first
+    /// seen.
+    pub fn combine<'a>(&self, snapshots: impl IntoIterator<Item = &'a Snapshot>) -> Vec<Aggregate> {
+        let mut order: Vec<&str> = Vec::new();
+        let mut by_label: HashMap<&str, (Kind, Vec<&Value>)> = HashMap::new();
+        for snapshot in snapshots {
+            for stat in &snapshot.stats {
+                let entry = by_label.entry(stat.label.as_str()).or_insert_with(|| {
+                    order.push(stat.label.as_str());
+                    (self.resolve(stat.kind, &stat.value), Vec::new())
+                });
+                entry.1.push(&stat.value);
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|label| {
+                let (kind, values) = by_label.remove(label)?;
+                Some(Aggregate {
+                    label: label.to_string(),
+                    kind,
+                    combined: combine_values(kind, &values),
+                    files: values.len(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Combines every label of `snapshots` by the default [`Rules`].
+pub fn combine<'a>(snapshots: impl IntoIterator<Item = &'a Snapshot>) -> Vec<Aggregate> {
+    Rules::default().combine(snapshots)
+}
+
+/// Combines `values` of one label by the rule of `kind` (already resolved,
+/// see [`Rules::resolve`]).
+pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
+    let has_text = values.iter().any(|v| matches!(v, Value::Text(_)));
+    match kind {
+        Kind::Counter | Kind::Gauge if !has_text => Combined::Value(sum(values)),
+        Kind::Average | Kind::Timer if !has_text => Combined::Value(Value::Float(mean(values))),
+        Kind::Flag if !has_text => Combined::Value(Value::Bool(
+            values.iter().any(|v| v.as_f64().is_some_and(|x| x != 0.0)),
+        )),
+        Kind::Text => {
+            let set: Vec<&Value> = values
+                .iter()
+                .copied()
+                .filter(|v| !matches!(v, Value::Text(t) if t.is_empty()))
+                .collect();
+            distinct(if set.is_empty() { values } else { &set })
+        }
+        _ => distinct(values),
+    }
+}
+
+/// The sum of numbers: `Unsigned` when all are unsigned (or booleans),
+/// an integer when all are integers, else a float. Integers saturate.
+fn sum(values: &[&Value]) -> Value {
+    let all_unsigned = values
+        .iter()
+        .all(|v| matches!(v, Value::Unsigned(_) | Value::Bool(_)));
+    let all_integers = values
+        .iter()
+        .all(|v| matches!(v, Value::Unsigned(_) | Value::Signed(_) | Value::Bool(_)));
+    if all_unsigned {
+        let total = values.iter().fold(0u64, |acc, v| match v {
+            Value::Unsigned(n) => acc.saturating_add(*n),
+            Value::Bool(b) => acc.saturating_add(u64::from(*b)),
+            _ => acc,
+        });
+        Value::Unsigned(total)
+    } else if all_integers {
+        let total = values.iter().fold(0i128, |acc, v| match v {
+            Value::Unsigned(n) => acc.saturating_add(i128::from(*n)),
+            Value::Signed(n) => acc.saturating_add(i128::from(*n)),
+            Value::Bool(b) => acc.saturating_add(i128::from(*b)),
+            _ => acc,
+        });
+        integer_value(total)
+    } else {
+        Value::Float(values.iter().filter_map(|v| v.as_f64()).sum())
+    }
+}
+
+/// An integer as `Unsigned` when it is not negative, else `Signed`, clamped
+/// to what those can hold.
+fn integer_value(n: i128) -> Value {
+    if n >= 0 {
+        Value::Unsigned(u64::try_from(n).unwrap_or(u64::MAX))
+    } else {
+        Value::Signed(i64::try_from(n).unwrap_or(i64::MIN))
+    }
+}
+
+/// The mean of the non-zero numbers, or 0 when there are none.
+fn mean(values: &[&Value]) -> f64 {
+    let (total, count) = values
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .filter(|x| *x != 0.0)
+        .fold((0.0, 0u32), |(t, c), x| (t + x, c.saturating_add(1)));
+    if count == 0 {
+        0.0
+    } else {
+        total / f64::from(count)
+    }
+}
+
+fn distinct(values: &[&Value]) -> Combined {
+    let mut seen: Vec<Value> = Vec::new();
+    for v in values {
+        if !seen.contains(v) {
+            seen.push((*v).clone());
+        }
+    }
+    if seen.len() == 1 {
+        match seen.pop() {
+            Some(v) => Combined::Value(v),
+            None => Combined::Distinct(seen),
+        }
+    } else {
+        Combined::Distinct(seen)
+    }
+}
+
+/// Files that belong together, with the key they share.
+#[derive(Clone, Debug)]
+pub struct Group<'a, K> {
+    /// What the files share: a process id, or a command name.
+    pub key: K,
+    /// The files, in the order given.
+    pub snapshots: Vec<&'a Snapshot>,
+}
+
+impl<K> Group<'_, K> {
+    /// Every label of the group's files, combined by the default [`Rules`].
+    pub fn combine(&self) -> Vec<Aggregate> {
+        combine(self.snapshots.iter().copied())
+    }
+}
+
+/// Groups files by the process that wrote them ([`Snapshot::pid`]), in
+/// increasing order of pid; files without a pid form the group `None`,
+/// which comes first.
+pub fn by_process(snapshots: &[Snapshot]) -> Vec<Group<'_, Option<u32>>> {
+    group_by(snapshots, Snapshot::pid)
+}
+
+/// Groups files by command, in the order of the command names: the name is
+/// [`command_of`] the file's path; a snapshot without a path is in the
+/// group `""`.
+pub fn by_command(snapshots: &[Snapshot]) -> Vec<Group<'_, String>> {
+    group_by(snapshots, |s| {
+        s.path.as_deref().map(command_of).unwrap_or_default()
+    })
+}
+
+fn group_by<K: Ord>(snapshots: &[Snapshot], key: impl Fn(&Snapshot) -> K) -> Vec<Group<'_, K>> {
+    let mut groups: BTreeMap<K, Vec<&Snapshot>> = BTreeMap::new();
+    for snapshot in snapshots {
+        groups.entry(key(snapshot)).or_default().push(snapshot);
+    }
+    groups
+        .into_iter()
+        .map(|(key, snapshots)| Group { key, snapshots })
+        .collect()
+}
+
+/// The command a file belongs to, from its name.
+///
+/// The default file name template is `{CMD}-{PID}-{TID}.mmstats`: the rule
+/// takes the file name without its last extension and drops up to two
+/// trailing `-<digits>` parts. `webserver-812-815.mmstats` is `webserver`,
+/// `my-app-12.mmstats` is `my-app`, `queue.mmstats` is `queue`. A name that
+/// would come out empty (`-1-2.mmstats`) stays whole.
+pub fn command_of(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name = stem.as_str();
+    for _ in 0..2 {
+        match name.rsplit_once('-') {
+            Some((head, digits))
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                name = head;
+            }
+            _ => break,
+        }
+    }
+    if name.is_empty() {
+        stem
+    } else {
+        name.to_string()
+    }
+}
+
+/// What tells one file from another across samples: its path, and the
+/// process and creation time it names, so that a file replaced under the
+/// same name by a new writer counts as a new file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FileId {
+    path: Option<PathBuf>,
+    pid: Option<u32>,
+    created: Option<u64>,
+}
+
+impl FileId {
+    fn of(snapshot: &Snapshot) -> FileId {
+        let created = snapshot
+            .stats
+            .iter()
+            .find(|s| s.label.ends_with("sys.created"))
+            .and_then(|s| s.value.as_f64())
+            .map(f64::to_bits);
+        FileId {
+            path: snapshot.path.clone(),
+            pid: snapshot.pid(),
+            created,
+        }
+    }
+}
+
+/// Samples of the same files over time, with counters turned into changes.
+///
+/// Each call to [`Poller::step`] takes the files read now and returns every
+/// label combined as [`Rules::combine`] does, except that counters hold the
+/// change since the previous step instead of their value (see the module
+/// docs for new, restarted and vanished files). The first step has no
+/// previous one, so its counters hold their whole values.
+#[derive(Clone, Debug, Default)]
+pub struct Poller {
+    rules: Rules,
+    last: HashMap<FileId, HashMap<String, Value>>,
+}
+
+impl Poller {
+    /// A poller with the default [`Rules`].
+    pub fn new() -> Poller {
+        Poller::default()
+    }
+
+    /// A poller with the given rules.
+    pub fn with_rules(rules: Rules) -> Poller {
+        Poller {
+            rules,
+            last: HashMap::new(),
+        }
+    }
+
+    /// Combines one sample of files, counters as changes.
+    ///
+    /// `unreadable` names files that are still there but could not be read
+    /// this time: their previous values are kept, so that they are not
+    /// counted again from zero when they read again. Every other file not in
+    /// `snapshots` is forgotten.
+    pub fn step(&mut self, snapshots: &[Snapshot], unreadable: &[PathBuf]) -> Vec<Aggregate> {
+        let mut aggregates = self.rules.combine(snapshots);
+        let mut next: HashMap<FileId, HashMap<String, Value>> = HashMap::new();
+        let mut changes: HashMap<&str, Vec<Value>> = HashMap::new();
+        for snapshot in snapshots {
+            let id = FileId::of(snapshot);
+            let previous = self.last.get(&id);
+            let mut counters = HashMap::new();
+            for stat in &snapshot.stats {
+                if self.rules.resolve(stat.kind, &stat.value) != Kind::Counter {
+                    continue;
+                }
+                let before = previous.and_then(|p| p.get(&stat.label));
+                if let Some(change) = change(before, &stat.value) {
+                    changes.entry(stat.label.as_str()).or_default().push(change);
+                }
+                counters.insert(stat.label.clone(), stat.value.clone());
+            }
+            next.insert(id, counters);
+        }
+        for (id, counters) in self.last.drain() {
+            if id.path.as_ref().is_some_and(|p| unreadable.contains(p)) {
+                next.entry(id).or_insert(counters);
+            }
+        }
+        self.last = next;
+        for aggregate in &mut aggregates {
+            if aggregate.kind != Kind::Counter {
+                continue;
+            }
+            if let Some(values) = changes.get(aggregate.label.as_str()) {
+                let refs: Vec<&Value> = values.iter().collect();
+                aggregate.combined = Combined::Value(sum(&refs));
+            }
+        }
+        aggregates
+    }
+}
+
+/// A counter's change from `before` to `now`: the difference, or the whole
+/// value when there is no earlier value of the same type or the counter went
+/// down (a restart). `None` for a value that is not a number.
+fn change(before: Option<&Value>, now: &Value) -> Option<Value> {
+    match (before, now) {
+        (Some(Value::Unsigned(b)), Value::Unsigned(n)) => {
+            Some(Value::Unsigned(n.checked_sub(*b).unwrap_or(*n)))
+        }
+        (Some(Value::Signed(b)), Value::Signed(n)) if n >= b => {
+            Some(integer_value(i128::from(*n).saturating_sub(i128::from(*b))))
+        }
+        (Some(Value::Float(b)), Value::Float(n)) if n >= b => Some(Value::Float(n - b)),
+        (_, Value::Text(_)) => None,
+        (_, Value::Signed(n)) => Some(integer_value(i128::from(*n))),
+        (_, v) => Some(v.clone()),
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+    use crate::reader::{EndMarker, Stat};
+
+    fn stat(label: &str, kind: Kind, value: Value) -> Stat {
+        Stat {
+            label: label.into(),
+            kind,
+            value,
+            signature: String::new(),
+            buffered: false,
+            unit: String::new(),
+            help: String::new(),
+        }
+    }
+
+    fn snap(path: &str, stats: Vec<Stat>) -> Snapshot {
+        Snapshot {
+            path: Some(PathBuf::from(path)),
+            version: 1,
+            file_size: 4096,
+            stats,
+            end: EndMarker::ZeroLabelSize,
+            fields_end: 0,
+            meta: true,
+        }
+    }
+
+    fn worker(path: &str, pid: u32, hits: u64, latency: f64, up: bool, state: &str) -> Snapshot {
+        snap(
+            path,
+            vec![
+                stat("sys.pid", Kind::Static, Value::Unsigned(pid.into())),
+                stat("hits", Kind::Counter, Value::Unsigned(hits)),
+                stat("queue", Kind::Gauge, Value::Signed(-1)),
+                stat("latency", Kind::Timer, Value::Float(latency)),
+                stat("up", Kind::Flag, Value::Bool(up)),
+                stat("state", Kind::Text, Value::Text(state.into())),
+            ],
+        )
+    }
+
+    fn get<'a>(aggregates: &'a [Aggregate], label: &str) -> &'a Combined {
+        &aggregates
+            .iter()
+            .find(|a| a.label == label)
+            .unwrap()
+            .combined
+    }
+
+    #[test]
+    fn rules_by_kind() {
+        let files = [
+            worker("/d/web-1-1.mmstats", 1, 5, 0.5, false, ""),
+            worker("/d/web-1-2.mmstats", 1, 7, 0.0, true, "idle"),
+            worker("/d/web-2-3.mmstats", 2, 1, 1.5, false, "busy"),
+        ];
+        let all = combine(&files);
+        let v = |x| Combined::Value(x);
+        assert_eq!(get(&all, "hits"), &v(Value::Unsigned(13)));
+        assert_eq!(get(&all, "queue"), &v(Value::Signed(-3)));
+        // The file that never timed anything (0.0) is left out of the mean.
+        assert_eq!(get(&all, "latency"), &v(Value::Float(1.0)));
+        assert_eq!(get(&all, "up"), &v(Value::Bool(true)));
+        assert_eq!(
+            get(&all, "state"),
+            &Combined::Distinct(vec![Value::Text("idle".into()), Value::Text("busy".into())])
+        );
+        assert_eq!(
+            get(&all, "sys.pid"),
+            &Combined::Distinct(vec![Value::Unsigned(1), Value::Unsigned(2)])
+        );
+        assert_eq!(get(&all, "state").to_string(), "idle|busy");
+        assert_eq!(all[0].label, "sys.pid");
+        assert_eq!(all.iter().find(|a| a.label == "hits").unwrap().files, 3);
+
+        let processes = by_process(&files);
+        assert_eq!(
+            processes.iter().map(|g| g.key).collect::<Vec<_>>(),
+            [Some(1), Some(2)]
+        );
+        let first = processes[0].combine();
+        assert_eq!(get(&first, "hits"), &v(Value::Unsigned(12)));
+        assert_eq!(get(&first, "sys.pid"), &v(Value::Unsigned(1)));
+        assert_eq!(get(&first, "state"), &v(Value::Text("idle".into())));
+        assert_eq!(
+            combine_values(Kind::Text, &[&Value::Text(String::new())]),
+            v(Value::Text(String::new()))
+        );
+        let commands = by_command(&files);
+        assert_eq!(commands.len(), 1);
+        assert_eq!(commands[0].key, "web");
+    }
+
+    #[test]
+    fn unknown_kinds_follow_the_value_type_and_the_rules() {
+        let files = [
+            snap(
+                "/d/a.mmstats",
+                vec![
+                    stat("n", Kind::Unknown, Value::Unsigned(2)),
+                    stat("d", Kind::Unknown, Value::Float(2.0)),
+                    stat("b", Kind::Unknown, Value::Bool(false)),
+                ],
+            ),
+            snap(
+                "/d/b.mmstats",
+                vec![
+                    stat("n", Kind::Unknown, Value::Unsigned(3)),
+                    stat("d", Kind::Unknown, Value::Float(4.0)),
+                    stat("b", Kind::Unknown, Value::Bool(true)),
+                ],
+            ),
+        ];
+        let all = combine(&files);
+        assert_eq!(all[0].kind, Kind::Gauge);
+        assert_eq!(get(&all, "n"), &Combined::Value(Value::Unsigned(5)));
+        assert_eq!(get(&all, "d"), &Combined::Value(Value::Float(3.0)));
+        assert_eq!(get(&all, "b"), &Combined::Value(Value::Bool(true)));
+        let counters = Rules {
+            unknown_integer: Kind::Counter,
+        };
+        let mut poller = Poller::with_rules(counters);
+        poller.step(&files, &[]);
+        let again = poller.step(&files, &[]);
+        assert_eq!(get(&again, "n"), &Combined::Value(Value::Unsigned(0)));
+        let mut gauges = Poller::new();
+        gauges.step(&files, &[]);
+        assert_eq!(
+            get(&gauges.step(&files, &[]), "n"),
+            &Combined::Value(Value::Unsigned(5))
+        );
+    }
+
+    #[test]
+    fn sums_saturate_and_mixed_types_still_add_up() {
+        let big = Value::Unsigned(u64::MAX);
+        assert_eq!(sum(&[&big, &big]), Value::Unsigned(u64::MAX));
+        assert_eq!(
+            sum(&[&Value::Unsigned(1), &Value::Float(0.5)]),
+            Value::Float(1.5)
+        );
+        assert_eq!(
+            sum(&[&Value::Unsigned(1), &Value::Signed(-3)]),
+            Value::Signed(-2)
+        );
+        let text = Value::Text("x".into());
+        assert_eq!(
+            combine_values(Kind::Counter, &[&Value::Unsigned(1), &text]),
+            Combined::Distinct(vec![Value::Unsigned(1), text.clone()])
+        );
+        assert_eq!(
+            combine_values(Kind::Timer, &[&Value::Float(0.0)]),
+            Combined::Value(Value::Float(0.0))
+        );
+    }
+
+    fn counter_file(path: &str, created: f64, hits: u64) -> Snapshot {
+        snap(
+            path,
+            vec![
+                stat("sys.created", Kind::Static, Value::Float(created)),
+                stat("hits", Kind::Counter, Value::Unsigned(hits)),
+                stat("queue", Kind::Gauge, Value::Unsigned(hits)),
+            ],
+        )
+    }
+
+    #[test]
+    fn poller_changes_survive_new_vanished_restarted_and_replaced_files() {
+        let mut p = Poller::new();
+        let hits = |a: &[Aggregate]| get(a, "hits").clone();
+        let n = |x| Combined::Value(Value::Unsigned(x));
+        let a = |h| counter_file("/d/a", 1.0, h);
+        let b = |h| counter_file("/d/b", 1.0, h);
+        // First step: whole values.
+        assert_eq!(hits(&p.step(&[a(100), b(40)], &[])), n(140));
+        // Both move on.
+        let s = p.step(&[a(107), b(45)], &[]);
+        assert_eq!(hits(&s), n(12));
+        // Gauges are values, never changes.
+        assert_eq!(get(&s, "queue"), &n(152));
+        // b vanishes: its 45 must not come off the sum.
+        assert_eq!(hits(&p.step(&[a(110)], &[])), n(3));
+        // c appears with 5 already counted.
+        let c = counter_file("/d/c", 1.0, 5);
+        assert_eq!(hits(&p.step(&[a(110), c.clone()], &[])), n(5));
+        // a restarts (its counter went down): its new value is all new.
+        assert_eq!(hits(&p.step(&[a(2), c.clone()], &[])), n(2));
+        // a is replaced by a new writer under the same name (another
+        // creation time) whose counter is already past the old value.
+        let a2 = counter_file("/d/a", 2.0, 50);
+        assert_eq!(hits(&p.step(&[a2.clone(), c.clone()], &[])), n(50));
+        // c cannot be read once: its state is kept, no double count after.
+        assert_eq!(
+            hits(&p.step(std::slice::from_ref(&a2), &[PathBuf::from("/d/c")])),
+            n(0)
+        );
+        let c_later = counter_file("/d/c", 1.0, 9);
+        assert_eq!(hits(&p.step(&[a2, c_later], &[])), n(4));
+    }
+
+    #[test]
+    fn change_of_other_types() {
+        assert_eq!(
+            change(Some(&Value::Signed(-5)), &Value::Signed(-2)),
+            Some(Value::Unsigned(3))
+        );
+        assert_eq!(
+            change(Some(&Value::Signed(5)), &Value::Signed(2)),
+            Some(Value::Unsigned(2))
+        );
+        assert_eq!(
+            change(Some(&Value::Float(1.5)), &Value::Float(2.0)),
+            Some(Value::Float(0.5))
+        );
+        assert_eq!(change(None, &Value::Text("x".into())), None);
+    }
+
+    #[test]
+    fn commands_from_file_names() {
+        let c = |p: &str| command_of(Path::new(p));
+        assert_eq!(c("/tmp/webserver-812-815.mmstats"), "webserver");
+        assert_eq!(c("my-app-12.mmstats"), "my-app");
+        assert_eq!(c("/x/queue.mmstats"), "queue");
+        assert_eq!(c("-1-2.mmstats"), "-1-2");
+        assert_eq!(c("a-1-2-3.mmstats"), "a-1");
+        assert_eq!(c("a-b.mmstats"), "a-b");
+    }
+}

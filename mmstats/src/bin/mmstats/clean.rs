@@ -1,0 +1,379 @@
+//! `mmstats clean`: remove the stats files of processes that are gone.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use mmstats::discover;
+use mmstats::reader::{self, Snapshot};
+
+use crate::out::{self, Out, Status, Stop};
+
+/// Remove stale stats files: files whose writing process is gone.
+///
+/// A file is removed only when all of these hold: it is a regular file (not
+/// a symbolic link, which is never followed), it belongs to the user running
+/// clean, it reads as an mmstats file with a sys.pid field, no process holds
+/// the lock every writer of this project keeps on its file, and either no
+/// process has that pid or the process that has it started after the file
+/// was created (the pid was reused). Every file is reported, removed or kept,
+/// with the reason, then the counts.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files, directories (their *.mmstats files) or glob patterns; by
+    /// default the default glob.
+    #[arg(value_name = "PATH|DIR|GLOB")]
+    paths: Vec<String>,
+    /// Say what would be removed, remove nothing.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+}
+
+/// Why a file is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kept {
+    Alive,
+    NotOurs,
+    PermissionDenied,
+    NotMmstats,
+    Link,
+    Unknown,
+    Failed,
+}
+
+impl Kept {
+    const ALL: [Kept; 7] = [
+        Kept::Alive,
+        Kept::NotOurs,
+        Kept::PermissionDenied,
+        Kept::NotMmstats,
+        Kept::Link,
+        Kept::Unknown,
+        Kept::Failed,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kept::Alive => "alive",
+            Kept::NotOurs => "not ours",
+            Kept::PermissionDenied => "permission denied",
+            Kept::NotMmstats => "not an mmstats file",
+            Kept::Link => "symbolic link",
+            Kept::Unknown => "owner unknown",
+            Kept::Failed => "failed",
+        }
+    }
+}
+
+/// What to do with one file.
+enum Verdict {
+    /// Stale: remove it, for this reason. Holds the open, exclusively locked
+    /// file until it is removed.
+    Remove(String, File, (u64, u64)),
+    /// Keep it, for this reason.
+    Keep(Kept, String),
+    /// It vanished while being looked at: nothing to report.
+    Gone,
+}
+
+/// Margin for comparing a file's creation time with its process's start
+/// time: the start time is known to a clock tick, the boot time it is
+/// counted from to a second, and both move when the wall clock is set.
+const START_TIME_SLACK: f64 = 2.0;
+
+/// Files larger than this are not stats files (those are a few pages), and
+/// are not read whole.
+const MAX_STATS_FILE: u64 = 64 << 20;
+
+pub fn run(args: &Args) -> Result<Status, Stop> {
+    let found = discover::candidates(&args.paths);
+    let mut out = Out::new();
+    let mut removed = 0usize;
+    let mut kept = [0usize; Kept::ALL.len()];
+    for skip in &found.skipped {
+        out::warn(&skip.to_string());
+        out.failed();
+    }
+    for path in &found.files {
+        let shown = path.display();
+        match examine(path) {
+            Verdict::Gone => {}
+            Verdict::Keep(why, detail) => {
+                if why == Kept::Failed {
+                    out.failed();
+                }
+                if let Some(i) = Kept::ALL.iter().position(|k| *k == why) {
+                    if let Some(count) = kept.get_mut(i) {
+                        *count = count.saturating_add(1);
+                    }
+                }
+                out.line(&format!("kept    {shown}: {}: {detail}", why.name()))?;
+            }
+            Verdict::Remove(reason, file, id) => {
+                if args.dry_run {
+                    out.line(&format!("would remove {shown}: {reason}"))?;
+                    removed = removed.saturating_add(1);
+                    continue;
+                }
+                match remove(path, id) {
+                    Ok(()) => {
+                        out.line(&format!("removed {shown}: {reason}"))?;
+                        removed = removed.saturating_add(1);
+                    }
+                    Err(e) => {
+                        out.line(&format!("kept    {shown}: failed: cannot remove it: {e}"))?;
+                        out.failed();
+                        if let Some(count) = kept.last_mut() {
+                            *count = count.saturating_add(1);
+                        }
+                    }
+                }
+                // The lock goes with the file, after the removal.
+                drop(file);
+            }
+        }
+    }
+    let total: usize = kept.iter().sum();
+    let details: Vec<String> = Kept::ALL
+        .iter()
+        .zip(kept)
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {}", k.name()))
+        .collect();
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    let summary = if details.is_empty() {
+        format!("{verb} {removed}, kept {total}")
+    } else {
+        format!("{verb} {removed}, kept {total} ({})", details.join(", "))
+    };
+    out.line(&summary)?;
+    out.finish()
+}
+
+/// Removes `path` if it is still the file `id` (device, inode) names.
+fn remove(path: &Path, id: (u64, u64)) -> io::Result<()> {
+    let now = std::fs::symlink_metadata(path)?;
+    if (now.dev(), now.ino()) != id {
+        return Err(io::Error::other("it was replaced while being examined"));
+    }
+    std::fs::remove_file(path)
+}
+
+fn examine(path: &Path) -> Verdict {
+    let keep = |why, detail: &str| Verdict::Keep(why, detail.to_string());
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
+        Err(e) => return io_verdict(&e),
+    };
+    if meta.file_type().is_symlink() {
+        return keep(Kept::Link, "links are never followed");
+    }
+    if !meta.is_file() {
+        return keep(Kept::NotMmstats, "not a regular file");
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Verdict::Keep(
+            Kept::NotOurs,
+            format!("it belongs to user {}, not to user {me}", meta.uid()),
+        );
+    }
+    if meta.len() > MAX_STATS_FILE {
+        return keep(Kept::NotMmstats, "far too large for one");
+    }
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let mut file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
+        Err(e) => return io_verdict(&e),
+    };
+    let opened = match file.metadata() {
+        Ok(opened) => opened,
+        Err(e) => return io_verdict(&e),
+    };
+    let id = (meta.dev(), meta.ino());
+    if (opened.dev(), opened.ino()) != id || !opened.is_file() {
+        return keep(Kept::Failed, "it was replaced while being examined");
+    }
+    // Read the bytes (a few pages) instead of mapping them: nothing another
+    // process does to the file can then stop this one.
+    let mut bytes = Vec::new();
+    if let Err(e) = (&mut file).take(MAX_STATS_FILE).read_to_end(&mut bytes) {
+        return io_verdict(&e);
+    }
+    let snapshot = match reader::read_bytes(&bytes) {
+        Ok(snapshot) => snapshot,
+        Err(e) => return Verdict::Keep(Kept::NotMmstats, refusal(&e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return keep(Kept::Alive, "a writer holds its lock");
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Verdict::Keep(Kept::Failed, format!("cannot lock it: {e}"));
+        }
+    }
+    match stale(&snapshot) {
+        Ok(reason) => Verdict::Remove(reason, file, id),
+        Err((why, detail)) => Verdict::Keep(why, detail),
+    }
+}
+
+/// Why the reader refused a file, said without repeating "not an mmstats file".
+fn refusal(error: &reader::ReadError) -> String {
+    match error {
+        reader::ReadError::Empty => "it is empty".into(),
+        reader::ReadError::UnsupportedVersion { found } => {
+            format!("its first byte is {found:#04x}, not the version byte 0x01")
+        }
+        other => format!("the reader refuses it: {other}"),
+    }
+}
+
+fn io_verdict(e: &io::Error) -> Verdict {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => Verdict::Keep(Kept::PermissionDenied, e.to_string()),
+        _ if e.raw_os_error() == Some(libc::ELOOP) => {
+            Verdict::Keep(Kept::Link, "links are never followed".into())
+        }
+        _ => Verdict::Keep(Kept::Failed, e.to_string()),
+    }
+}
+
+/// Whether the process that wrote `snapshot` is gone: `Ok(reason)` if so.
+/// Called only once no writer holds the file's lock, which files of the
+/// original implementation never take.
+fn stale(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
+    let Some(pid) = snapshot.pid() else {
+        return Err((
+            Kept::Unknown,
+            "it has no sys.pid field to tell its process by".into(),
+        ));
+    };
+    let Some(raw) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return Err((Kept::Unknown, format!("its sys.pid {pid} is no process id")));
+    };
+    match rustix::process::test_kill_process(raw) {
+        Err(rustix::io::Errno::SRCH) => return Ok(format!("process {pid} is gone")),
+        Ok(()) | Err(rustix::io::Errno::PERM) => {}
+        Err(e) => {
+            return Err((
+                Kept::Failed,
+                format!("cannot tell whether process {pid} runs: {e}"),
+            ))
+        }
+    }
+    // A process that has exited but was not yet reaped by its parent still
+    // answers to its pid; it has closed its files and will never write again.
+    if process_state(pid).is_some_and(|state| state == 'Z' || state == 'X') {
+        return Ok(format!("process {pid} has exited (not yet reaped)"));
+    }
+    let created = snapshot
+        .stats
+        .iter()
+        .find(|s| s.label.ends_with("sys.created"))
+        .and_then(|s| s.value.as_f64());
+    match (created, process_start(pid)) {
+        (Some(created), Some(started)) if created + START_TIME_SLACK < started => Ok(format!(
+            "process {pid} is gone; its pid now belongs to a process that started {:.0} s after the file was created",
+            started - created
+        )),
+        (Some(_), Some(_)) => Err((
+            Kept::Alive,
+            format!("process {pid} runs and started before the file was created"),
+        )),
+        _ => Err((
+            Kept::Alive,
+            format!("process {pid} runs (its start time or the file's creation time is unknown)"),
+        )),
+    }
+}
+
+/// The state letter of process `pid` (field 3 of `/proc/<pid>/stat`: `R`,
+/// `S`, `Z` for a zombie, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')?.checked_add(1)?..)?;
+    after.split_whitespace().next()?.chars().next()
+}
+
+/// When process `pid` started, in Unix seconds: its start time in clock
+/// ticks after boot (`/proc/<pid>/stat`, field 22) plus the boot time
+/// (`btime` in `/proc/stat`).
+fn process_start(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or
+    // parentheses itself: count fields after the last `)`, which is field 3.
+    let after = stat.get(stat.rfind(')')?.checked_add(1)?..)?;
+    let ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: f64 = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let hz = rustix::param::clock_ticks_per_second();
+    if hz == 0 {
+        return None;
+    }
+    Some(btime + ticks / hz as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_in_the_past_and_after_boot() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let started = process_start(std::process::id()).unwrap();
+        assert!(started <= now + START_TIME_SLACK, "{started} > {now}");
+        assert!(started > now - 86400.0 * 365.0, "{started}");
+        assert_eq!(process_start(u32::MAX), None);
+        assert!(process_state(std::process::id()).is_some_and(|s| s != 'Z'));
+    }
+
+    #[test]
+    fn a_zombie_counts_as_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: wait until it has exited and is a zombie.
+        let mut tries = 0;
+        while process_state(pid) != Some('Z') {
+            tries += 1;
+            assert!(tries < 10_000, "process {pid} never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let bytes = {
+            let mut b = vec![1u8];
+            let label = b"sys.pid";
+            b.extend_from_slice(&(label.len() as u16).to_ne_bytes());
+            b.extend_from_slice(label);
+            b.extend_from_slice(&1u16.to_ne_bytes());
+            b.push(b'I');
+            b.push(0xFF);
+            b.extend_from_slice(&pid.to_ne_bytes());
+            b.extend_from_slice(&[0, 0]);
+            b
+        };
+        let snapshot = reader::read_bytes(&bytes).unwrap();
+        assert_eq!(snapshot.pid(), Some(pid));
+        let reason = stale(&snapshot).unwrap();
+        assert!(reason.contains("has exited"), "{reason}");
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,70 @@
+//! `mmstats`: read the statistics that programs publish in mmstats files.
+//!
+//! ```text
+//! mmstats slurp [PATH|DIR|GLOB]...        every field of every file
+//! mmstats poll FIELDS [PATH|DIR|GLOB]...  a vmstat-like line per interval
+//! mmstats clean [PATH|DIR|GLOB]...        remove the files of dead processes
+//! ```
+//!
+//! Every subcommand reads through `mmstats::reader` only, maps files
+//! read-only, takes no lock a writer could wait on, and never writes to a
+//! live file.
+//!
+//! Exit status: 0 when everything went well, 1 when a file could not be read
+//! or removed (the others are still handled), 2 for a usage error. Output
+//! into a pipe that closes early (`mmstats slurp | head`) ends the command
+//! quietly with the status it would have had.
+
+// Runs on whatever files and arguments users give: nothing here may panic
+// (the tests opt out).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod clean;
+mod out;
+mod poll;
+mod slurp;
+
+/// Read the statistics that programs publish in mmstats files.
+#[derive(Parser)]
+#[command(name = "mmstats", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Slurp(slurp::Args),
+    Poll(poll::Args),
+    Clean(clean::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Slurp(args) => slurp::run(&args),
+        Command::Poll(args) => poll::run(&args),
+        Command::Clean(args) => clean::run(&args),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(out::Stop::Closed(status)) => status.into(),
+        Err(out::Stop::Fatal(message)) => {
+            out::warn(&message);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! `mmstats poll`: a vmstat-like line per interval, summed over files.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mmstats::aggregate::{Aggregate, Combined, Poller, Rules};
+use mmstats::discover;
+use mmstats::reader::{self, Snapshot, Value};
+use mmstats::Kind;
+
+use crate::out::{self, Out, Status, Stop};
+
+/// Print one line per interval with one column per field, summed over every
+/// matching file (threads and processes).
+///
+/// Counters show their change since the previous line (the first line shows
+/// their whole value), gauges their current value, averages and timers the
+/// mean over files, flags whether any file has them set; the rules are those
+/// of mmstats::aggregate. Files that appear are picked up; files that vanish
+/// are dropped without the sums stepping back. A file is used when it has at
+/// least one of the FIELDS and matches every --filter.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Comma-separated labels, each put after --prefix (`requests,status.5XX`).
+    fields: String,
+    /// Files, directories (their *.mmstats files) or glob patterns, looked
+    /// up again for every line; by default the default glob.
+    #[arg(value_name = "PATH|DIR|GLOB")]
+    paths: Vec<String>,
+    /// Seconds between lines (fractions allowed).
+    #[arg(short, long, default_value = "1", value_parser = parse_delay)]
+    delay: Duration,
+    /// Repeat the header every N lines; 0 prints it once.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    headers: u64,
+    /// Put in front of every field (`web.`); headers leave it out.
+    #[arg(short, long, default_value = "")]
+    prefix: String,
+    /// Stop after this many lines.
+    #[arg(short, long)]
+    count: Option<u64>,
+    /// Use only files with a label starting with KEY, or whose field KEY has
+    /// the value VALUE (repeatable: a file must match every filter).
+    #[arg(short, long, value_name = "KEY|KEY=VALUE")]
+    filter: Vec<String>,
+    /// How integers of unknown kind (files without metadata, such as the
+    /// original implementation's) are shown: as gauges (their value) or as
+    /// counters (their change).
+    #[arg(long, value_enum, default_value = "gauge")]
+    unknown_as: UnknownAs,
+    /// Take a sample each time a line arrives on standard input instead of
+    /// every --delay seconds; stop at the end of the input.
+    #[arg(long)]
+    on_input: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum UnknownAs {
+    Gauge,
+    Counter,
+}
+
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("the delay must be above zero".into());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Narrowest and widest a column gets.
+const MIN_WIDTH: usize = 6;
+const MAX_WIDTH: usize = 20;
+
+/// Columns of the terminal on standard output, else `COLUMNS`, else 80.
+fn terminal_columns() -> usize {
+    let stdout = std::io::stdout();
+    if rustix::termios::isatty(&stdout) {
+        if let Ok(size) = rustix::termios::tcgetwinsize(&stdout) {
+            if size.ws_col > 0 {
+                return usize::from(size.ws_col);
+            }
+        }
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|c| *c > 0)
+        .unwrap_or(80)
+}
+
+/// Width of each of `n` columns separated by one space on `columns`.
+fn column_width(columns: usize, n: usize) -> usize {
+    let share = columns
+        .saturating_add(1)
+        .checked_div(n)
+        .unwrap_or(MAX_WIDTH)
+        .saturating_sub(1);
+    share.clamp(MIN_WIDTH, MAX_WIDTH)
+}
+
+/// A file filter: a label prefix, or a label with an exact value.
+enum Filter {
+    Key(String),
+    Value(String, String),
+}
+
+impl Filter {
+    fn parse(text: &str) -> Filter {
+        match text.split_once('=') {
+            Some((key, value)) => Filter::Value(key.into(), value.into()),
+            None => Filter::Key(text.into()),
+        }
+    }
+
+    fn matches(&self, snapshot: &Snapshot) -> bool {
+        match self {
+            Filter::Key(key) => snapshot.stats.iter().any(|s| s.label.starts_with(key)),
+            Filter::Value(key, value) => snapshot
+                .stats
+                .iter()
+                .any(|s| &s.label == key && s.value.to_string() == *value),
+        }
+    }
+}
+
+pub fn run(args: &Args) -> Result<Status, Stop> {
+    let labels: Vec<String> = args
+        .fields
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| format!("{}{f}", args.prefix))
+        .collect();
+    if labels.is_empty() {
+        return Err(Stop::Fatal("poll needs at least one field".into()));
+    }
+    let filters: Vec<Filter> = args.filter.iter().map(|f| Filter::parse(f)).collect();
+    let rules = Rules {
+        unknown_integer: match args.unknown_as {
+            UnknownAs::Gauge => Kind::Gauge,
+            UnknownAs::Counter => Kind::Counter,
+        },
+    };
+    let mut poller = Poller::with_rules(rules);
+    let mut warned: HashSet<PathBuf> = HashSet::new();
+    let mut out = Out::new();
+    let mut lines: u64 = 0;
+    let mut since_header: Option<u64> = None;
+    let mut input = std::io::stdin().lock();
+    if args.count == Some(0) {
+        return out.finish();
+    }
+    loop {
+        if args.on_input {
+            let mut line = String::new();
+            match input.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(Stop::Fatal(format!("cannot read standard input: {e}"))),
+            }
+        }
+        let (snapshots, unreadable) = sample(args, &labels, &filters, &mut warned);
+        let aggregates = poller.step(&snapshots, &unreadable);
+        let width = column_width(terminal_columns(), labels.len());
+        let header_due = match since_header {
+            None => true,
+            Some(n) => args.headers > 0 && n >= args.headers,
+        };
+        if header_due {
+            out.line(&header(&labels, &args.prefix, width))?;
+            since_header = Some(0);
+        }
+        out.line(&row(&labels, &aggregates, width))?;
+        out.flush()?;
+        since_header = since_header.map(|n| n.saturating_add(1));
+        lines = lines.saturating_add(1);
+        if args.count.is_some_and(|c| lines >= c) {
+            break;
+        }
+        if !args.on_input {
+            std::thread::sleep(args.delay);
+        }
+    }
+    out.finish()
+}
+
+/// Reads the files that match now; returns them with the files that are
+/// there but could not be read.
+fn sample(
+    args: &Args,
+    labels: &[String],
+    filters: &[Filter],
+    warned: &mut HashSet<PathBuf>,
+) -> (Vec<Snapshot>, Vec<PathBuf>) {
+    let found = discover::discover(&args.paths);
+    let mut snapshots = Vec::new();
+    let mut unreadable = Vec::new();
+    for path in found.files {
+        match reader::read_path(&path) {
+            Ok(mut snapshot) => {
+                if !snapshot.stats.iter().any(|s| labels.contains(&s.label))
+                    || !filters.iter().all(|f| f.matches(&snapshot))
+                {
+                    continue;
+                }
+                // Keep what the columns and the file's identity need.
+                snapshot.stats.retain(|s| {
+                    labels.contains(&s.label)
+                        || s.label.ends_with("sys.pid")
+                        || s.label.ends_with("sys.created")
+                });
+                snapshots.push(snapshot);
+            }
+            // Gone between the listing and the read: as if never listed.
+            Err(reader::ReadError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                if warned.insert(path.clone()) {
+                    out::warn(&e.to_string());
+                }
+                unreadable.push(path);
+            }
+        }
+    }
+    (snapshots, unreadable)
+}
+
+fn header(labels: &[String], prefix: &str, width: usize) -> String {
+    let cells: Vec<String> = labels
+        .iter()
+        .map(|label| {
+            let name = label.strip_prefix(prefix).unwrap_or(label);
+            let name: String = name.chars().take(width).collect();
+            format!("{name:>width$}")
+        })
+        .collect();
+    cells.join(" ")
+}
+
+fn row(labels: &[String], aggregates: &[Aggregate], width: usize) -> String {
+    let cells: Vec<String> = labels
+        .iter()
+        .map(|label| {
+            let cell = aggregates
+                .iter()
+                .find(|a| &a.label == label)
+                .map(|a| cell(&a.combined, width))
+                .unwrap_or_else(|| "-".into());
+            format!("{cell:>width$}")
+        })
+        .collect();
+    cells.join(" ")
+}
+
+/// A value in at most `width` characters: integers whole, floats with six
+/// decimals, in scientific notation when that does not fit; texts cut.
+fn cell(combined: &Combined, width: usize) -> String {
+    let text = match combined {
+        Combined::Value(Value::Float(x)) => format!("{x:.6}"),
+        other => other.to_string(),
+    };
+    if text.chars().count() <= width {
+        return text;
+    }
+    match combined.as_f64() {
+        Some(x) => format!("{x:.2e}"),
+        None => text.chars().take(width).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_and_cells() {
+        assert_eq!(column_width(80, 3), 20);
+        assert_eq!(column_width(80, 5), 15);
+        assert_eq!(column_width(10, 5), MIN_WIDTH);
+        let v = |v| Combined::Value(v);
+        assert_eq!(cell(&v(Value::Unsigned(12)), 6), "12");
+        assert_eq!(cell(&v(Value::Unsigned(123_456_789)), 6), "1.23e8");
+        assert_eq!(cell(&v(Value::Float(0.25)), 10), "0.250000");
+        assert_eq!(cell(&v(Value::Text("abcdefgh".into())), 6), "abcdef");
+        assert!(parse_delay("0").is_err());
+        assert!(parse_delay("-1").is_err());
+        assert!(parse_delay("nan").is_err());
+        assert!(parse_delay("1e30").is_err());
+        assert_eq!(parse_delay("0.5"), Ok(Duration::from_millis(500)));
+    }
+}
