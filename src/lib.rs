@@ -23,6 +23,7 @@ pub mod book {
         derive => "derive.md",
         threads => "threads.md",
         files => "files.md",
+        reading => "reading.md",
         format => "format.md",
         comparison => "comparison.md",
         guarantees => "guarantees.md",
