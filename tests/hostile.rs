@@ -214,7 +214,11 @@ fn a_thousand_files_open_at_once_and_readers_hold_no_descriptors() {
             stats
         })
         .collect();
-    assert_eq!(open_fds(dir.path()) - before, 1000, "one descriptor per live writer");
+    assert_eq!(
+        open_fds(dir.path()) - before,
+        1000,
+        "one descriptor per live writer"
+    );
 
     // Reading every file, once or mapped for repeated reads, keeps no
     // descriptor open.
@@ -231,7 +235,11 @@ fn a_thousand_files_open_at_once_and_readers_hold_no_descriptors() {
             sum += n;
         }
     }
-    assert_eq!(open_fds(dir.path()), during, "mapped files hold no descriptors");
+    assert_eq!(
+        open_fds(dir.path()),
+        during,
+        "mapped files hold no descriptors"
+    );
     assert_eq!(sum, (0..1000).sum::<u64>());
     drop(mapped);
     drop(all);
