@@ -36,7 +36,7 @@ fn expand(model: &Model) -> TokenStream {
     } else {
         Vec::new()
     };
-    let total = own + defaults.len();
+    let default_count = defaults.len();
 
     let own_specs = model.fields.iter().map(|field| {
         let ty = field.ty;
@@ -47,7 +47,7 @@ fn expand(model: &Model) -> TokenStream {
             None => field.attrs.doc.clone(),
         };
         quote_spanned! {field.ty_span()=>
-            __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help)
+            __mm::decl::<#ty>(#label, #unit, #help)
         }
     });
     let default_specs = defaults
@@ -99,7 +99,7 @@ fn expand(model: &Model) -> TokenStream {
         let member = field.ident;
         let ty = field.ty;
         quote_spanned! {ty.span()=>
-            #member: <#ty as __mm::Field>::bind(&__places.place(#index)?)?
+            #member: <#ty as __mm::Field>::bind(&__places.place(__FIRST[#index])?)?
         }
     });
     let members = model.fields.iter().map(|field| field.ident);
@@ -113,11 +113,14 @@ fn expand(model: &Model) -> TokenStream {
         const _: () = {
             use #krate::__private as __mm;
 
-            const __FIELDS: [__mm::FieldSpec; #total] = [
-                #(#own_specs,)*
-                #(#default_specs,)*
-            ];
-            const __LAYOUT: [__mm::FieldLayout; #total] = __mm::layout(&__FIELDS);
+            const __DECLS: [__mm::Decl; #own] = [#(#own_specs,)*];
+            const __DEFAULTS: [__mm::FieldSpec; #default_count] = [#(#default_specs,)*];
+            const __OWN: usize = __mm::spec_count(&__DECLS);
+            const __FIRST: [usize; #own] = __mm::first_indexes(&__DECLS);
+            const __FIELDS: [__mm::FieldSpec; __OWN + #default_count] =
+                __mm::expand_specs(&__DECLS, &__DEFAULTS);
+            const __LAYOUT: [__mm::FieldLayout; __OWN + #default_count] =
+                __mm::layout(&__FIELDS);
             #(#type_checks)*
             const _: () = __mm::check_specs(&__FIELDS);
             #default_check
@@ -128,7 +131,7 @@ fn expand(model: &Model) -> TokenStream {
                     name: #name,
                     fields: &__FIELDS,
                     layout: &__LAYOUT,
-                    own_fields: #own,
+                    own_fields: __OWN,
                     content_size: __mm::content_size(&__FIELDS, &__LAYOUT),
                     dir: #dir,
                     file: #file,
