@@ -47,7 +47,10 @@ fn expand(model: &Model) -> TokenStream {
             None => field.attrs.doc.clone(),
         };
         quote_spanned! {field.ty_span()=>
-            __mm::decl::<#ty>(#label, #unit, #help)
+            __mm::Decl {
+                spec: __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help),
+                parts: <#ty as __mm::Field>::PARTS,
+            }
         }
     });
     let default_specs = defaults
@@ -73,11 +76,12 @@ fn expand(model: &Model) -> TokenStream {
             };
         }
     });
-    let type_checks = model.fields.iter().map(|field| {
-        let ty = field.ty;
+    let type_checks = model.fields.iter().enumerate().map(|(index, field)| {
         let has_value = field.attrs.value.is_some();
+        // Reads the type from the declaration, so that a type that is not a
+        // field is reported once, by `decl`, not again here.
         quote_spanned! {field.ty_span()=>
-            const _: () = __mm::check_type(<#ty as __mm::Field>::TYPE, #has_value);
+            const _: () = __mm::check_type(__DECLS[#index].spec.ty, #has_value);
         }
     });
     let statics = model

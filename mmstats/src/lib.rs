@@ -170,18 +170,6 @@ pub mod __private {
         T::write_value(&places.place(index)?, value)
     }
 
-    /// The declaration of a field of type `T` labelled `label`.
-    pub const fn decl<T: Field>(
-        label: &'static str,
-        unit: &'static str,
-        help: &'static str,
-    ) -> Decl {
-        Decl {
-            spec: FieldSpec::new(label, T::TYPE, unit, help),
-            parts: T::PARTS,
-        }
-    }
-
     /// Fails compilation with `message` if the specs break a rule.
     pub const fn check_specs(specs: &[FieldSpec]) {
         if let Some(message) = crate::format::check_specs(specs) {
