@@ -119,8 +119,8 @@ fn expand(model: &Model) -> TokenStream {
 
             const __DECLS: [__mm::Decl; #own] = [#(#own_specs,)*];
             const __DEFAULTS: [__mm::FieldSpec; #default_count] = [#(#default_specs,)*];
-            const __OWN: usize = __mm::spec_count(&__DECLS);
-            const __FIRST: [usize; #own] = __mm::first_indexes(&__DECLS);
+            const __OWN: ::core::primitive::usize = __mm::spec_count(&__DECLS);
+            const __FIRST: [::core::primitive::usize; #own] = __mm::first_indexes(&__DECLS);
             const __FIELDS: [__mm::FieldSpec; __OWN + #default_count] =
                 __mm::expand_specs(&__DECLS, &__DEFAULTS);
             const __LAYOUT: [__mm::FieldLayout; __OWN + #default_count] =
