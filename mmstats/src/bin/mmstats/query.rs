@@ -170,7 +170,8 @@ fn read_points(
 }
 
 /// Names of `metrics` that look like `wanted`: containing it or contained
-/// in it (for three characters or more), or at most three edits away; the closest first, at most five.
+/// in it (for three characters or more), or at most three edits away, as
+/// whole names or as labels; the closest first, at most five.
 fn similar<'a>(wanted: &str, metrics: &'a [mstore::MetricInfo]) -> Vec<&'a str> {
     let wanted_lower = wanted.to_lowercase();
     let mut scored: Vec<(usize, &str)> = metrics
@@ -178,7 +179,10 @@ fn similar<'a>(wanted: &str, metrics: &'a [mstore::MetricInfo]) -> Vec<&'a str> 
         .filter_map(|m| {
             let name = m.name.as_str();
             let lower = name.to_lowercase();
-            let distance = edit_distance(&wanted_lower, &lower);
+            // Also the labels alone, as a user may give a label or mistype
+            // the command in front of it.
+            let distance = edit_distance(&wanted_lower, &lower)
+                .min(edit_distance(label_of(&wanted_lower), label_of(&lower)));
             // Containment means little for a name of a letter or two.
             let related = wanted_lower.chars().count() >= 3
                 && (lower.contains(&wanted_lower) || wanted_lower.contains(&lower));
@@ -187,6 +191,16 @@ fn similar<'a>(wanted: &str, metrics: &'a [mstore::MetricInfo]) -> Vec<&'a str> 
         .collect();
     scored.sort();
     scored.into_iter().take(5).map(|(_, n)| n).collect()
+}
+
+/// The label part of a series name (`cmd:webserver:web.requests` gives
+/// `web.requests`), or the whole name if it has no `kind:key:` in front.
+fn label_of(name: &str) -> &str {
+    let mut parts = name.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("cmd" | "pid" | "file"), Some(_), Some(label)) => label,
+        _ => name,
+    }
 }
 
 /// Levenshtein distance over characters.
@@ -234,8 +248,9 @@ fn slot_range(args: &Args, info: &StoreInfo, now: u64) -> Result<(u64, u64), Sto
         Some(t) => when::parse_time(t, now).map_err(|e| Stop::Fatal(format!("{flag}: {e}"))),
         None => Ok(default),
     };
-    let from_ms = parse(&args.from, info.start_time, "--from")?;
     let to_ms = parse(&args.to, now, "--to")?;
+    // By default from the store's start, or from --to if that is earlier.
+    let from_ms = parse(&args.from, info.start_time.min(to_ms), "--from")?;
     if to_ms < from_ms {
         return Err(Stop::Fatal(format!(
             "--to ({}) is before --from ({}); nothing can be between them",
@@ -502,14 +517,19 @@ mod tests {
         ];
         assert_eq!(
             similar("web.requests", &names),
-            ["pid:12:web.requests", "cmd:webserver:web.requests"]
+            ["cmd:webserver:web.requests", "pid:12:web.requests"]
         );
         assert_eq!(
             similar("cmd:webserver:web.reqests", &names),
-            ["cmd:webserver:web.requests"]
+            ["cmd:webserver:web.requests", "pid:12:web.requests"]
         );
         assert!(similar("zzz", &names).is_empty());
         assert!(similar("x", &names).is_empty());
+        assert_eq!(
+            similar("cmd:webserver:web.requsts", &names),
+            ["cmd:webserver:web.requests", "pid:12:web.requests"]
+        );
+        assert_eq!(similar("web.latncy", &names), ["cmd:webserver:web.latency"]);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
     }

@@ -88,6 +88,11 @@ pub struct Args {
     /// Points per series in each chunk file of a new store.
     #[arg(long, default_value_t = 3600, value_name = "N")]
     chunk_size: u64,
+    /// Take a sample each time a line arrives on standard input instead of
+    /// at every interval (in the next slot not sampled yet); stop at the end
+    /// of the input.
+    #[arg(long)]
+    on_input: bool,
     /// Print only warnings and the final summary.
     #[arg(short, long)]
     quiet: bool,
@@ -115,6 +120,16 @@ fn parse_interval(text: &str) -> Result<u64, String> {
         0 => Err("the interval must be at least 1ms".into()),
         ms => Ok(ms),
     }
+}
+
+/// What the main loop waits for.
+enum Event {
+    /// Ctrl-C or SIGTERM.
+    Stop,
+    /// A line on standard input (with --on-input).
+    Input,
+    /// The end of standard input (with --on-input).
+    InputEnd,
 }
 
 /// One point, typed as it is stored.
@@ -253,11 +268,22 @@ struct Totals {
 }
 
 pub fn run(args: &Args) -> Result<Status, Stop> {
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (events_tx, events) = mpsc::channel::<Event>();
+    let on_stop = events_tx.clone();
     ctrlc::set_handler(move || {
-        let _ = stop_tx.send(());
+        let _ = on_stop.send(Event::Stop);
     })
     .map_err(|e| Stop::Fatal(format!("cannot catch Ctrl-C: {e}")))?;
+    if args.on_input {
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                if line.is_err() || events_tx.send(Event::Input).is_err() {
+                    break;
+                }
+            }
+            let _ = events_tx.send(Event::InputEnd);
+        });
+    }
     let rules = Rules {
         unknown_integer: match args.unknown_as {
             UnknownAs::Gauge => Kind::Gauge,
@@ -284,29 +310,43 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut warned_files = HashSet::new();
     let mut warned_series = HashSet::new();
     let mut next_slot: u64 = 0;
-    let result = loop {
+    let result = 'run: loop {
+        if args.on_input {
+            match events.recv() {
+                Ok(Event::Input) => {}
+                _ => break Ok(()),
+            }
+        }
         // Wait for the start of a slot not sampled yet, or for Ctrl-C.
-        let now = when::now_ms();
-        let slot = match store.slot_at(now) {
-            Ok(slot) => slot,
-            Err(e) => break Err(Stop::Fatal(e.to_string())),
-        };
-        if slot < next_slot {
+        let slot = loop {
+            let now = when::now_ms();
+            let slot = match store.slot_at(now) {
+                Ok(slot) => slot,
+                Err(e) => break 'run Err(Stop::Fatal(e.to_string())),
+            };
+            if slot >= next_slot {
+                break slot;
+            }
             let due = next_slot
                 .checked_mul(info.resolution)
                 .and_then(|t| t.checked_add(info.start_time))
                 .unwrap_or(u64::MAX);
             let wait = Duration::from_millis(due.saturating_sub(now).min(info.resolution));
+            if args.on_input {
+                // Ctrl-C waits in the queue behind the input that came first.
+                std::thread::sleep(wait);
+                continue;
+            }
             if let Some(d) = args.duration {
                 if began.elapsed().saturating_add(wait) >= Duration::from_millis(d) {
-                    break Ok(());
+                    break 'run Ok(());
                 }
             }
-            match stop_rx.recv_timeout(wait) {
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            match events.recv_timeout(wait) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => break 'run Ok(()),
             }
-        }
+        };
         next_slot = slot.saturating_add(1);
         let snapshots = sample(&args.paths, &mut warned_files);
         let points = series(&snapshots, &args.by, rules);
@@ -363,7 +403,13 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             out.flush()?;
         }
         // A pending Ctrl-C ends the run here, after the sample.
-        if stop_rx.try_recv().is_ok() {
+        if !args.on_input && events.try_recv().is_ok() {
+            break Ok(());
+        }
+        if args
+            .duration
+            .is_some_and(|d| began.elapsed() >= Duration::from_millis(d))
+        {
             break Ok(());
         }
     };
