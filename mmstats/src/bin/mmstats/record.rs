@@ -76,7 +76,8 @@ pub struct Args {
     /// interval it was created with.
     #[arg(short, long, default_value = "1s", value_parser = parse_interval)]
     interval: u64,
-    /// Stop after this long (`10s`, `2h`); by default run until Ctrl-C.
+    /// Stop after this long (`10s`, `2h`): as many samples as intervals fit
+    /// in it, the first at once; by default run until Ctrl-C.
     #[arg(short, long, value_parser = when::parse_duration_ms)]
     duration: Option<u64>,
     /// Which series to write: any of cmd, pid, file, comma-separated.
@@ -294,10 +295,15 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut store = open_store(args, when::now_ms())?;
     let info = store.info();
     let mut out = Out::new();
+    let first = store
+        .slot_at(when::now_ms())
+        .map_err(|e| Stop::Fatal(e.to_string()))?;
+    // --duration D covers the slots of D from now: D / interval samples
+    // (at least one), fewer if some are missed.
+    let end_slot = args
+        .duration
+        .map(|d| first.saturating_add(d.div_ceil(info.resolution).max(1)));
     if !args.quiet {
-        let first = store
-            .slot_at(when::now_ms())
-            .map_err(|e| Stop::Fatal(e.to_string()))?;
         out.line(&format!(
             "recording into {} every {} (slot 0 is {}, now is slot {first}); Ctrl-C stops",
             args.store.display(),
@@ -337,10 +343,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
                 std::thread::sleep(wait);
                 continue;
             }
-            if let Some(d) = args.duration {
-                if began.elapsed().saturating_add(wait) >= Duration::from_millis(d) {
-                    break 'run Ok(());
-                }
+            if end_slot.is_some_and(|end| next_slot >= end) {
+                break 'run Ok(());
             }
             match events.recv_timeout(wait) {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -406,10 +410,13 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         if !args.on_input && events.try_recv().is_ok() {
             break Ok(());
         }
-        if args
-            .duration
-            .is_some_and(|d| began.elapsed() >= Duration::from_millis(d))
-        {
+        let over = if args.on_input {
+            args.duration
+                .is_some_and(|d| began.elapsed() >= Duration::from_millis(d))
+        } else {
+            end_slot.is_some_and(|end| next_slot >= end)
+        };
+        if over {
             break Ok(());
         }
     };
