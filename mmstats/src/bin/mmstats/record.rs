@@ -208,9 +208,16 @@ fn series(snapshots: &[Snapshot], by: &[By], rules: Rules) -> Vec<(String, Point
 }
 
 /// Reads the files that match now, warning once about each that cannot be
-/// read.
+/// read and each argument that gives no file.
 fn sample(paths: &[String], warned: &mut HashSet<PathBuf>) -> Vec<Snapshot> {
     let found = discover::discover(paths);
+    for skip in &found.skipped {
+        // Keyed by the message: an argument that matches nothing is said
+        // once, not at every sample.
+        if warned.insert(PathBuf::from(skip.to_string())) {
+            out::warn(&skip.to_string());
+        }
+    }
     let mut snapshots = Vec::new();
     for path in found.files {
         match reader::read_path(&path) {
