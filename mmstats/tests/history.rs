@@ -47,14 +47,35 @@ fn create(dir: &Path, hits: u64) -> mmstats::Stats<TestStats> {
     stats
 }
 
-/// The writer: runs only in a process started by [`Writer::start`]. Two
-/// threads, each with `t.hits` = 10; `incr N` adds N in the main thread.
+/// A writer whose `t.hits` holds a float: the same label as
+/// [`TestStats`], another type.
+#[derive(MmStats)]
+#[mmstats(prefix = "t.")]
+struct FloatStats {
+    /// Requests handled, as a float.
+    hits: Gauge<f64>,
+}
+
+/// The writer: runs only in a process started by [`writer`]. Two threads,
+/// each with `t.hits` = 10; `incr N` adds N in the main thread. With
+/// `float:` before the directory, one file whose `t.hits` is 0.5 instead.
 #[test]
 fn writer_process() {
-    let Ok(dir) = std::env::var(WRITER_ENV) else {
+    let Ok(spec) = std::env::var(WRITER_ENV) else {
         return;
     };
-    let dir = PathBuf::from(dir);
+    if let Some(dir) = spec.strip_prefix("float:") {
+        let stats = FloatStats::builder()
+            .dir(dir)
+            .file("app-{PID}-{TID}.mmstats")
+            .create()
+            .unwrap();
+        stats.hits.set(0.5);
+        println!("ready");
+        for _ in std::io::stdin().lines() {}
+        std::process::exit(0);
+    }
+    let dir = PathBuf::from(spec);
     let main = create(&dir, 10);
     let (tx, rx) = std::sync::mpsc::channel();
     let worker_dir = dir.clone();
@@ -141,10 +162,14 @@ impl Drop for Driven {
 
 /// Starts a writer publishing in `dir` and waits until its files are there.
 fn writer(dir: &Path) -> Driven {
+    writer_with(dir.to_str().unwrap())
+}
+
+fn writer_with(spec: &str) -> Driven {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["writer_process", "--exact", "--nocapture", "--quiet"])
-        .env(WRITER_ENV, dir);
+        .env(WRITER_ENV, spec);
     let mut w = Driven::spawn(command);
     loop {
         if w.next_line() == "ready" {
@@ -527,5 +552,54 @@ fn bad_input_is_reported_and_fails_the_command() {
     assert_eq!(
         values_u64(&query_json(&store, "cmd:app:t.hits", &[])),
         [20, 25, 30, 35, 40]
+    );
+}
+
+#[test]
+fn a_point_of_another_type_is_reported_and_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    let mut w = writer(&files);
+    let mut record = mmstats();
+    record.args([
+        "record",
+        "--on-input",
+        "--interval",
+        "100ms",
+        "--store",
+        store.to_str().unwrap(),
+        files.to_str().unwrap(),
+    ]);
+    let mut r = Driven::spawn(record);
+    r.next_line();
+    r.send("sample");
+    assert!(r.next_line().contains(" 2 files, "));
+    // A second process of the same command publishes `t.hits` as a float:
+    // the sum is a float now, and the series holds u64.
+    let _float = writer_with(&format!("float:{}", files.display()));
+    incr(&mut w, 5);
+    for _ in 0..2 {
+        r.send("sample");
+        assert!(r.next_line().contains(" 3 files, "));
+    }
+    let (output, rest) = r.finish();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{rest:?} {stderr}");
+    assert_eq!(
+        stderr.matches("cmd:app:t.hits").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(stderr.contains("holds u64 values, not f64"), "{stderr}");
+    assert!(rest
+        .last()
+        .unwrap()
+        .starts_with("stopped after 3 samples: "));
+    // The series keeps its first point; the others go on.
+    assert_eq!(values_u64(&query_json(&store, "cmd:app:t.hits", &[])), [20]);
+    assert_eq!(
+        values_u64(&query_json(&store, "cmd:app:t.up", &[])),
+        [1, 1, 1]
     );
 }
