@@ -15,16 +15,17 @@ use crate::when;
 /// Times (--from, --to) are Unix seconds, RFC 3339 (2026-11-22T03:00:00Z),
 /// relative to now (-10m, -2h, -30s) or `now`; both ends are included. By
 /// default a table of time (RFC 3339, UTC) and value, unset points shown as
-/// `-`. With --rate every point shows the change from the series' previous
-/// point per second; the first point of a run has none, and where a value
-/// went down (its writer restarted) the rate is the new value over the
-/// time between the points.
+/// `-`. With --rate every point shows the change per second from the
+/// series' previous set point (the first has none); where a value went down
+/// (its writer restarted) the rate is the new value over the time between
+/// the points.
 #[derive(clap::Args)]
 pub struct Args {
     /// The store's directory.
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
     /// The series, as `mmstats metrics` lists it (`cmd:webserver:web.requests`).
+    #[arg(value_name = "SERIES")]
     metric: String,
     /// First time shown; by default the store's start.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
