@@ -502,6 +502,21 @@ fn bad_input_is_reported_and_fails_the_command() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     };
     fails(&["query", "--store", s, "x"], "no such directory");
+    // A directory with other files in it does not become a store.
+    let (output, _, stderr) = run(&[
+        "record",
+        "--store",
+        files.parent().unwrap().to_str().unwrap(),
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("not a history store, and not empty"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("mstore.meta").exists());
+    assert!(!tmp.path().join("chunks").exists());
     fails(
         &["metrics", "--store", files.to_str().unwrap()],
         "not a history store",

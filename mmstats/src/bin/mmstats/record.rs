@@ -254,6 +254,22 @@ fn open_store(args: &Args, now: u64) -> Result<Store, Stop> {
         }
         return Ok(store);
     }
+    // A new store goes into a new or empty directory (or one left by a
+    // creation that was cut short), never among other files.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let foreign = entries.filter_map(Result::ok).find(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            !matches!(name.as_ref(), "chunks" | "metrics.list" | "lock") && !name.ends_with(".tmp")
+        });
+        if let Some(entry) = foreign {
+            return Err(Stop::Fatal(format!(
+                "{shown}: not a history store, and not empty ({} is there); \
+                 give a new or empty directory",
+                entry.file_name().to_string_lossy(),
+            )));
+        }
+    }
     let start = now
         .checked_div(args.interval)
         .and_then(|n| n.checked_mul(args.interval))
