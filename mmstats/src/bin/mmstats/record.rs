@@ -148,7 +148,9 @@ fn point(kind: Kind, combined: &Combined) -> Option<Point> {
         return None;
     };
     match (kind, value) {
-        (Kind::Text | Kind::Static | Kind::Unknown, _) | (_, Value::Text(_)) => None,
+        (Kind::Text | Kind::Static | Kind::Sequence | Kind::Unknown, _) | (_, Value::Text(_)) => {
+            None
+        }
         (_, Value::Float(x)) => Some(Point::F64(*x)),
         (Kind::Average | Kind::Timer, v) => v.as_f64().map(Point::F64),
         (Kind::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),
