@@ -1,0 +1,199 @@
+//! What one update costs, against a plain `*p += 1` into a shared mapping.
+//!
+//! Every contender gets the same treatment: its handle (or pointer) goes
+//! through `black_box` on every iteration, so the compiler can neither keep
+//! the value in a register across iterations nor merge them, and each
+//! iteration performs exactly one update.
+//!
+//! Groups:
+//! - `compare`: a counter and a gauge of mmstats beside the plain store, the
+//!   original's double buffer, atomics and the usual metrics crates;
+//! - `fields`: every field type that changes after creation.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use mmstats::MmStats;
+
+use common::{DoubleBuffered, Fields, PlainMap};
+
+/// `*p += 1` through a pointer the compiler knows nothing about.
+#[inline(always)]
+fn plain_incr(p: *mut u64) {
+    let p = black_box(p);
+    // SAFETY: `p` is an aligned word of a live mapping (PlainMap::word) that
+    // only this thread touches while the benchmark runs.
+    unsafe { p.write(p.read().wrapping_add(1)) }
+}
+
+fn compare(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut plain = PlainMap::new(dir.path(), "plain");
+    let p = plain.word(64);
+    let mut buffered_map = PlainMap::new(dir.path(), "buffered");
+    // SAFETY: the mapping is page-aligned, 4096 bytes long, outlives the
+    // writer (both live until the end of this function) and only this
+    // thread writes it.
+    let buffered = unsafe { DoubleBuffered::new(buffered_map.base().wrapping_add(64)) };
+    let stats = Fields::builder()
+        .dir(dir.path())
+        .create()
+        .expect("create the stats file");
+    let atomic = AtomicU64::new(0);
+
+    let prom = prometheus::IntCounter::new("bench_hits", "hits").expect("prometheus counter");
+    let prom_registry = prometheus::Registry::new();
+    prom_registry
+        .register(Box::new(prom.clone()))
+        .expect("register the prometheus counter");
+
+    let mut client_registry = prometheus_client::registry::Registry::default();
+    let client = prometheus_client::metrics::counter::Counter::<u64>::default();
+    client_registry.register("bench_hits", "hits", client.clone());
+
+    // A real recorder behind the `metrics` facade: handles are atomics in
+    // its registry, as with the exporters built on metrics-util.
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().expect("install the metrics recorder");
+    let handle = metrics::counter!("bench.hits");
+
+    let mut g = c.benchmark_group("compare");
+    g.bench_function("plain_incr", |b| b.iter(|| plain_incr(p)));
+    g.bench_function("mmstats_counter_incr", |b| {
+        b.iter(|| black_box(&stats.counter).incr())
+    });
+    let mut value = 0u64;
+    g.bench_function("mmstats_gauge_set", |b| {
+        b.iter(|| {
+            value = value.wrapping_add(1);
+            black_box(&stats.gauge_u64).set(value)
+        })
+    });
+    g.bench_function("double_buffer_incr", |b| {
+        b.iter(|| black_box(&buffered).incr())
+    });
+    g.bench_function("atomic_load_store", |b| {
+        b.iter(|| {
+            let a = black_box(&atomic);
+            a.store(a.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release)
+        })
+    });
+    g.bench_function("atomic_fetch_add", |b| {
+        b.iter(|| black_box(&atomic).fetch_add(1, Ordering::Relaxed))
+    });
+    g.bench_function("prometheus_int_counter", |b| {
+        b.iter(|| black_box(&prom).inc())
+    });
+    g.bench_function("prometheus_client_counter", |b| {
+        b.iter(|| black_box(&client).inc())
+    });
+    g.bench_function("metrics_handle", |b| {
+        b.iter(|| black_box(&handle).increment(1))
+    });
+    g.bench_function("metrics_macro", |b| {
+        b.iter(|| metrics::counter!("bench.hits").increment(1))
+    });
+    g.finish();
+
+    // The contenders really counted.
+    assert!(stats.counter.get() > 0 && atomic.load(Ordering::Relaxed) > 0);
+    assert!(prom.get() > 0 && client.get() > 0);
+    assert!(!snapshotter.snapshot().into_vec().is_empty());
+    drop(stats);
+    drop(plain);
+}
+
+fn fields(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut plain = PlainMap::new(dir.path(), "plain");
+    let p = plain.word(64);
+    let stats = Fields::builder()
+        .dir(dir.path())
+        .create()
+        .expect("create the stats file");
+    // `with_thread` creates this thread's file in MMSTATS_PATH on first use.
+    std::env::set_var(mmstats::file::ENV_PATH, dir.path());
+    Fields::with_thread(|s| s.counter.incr());
+
+    let mut g = c.benchmark_group("fields");
+    g.bench_function("plain_incr", |b| b.iter(|| plain_incr(p)));
+    g.bench_function("counter_incr", |b| {
+        b.iter(|| black_box(&stats.counter).incr())
+    });
+    g.bench_function("counter_incr_by", |b| {
+        b.iter(|| black_box(&stats.counter).incr_by(black_box(3)))
+    });
+    let mut n = 0u64;
+    g.bench_function("gauge_u64_set", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.gauge_u64).set(n)
+        })
+    });
+    g.bench_function("gauge_u64_add", |b| {
+        b.iter(|| black_box(&stats.gauge_u64).add(black_box(1)))
+    });
+    g.bench_function("gauge_f64_set", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.gauge_f64).set(n as f64)
+        })
+    });
+    g.bench_function("gauge_u32_set", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.gauge_u32).set(n as u32)
+        })
+    });
+    g.bench_function("flag_set", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.flag).set(n & 1 == 1)
+        })
+    });
+    let states = ["accepting connections", "draining"];
+    g.bench_function("text32_set", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.text).set(states[(n & 1) as usize])
+        })
+    });
+    g.bench_function("average_add", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.average).add((n & 1023) as f64)
+        })
+    });
+    g.bench_function("moving_average100_add", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.moving).add((n & 1023) as f64)
+        })
+    });
+    g.bench_function("timer100_record_seconds", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(&stats.timer).record_seconds((n & 1023) as f64 * 1e-6)
+        })
+    });
+    g.bench_function("timer100_guard", |b| {
+        b.iter(|| drop(black_box(&stats.timer).start()))
+    });
+    g.bench_function("with_thread_counter_incr", |b| {
+        b.iter(|| Fields::with_thread(|s| black_box(&s.counter).incr()))
+    });
+    g.finish();
+    drop(stats);
+    drop(plain);
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = compare, fields
+}
+criterion_main!(benches);
