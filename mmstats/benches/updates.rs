@@ -1,9 +1,9 @@
 //! What one update costs, against a plain `*p += 1` into a shared mapping.
 //!
-//! Every contender gets the same treatment: its handle (or pointer) goes
-//! through `black_box` on every iteration, so the compiler can neither keep
-//! the value in a register across iterations nor merge them, and each
-//! iteration performs exactly one update.
+//! Every contender runs in the same loop ([`per_update`]) and passes its
+//! handle (or pointer) through `black_box` on every iteration, so the
+//! compiler can neither keep the value in a register across iterations nor
+//! merge them: each iteration performs exactly one update.
 //!
 //! Groups:
 //! - `compare`: a counter and a gauge of mmstats beside the plain store, the
@@ -18,7 +18,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{criterion_group, criterion_main, Criterion};
 use mmstats::MmStats;
 
-use common::{DoubleBuffered, Fields, PlainMap};
+use common::{per_update, DoubleBuffered, Fields, PlainMap};
+
+/// `*p += n` through a pointer the compiler knows nothing about.
+#[inline(always)]
+fn plain_add(p: *mut u64, n: u64) {
+    let p = black_box(p);
+    // SAFETY: as for `plain_incr`.
+    unsafe { p.write(p.read().wrapping_add(n)) }
+}
 
 /// `*p += 1` through a pointer the compiler knows nothing about.
 #[inline(always)]
@@ -62,40 +70,40 @@ fn compare(c: &mut Criterion) {
     let handle = metrics::counter!("bench.hits");
 
     let mut g = c.benchmark_group("compare");
-    g.bench_function("plain_incr", |b| b.iter(|| plain_incr(p)));
+    g.bench_function("plain_incr", |b| per_update(b, |_| plain_incr(p)));
     g.bench_function("mmstats_counter_incr", |b| {
-        b.iter(|| black_box(&stats.counter).incr())
+        per_update(b, |_| black_box(&stats.counter).incr())
     });
-    let mut value = 0u64;
     g.bench_function("mmstats_gauge_set", |b| {
-        b.iter(|| {
-            value = value.wrapping_add(1);
-            black_box(&stats.gauge_u64).set(value)
-        })
+        per_update(b, |i| black_box(&stats.gauge_u64).set(i))
     });
     g.bench_function("double_buffer_incr", |b| {
-        b.iter(|| black_box(&buffered).incr())
+        per_update(b, |_| black_box(&buffered).incr())
     });
     g.bench_function("atomic_load_store", |b| {
-        b.iter(|| {
+        per_update(b, |_| {
             let a = black_box(&atomic);
             a.store(a.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release)
         })
     });
     g.bench_function("atomic_fetch_add", |b| {
-        b.iter(|| black_box(&atomic).fetch_add(1, Ordering::Relaxed))
+        per_update(b, |_| {
+            black_box(&atomic).fetch_add(1, Ordering::Relaxed);
+        })
     });
     g.bench_function("prometheus_int_counter", |b| {
-        b.iter(|| black_box(&prom).inc())
+        per_update(b, |_| black_box(&prom).inc())
     });
     g.bench_function("prometheus_client_counter", |b| {
-        b.iter(|| black_box(&client).inc())
+        per_update(b, |_| {
+            black_box(&client).inc();
+        })
     });
     g.bench_function("metrics_handle", |b| {
-        b.iter(|| black_box(&handle).increment(1))
+        per_update(b, |_| black_box(&handle).increment(1))
     });
     g.bench_function("metrics_macro", |b| {
-        b.iter(|| metrics::counter!("bench.hits").increment(1))
+        per_update(b, |_| metrics::counter!("bench.hits").increment(1))
     });
     g.finish();
 
@@ -103,8 +111,6 @@ fn compare(c: &mut Criterion) {
     assert!(stats.counter.get() > 0 && atomic.load(Ordering::Relaxed) > 0);
     assert!(prom.get() > 0 && client.get() > 0);
     assert!(!snapshotter.snapshot().into_vec().is_empty());
-    drop(stats);
-    drop(plain);
 }
 
 fn fields(c: &mut Criterion) {
@@ -118,77 +124,53 @@ fn fields(c: &mut Criterion) {
     // `with_thread` creates this thread's file in MMSTATS_PATH on first use.
     std::env::set_var(mmstats::file::ENV_PATH, dir.path());
     Fields::with_thread(|s| s.counter.incr());
+    let states = ["accepting connections", "draining"];
 
     let mut g = c.benchmark_group("fields");
-    g.bench_function("plain_incr", |b| b.iter(|| plain_incr(p)));
+    g.bench_function("plain_incr", |b| per_update(b, |_| plain_incr(p)));
     g.bench_function("counter_incr", |b| {
-        b.iter(|| black_box(&stats.counter).incr())
+        per_update(b, |_| black_box(&stats.counter).incr())
     });
+    g.bench_function("plain_add", |b| per_update(b, |i| plain_add(p, i & 7)));
     g.bench_function("counter_incr_by", |b| {
-        b.iter(|| black_box(&stats.counter).incr_by(black_box(3)))
+        per_update(b, |i| black_box(&stats.counter).incr_by(i & 7))
     });
-    let mut n = 0u64;
     g.bench_function("gauge_u64_set", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.gauge_u64).set(n)
-        })
+        per_update(b, |i| black_box(&stats.gauge_u64).set(i))
     });
     g.bench_function("gauge_u64_add", |b| {
-        b.iter(|| black_box(&stats.gauge_u64).add(black_box(1)))
+        per_update(b, |_| black_box(&stats.gauge_u64).add(1))
     });
     g.bench_function("gauge_f64_set", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.gauge_f64).set(n as f64)
-        })
+        per_update(b, |i| black_box(&stats.gauge_f64).set(i as f64))
     });
     g.bench_function("gauge_u32_set", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.gauge_u32).set(n as u32)
-        })
+        per_update(b, |i| black_box(&stats.gauge_u32).set(i as u32))
     });
     g.bench_function("flag_set", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.flag).set(n & 1 == 1)
-        })
+        per_update(b, |i| black_box(&stats.flag).set(i & 1 == 1))
     });
-    let states = ["accepting connections", "draining"];
     g.bench_function("text32_set", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.text).set(states[(n & 1) as usize])
-        })
+        per_update(b, |i| black_box(&stats.text).set(states[(i & 1) as usize]))
     });
     g.bench_function("average_add", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.average).add((n & 1023) as f64)
-        })
+        per_update(b, |i| black_box(&stats.average).add((i & 1023) as f64))
     });
     g.bench_function("moving_average100_add", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.moving).add((n & 1023) as f64)
-        })
+        per_update(b, |i| black_box(&stats.moving).add((i & 1023) as f64))
     });
     g.bench_function("timer100_record_seconds", |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(&stats.timer).record_seconds((n & 1023) as f64 * 1e-6)
+        per_update(b, |i| {
+            black_box(&stats.timer).record_seconds((i & 1023) as f64 * 1e-6)
         })
     });
     g.bench_function("timer100_guard", |b| {
-        b.iter(|| drop(black_box(&stats.timer).start()))
+        per_update(b, |_| drop(black_box(&stats.timer).start()))
     });
     g.bench_function("with_thread_counter_incr", |b| {
-        b.iter(|| Fields::with_thread(|s| black_box(&s.counter).incr()))
+        per_update(b, |_| Fields::with_thread(|s| black_box(&s.counter).incr()))
     });
     g.finish();
-    drop(stats);
-    drop(plain);
 }
 
 criterion_group! {

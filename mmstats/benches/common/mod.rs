@@ -6,11 +6,12 @@
 #![allow(dead_code)]
 
 use std::cell::Cell;
+use std::hint::black_box;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{Bencher, Criterion};
 use memmap2::MmapMut;
 use mmstats::{Average, Counter, Flag, Gauge, MmStats, MovingAverage, Text, Timer};
 
@@ -21,6 +22,23 @@ pub fn config() -> Criterion {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args()
+}
+
+/// Times `update` called once per iteration with the iteration's number, a
+/// value for gauges that costs nothing to make (it is the loop counter).
+///
+/// Every contender is run by this same loop and must pass its handle or
+/// pointer through `black_box` inside `update`: the compiler then cannot keep
+/// the value in a register or merge iterations, for any of them.
+pub fn per_update(b: &mut Bencher<'_>, mut update: impl FnMut(u64)) {
+    b.iter_custom(|iters| {
+        let start = Instant::now();
+        for i in 0..iters {
+            update(i);
+        }
+        black_box(&mut update);
+        start.elapsed()
+    })
 }
 
 /// One field of every type that changes after creation, with the default
