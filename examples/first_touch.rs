@@ -3,7 +3,8 @@
 //! `strace -f`.
 //!
 //! It prints a marker line to standard error before and after each step;
-//! the script counts the calls between the markers. Set `MMSTATS_PATH` to
+//! the script counts the calls between the markers. Each step runs in a new
+//! thread, after a first one has paid what a process pays only once. Set `MMSTATS_PATH` to
 //! choose the directory.
 
 use mmstats::{Counter, Gauge, MmStats, Timer};
@@ -16,6 +17,11 @@ struct Work {
 }
 
 fn main() {
+    // What a process pays once (the first thread's memory arena, the
+    // standard library's probes) is paid here, before the markers.
+    std::thread::spawn(|| Work::with_thread(|s| s.jobs.incr()))
+        .join()
+        .expect("thread");
     eprintln!("mmstats-trace: begin empty thread");
     std::thread::spawn(|| {}).join().expect("thread");
     eprintln!("mmstats-trace: end empty thread");
