@@ -68,7 +68,7 @@ fn threads(c: &mut Criterion) {
             .expect("create a stats file")
     };
     // Stats objects are Send: each is lent to exactly one thread at a time.
-    let mut own = vec![create("a.mmstats"), create("b.mmstats")];
+    let mut own = [create("a.mmstats"), create("b.mmstats")];
     let shared = AtomicU64::new(0);
 
     let mut g = c.benchmark_group("threads");

@@ -81,7 +81,7 @@ impl PlainMap {
 
     /// An aligned `u64` at `offset` (a multiple of 8 below 4096).
     pub fn word(&mut self, offset: usize) -> *mut u64 {
-        assert!(offset % 8 == 0 && offset + 8 <= self.map.len());
+        assert!(offset.is_multiple_of(8) && offset + 8 <= self.map.len());
         self.map[offset..].as_mut_ptr().cast::<u64>()
     }
 
