@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{criterion_group, criterion_main, Criterion};
 use mmstats::MmStats;
 
-use common::{per_update, DoubleBuffered, Fields, PlainMap};
+use common::{per_update, DoubleBuffered, DoubleBufferedText, Fields, PlainMap};
 
 /// `*p += n` through a pointer the compiler knows nothing about.
 #[inline(always)]
@@ -125,6 +125,10 @@ fn fields(c: &mut Criterion) {
     std::env::set_var(mmstats::file::ENV_PATH, dir.path());
     Fields::with_thread(|s| s.counter.incr());
     let states = ["accepting connections", "draining"];
+    let mut text_map = PlainMap::new(dir.path(), "text");
+    // SAFETY: the mapping is 4096 bytes long, outlives the writer (both live
+    // until the end of this function) and only this thread writes it.
+    let buffered_text = unsafe { DoubleBufferedText::new(text_map.base().wrapping_add(63)) };
 
     let mut g = c.benchmark_group("fields");
     g.bench_function("plain_incr", |b| per_update(b, |_| plain_incr(p)));
@@ -152,6 +156,11 @@ fn fields(c: &mut Criterion) {
     });
     g.bench_function("text32_set", |b| {
         per_update(b, |i| black_box(&stats.text).set(states[(i & 1) as usize]))
+    });
+    g.bench_function("text32_double_buffered", |b| {
+        per_update(b, |i| {
+            black_box(&buffered_text).set(states[(i & 1) as usize])
+        })
     });
     g.bench_function("average_add", |b| {
         per_update(b, |i| black_box(&stats.average).add((i & 1023) as f64))

@@ -139,6 +139,55 @@ impl DoubleBuffered {
     }
 }
 
+/// A text of 32 bytes behind the original's double buffer, written like
+/// [`DoubleBuffered`]: the whole text into the buffer readers are not
+/// reading, one atomic byte store at a time as the runtime writes texts,
+/// then the index flipped. It measures what a tear-free text would cost.
+pub struct DoubleBufferedText {
+    index: *mut u8,
+    buffers: *mut u8,
+    next: Cell<usize>,
+}
+
+impl DoubleBufferedText {
+    pub const SIZE: usize = 32;
+
+    /// Lays out the write index at `base` and the buffers after it.
+    ///
+    /// # Safety
+    /// `base` must be valid for `1 + 2 * SIZE` bytes for as long as the
+    /// result is used, and accessed by nothing else but atomically.
+    pub unsafe fn new(base: *mut u8) -> DoubleBufferedText {
+        DoubleBufferedText {
+            index: base,
+            // SAFETY: the caller gives 1 + 2 * SIZE valid bytes.
+            buffers: unsafe { base.add(1) },
+            next: Cell::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn set(&self, text: &str) {
+        let next = self.next.get() & 1;
+        let bytes = &text.as_bytes()[..text.len().min(Self::SIZE)];
+        // SAFETY: `next` is 0 or 1, so the buffer lies inside the caller's
+        // bytes; every access is atomic.
+        let buffer = unsafe { self.buffers.add(next * Self::SIZE) };
+        for (i, &b) in bytes.iter().enumerate() {
+            // SAFETY: i < SIZE, inside the buffer.
+            unsafe { AtomicU8::from_ptr(buffer.add(i)) }.store(b, Ordering::Relaxed);
+        }
+        if bytes.len() < Self::SIZE {
+            // SAFETY: len < SIZE, inside the buffer.
+            unsafe { AtomicU8::from_ptr(buffer.add(bytes.len())) }.store(0, Ordering::Relaxed);
+        }
+        let flipped = next ^ 1;
+        // SAFETY: the index byte is the caller's first byte.
+        unsafe { AtomicU8::from_ptr(self.index) }.store(flipped as u8, Ordering::Release);
+        self.next.set(flipped);
+    }
+}
+
 /// Removes every entry of `dir` (files left by finished writers).
 pub fn empty_dir(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("list the directory") {
