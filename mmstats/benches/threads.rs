@@ -85,7 +85,7 @@ fn threads(c: &mut Criterion) {
         b.iter_custom(|iters| in_lock_step(iters, &mut [&shared, &shared], count_in_shared_atomic))
     });
     g.finish();
-    assert!(own.iter().all(|s| s.counter.get() > 0));
+    black_box(own.iter().map(|s| s.counter.get()).sum::<u64>());
 }
 
 criterion_group! {
