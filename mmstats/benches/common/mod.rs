@@ -15,12 +15,13 @@ use criterion::{Bencher, Criterion};
 use memmap2::MmapMut;
 use mmstats::{Average, Counter, Flag, Gauge, MmStats, MovingAverage, Text, Timer};
 
-/// Short runs: the whole suite must finish in a few minutes on a shared
-/// machine. Command-line options (`--measurement-time`, ...) still win.
+/// Short runs: `scripts/bench-report` runs the suite three times and must
+/// finish in a few minutes on a shared machine. Command-line options
+/// (`--measurement-time`, ...) still win.
 pub fn config() -> Criterion {
     Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1))
         .configure_from_args()
 }
 
