@@ -26,6 +26,7 @@ pub mod book {
         reading => "reading.md",
         history => "history.md",
         format => "format.md",
+        performance => "performance.md",
         comparison => "comparison.md",
         guarantees => "guarantees.md",
         troubleshooting => "troubleshooting.md",

@@ -103,7 +103,13 @@ impl Writer {
     /// and waits until every file is there.
     fn start(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["writer_process", "--exact", "--include-ignored", "--nocapture", "--quiet"])
+            .args([
+                "writer_process",
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+                "--quiet",
+            ])
             .env(
                 WRITER_ENV,
                 format!("{},{name},{threads},{hits}", dir.display()),

@@ -169,7 +169,13 @@ fn writer(dir: &Path) -> Driven {
 fn writer_with(spec: &str) -> Driven {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args(["writer_process", "--exact", "--include-ignored", "--nocapture", "--quiet"])
+        .args([
+            "writer_process",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--quiet",
+        ])
         .env(WRITER_ENV, spec);
     let mut w = Driven::spawn(command);
     loop {
