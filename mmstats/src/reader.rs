@@ -461,11 +461,23 @@ fn quoted(text: &str) -> String {
 
 /// Decodes UTF-8, dropping invalid sequences (Python's `decode('utf8', 'ignore')`).
 fn decode_utf8_ignore(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
     }
     out
+}
+
+/// Like [`decode_utf8_ignore`], keeping the buffer when it is valid UTF-8
+/// (the usual case), so that no second allocation is made.
+fn owned_utf8_ignore(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => decode_utf8_ignore(e.as_bytes()),
+    }
 }
 
 /// Decodes a text value: the bytes up to the first NUL, as UTF-8 with
@@ -541,19 +553,36 @@ impl<M: mem::Memory + ?Sized> Cursor<'_, M> {
         Ok(out)
     }
 
+    /// Reads `N` bytes at the current position into an array (no
+    /// allocation) and moves past them.
+    fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+        label: Option<&str>,
+    ) -> Result<[u8; N], ReadError> {
+        let mut out = [0u8; N];
+        if !self.mem.copy(self.pos, &mut out) {
+            return Err(ReadError::Truncated {
+                what,
+                label: label.map(str::to_owned),
+                offset: self.pos,
+                needed: N,
+                available: self.mem.len().saturating_sub(self.pos),
+            });
+        }
+        self.pos = self.pos.saturating_add(N);
+        Ok(out)
+    }
+
     /// Reads a native `u16` at the current position and moves past it.
     fn u16(&mut self, what: &'static str, label: Option<&str>) -> Result<u16, ReadError> {
-        let b = self.bytes(2, what, label)?;
-        Ok(u16::from_ne_bytes([
-            b.first().copied().unwrap_or(0),
-            b.get(1).copied().unwrap_or(0),
-        ]))
+        Ok(u16::from_ne_bytes(self.array(what, label)?))
     }
 
     /// Reads one byte at the current position and moves past it.
     fn u8(&mut self, what: &'static str, label: Option<&str>) -> Result<u8, ReadError> {
-        let b = self.bytes(1, what, label)?;
-        Ok(b.first().copied().unwrap_or(0))
+        let [b] = self.array(what, label)?;
+        Ok(b)
     }
 }
 
@@ -794,18 +823,39 @@ fn parse_field<M: mem::Memory + ?Sized>(
     start: usize,
     label_size: u16,
 ) -> Result<RawField, ReadError> {
-    let label = decode_utf8_ignore(&cursor.bytes(label_size.into(), "label", None)?);
+    let label = owned_utf8_ignore(cursor.bytes(label_size.into(), "label", None)?);
     let name = Some(label.as_str());
     let signature_size = cursor.u16("type signature size", name)?;
-    let raw_signature = cursor.bytes(signature_size.into(), "type signature", name)?;
-    let Some(info) = format::parse_signature(&raw_signature) else {
+    // Signatures are a few bytes: read them into a buffer on the stack.
+    let mut short = [0u8; 32];
+    let long;
+    let raw_signature: &[u8] = match short.get_mut(..usize::from(signature_size)) {
+        Some(buf) => {
+            if !cursor.mem.copy(cursor.pos, buf) {
+                return Err(ReadError::Truncated {
+                    what: "type signature",
+                    label: Some(label),
+                    offset: cursor.pos,
+                    needed: buf.len(),
+                    available: cursor.mem.len().saturating_sub(cursor.pos),
+                });
+            }
+            cursor.pos = cursor.pos.saturating_add(buf.len());
+            buf
+        }
+        None => {
+            long = cursor.bytes(signature_size.into(), "type signature", name)?;
+            &long
+        }
+    };
+    let Some(info) = format::parse_signature(raw_signature) else {
         return Err(ReadError::UnknownSignature {
-            signature: String::from_utf8_lossy(&raw_signature).into_owned(),
+            signature: String::from_utf8_lossy(raw_signature).into_owned(),
             label,
             offset: start,
         });
     };
-    let signature = String::from_utf8_lossy(format::trim_signature(&raw_signature)).into_owned();
+    let signature = String::from_utf8_lossy(format::trim_signature(raw_signature)).into_owned();
     let write_buffer_offset = cursor.pos;
     let write_buffer = cursor.u8("write-buffer byte", name)?;
     let buffered = write_buffer != format::UNBUFFERED;
@@ -840,14 +890,31 @@ fn parse_field<M: mem::Memory + ?Sized>(
             available: file_size.saturating_sub(value_offset),
         });
     };
-    let bytes = if buffered {
-        read_buffered(cursor.mem, &label, start, write_buffer_offset, info.size)?
+    let value = if buffered {
+        decode_value(
+            info.value,
+            &read_buffered(cursor.mem, &label, start, write_buffer_offset, info.size)?,
+        )
+    } else if info.size <= 8 {
+        // A number: copied into a buffer on the stack, not a new allocation.
+        let mut buf = [0u8; 8];
+        let slot = buf.get_mut(..info.size).unwrap_or_default();
+        if !cursor.mem.copy(value_offset, slot) {
+            return Err(ReadError::Truncated {
+                what: "value",
+                label: Some(label),
+                offset: value_offset,
+                needed: info.size,
+                available: file_size.saturating_sub(value_offset),
+            });
+        }
+        decode_value(info.value, slot)
     } else {
-        cursor.bytes(info.size, "value", name)?
+        decode_value(info.value, &cursor.bytes(info.size, "value", name)?)
     };
     cursor.pos = value_end;
     Ok(RawField {
-        value: decode_value(info.value, &bytes),
+        value,
         label,
         signature,
         buffered,
@@ -937,19 +1004,17 @@ fn read_meta<M: mem::Memory + ?Sized>(
     offset: usize,
     fields: usize,
 ) -> Option<Vec<MetaRecord>> {
-    let mut pos = offset;
-    let mut take = |n: usize| -> Option<Vec<u8>> {
-        let mut out = vec![0u8; n];
-        if mem.copy(pos, &mut out) {
-            pos = pos.saturating_add(n);
-            Some(out)
-        } else {
-            None
-        }
-    };
-    let u16_at = |take: &mut dyn FnMut(usize) -> Option<Vec<u8>>| -> Option<u16> {
-        let b = take(2)?;
-        Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
+    // One copy of everything after the terminator, then plain slicing:
+    // no allocation per record but its unit and help texts.
+    let mut block = vec![0u8; mem.len().checked_sub(offset)?];
+    if !mem.copy(offset, &mut block) {
+        return None;
+    }
+    let mut rest = block.as_slice();
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
     };
     if take(format::META_MAGIC.len())? != format::META_MAGIC {
         return None;
@@ -957,17 +1022,18 @@ fn read_meta<M: mem::Memory + ?Sized>(
     if *take(1)?.first()? != format::META_VERSION {
         return None;
     }
-    if usize::from(u16_at(&mut take)?) != fields {
+    let u16_of = |b: &[u8]| -> Option<u16> { Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?])) };
+    if usize::from(u16_of(take(2)?)?) != fields {
         return None;
     }
     let mut records = Vec::with_capacity(fields);
     for _ in 0..fields {
         let code = *take(1)?.first()?;
         let kind = Kind::from_code(code).unwrap_or(Kind::Unknown);
-        let unit_len = u16_at(&mut take)?;
-        let unit = decode_utf8_ignore(&take(unit_len.into())?);
-        let help_len = u16_at(&mut take)?;
-        let help = decode_utf8_ignore(&take(help_len.into())?);
+        let unit_len = u16_of(take(2)?)?;
+        let unit = decode_utf8_ignore(take(unit_len.into())?);
+        let help_len = u16_of(take(2)?)?;
+        let help = decode_utf8_ignore(take(help_len.into())?);
         records.push((kind, unit, help));
     }
     Some(records)
