@@ -1004,36 +1004,43 @@ fn read_meta<M: mem::Memory + ?Sized>(
     offset: usize,
     fields: usize,
 ) -> Option<Vec<MetaRecord>> {
-    // One copy of everything after the terminator, then plain slicing:
-    // no allocation per record but its unit and help texts.
-    let mut block = vec![0u8; mem.len().checked_sub(offset)?];
-    if !mem.copy(offset, &mut block) {
-        return None;
-    }
-    let mut rest = block.as_slice();
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (head, tail) = rest.split_at_checked(n)?;
-        rest = tail;
-        Some(head)
+    // Read piece by piece: the block is usually small and the zero padding
+    // after it can be most of the file.
+    let mut pos = offset;
+    let mut array = |out: &mut [u8]| -> Option<()> {
+        mem.copy(pos, out).then_some(())?;
+        pos = pos.checked_add(out.len())?;
+        Some(())
     };
-    if take(format::META_MAGIC.len())? != format::META_MAGIC {
+    let mut magic = [0u8; format::META_MAGIC.len()];
+    array(&mut magic)?;
+    if &magic != format::META_MAGIC {
         return None;
     }
-    if *take(1)?.first()? != format::META_VERSION {
+    let mut header = [0u8; 3];
+    array(&mut header)?;
+    let [version, c0, c1] = header;
+    if version != format::META_VERSION || usize::from(u16::from_ne_bytes([c0, c1])) != fields {
         return None;
     }
-    let u16_of = |b: &[u8]| -> Option<u16> { Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?])) };
-    if usize::from(u16_of(take(2)?)?) != fields {
-        return None;
-    }
+    let text = |array: &mut dyn FnMut(&mut [u8]) -> Option<()>| -> Option<String> {
+        let mut len = [0u8; 2];
+        array(&mut len)?;
+        let len = usize::from(u16::from_ne_bytes(len));
+        if len == 0 {
+            return Some(String::new());
+        }
+        let mut bytes = vec![0u8; len];
+        array(&mut bytes)?;
+        Some(owned_utf8_ignore(bytes))
+    };
     let mut records = Vec::with_capacity(fields);
     for _ in 0..fields {
-        let code = *take(1)?.first()?;
-        let kind = Kind::from_code(code).unwrap_or(Kind::Unknown);
-        let unit_len = u16_of(take(2)?)?;
-        let unit = decode_utf8_ignore(take(unit_len.into())?);
-        let help_len = u16_of(take(2)?)?;
-        let help = decode_utf8_ignore(take(help_len.into())?);
+        let mut code = [0u8];
+        array(&mut code)?;
+        let kind = Kind::from_code(code[0]).unwrap_or(Kind::Unknown);
+        let unit = text(&mut array)?;
+        let help = text(&mut array)?;
         records.push((kind, unit, help));
     }
     Some(records)
