@@ -4,6 +4,7 @@
 //! mmstats slurp [PATH|DIR|GLOB]...        every field of every file
 //! mmstats poll FIELDS [PATH|DIR|GLOB]...  a vmstat-like line per interval
 //! mmstats clean [PATH|DIR|GLOB]...        remove the files of dead processes
+//! mmstats serve [PATH|DIR|GLOB]...        JSON API, dashboard, Prometheus /metrics
 //! ```
 //!
 //! Every subcommand reads through `mmstats::reader` only, maps files
@@ -35,6 +36,7 @@ use clap::{Parser, Subcommand};
 mod clean;
 mod out;
 mod poll;
+mod serve;
 mod slurp;
 
 /// Read the statistics that programs publish in mmstats files.
@@ -50,6 +52,7 @@ enum Command {
     Slurp(slurp::Args),
     Poll(poll::Args),
     Clean(clean::Args),
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Slurp(args) => slurp::run(&args),
         Command::Poll(args) => poll::run(&args),
         Command::Clean(args) => clean::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(status) => status.into(),
