@@ -689,3 +689,162 @@ fn history_from_the_store() {
     );
     assert_eq!(server.json("/snapshot")["history"], true);
 }
+
+/// The page as a headless Chromium renders it after five seconds of
+/// (virtual) time, as HTML.
+fn rendered_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = profile.path().join("dom.html");
+    let child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium must be installed for this test (Debian package chromium)");
+    let mut browser = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = browser.0.try_wait().unwrap() {
+            assert!(status.success(), "chromium failed: {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "chromium did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// The text of the table cell of class `class` in the row of `label`.
+fn cell(dom: &str, label: &str, class: &str) -> Option<String> {
+    let row = dom.split(&format!("<tr data-label=\"{label}\"")).nth(1)?;
+    let row = row.split("</tr>").next()?;
+    let cell = row.split(&format!("<td class=\"{class}\">")).nth(1)?;
+    Some(cell.split("</td>").next()?.to_string())
+}
+
+/// The paths of the graph of `label`: (points, `d`) of each.
+fn graph(dom: &str, label: &str) -> Vec<(usize, String)> {
+    let Some(chart) = dom
+        .split(&format!("<div class=\"chart\" data-label=\"{label}\""))
+        .nth(1)
+    else {
+        return Vec::new();
+    };
+    let chart = chart.split("</svg>").next().unwrap_or("");
+    chart
+        .split("<path ")
+        .skip(1)
+        .map(|path| {
+            let attr = |name: &str| {
+                path.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|v| v.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            (attr("data-points").parse().unwrap_or(0), attr("d"))
+        })
+        .collect()
+}
+
+/// A real browser loads the dashboard against a live writer whose counter
+/// keeps moving: the values are in the table, the graphs have points, and
+/// both change from one load to the next. The second load picks the
+/// writer's process and filters by a prefix.
+#[test]
+#[ignore = "needs chromium (Debian package chromium)"]
+fn dashboard_shows_live_values_and_graphs_in_a_browser() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::start(dir.path(), "shown", 2, 5);
+    let _other = Writer::start(dir.path(), "other", 1, 1_000_000);
+    let pid = writer.pid();
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let moving = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut writer = writer;
+            while !stop.load(Ordering::Relaxed) {
+                writer.send("incr 7");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            writer
+        })
+    };
+    let base = format!("http://{}/", server.address);
+    let first = rendered_dom(&base);
+    let second = rendered_dom(&base);
+    let third = rendered_dom(&format!("{base}?view=pid:{pid}&filter=t.h"));
+    stop.store(true, Ordering::Relaxed);
+    let _writer = moving.join().unwrap();
+
+    let hits = |dom: &str| -> u64 {
+        let text =
+            cell(dom, "t.hits", "value").unwrap_or_else(|| panic!("no t.hits row in\n{dom}"));
+        text.parse().unwrap()
+    };
+    let (before, after) = (hits(&first), hits(&second));
+    // All files: the other writer's million, two files of 5, and 7 at a
+    // time into one of them.
+    let shown = before - 1_000_000;
+    assert_eq!(shown % 7, 10 % 7, "{before}");
+    assert!(shown > 10, "{before}");
+    assert!(after > before, "{before} then {after}");
+    assert_eq!(cell(&first, "t.hits", "kind").as_deref(), Some("counter"));
+    assert_eq!(cell(&first, "t.queue", "value").as_deref(), Some("9"));
+    assert_eq!(
+        cell(&first, "t.state", "value").as_deref(),
+        Some("serving \"all\"")
+    );
+    // The third load shows one process, and only labels under t.h.
+    let process = hits(&third);
+    assert!(process < 1_000_000 && process % 7 == 10 % 7, "{process}");
+    assert!(process > after - 1_000_000, "{after} then {process}");
+    assert!(
+        cell(&third, "t.queue", "value").is_none(),
+        "the filter let t.queue through"
+    );
+    assert!(
+        third.contains(&format!("process {pid} (2 files)")),
+        "{third}"
+    );
+    assert!(
+        cell(&third, "t.hits", "kind").is_some(),
+        "the filter dropped t.hits"
+    );
+
+    let first_graph = graph(&first, "t.hits");
+    let second_graph = graph(&second, "t.hits");
+    for (name, paths) in [("first", &first_graph), ("second", &second_graph)] {
+        assert!(
+            paths
+                .iter()
+                .any(|(points, d)| *points >= 2 && d.starts_with('M') && d.contains('L')),
+            "{name} load: no t.hits graph with points: {paths:?}"
+        );
+    }
+    assert_ne!(first_graph, second_graph, "the graph did not change");
+    let queue = graph(&first, "t.queue");
+    assert!(queue.iter().any(|(points, _)| *points >= 2), "{queue:?}");
+    println!(
+        "chromium rendered t.hits = {before}, then {after} (all files), then {process} \
+         (process {pid}, filter t.h); graphs of {} and {} points",
+        first_graph.iter().map(|p| p.0).sum::<usize>(),
+        second_graph.iter().map(|p| p.0).sum::<usize>()
+    );
+}
