@@ -848,3 +848,46 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
         second_graph.iter().map(|p| p.0).sum::<usize>()
     );
 }
+
+/// A client that connects and sends nothing, or half a request head, or
+/// keeps a connection open after its answer, is let go by the server (after
+/// the 10 s it has to send a head) instead of holding on to it.
+#[test]
+fn silent_and_half_sent_clients_are_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let clients: Vec<(&str, TcpStream)> = ["silent", "half a head", "idle after an answer"]
+        .into_iter()
+        .map(|what| {
+            let mut stream = TcpStream::connect(server.address).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            match what {
+                "half a head" => stream
+                    .write_all(b"GET /stats/ HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap(),
+                "idle after an answer" => {
+                    stream
+                        .write_all(b"GET /stats/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .unwrap();
+                }
+                _ => {}
+            }
+            (what, stream)
+        })
+        .collect();
+    for (what, mut stream) in clients {
+        let mut received = Vec::new();
+        // Ends when the server closes the connection; a read timeout (60 s)
+        // fails the test.
+        let result = stream.read_to_end(&mut received);
+        assert!(result.is_ok(), "{what}: {result:?}");
+        let text = String::from_utf8_lossy(&received);
+        if what == "idle after an answer" {
+            assert!(text.starts_with("HTTP/1.1 200"), "{what}: {text}");
+        } else {
+            assert!(!text.contains(" 200 "), "{what}: {text}");
+        }
+    }
+}

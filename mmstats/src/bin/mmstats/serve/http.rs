@@ -6,8 +6,9 @@
 //! * each connection is its own task on the runtime, so a client that
 //!   sends nothing, or sends slowly, holds no thread;
 //! * a client must send a request's whole head within
-//!   [`HEADER_TIMEOUT`], or the connection is closed, and no connection
-//!   lives longer than [`CONNECTION_LIFETIME`];
+//!   [`HEADER_TIMEOUT`] of connecting or of its previous answer, or the
+//!   connection is closed, and no connection lives longer than
+//!   [`CONNECTION_LIFETIME`];
 //! * a request head larger than [`MAX_HEAD`] bytes is answered with 431 and
 //!   the connection closed; request bodies are never read;
 //! * at most [`MAX_CONNECTIONS`] connections are open at once: one more is
