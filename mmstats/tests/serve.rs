@@ -735,19 +735,18 @@ fn cell(dom: &str, label: &str, class: &str) -> Option<String> {
     Some(cell.split("</td>").next()?.to_string())
 }
 
-/// The paths of the graph of `label`: (points, `d`) of each.
-fn graph(dom: &str, label: &str) -> Vec<(usize, String)> {
+/// The points and `d` of the path of class `class` in the graph of `label`.
+fn graph_paths(dom: &str, label: &str, class: &str) -> (usize, String) {
     let Some(chart) = dom
         .split(&format!("<div class=\"chart\" data-label=\"{label}\""))
         .nth(1)
     else {
-        return Vec::new();
+        return (0, String::new());
     };
     let chart = chart.split("</svg>").next().unwrap_or("");
-    chart
-        .split("<path ")
-        .skip(1)
-        .map(|path| {
+    for path in chart.split("<path ").skip(1) {
+        let path = path.split('>').next().unwrap_or("");
+        if path.contains(&format!("class=\"{class}\"")) {
             let attr = |name: &str| {
                 path.split(&format!("{name}=\""))
                     .nth(1)
@@ -755,15 +754,17 @@ fn graph(dom: &str, label: &str) -> Vec<(usize, String)> {
                     .unwrap_or("")
                     .to_string()
             };
-            (attr("data-points").parse().unwrap_or(0), attr("d"))
-        })
-        .collect()
+            return (attr("data-points").parse().unwrap_or(0), attr("d"));
+        }
+    }
+    (0, String::new())
 }
 
 /// A real browser loads the dashboard against a live writer whose counter
 /// keeps moving: the values are in the table, the graphs have points, and
-/// both change from one load to the next. The second load picks the
-/// writer's process and filters by a prefix.
+/// both change from one load to the next; the graph starts from the
+/// history of the store given with `--store`. The third load picks the
+/// writer's process and filters by a prefix, from the page's address.
 #[test]
 #[ignore = "needs chromium (Debian package chromium)"]
 fn dashboard_shows_live_values_and_graphs_in_a_browser() {
@@ -773,7 +774,30 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
     let writer = Writer::start(dir.path(), "shown", 2, 5);
     let _other = Writer::start(dir.path(), "other", 1, 1_000_000);
     let pid = writer.pid();
-    let server = Server::start(&[&dir_arg(dir.path())]);
+    // Half a minute of history for t.hits, in Unix seconds, as a recorder
+    // would have kept it.
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut store = mmstats::mstore::Store::create(
+        &store_dir,
+        mmstats::mstore::Options {
+            chunk_size: 3600,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let past: Vec<u64> = (0..30).map(|i| 900_000 + i * 1000).collect();
+    store.put("t.hits", now - 30, &past).unwrap();
+    store.close().unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(dir.path()),
+    ]);
     let stop = Arc::new(AtomicBool::new(false));
     let moving = {
         let stop = Arc::clone(&stop);
@@ -828,24 +852,27 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
         "the filter dropped t.hits"
     );
 
-    let first_graph = graph(&first, "t.hits");
-    let second_graph = graph(&second, "t.hits");
-    for (name, paths) in [("first", &first_graph), ("second", &second_graph)] {
+    // The live part of the graph (red, class "line") has points in both
+    // loads, and moved between them.
+    let live = |dom: &str, label: &str| {
+        let (points, d) = graph_paths(dom, label, "line");
         assert!(
-            paths
-                .iter()
-                .any(|(points, d)| *points >= 2 && d.starts_with('M') && d.contains('L')),
-            "{name} load: no t.hits graph with points: {paths:?}"
+            points >= 2 && d.starts_with('M') && d.contains('L'),
+            "no live {label} graph with points: {points} {d:?}"
         );
-    }
-    assert_ne!(first_graph, second_graph, "the graph did not change");
-    let queue = graph(&first, "t.queue");
-    assert!(queue.iter().any(|(points, _)| *points >= 2), "{queue:?}");
+        (points, d)
+    };
+    let (first_points, first_d) = live(&first, "t.hits");
+    let (second_points, second_d) = live(&second, "t.hits");
+    assert_ne!(first_d, second_d, "the graph did not change");
+    live(&first, "t.queue");
+    // With --store, the graph starts from the store's history (blue).
+    let (history_points, _) = graph_paths(&first, "t.hits", "line history");
+    assert!(history_points >= 2, "no history in the t.hits graph");
     println!(
         "chromium rendered t.hits = {before}, then {after} (all files), then {process} \
-         (process {pid}, filter t.h); graphs of {} and {} points",
-        first_graph.iter().map(|p| p.0).sum::<usize>(),
-        second_graph.iter().map(|p| p.0).sum::<usize>()
+         (process {pid}, filter t.h); live graph paths of {first_points} and \
+         {second_points} points, after {history_points} points of history"
     );
 }
 
