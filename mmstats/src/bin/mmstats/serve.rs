@@ -23,9 +23,14 @@ mod routes;
 /// `/stats/` and `/stats/NAME?exact=1&aggr=sum&glob=GLOB` (labels and
 /// values), `/files/` and `/files/GLOB`, `/snapshot` (every file, process
 /// and command, for the dashboard), `/history/` and
-/// `/history/METRIC?from=T&to=T` (with --store). With no PATH, reads the
-/// default glob (MMSTATS_GLOB, else MMSTATS_PATH/*.mmstats, MMSTATS_PATH
-/// defaulting to the temporary directory).
+/// `/history/METRIC?from=T&to=T` (with --store). Every request reads the
+/// files afresh.
+///
+/// With no PATH, reads the default glob (MMSTATS_GLOB, else
+/// MMSTATS_PATH/*.mmstats, MMSTATS_PATH defaulting to the temporary
+/// directory). `glob=` and `/files/GLOB` match in the stats directory: the
+/// only PATH when it is a directory, else MMSTATS_PATH; a pattern with `..`,
+/// an absolute one, or one that leads out through a link is refused.
 #[derive(clap::Args)]
 pub struct Args {
     /// Address to listen on. Only a loopback address unless
