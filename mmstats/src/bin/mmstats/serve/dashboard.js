@@ -71,7 +71,11 @@ function record(snapshot) {
 // Counters are graphed as a rate per second; a counter that went down (its
 // writer restarted) gives no point.
 function points(stat, s) {
-  const all = s.history.concat(s.live).sort((a, b) => a[0] - b[0]);
+  // History up to a second before the first live point: a stored sample
+  // may have been taken after the page's first poll, in the same slot.
+  const firstLive = s.live.length ? s.live[0][0] : Infinity;
+  const past = s.history.filter((p) => p[0] < firstLive - 1000);
+  const all = past.concat(s.live).sort((a, b) => a[0] - b[0]);
   if (stat.kind !== "counter") return all;
   const rates = [];
   for (let i = 1; i < all.length; i++) {
