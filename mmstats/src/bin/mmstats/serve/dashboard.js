@@ -70,20 +70,25 @@ function record(snapshot) {
 
 // Counters are graphed as a rate per second; a counter that went down (its
 // writer restarted) gives no point.
-function points(stat, s) {
-  // History up to a second before the first live point: a stored sample
-  // may have been taken after the page's first poll, in the same slot.
-  const firstLive = s.live.length ? s.live[0][0] : Infinity;
-  const past = s.history.filter((p) => p[0] < firstLive - 1000);
-  const all = past.concat(s.live).sort((a, b) => a[0] - b[0]);
-  if (stat.kind !== "counter") return all;
-  const rates = [];
-  for (let i = 1; i < all.length; i++) {
-    const dt = (all[i][0] - all[i - 1][0]) / 1000;
-    const dv = all[i][1] - all[i - 1][1];
-    if (dt > 0 && dv >= 0) rates.push([all[i][0], dv / dt]);
+function rates(list) {
+  const out = [];
+  for (let i = 1; i < list.length; i++) {
+    const dt = (list[i][0] - list[i - 1][0]) / 1000;
+    const dv = list[i][1] - list[i - 1][1];
+    if (dt > 0 && dv >= 0) out.push([list[i][0], dv / dt]);
   }
-  return rates;
+  return out;
+}
+
+// The points to draw: [history, live], each in time order. History is kept
+// up to a second before the first live point (a stored sample may have been
+// taken after the page's first poll, in the same slot), and no rate is
+// computed across the two: their clocks are not the same.
+function points(stat, s) {
+  const firstLive = s.live.length ? s.live[0][0] : Infinity;
+  const past = s.history.filter((p) => p[0] < firstLive - 1000).sort((a, b) => a[0] - b[0]);
+  if (stat.kind !== "counter") return [past, s.live];
+  return [rates(past), rates(s.live)];
 }
 
 function svg(tag, attrs) {
@@ -93,7 +98,8 @@ function svg(tag, attrs) {
 }
 
 function chart(stat, unit, s, now) {
-  const pts = points(stat, s);
+  const [past, live] = points(stat, s);
+  const pts = past.concat(live);
   const box = document.createElement("div");
   box.className = "chart";
   box.dataset.label = stat.label;
@@ -119,9 +125,7 @@ function chart(stat, unit, s, now) {
   const span = Math.max(now - start, 1000);
   const x = (t) => ((t - (now - span)) / span) * W;
   const y = (v) => TOP + (1 - (v - lo) / (hi - lo)) * (H - TOP - BOTTOM);
-  const historyEnd = s.live.length ? s.live[0][0] : Infinity;
-  for (const [part, cls] of [[pts.filter((p) => p[0] < historyEnd), "line history"],
-                             [pts.filter((p) => p[0] >= historyEnd), "line"]]) {
+  for (const [part, cls] of [[past, "line history"], [live, "line"]]) {
     if (!part.length) continue;
     const d = part.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" ");
     const path = svg("path", { d, class: cls });
