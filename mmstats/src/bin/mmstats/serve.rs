@@ -50,6 +50,8 @@ pub struct Args {
     paths: Vec<String>,
 }
 
+/// Checks the address, then serves until the process is stopped; returns
+/// only when the server cannot start.
 pub fn run(args: &Args) -> Result<Status, Stop> {
     let address = listen_address(&args.listen, args.allow_remote).map_err(Stop::Fatal)?;
     let state = routes::State::new(args.paths.clone(), args.store.clone());

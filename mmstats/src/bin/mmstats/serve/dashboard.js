@@ -113,7 +113,7 @@ function chart(stat, unit, s, now) {
   const what = document.createElement("div");
   what.className = "what";
   what.textContent = stat.kind === "counter" ? "per second" : stat.kind;
-  const W = 300, H = 80, TOP = 4, BOTTOM = 12;
+  const W = 300, H = 80, TOP = 13, BOTTOM = 12;
   const graph = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
   graph.setAttribute("aria-label", stat.label);
   let lo = Infinity, hi = -Infinity;
