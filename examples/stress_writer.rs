@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use mmstats::{Counter, Gauge, MmStats, Text};
+use mmstats::{Counter, Gauge, MmStats, Summary, Text};
 
 /// Fields of every width, each with a value whose halves are related.
 #[derive(MmStats)]
@@ -38,6 +38,8 @@ struct Torture {
     short: Gauge<u16>,
     /// One letter, 64 times.
     text: Text<64>,
+    /// Fed 1.0 each round: read whole, its count equals its sum.
+    group: Summary,
 }
 
 /// The values of round `i`.
@@ -70,6 +72,7 @@ fn aligned(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
             stats.int.set(int as i32);
             stats.short.set(short);
             stats.text.set(&letters[(i % 26) as usize]);
+            stats.group.add(1.0);
         }
     }
     Ok(())

@@ -24,6 +24,7 @@ pub mod book {
         threads => "threads.md",
         files => "files.md",
         reading => "reading.md",
+        history => "history.md",
         serving => "serving.md",
         format => "format.md",
         comparison => "comparison.md",

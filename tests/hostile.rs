@@ -169,9 +169,14 @@ fn sixty_four_threads_each_write_their_own_file() {
     assert_eq!(total, (0..64).map(|i| 1000 + i).sum::<u64>());
 }
 
-/// The process's open file descriptors.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+/// The process's open file descriptors on files under `dir` (other tests of
+/// this binary open descriptors of their own in parallel).
+fn open_fds(dir: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)))
+        .count()
 }
 
 #[test]
@@ -197,7 +202,7 @@ fn a_thousand_files_open_at_once_and_readers_hold_no_descriptors() {
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
 
     let dir = tempfile::tempdir().unwrap();
-    let before = open_fds();
+    let before = open_fds(dir.path());
     let all: Vec<_> = (0..1000)
         .map(|i| {
             let stats = Many::builder()
@@ -209,13 +214,17 @@ fn a_thousand_files_open_at_once_and_readers_hold_no_descriptors() {
             stats
         })
         .collect();
-    assert_eq!(open_fds() - before, 1000, "one descriptor per live writer");
+    assert_eq!(
+        open_fds(dir.path()) - before,
+        1000,
+        "one descriptor per live writer"
+    );
 
     // Reading every file, once or mapped for repeated reads, keeps no
     // descriptor open.
     let paths: Vec<PathBuf> = common::stats_files(dir.path());
     assert_eq!(paths.len(), 1000);
-    let during = open_fds();
+    let during = open_fds(dir.path());
     let mut sum = 0;
     let mapped: Vec<_> = paths
         .iter()
@@ -226,9 +235,13 @@ fn a_thousand_files_open_at_once_and_readers_hold_no_descriptors() {
             sum += n;
         }
     }
-    assert_eq!(open_fds(), during, "mapped files hold no descriptors");
+    assert_eq!(
+        open_fds(dir.path()),
+        during,
+        "mapped files hold no descriptors"
+    );
     assert_eq!(sum, (0..1000).sum::<u64>());
     drop(mapped);
     drop(all);
-    assert_eq!(open_fds(), before);
+    assert_eq!(open_fds(dir.path()), before);
 }

@@ -105,6 +105,7 @@ fn readers_never_see_a_torn_number_in_an_aligned_file() {
                     }
                 }
                 ("wide" | "float" | "int" | "short", _) => {}
+                (label, _) if label.starts_with("group") => {}
                 (label, value) => panic!("unexpected field {label} = {value:?}"),
             }
         }
@@ -159,5 +160,102 @@ fn the_same_reader_sees_tears_in_a_packed_file() {
     assert!(
         torn > 0,
         "no tear in {reads} reads of a value across a cache line"
+    );
+}
+
+/// The value of `label` in a raw copy of the file, found by walking it.
+fn raw_offset(path: &Path, label: &str) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let mut at = 1;
+    loop {
+        let len = u16::from_ne_bytes([bytes[at], bytes[at + 1]]) as usize;
+        assert!(len > 0, "{label} not found");
+        let this = &bytes[at + 2..at + 2 + len];
+        at += 2 + len;
+        let sig_len = u16::from_ne_bytes([bytes[at], bytes[at + 1]]) as usize;
+        at += 2 + sig_len + 1;
+        if this == label.as_bytes() {
+            return at;
+        }
+        // Every field of the stress writer is unbuffered; sizes by signature.
+        let sig = String::from_utf8_lossy(&bytes[at - 1 - sig_len..at - 1])
+            .trim()
+            .to_string();
+        at += match sig.as_str() {
+            "Q" | "q" | "d" => 8,
+            "i" | "I" => 4,
+            "H" => 2,
+            s => s.trim_end_matches('s').parse::<usize>().unwrap(),
+        };
+    }
+}
+
+#[test]
+fn a_summary_is_always_read_whole_though_its_fields_change_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torture.mmstats");
+    let mut writer = Writer::start(&path, false);
+    let file = MappedFile::open(&path).unwrap();
+
+    // Through the reader: count, sum and sequence number always agree.
+    let mut reads = 0u64;
+    let mut mixed = 0u64;
+    let mut distinct = 0u64;
+    let mut last = 0;
+    while reads < 500_000 {
+        let snapshot = file.read().unwrap();
+        assert!(snapshot.unsettled.is_empty(), "{:?}", snapshot.unsettled);
+        let value = |label: &str| snapshot.get(label).unwrap().value.clone();
+        let (Value::Unsigned(count), Value::Float(sum), Value::Unsigned(seq)) =
+            (value("group.count"), value("group.sum"), value("group.seq"))
+        else {
+            panic!("types")
+        };
+        reads += 1;
+        if count as f64 != sum || seq != 2 * count {
+            mixed += 1;
+        }
+        if count != last {
+            distinct += 1;
+            last = count;
+        }
+    }
+
+    // The teeth: the same two fields loaded one after the other without the
+    // sequence protocol do get mixed, so the protocol is what keeps them whole.
+    let count_at = raw_offset(&path, "group.count");
+    let sum_at = raw_offset(&path, "group.sum");
+    let raw = std::fs::File::open(&path).unwrap();
+    // SAFETY: a read-only shared mapping of the writer's file, which the
+    // writer never resizes while it runs; read only with atomic loads below.
+    let map = unsafe { memmap2::Mmap::map(&raw).unwrap() };
+    let load = |at: usize| {
+        let ptr = map[at..at + 8].as_ptr().cast::<u64>();
+        // SAFETY: `at` is 8-aligned (the writer aligns values) and inside the
+        // mapping; the writer stores this word with one atomic store.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(ptr.cast_mut()) }
+            .load(std::sync::atomic::Ordering::Acquire)
+    };
+    let mut unprotected_mixed = 0u64;
+    let mut unprotected_reads = 0u64;
+    while unprotected_mixed < 10 && unprotected_reads < 50_000_000 {
+        unprotected_reads += 1;
+        let count = load(count_at);
+        let sum = f64::from_bits(load(sum_at));
+        if count as f64 != sum {
+            unprotected_mixed += 1;
+        }
+    }
+    assert!(writer.is_running());
+    drop(writer);
+    println!(
+        "summary: {reads} reads through the reader, {mixed} mixed, {distinct} distinct counts; \
+         {unprotected_mixed} of {unprotected_reads} unprotected reads mixed"
+    );
+    assert_eq!(mixed, 0);
+    assert!(distinct > 1000, "the writer was writing");
+    assert!(
+        unprotected_mixed > 0,
+        "the unprotected reads never saw a mix"
     );
 }

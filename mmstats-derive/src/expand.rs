@@ -36,7 +36,7 @@ fn expand(model: &Model) -> TokenStream {
     } else {
         Vec::new()
     };
-    let total = own + defaults.len();
+    let default_count = defaults.len();
 
     let own_specs = model.fields.iter().map(|field| {
         let ty = field.ty;
@@ -47,7 +47,10 @@ fn expand(model: &Model) -> TokenStream {
             None => field.attrs.doc.clone(),
         };
         quote_spanned! {field.ty_span()=>
-            __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help)
+            __mm::Decl {
+                spec: __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help),
+                parts: <#ty as __mm::Field>::PARTS,
+            }
         }
     });
     let default_specs = defaults
@@ -73,11 +76,12 @@ fn expand(model: &Model) -> TokenStream {
             };
         }
     });
-    let type_checks = model.fields.iter().map(|field| {
-        let ty = field.ty;
+    let type_checks = model.fields.iter().enumerate().map(|(index, field)| {
         let has_value = field.attrs.value.is_some();
+        // Reads the type from the declaration, so that a type that is not a
+        // field is reported once, by `decl`, not again here.
         quote_spanned! {field.ty_span()=>
-            const _: () = __mm::check_type(<#ty as __mm::Field>::TYPE, #has_value);
+            const _: () = __mm::check_type(__DECLS[#index].spec.ty, #has_value);
         }
     });
     let statics = model
@@ -99,7 +103,7 @@ fn expand(model: &Model) -> TokenStream {
         let member = field.ident;
         let ty = field.ty;
         quote_spanned! {ty.span()=>
-            #member: <#ty as __mm::Field>::bind(&__places.place(#index)?)?
+            #member: <#ty as __mm::Field>::bind(&__places.place(__FIRST[#index])?)?
         }
     });
     let members = model.fields.iter().map(|field| field.ident);
@@ -113,11 +117,14 @@ fn expand(model: &Model) -> TokenStream {
         const _: () = {
             use #krate::__private as __mm;
 
-            const __FIELDS: [__mm::FieldSpec; #total] = [
-                #(#own_specs,)*
-                #(#default_specs,)*
-            ];
-            const __LAYOUT: [__mm::FieldLayout; #total] = __mm::layout(&__FIELDS);
+            const __DECLS: [__mm::Decl; #own] = [#(#own_specs,)*];
+            const __DEFAULTS: [__mm::FieldSpec; #default_count] = [#(#default_specs,)*];
+            const __OWN: ::core::primitive::usize = __mm::spec_count(&__DECLS);
+            const __FIRST: [::core::primitive::usize; #own] = __mm::first_indexes(&__DECLS);
+            const __FIELDS: [__mm::FieldSpec; __OWN + #default_count] =
+                __mm::expand_specs(&__DECLS, &__DEFAULTS);
+            const __LAYOUT: [__mm::FieldLayout; __OWN + #default_count] =
+                __mm::layout(&__FIELDS);
             #(#type_checks)*
             const _: () = __mm::check_specs(&__FIELDS);
             #default_check
@@ -128,7 +135,7 @@ fn expand(model: &Model) -> TokenStream {
                     name: #name,
                     fields: &__FIELDS,
                     layout: &__LAYOUT,
-                    own_fields: #own,
+                    own_fields: __OWN,
                     content_size: __mm::content_size(&__FIELDS, &__LAYOUT),
                     dir: #dir,
                     file: #file,

@@ -480,6 +480,7 @@ mod tests {
             end: EndMarker::ZeroLabelSize,
             fields_end: 0,
             meta: true,
+            unsettled: Vec::new(),
         }
     }
 

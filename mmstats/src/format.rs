@@ -117,11 +117,20 @@ pub enum Kind {
     Text = 6,
     /// Set once when the file was created and never changed.
     Static = 7,
+    /// A sequence number guarding a group of fields written together (see
+    /// [`Kind::Sequence`] below); odd while the writer is updating them.
+    ///
+    /// The group is this field's label without its `.seq` ending (the
+    /// *base*) and the fields just before it whose labels are the base or
+    /// start with the base and a dot. A reader that reads the sequence
+    /// number, then the group, then the sequence number again, and sees the
+    /// same even number twice, has read the group whole.
+    Sequence = 8,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Unknown,
         Kind::Counter,
         Kind::Gauge,
@@ -130,6 +139,7 @@ impl Kind {
         Kind::Flag,
         Kind::Text,
         Kind::Static,
+        Kind::Sequence,
     ];
 
     /// The kind stored as `code`, or `None` for a code this version does not know.
@@ -157,6 +167,7 @@ impl Kind {
             Kind::Flag => "flag",
             Kind::Text => "text",
             Kind::Static => "static",
+            Kind::Sequence => "sequence",
         }
     }
 }
@@ -177,6 +188,17 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// A placeholder field type, for filling arrays before computing them.
+    pub const EMPTY_TYPE: FieldType = FieldType {
+        signature: Signature::code(b'x'),
+        value_size: 0,
+        align: 1,
+        buffered: false,
+        kind: Kind::Unknown,
+        default_unit: "",
+        error: None,
+    };
+
     /// Room for the longest signature this writer makes (`16777216s`).
     pub const CAPACITY: usize = 16;
 
@@ -234,8 +256,12 @@ impl Signature {
 /// [`FieldType`] and the label it computed.
 #[derive(Clone, Copy, Debug)]
 pub struct FieldSpec {
-    /// The full label, prefix included.
+    /// The full label, prefix included (without [`FieldSpec::suffix`]).
     pub label: &'static str,
+    /// Appended to the label in the file: empty for a field's main value,
+    /// `.count`, `.seq`, ... for the further values some field types publish
+    /// (see [`Part`]).
+    pub suffix: &'static str,
     /// What the field type stores and how.
     pub ty: FieldType,
     /// Unit of the value (`seconds`, `bytes`, ...), or empty.
@@ -278,6 +304,7 @@ impl FieldSpec {
     ) -> FieldSpec {
         FieldSpec {
             label,
+            suffix: "",
             ty,
             unit: if unit.is_empty() {
                 ty.default_unit
@@ -287,6 +314,115 @@ impl FieldSpec {
             help,
         }
     }
+}
+
+impl FieldSpec {
+    /// Bytes of the label in the file: the label and the suffix.
+    pub const fn label_len(&self) -> usize {
+        self.label.len() + self.suffix.len()
+    }
+
+    /// Byte `i` of the label in the file (label, then suffix).
+    pub const fn label_byte(&self, i: usize) -> u8 {
+        if i < self.label.len() {
+            self.label.as_bytes()[i]
+        } else {
+            self.suffix.as_bytes()[i - self.label.len()]
+        }
+    }
+}
+
+/// A further value that a field type publishes beside its main one, as a
+/// field of its own labelled with the field's label and `suffix`.
+///
+/// A `Summary`, for example, publishes its mean under its own label and
+/// `.count`, `.sum`, `.min`, `.max` and `.seq` beside it. Readers that know
+/// nothing of parts see ordinary fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Part {
+    /// Appended to the field's label: `.count`, `.seq`, ...
+    pub suffix: &'static str,
+    /// What the part stores.
+    pub ty: FieldType,
+    /// Whether the part has the field's unit (a sum does, a count does not).
+    pub same_unit: bool,
+    /// One line saying what the part means.
+    pub help: &'static str,
+}
+
+/// One field of a model as the derive declares it: its main spec and the
+/// parts its type adds.
+#[derive(Clone, Copy, Debug)]
+pub struct Decl {
+    /// The main value.
+    pub spec: FieldSpec,
+    /// The further values, placed right after the main one.
+    pub parts: &'static [Part],
+}
+
+/// How many file fields a model's declared fields make.
+pub const fn spec_count(decls: &[Decl]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < decls.len() {
+        n += 1 + decls[i].parts.len();
+        i += 1;
+    }
+    n
+}
+
+/// The index of each declared field's main value among the file fields.
+pub const fn first_indexes<const K: usize>(decls: &[Decl; K]) -> [usize; K] {
+    let mut out = [0; K];
+    let mut n = 0;
+    let mut i = 0;
+    while i < K {
+        out[i] = n;
+        n += 1 + decls[i].parts.len();
+        i += 1;
+    }
+    out
+}
+
+/// Every file field of a model: each declared field followed by its parts,
+/// then the default fields. `N` must be `spec_count(decls) + defaults.len()`.
+pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
+    decls: &[Decl; K],
+    defaults: &[FieldSpec; D],
+) -> [FieldSpec; N] {
+    assert!(
+        spec_count(decls) + D == N,
+        "mmstats: the field count does not add up"
+    );
+    let mut out = [FieldSpec::new("", Signature::EMPTY_TYPE, "", ""); N];
+    let mut n = 0;
+    let mut i = 0;
+    while i < K {
+        out[n] = decls[i].spec;
+        n += 1;
+        let mut j = 0;
+        while j < decls[i].parts.len() {
+            let part = decls[i].parts[j];
+            let main = decls[i].spec;
+            out[n] = FieldSpec {
+                label: main.label,
+                suffix: part.suffix,
+                ty: part.ty,
+                unit: if part.same_unit { main.unit } else { "" },
+                help: part.help,
+            };
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    let mut d = 0;
+    while d < D {
+        out[n] = defaults[d];
+        n += 1;
+        d += 1;
+    }
+    out
 }
 
 /// Where one field sits in the file.
@@ -363,7 +499,7 @@ pub const fn layout<const N: usize>(specs: &[FieldSpec; N]) -> [FieldLayout; N] 
     let mut offset = FIELDS_START;
     let mut i = 0;
     while i < N {
-        out[i] = place(offset, specs[i].label.len(), &specs[i].ty);
+        out[i] = place(offset, specs[i].label_len(), &specs[i].ty);
         offset = out[i].end;
         i += 1;
     }
@@ -417,26 +553,27 @@ pub const fn file_size(content: usize, page_size: usize) -> usize {
 pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
     let mut i = 0;
     while i < specs.len() {
-        let label = specs[i].label.as_bytes();
-        if label.is_empty() {
+        let spec = &specs[i];
+        let len = spec.label_len();
+        if len == 0 {
             return Some("a label must not be empty");
         }
-        if label.len() > MAX_LABEL_LEN {
+        if len > MAX_LABEL_LEN {
             return Some("a label must not be longer than 65535 bytes");
         }
         let mut b = 0;
-        while b < label.len() {
-            if label[b] == 0 {
+        while b < len {
+            if spec.label_byte(b) == 0 {
                 return Some("a label must not contain a NUL byte");
             }
             b += 1;
         }
-        if specs[i].unit.len() > u16::MAX as usize || specs[i].help.len() > u16::MAX as usize {
+        if spec.unit.len() > u16::MAX as usize || spec.help.len() > u16::MAX as usize {
             return Some("a unit or help text must not be longer than 65535 bytes");
         }
         let mut j = 0;
         while j < i {
-            if bytes_eq(specs[j].label.as_bytes(), label) {
+            if labels_eq(&specs[j], spec) {
                 return Some("two fields have the same label");
             }
             j += 1;
@@ -446,13 +583,15 @@ pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
     None
 }
 
-const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+/// Whether two fields have the same label in the file (label and suffix).
+const fn labels_eq(a: &FieldSpec, b: &FieldSpec) -> bool {
+    let len = a.label_len();
+    if len != b.label_len() {
         return false;
     }
     let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
+    while i < len {
+        if a.label_byte(i) != b.label_byte(i) {
             return false;
         }
         i += 1;

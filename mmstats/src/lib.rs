@@ -65,8 +65,8 @@ pub mod stats;
 
 pub use error::Error;
 pub use fields::{
-    Average, Counter, Field, Flag, Gauge, MovingAverage, Static, StaticField, StaticText, Text,
-    Timer, TimerGuard,
+    Average, Counter, Field, Flag, Gauge, MovingAverage, Static, StaticField, StaticText, Summary,
+    Text, Timer, TimerGuard,
 };
 pub use format::Kind;
 pub use stats::{Builder, Model, Stats};
@@ -153,7 +153,9 @@ pub trait MmStats: Sized + Send + 'static {
 pub mod __private {
     //! What the derive's generated code uses. Not a public API.
     pub use crate::fields::{check_type, Field, StaticField};
-    pub use crate::format::{content_size, layout, FieldLayout, FieldSpec};
+    pub use crate::format::{
+        content_size, expand_specs, first_indexes, layout, spec_count, Decl, FieldLayout, FieldSpec,
+    };
     pub use crate::stats::{default_field, Model, Places, ThreadSlot, DEFAULT_LABELS};
     pub use crate::{Error, MmStats};
     pub use core;

@@ -170,6 +170,13 @@ pub trait Word: Copy + sealed::Sealed {
     /// accessed atomically while other threads may access it.
     unsafe fn store(ptr: *mut Self, value: Self);
     #[doc(hidden)]
+    /// Stores `value` at `ptr` with one atomic store with release ordering:
+    /// every store before it is visible to a reader that sees this one.
+    ///
+    /// # Safety
+    /// As for [`Word::store`].
+    unsafe fn store_release(ptr: *mut Self, value: Self);
+    #[doc(hidden)]
     /// Loads the value at `ptr` with one atomic load.
     ///
     /// # Safety
@@ -186,6 +193,11 @@ macro_rules! word {
                 // SAFETY: the caller guarantees validity and alignment, and
                 // the atomic type has the same size and alignment as `$t`.
                 unsafe { <$atomic>::from_ptr(ptr) }.store(value, Ordering::Relaxed)
+            }
+            #[inline(always)]
+            unsafe fn store_release(ptr: *mut Self, value: Self) {
+                // SAFETY: as for `store`.
+                unsafe { <$atomic>::from_ptr(ptr) }.store(value, Ordering::Release)
             }
             #[inline(always)]
             unsafe fn load(ptr: *mut Self) -> Self {
@@ -220,6 +232,14 @@ impl<W: Word> Slot<W> {
         // SAFETY: `Region::slot` checked bounds and alignment, the region
         // outlives the slot (module docs), and every access is atomic.
         unsafe { W::store(self.ptr.as_ptr(), value) }
+    }
+
+    /// Publishes `value` with a single store that also publishes every
+    /// store made before it (release ordering).
+    #[inline(always)]
+    pub fn store_release(&self, value: W) {
+        // SAFETY: as for `store`.
+        unsafe { W::store_release(self.ptr.as_ptr(), value) }
     }
 
     /// Reads the value back (the writer's own memory; no file access).

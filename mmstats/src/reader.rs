@@ -42,6 +42,13 @@ use crate::format::{self, Kind, ValueType};
 /// flipped its buffers during the copy, before giving up.
 pub const MAX_BUFFER_ATTEMPTS: u32 = 1000;
 
+/// How long a reader keeps trying to read a group guarded by a sequence
+/// field whole, before giving up on it (see [`Snapshot::unsettled`]). A
+/// group's update takes nanoseconds, but a writer can be descheduled in the
+/// middle of one for a time slice; only a writer that died in the middle of
+/// an update keeps a reader waiting this long.
+pub const GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Labels (by their ending) of the default fields that are set once when a
 /// file is created; they read as [`Kind::Static`] when the file has no
 /// metadata block.
@@ -172,6 +179,10 @@ pub struct Snapshot {
     pub fields_end: usize,
     /// Whether kinds, units and help texts came from a metadata block.
     pub meta: bool,
+    /// Labels of the sequence fields (see [`Kind::Sequence`]) whose groups
+    /// could not be read whole: the writer was always in the middle of an
+    /// update (or died in one). Their values are the last ones read.
+    pub unsettled: Vec<String>,
 }
 
 impl Snapshot {
@@ -552,6 +563,11 @@ struct RawField {
     signature: String,
     buffered: bool,
     value: Value,
+    /// Where an unbuffered value is, and how to decode it, for reading it
+    /// again (see `settle_groups`).
+    value_at: usize,
+    value_type: ValueType,
+    value_size: usize,
 }
 
 /// Parses a whole file.
@@ -599,7 +615,11 @@ fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
         ),
         _ => None,
     };
-    let stats = match &meta {
+    let positions: Vec<(usize, ValueType, usize, bool)> = fields
+        .iter()
+        .map(|f| (f.value_at, f.value_type, f.value_size, f.buffered))
+        .collect();
+    let mut stats: Vec<Stat> = match &meta {
         Some(records) => fields
             .into_iter()
             .zip(records.iter().cloned())
@@ -613,6 +633,7 @@ fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
             })
             .collect(),
     };
+    let unsettled = settle_groups(mem, &mut stats, &positions);
     Ok(Snapshot {
         path: None,
         version: version[0],
@@ -621,7 +642,136 @@ fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
         end,
         fields_end,
         meta: meta.is_some(),
+        unsettled,
     })
+}
+
+/// Reads each group guarded by a sequence field again, whole: the sequence
+/// number, then the group's values, then the sequence number again, until
+/// the two are the same even number (trying for at most [`GROUP_WAIT`], and
+/// yielding to the writer now and then).
+/// Returns the labels of the sequence fields whose groups never settled.
+///
+/// A group is the sequence field's label without `.seq` (the base) and the
+/// fields right before it whose label is the base or starts with the base
+/// and a dot. Only unbuffered values take part; a group with anything else
+/// is left as first read.
+fn settle_groups<M: mem::Memory + ?Sized>(
+    mem: &M,
+    stats: &mut [Stat],
+    positions: &[(usize, ValueType, usize, bool)],
+) -> Vec<String> {
+    let mut unsettled = Vec::new();
+    for seq_index in 0..stats.len() {
+        let Some(seq) = stats.get(seq_index) else {
+            continue;
+        };
+        if seq.kind != Kind::Sequence {
+            continue;
+        }
+        let Some(base) = seq.label.strip_suffix(".seq").map(str::to_owned) else {
+            continue;
+        };
+        let dotted = format!("{base}.");
+        let in_group = |s: &Stat| s.label == base || s.label.starts_with(&dotted);
+        let mut first = seq_index;
+        while let Some(previous) = first.checked_sub(1) {
+            match stats.get(previous) {
+                Some(s) if in_group(s) => first = previous,
+                _ => break,
+            }
+        }
+        let (Some(group), Some(&(seq_at, _, seq_size, seq_buffered))) =
+            (positions.get(first..seq_index), positions.get(seq_index))
+        else {
+            continue;
+        };
+        if group.is_empty() || seq_buffered || seq_size != 8 || group.iter().any(|g| g.3) {
+            continue;
+        }
+        let load_seq = || {
+            let mut bytes = [0u8; 8];
+            let ok = mem.copy(seq_at, &mut bytes);
+            // Orders the loads after this one (a relaxed load and a fence
+            // make an acquire load; see `mem`).
+            fence(Ordering::Acquire);
+            ok.then(|| u64::from_ne_bytes(bytes))
+        };
+        // The window between the two loads of the sequence number must be
+        // short, or a busy writer never leaves it alone: raw bytes are
+        // copied into a buffer made once, and decoded only when they settled.
+        let sizes: usize = group.iter().map(|g| g.2).fold(0, usize::saturating_add);
+        let mut raw = vec![0u8; sizes];
+        let mut settled = None;
+        let started = std::time::Instant::now();
+        let mut attempts: u32 = 0;
+        loop {
+            attempts = attempts.saturating_add(1);
+            if attempts.is_multiple_of(64) {
+                // Let a descheduled writer finish its update: yield at first,
+                // then sleep a little, so that it gets a processor even on a
+                // machine that is busy with other work.
+                if attempts < 1024 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                if started.elapsed() > GROUP_WAIT {
+                    break;
+                }
+            }
+            if attempts > 1 && !mem.live() {
+                // Bytes nobody writes: reading them again changes nothing.
+                break;
+            }
+            let Some(before) = load_seq() else { break };
+            if !before.is_multiple_of(2) {
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut rest = raw.as_mut_slice();
+            let mut copied = true;
+            for &(at, _, size, _) in group {
+                let (this, tail) = rest.split_at_mut(size.min(rest.len()));
+                copied &= mem.copy(at, this);
+                rest = tail;
+            }
+            // The group's loads happen before the second load of the
+            // sequence number.
+            fence(Ordering::Acquire);
+            let Some(after) = load_seq() else { break };
+            if copied && after == before {
+                let mut rest = raw.as_slice();
+                let mut values = Vec::with_capacity(group.len());
+                for &(_, ty, size, _) in group {
+                    let (this, tail) = rest.split_at(size.min(rest.len()));
+                    values.push(decode_value(ty, this));
+                    rest = tail;
+                }
+                settled = Some((values, before));
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        match settled {
+            Some((values, number)) => {
+                if let Some(group_stats) = stats.get_mut(first..seq_index) {
+                    for (stat, value) in group_stats.iter_mut().zip(values) {
+                        stat.value = value;
+                    }
+                }
+                if let Some(seq) = stats.get_mut(seq_index) {
+                    seq.value = Value::Unsigned(number);
+                }
+            }
+            None => {
+                if let Some(seq) = stats.get(seq_index) {
+                    unsettled.push(seq.label.clone());
+                }
+            }
+        }
+    }
+    unsettled
 }
 
 /// A [`Stat`] from a stored field and what the metadata says about it.
@@ -701,6 +851,9 @@ fn parse_field<M: mem::Memory + ?Sized>(
         label,
         signature,
         buffered,
+        value_at: value_offset,
+        value_type: info.value,
+        value_size: info.size,
     })
 }
 
@@ -838,12 +991,22 @@ mod mem {
         /// Copies `out.len()` bytes starting at `offset` into `out`; returns
         /// false, leaving `out` alone, when they are not all in the file.
         fn copy(&self, offset: usize, out: &mut [u8]) -> bool;
+
+        /// Whether a writer may change the bytes while they are read: worth
+        /// reading a guarded group again (see `settle_groups`).
+        fn live(&self) -> bool {
+            true
+        }
     }
 
     /// Bytes in ordinary memory: nobody writes them while they are borrowed.
     impl Memory for [u8] {
         fn len(&self) -> usize {
             <[u8]>::len(self)
+        }
+
+        fn live(&self) -> bool {
+            false
         }
 
         fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
@@ -1405,5 +1568,71 @@ mod tests {
             Value::Unsigned(u64::MAX).to_string(),
             "18446744073709551615"
         );
+    }
+
+    /// A file with a summary group whose sequence number is `seq`.
+    fn summary_file(seq: u64) -> Vec<u8> {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Group {
+            size: crate::Summary,
+        }
+        // The file a writer leaves after adding 4.0 and 6.0, laid out by the
+        // model's own layout.
+        let mut bytes = vec![0u8; Group::MODEL.content_size];
+        let specs = Group::MODEL.fields;
+        let layout = Group::MODEL.layout;
+        bytes[0] = 1;
+        let values: [u64; 6] = [
+            5.0f64.to_bits(),
+            2,
+            10.0f64.to_bits(),
+            4.0f64.to_bits(),
+            6.0f64.to_bits(),
+            seq,
+        ];
+        for ((spec, place), value) in specs.iter().zip(layout).zip(values) {
+            let label = format!("{}{}", spec.label, spec.suffix);
+            let mut at = place.offset;
+            bytes[at..at + 2].copy_from_slice(&(label.len() as u16).to_ne_bytes());
+            at += 2;
+            bytes[at..at + label.len()].copy_from_slice(label.as_bytes());
+            at += label.len();
+            let sig = format!(
+                "{}{}",
+                " ".repeat(place.padding),
+                std::str::from_utf8(spec.ty.signature.as_bytes()).unwrap()
+            );
+            bytes[at..at + 2].copy_from_slice(&(sig.len() as u16).to_ne_bytes());
+            at += 2;
+            bytes[at..at + sig.len()].copy_from_slice(sig.as_bytes());
+            bytes[place.write_buffer_offset] = 0xff;
+            bytes[place.value_offset..place.value_offset + 8].copy_from_slice(&value.to_ne_bytes());
+        }
+        let end = crate::format::fields_end(layout) + 2;
+        let mut meta = crate::format::META_MAGIC.to_vec();
+        meta.push(crate::format::META_VERSION);
+        meta.extend_from_slice(&(specs.len() as u16).to_ne_bytes());
+        for spec in specs {
+            meta.push(spec.ty.kind.code());
+            meta.extend_from_slice(&0u16.to_ne_bytes());
+            meta.extend_from_slice(&0u16.to_ne_bytes());
+        }
+        bytes[end..end + meta.len()].copy_from_slice(&meta);
+        bytes
+    }
+
+    #[test]
+    fn a_settled_group_reads_whole_and_an_odd_sequence_is_reported() {
+        let whole = read_bytes(&summary_file(4)).unwrap();
+        assert!(whole.unsettled.is_empty());
+        assert_eq!(whole.get("size.count").unwrap().value, Value::Unsigned(2));
+        assert_eq!(whole.get("size.seq").unwrap().kind, Kind::Sequence);
+        // A writer that died in the middle of an update leaves an odd number:
+        // the values are still returned, and the group is named.
+        let torn = read_bytes(&summary_file(5)).unwrap();
+        assert_eq!(torn.unsettled, ["size.seq"]);
+        assert_eq!(torn.get("size").unwrap().value, Value::Float(5.0));
     }
 }

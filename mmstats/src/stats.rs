@@ -225,7 +225,7 @@ fn write_headers(bytes: &mut [u8], model: &Model) -> Result<(), Error> {
     for (spec, place) in model.fields.iter().zip(model.layout) {
         let label = spec.label;
         let signature = spec.ty.signature.as_bytes();
-        let label_len = u16::try_from(label.len()).map_err(|_| layout_error(label))?;
+        let label_len = u16::try_from(spec.label_len()).map_err(|_| layout_error(label))?;
         let sig_len =
             u16::try_from(place.padding + signature.len()).map_err(|_| layout_error(label))?;
         let mut at = place.offset;
@@ -233,6 +233,8 @@ fn write_headers(bytes: &mut [u8], model: &Model) -> Result<(), Error> {
         at += 2;
         put(at, label.as_bytes(), label)?;
         at += label.len();
+        put(at, spec.suffix.as_bytes(), label)?;
+        at += spec.suffix.len();
         put(at, &sig_len.to_ne_bytes(), label)?;
         at += 2;
         put(at, &vec![b' '; place.padding], label)?;
@@ -311,6 +313,10 @@ impl Places<'_> {
                 region: self.region,
                 spec,
                 layout,
+                rest: (
+                    self.model.fields.get(index + 1..).unwrap_or(&[]),
+                    self.model.layout.get(index + 1..).unwrap_or(&[]),
+                ),
             }),
             _ => Err(Error::Layout {
                 label: format!("#{index}"),

@@ -76,7 +76,7 @@ fn verify(dir: &Path, synced: Option<u64>, end_round: u64) {
             Ok(p) => p,
             Err(Error::UnknownMetric { .. }) => {
                 assert!(
-                    synced.map_or(true, |s| !(0..=s).any(|rd| active(m, rd))),
+                    synced.is_none_or(|s| !(0..=s).any(|rd| active(m, rd))),
                     "metric {m} lost"
                 );
                 continue;

@@ -11,6 +11,7 @@
 //! | [`Timer<N>`] | `d` | timer | the mean of the last `N` durations, in seconds |
 //! | [`Static<T>`] | by `T` | static | a number set once when the file is made |
 //! | [`StaticText<N>`] | `Ns` (256 by default) | static | text set once when the file is made |
+//! | [`Summary`] | `d` and five more fields | average | count, sum, mean, min and max, read together |
 //!
 //! Every value is stored unbuffered, with one aligned store of its width (see
 //! the book's "Field types" chapter for why the original's double buffer is
@@ -22,6 +23,7 @@ mod average;
 mod counter;
 mod gauge;
 mod statics;
+mod summary;
 mod text;
 mod timer;
 
@@ -29,11 +31,12 @@ pub use average::{Average, MovingAverage};
 pub use counter::Counter;
 pub use gauge::{Flag, Gauge, GaugeValue};
 pub use statics::{Static, StaticText, StaticValue};
+pub use summary::Summary;
 pub use text::Text;
 pub use timer::{Timer, TimerGuard};
 
 use crate::error::Error;
-use crate::format::{FieldLayout, FieldSpec, FieldType, UNBUFFERED};
+use crate::format::{FieldLayout, FieldSpec, FieldType, Part, UNBUFFERED};
 use crate::raw::{Bytes, Region, Slot, Word};
 
 /// A type that can be a field of an `#[derive(MmStats)]` struct.
@@ -43,11 +46,16 @@ use crate::raw::{Bytes, Region, Slot, Word};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an mmstats field type",
     label = "not a stats field",
-    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Static<T>` or `StaticText<N>`"
+    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Summary`, `Static<T>` or `StaticText<N>`"
 )]
 pub trait Field: Sized + Send {
     /// What this type stores: signature, size, alignment, buffering, kind.
     const TYPE: FieldType;
+
+    /// Further values the type publishes beside its main one, each as a
+    /// field of its own placed right after it (see [`Part`]). Most types
+    /// publish one value and have none.
+    const PARTS: &'static [Part] = &[];
 
     #[doc(hidden)]
     /// Makes the handle for a field that has been laid out in a region.
@@ -76,6 +84,27 @@ pub struct Place<'a> {
     pub(crate) region: &'a Region,
     pub(crate) spec: &'a FieldSpec,
     pub(crate) layout: &'a FieldLayout,
+    /// The fields that follow this one, for [`Place::part`].
+    pub(crate) rest: (&'a [FieldSpec], &'a [FieldLayout]),
+}
+
+impl<'a> Place<'a> {
+    /// The place of part `index` of this field (see [`Field::PARTS`]).
+    pub fn part(&self, index: usize) -> Result<Place<'a>, Error> {
+        let (specs, layouts) = self.rest;
+        match (specs.get(index), layouts.get(index)) {
+            (Some(spec), Some(layout)) => Ok(Place {
+                region: self.region,
+                spec,
+                layout,
+                rest: (
+                    specs.get(index + 1..).unwrap_or(&[]),
+                    layouts.get(index + 1..).unwrap_or(&[]),
+                ),
+            }),
+            _ => Err(self.mismatch()),
+        }
+    }
 }
 
 impl Place<'_> {

@@ -97,7 +97,7 @@ pub(crate) fn count(words: &[u64], n: usize) -> u64 {
         .take(full)
         .map(|w| u64::from(w.count_ones()))
         .sum();
-    if n % 64 != 0 {
+    if !n.is_multiple_of(64) {
         c += u64::from((words.get(full).copied().unwrap_or(0) & mask(n % 64)).count_ones());
     }
     c

@@ -22,6 +22,13 @@
 //! * Each slot of a metric is **set** (it holds a value) or **unset**.
 //!   Reads say which; an unset point is never reported as zero.
 //!
+//! The stores that `mmstats record` makes count time in milliseconds since
+//! the Unix epoch (the resolution is the sampling interval, the start time
+//! the store's creation rounded down to it) and name their metrics
+//! `cmd:<command>:<label>`, `pid:<pid>:<label>` or `file:<file>:<label>`,
+//! with counters and flags as `u64`, gauges as `i64`, averages and timers
+//! as `f64`; the user guide's chapter "Keeping history" has the details.
+//!
 //! ```
 //! use mmstats::mstore::{Options, Reader, Store};
 //!

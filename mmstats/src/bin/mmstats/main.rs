@@ -4,12 +4,16 @@
 //! mmstats slurp [PATH|DIR|GLOB]...        every field of every file
 //! mmstats poll FIELDS [PATH|DIR|GLOB]...  a vmstat-like line per interval
 //! mmstats clean [PATH|DIR|GLOB]...        remove the files of dead processes
+//! mmstats record --store DIR [PATH|DIR|GLOB]...  keep their history in a store
+//! mmstats query --store DIR SERIES        the points of one series
+//! mmstats metrics --store DIR             the series of a store
 //! mmstats serve [PATH|DIR|GLOB]...        JSON API, dashboard, Prometheus /metrics
 //! ```
 //!
 //! Every subcommand reads through `mmstats::reader` only, maps files
 //! read-only, takes no lock a writer could wait on, and never writes to a
-//! live file.
+//! live file. `record` writes only to its history store (`mmstats::mstore`),
+//! which `query` and `metrics` read without a lock.
 //!
 //! Exit status: 0 when everything went well, 1 when a file could not be read
 //! or removed (the others are still handled), 2 for a usage error. Output
@@ -36,8 +40,11 @@ use clap::{Parser, Subcommand};
 mod clean;
 mod out;
 mod poll;
+mod query;
+mod record;
 mod serve;
 mod slurp;
+mod when;
 
 /// Read the statistics that programs publish in mmstats files.
 #[derive(Parser)]
@@ -52,6 +59,9 @@ enum Command {
     Slurp(slurp::Args),
     Poll(poll::Args),
     Clean(clean::Args),
+    Record(record::Args),
+    Query(query::Args),
+    Metrics(query::MetricsArgs),
     Serve(serve::Args),
 }
 
@@ -61,6 +71,9 @@ fn main() -> ExitCode {
         Command::Slurp(args) => slurp::run(&args),
         Command::Poll(args) => poll::run(&args),
         Command::Clean(args) => clean::run(&args),
+        Command::Record(args) => record::run(&args),
+        Command::Query(args) => query::run(&args),
+        Command::Metrics(args) => query::run_metrics(&args),
         Command::Serve(args) => serve::run(&args),
     };
     match result {
