@@ -321,6 +321,21 @@ fn json_api_reads_the_files_afresh_on_every_request() {
     assert_eq!(value(&format!("pid:{}", alpha.pid()), "t.hits"), 110);
     assert_eq!(value("cmd:beta", "t.queue"), 3);
     assert_eq!(view("all")["files"], 3);
+    // Where each view's history is in a store `mmstats record` wrote.
+    assert_eq!(view("all")["series"], Json::Null);
+    assert_eq!(view("cmd:alpha")["series"], "cmd:alpha");
+    let pid_view = format!("pid:{}", alpha.pid());
+    assert_eq!(view(&pid_view)["series"], pid_view.as_str());
+    let file_views: Vec<&Json> = views
+        .iter()
+        .filter(|v| v["id"].as_str().unwrap().starts_with("file:"))
+        .collect();
+    assert_eq!(file_views.len(), 3);
+    for v in file_views {
+        let path = v["id"].as_str().unwrap().strip_prefix("file:").unwrap();
+        let stem = Path::new(path).file_stem().unwrap().to_str().unwrap();
+        assert_eq!(v["series"], format!("file:{stem}"));
+    }
     assert_eq!(snapshot["meta"]["t.hits"]["help"], "Requests handled.");
     assert_eq!(snapshot["history"], false);
 }
@@ -772,9 +787,9 @@ fn graph_paths(dom: &str, label: &str, class: &str) -> (usize, String) {
 
 /// A real browser loads the dashboard against a live writer whose counter
 /// keeps moving: the values are in the table, the graphs have points, and
-/// both change from one load to the next; the graph starts from the
-/// history of the store given with `--store`. The third load picks the
-/// writer's process and filters by a prefix, from the page's address.
+/// both change from one load to the next. The third load picks the
+/// writer's process and filters by a prefix, from the page's address, and
+/// its graph starts from the process's history in the `--store`.
 #[test]
 #[ignore = "needs chromium (Debian package chromium)"]
 fn dashboard_shows_live_values_and_graphs_in_a_browser() {
@@ -784,24 +799,26 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
     let writer = Writer::start(dir.path(), "shown", 2, 5);
     let _other = Writer::start(dir.path(), "other", 1, 1_000_000);
     let pid = writer.pid();
-    // Half a minute of history for t.hits, in Unix seconds, as a recorder
-    // would have kept it.
+    // Half a minute of the process's t.hits, as `mmstats record --by pid`
+    // keeps it: Unix milliseconds, a slot a second.
     let history = tempfile::tempdir().unwrap();
     let store_dir = history.path().join("store");
-    let now = std::time::SystemTime::now()
+    let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs();
+        .as_millis() as u64;
     let mut store = mmstats::mstore::Store::create(
         &store_dir,
         mmstats::mstore::Options {
             chunk_size: 3600,
+            resolution: 1000,
+            start_time: now_ms / 1000 * 1000 - 60_000,
             ..Default::default()
         },
     )
     .unwrap();
-    let past: Vec<u64> = (0..30).map(|i| 900_000 + i * 1000).collect();
-    store.put("t.hits", now - 30, &past).unwrap();
+    let past: Vec<u64> = (0..30).map(|i| 500 + i * 10).collect();
+    store.put(&format!("pid:{pid}:t.hits"), 30, &past).unwrap();
     store.close().unwrap();
     let server = Server::start(&[
         "--store",
@@ -876,9 +893,15 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
     let (second_points, second_d) = live(&second, "t.hits");
     assert_ne!(first_d, second_d, "the graph did not change");
     live(&first, "t.queue");
-    // With --store, the graph starts from the store's history (blue).
-    let (history_points, _) = graph_paths(&first, "t.hits", "line history");
-    assert!(history_points >= 2, "no history in the t.hits graph");
+    // With --store, the process's graph starts from its stored history
+    // (blue); all files together are two commands, which have none.
+    let (history_points, _) = graph_paths(&third, "t.hits", "line history");
+    assert!(
+        history_points >= 2,
+        "no history in the process's t.hits graph"
+    );
+    assert_eq!(graph_paths(&first, "t.hits", "line history").0, 0);
+    live(&third, "t.hits");
     println!(
         "chromium rendered t.hits = {before}, then {after} (all files), then {process} \
          (process {pid}, filter t.h); live graph paths of {first_points} and \

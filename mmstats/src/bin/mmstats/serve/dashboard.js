@@ -21,7 +21,6 @@ const errorList = document.getElementById("errors");
 // "view\u0000label" -> {live: [[ms, value]], history: [[ms, value]]}
 const series = new Map();
 let latest = null;
-let historyAsked = false;
 
 const params = new URLSearchParams(location.search);
 if (params.has("filter")) filterInput.value = params.get("filter");
@@ -146,6 +145,7 @@ function render() {
   const chosen = viewSelect.value;
   const view = latest.views.find((v) => v.id === chosen) || latest.views[0];
   if (!view) return;
+  if (latest.history && !historyAsked.has(view.id)) loadHistory(view, latest.time);
   const prefix = filterInput.value;
   const stats = view.stats.filter((s) => s.label.startsWith(prefix));
   const now = latest.time;
@@ -194,23 +194,26 @@ function updateViews(views) {
   }
 }
 
-// With a store: what it holds for the labels of the "all" view, as far back
-// as the graphs reach. The store's time is taken as Unix seconds.
-async function loadHistory(snapshot) {
-  historyAsked = true;
+// With a store: what it holds for the view's labels, as far back as the
+// graphs reach. Series are named as `mmstats record` names them (the view's
+// `series` prefix, `:`, the label), and times are Unix milliseconds.
+const historyAsked = new Set();
+
+async function loadHistory(view, time) {
+  historyAsked.add(view.id);
+  if (!view.series) return;
   try {
     const list = await (await fetch("history/", { cache: "no-store" })).json();
     const names = new Set((list.metrics || []).map((m) => m.name));
-    const all = snapshot.views.find((v) => v.id === "all");
-    const to = Math.floor(snapshot.time / 1000) + 1;
-    const from = to - WINDOW_MS / 1000;
-    for (const stat of all ? all.stats : []) {
-      if (!names.has(stat.label) || !GRAPHED.has(stat.kind)) continue;
-      const url = `history/${encodeURIComponent(stat.label)}?from=${from}&to=${to}`;
+    const to = time + 1;
+    const from = to - WINDOW_MS;
+    for (const stat of view.stats) {
+      const name = view.series + ":" + stat.label;
+      if (!names.has(name) || !GRAPHED.has(stat.kind)) continue;
+      const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}`;
       const answer = await (await fetch(url, { cache: "no-store" })).json();
-      seriesOf("all", stat.label).history = (answer.points || [])
-        .filter((p) => typeof p[1] === "number")
-        .map((p) => [p[0] * 1000, p[1]]);
+      seriesOf(view.id, stat.label).history = (answer.points || [])
+        .filter((p) => typeof p[1] === "number");
     }
   } catch (e) {
     statusLine.textContent = "history unavailable: " + e;
@@ -236,7 +239,7 @@ async function poll() {
       return li;
     }));
     render();
-    if (snapshot.history && !historyAsked) loadHistory(snapshot);
+
   } catch (e) {
     statusLine.className = "stale";
     statusLine.textContent = "cannot reach the server (" + e.message + "); retrying";

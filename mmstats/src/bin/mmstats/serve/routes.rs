@@ -431,7 +431,7 @@ fn metrics(state: &State) -> Reply {
 ///
 /// ```text
 /// {"time": MS, "views": [{"id", "name", "files", "stats": [{"label",
-///  "kind", "value"}]}], "meta": {LABEL: {"unit", "help"}},
+///  "kind", "value"}], "series"}], "meta": {LABEL: {"unit", "help"}},
 ///  "errors": [{"file", "error"}]}
 /// ```
 ///
@@ -441,30 +441,44 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
     let files = read(state, params.get("glob"))?;
     let snapshots = &files.snapshots;
     let mut views = Vec::new();
-    let view = |id: String, name: String, count: usize, stats: Vec<Json>| json!({ "id": id, "name": name, "files": count, "stats": stats });
+    // Each view with the prefix of its series in a store `mmstats record`
+    // wrote (`cmd:NAME`, `pid:PID`, `file:STEM`, then `:LABEL`); all files
+    // together have one only when they are all one command's.
+    let view = |id: String, name: String, count: usize, series: Option<String>, stats| json!({ "id": id, "name": name, "files": count, "series": series, "stats": stats });
+    let commands = aggregate::by_command(snapshots);
+    let only_command = match commands.as_slice() {
+        [only] => Some(format!("cmd:{}", only.key)),
+        _ => None,
+    };
     views.push(view(
         "all".into(),
         "all files".into(),
         snapshots.len(),
+        only_command,
         combined(&aggregate::combine(snapshots)),
     ));
-    for group in aggregate::by_command(snapshots) {
-        let name = format!("command {}", group.key);
+    for group in &commands {
+        let id = format!("cmd:{}", group.key);
         let stats = combined(&group.combine());
+        let name = format!("command {}", group.key);
         views.push(view(
-            format!("cmd:{}", group.key),
+            id.clone(),
             name,
             group.snapshots.len(),
+            Some(id),
             stats,
         ));
     }
     for group in aggregate::by_process(snapshots) {
         let Some(pid) = group.key else { continue };
         let stats = combined(&group.combine());
+        let id = format!("pid:{pid}");
+        let name = format!("process {pid}");
         views.push(view(
-            format!("pid:{pid}"),
-            format!("process {pid}"),
+            id.clone(),
+            name,
             group.snapshots.len(),
+            Some(id),
             stats,
         ));
     }
@@ -480,7 +494,14 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
             .iter()
             .map(|s| json!({ "label": s.label, "kind": s.kind.name(), "value": json_value(&s.value) }))
             .collect();
-        views.push(view(format!("file:{path}"), path, 1, stats));
+        let stem = snapshot
+            .path
+            .as_deref()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let series = format!("file:{}", stem.strip_suffix(".mmstats").unwrap_or(&stem));
+        views.push(view(format!("file:{path}"), path, 1, Some(series), stats));
         for s in &snapshot.stats {
             if !meta.contains_key(&s.label) {
                 meta.insert(s.label.clone(), json!({ "unit": s.unit, "help": s.help }));
@@ -548,14 +569,15 @@ fn history_list(state: &State) -> Result<Reply, Reply> {
 
 /// `/history/METRIC?from=T&to=T`: the set points of METRIC from time `from`
 /// up to, not including, time `to`, in the store's units of time; `to`
-/// defaults to now in seconds since the Unix epoch plus one, `from` to
-/// [`DEFAULT_HISTORY_SLOTS`] slots before `to`.
+/// defaults to now in milliseconds since the Unix epoch (the unit of
+/// `mmstats record`) plus one, `from` to [`DEFAULT_HISTORY_SLOTS`] slots
+/// before `to`.
 fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply> {
     let to = match params.number("to")? {
         Some(to) => to,
         None => SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .saturating_add(1),
     };
     let mut store = open_store(state)?;
