@@ -21,6 +21,7 @@
 //! | gauge, average, timer, static number | `gauge` | the value |
 //! | flag | `gauge` | 0 or 1 |
 //! | text, static text | `gauge` named `..._info` | 1, the text in the label `value` |
+//! | sequence | not exported: it only tells readers when a group is whole | |
 //!
 //! Every file gives one sample per family, with the labels `cmd` (from the
 //! file name), `pid` and `tid` (the file's `sys.pid` and `sys.tid` fields,
@@ -96,6 +97,11 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
     for snapshot in snapshots {
         for stat in &snapshot.stats {
             if by_label.contains_key(&stat.label) {
+                continue;
+            }
+            if stat.kind == Kind::Sequence {
+                // Bookkeeping for readers, not a statistic.
+                by_label.insert(stat.label.clone(), None);
                 continue;
             }
             let kind = rules.resolve(stat.kind, &stat.value);
@@ -384,10 +390,12 @@ mod tests {
                 stat("hits_total", Kind::Gauge, Value::Unsigned(1)),
                 stat("lat", Kind::Timer, Value::Float(f64::INFINITY)),
                 stat("state", Kind::Text, Value::Text(state.into())),
+                stat("state.seq", Kind::Sequence, Value::Unsigned(2)),
             ],
             end: EndMarker::ZeroLabelSize,
             fields_end: 0,
             meta: true,
+            unsettled: Vec::new(),
         }
     }
 
@@ -432,6 +440,7 @@ mod tests {
             text.contains("mmstats_state_by_cmd_info{cmd=\"web\",value=\"idle\"} 1\n"),
             "{text}"
         );
+        assert!(!text.contains("state_seq"), "{text}");
         // The pids agree, so the static has a per-command value.
         assert!(
             text.contains("mmstats_sys_pid_by_cmd{cmd=\"web\"} 7\n"),
