@@ -27,6 +27,7 @@ pub mod book {
         history => "history.md",
         serving => "serving.md",
         format => "format.md",
+        performance => "performance.md",
         comparison => "comparison.md",
         guarantees => "guarantees.md",
         troubleshooting => "troubleshooting.md",

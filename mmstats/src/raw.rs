@@ -242,7 +242,8 @@ impl<W: Word> Slot<W> {
         unsafe { W::store_release(self.ptr.as_ptr(), value) }
     }
 
-    /// Reads the value back (the writer's own memory; no file access).
+    /// Reads the value back: one atomic load of the slot, which this handle
+    /// alone writes, so it is the value stored last (no system call).
     #[inline(always)]
     pub fn load(&self) -> W {
         // SAFETY: as for `store`.

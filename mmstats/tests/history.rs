@@ -60,6 +60,7 @@ struct FloatStats {
 /// each with `t.hits` = 10; `incr N` adds N in the main thread. With
 /// `float:` before the directory, one file whose `t.hits` is 0.5 instead.
 #[test]
+#[ignore = "not a test on its own: the tests of this file start it as a writer process"]
 fn writer_process() {
     let Ok(spec) = std::env::var(WRITER_ENV) else {
         return;
@@ -168,7 +169,13 @@ fn writer(dir: &Path) -> Driven {
 fn writer_with(spec: &str) -> Driven {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args(["writer_process", "--exact", "--nocapture", "--quiet"])
+        .args([
+            "writer_process",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--quiet",
+        ])
         .env(WRITER_ENV, spec);
     let mut w = Driven::spawn(command);
     loop {

@@ -117,6 +117,7 @@ fn open_writer(open: impl Fn() -> Result<Store, Error>) -> Store {
 }
 
 #[test]
+#[ignore = "not a test on its own: sigkill_mid_stream_loses_nothing_synced_and_reads_nothing_wrong starts it as the writer it kills"]
 fn crash_child_writer() {
     let Ok(dir) = std::env::var("MSTORE_CRASH_CHILD") else {
         return;
@@ -152,6 +153,7 @@ fn sigkill_mid_stream_loses_nothing_synced_and_reads_nothing_wrong() {
             .args([
                 "--exact",
                 "crash_child_writer",
+                "--include-ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])

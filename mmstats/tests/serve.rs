@@ -47,6 +47,7 @@ fn create(dir: &Path, name: &str, hits: u64) -> mmstats::Stats<TestStats> {
 
 /// The writer: runs only in a process started by [`Writer::start`].
 #[test]
+#[ignore = "not a test on its own: the tests of this file start it as a writer process"]
 fn writer_process() {
     let Ok(spec) = std::env::var(WRITER_ENV) else {
         return;
@@ -100,7 +101,13 @@ impl Writer {
     /// `dir/name-<pid>-<tid>.mmstats` with `t.hits` = `hits`.
     fn start(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["writer_process", "--exact", "--nocapture", "--quiet"])
+            .args([
+                "writer_process",
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+                "--quiet",
+            ])
             .env(
                 WRITER_ENV,
                 format!("{},{name},{threads},{hits}", dir.display()),

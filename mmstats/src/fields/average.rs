@@ -68,6 +68,9 @@ pub(crate) struct Window<const N: usize> {
     values: [Cell<f64>; N],
     next: Cell<usize>,
     full: Cell<bool>,
+    /// The sum of the window, kept up to date with each value added and
+    /// removed, and summed afresh once per lap round the window.
+    total: Cell<f64>,
 }
 
 impl<const N: usize> Window<N> {
@@ -76,6 +79,7 @@ impl<const N: usize> Window<N> {
             values: std::array::from_fn(|_| Cell::new(0.0)),
             next: Cell::new(0),
             full: Cell::new(false),
+            total: Cell::new(0.0),
         }
     }
 
@@ -83,20 +87,32 @@ impl<const N: usize> Window<N> {
     #[inline]
     pub(crate) fn push(&self, value: f64) -> f64 {
         let next = self.next.get();
+        let full = self.full.get();
+        let mut total = self.total.get() + value;
         if let Some(cell) = self.values.get(next) {
+            if full {
+                total -= cell.get();
+            }
             cell.set(value);
         }
-        let filled = if self.full.get() { N } else { next + 1 };
-        if next + 1 >= N {
+        let filled = if full { N } else { next + 1 };
+        let lap_done = next + 1 >= N;
+        if lap_done {
             self.next.set(0);
             self.full.set(true);
         } else {
             self.next.set(next + 1);
         }
-        // Summing the window afresh keeps the mean exact over a long run; a
-        // running total would drift as values are added and taken away.
-        let sum: f64 = self.values[..filled].iter().map(Cell::get).sum();
-        sum / filled as f64
+        // A running total drifts as values are added and taken away: summing
+        // the window afresh once per lap bounds that to one lap, for one add
+        // per value on average instead of N. An infinity or NaN cannot be
+        // taken away again, so while the total is not finite it is summed
+        // afresh every time.
+        if lap_done || !total.is_finite() {
+            total = self.values[..filled].iter().map(Cell::get).sum();
+        }
+        self.total.set(total);
+        total / filled as f64
     }
 
     /// The most recent value, 0 before the first.
@@ -167,5 +183,42 @@ impl<const N: usize> Field for MovingAverage<N> {
             slot: place.slot::<u64>()?,
             window: Window::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    fn fresh_mean(values: &[f64]) -> f64 {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+
+    #[test]
+    fn the_running_total_is_summed_afresh_every_lap() {
+        let window = Window::<3>::new();
+        let values: Vec<f64> = (0..100).map(|i| 0.1 * f64::from(i) + 1e-3).collect();
+        for (i, &v) in values.iter().enumerate() {
+            let mean = window.push(v);
+            let start = (i + 1).saturating_sub(3);
+            if (i + 1) % 3 == 0 || i < 3 {
+                assert_eq!(mean, fresh_mean(&values[start..=i]), "after value {i}");
+            } else {
+                assert!((mean - fresh_mean(&values[start..=i])).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn an_infinity_stops_counting_once_it_leaves_the_window() {
+        let window = Window::<3>::new();
+        assert_eq!(window.push(f64::INFINITY), f64::INFINITY);
+        window.push(1.0);
+        assert_eq!(window.push(2.0), f64::INFINITY);
+        assert_eq!(window.push(3.0), 2.0);
+        assert!(window.push(f64::NAN).is_nan());
+        window.push(4.0);
+        window.push(5.0);
+        assert_eq!(window.push(6.0), 5.0);
     }
 }

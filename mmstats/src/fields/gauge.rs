@@ -1,4 +1,4 @@
-use std::cell::Cell;
+use std::marker::PhantomData;
 
 use super::{Field, Place};
 use crate::error::Error;
@@ -133,34 +133,35 @@ pub(crate) const fn number_type<T: GaugeValue>(kind: Kind) -> FieldType {
 /// ```
 #[derive(Debug)]
 pub struct Gauge<T: GaugeValue> {
+    // No copy of the value in the handle: `set` is then one store, and `add`
+    // a load and a store of the slot, which only this handle writes.
     slot: Slot<T::Word>,
-    value: Cell<T>,
+    _value: PhantomData<T>,
 }
 
 impl<T: GaugeValue> Gauge<T> {
     /// Publishes `value`.
     #[inline]
     pub fn set(&self, value: T) {
-        self.value.set(value);
         self.slot.store(value.to_word());
     }
 
     /// Adds `delta` (integers wrap around).
     #[inline]
     pub fn add(&self, delta: T) {
-        self.set(self.value.get().plus(delta));
+        self.set(self.get().plus(delta));
     }
 
     /// Subtracts `delta` (integers wrap around).
     #[inline]
     pub fn sub(&self, delta: T) {
-        self.set(self.value.get().minus(delta));
+        self.set(self.get().minus(delta));
     }
 
     /// The value last set.
     #[inline]
     pub fn get(&self) -> T {
-        self.value.get()
+        T::from_word(self.slot.load())
     }
 }
 
@@ -168,9 +169,10 @@ impl<T: GaugeValue + Send> Field for Gauge<T> {
     const TYPE: FieldType = number_type::<T>(Kind::Gauge);
 
     fn bind(place: &Place<'_>) -> Result<Self, Error> {
-        let slot = place.slot::<T::Word>()?;
-        let value = Cell::new(T::from_word(slot.load()));
-        Ok(Gauge { slot, value })
+        Ok(Gauge {
+            slot: place.slot::<T::Word>()?,
+            _value: PhantomData,
+        })
     }
 }
 
@@ -188,21 +190,19 @@ impl<T: GaugeValue + Send> Field for Gauge<T> {
 #[derive(Debug)]
 pub struct Flag {
     slot: Slot<u8>,
-    value: Cell<bool>,
 }
 
 impl Flag {
     /// Publishes `value`.
     #[inline]
     pub fn set(&self, value: bool) {
-        self.value.set(value);
         self.slot.store(u8::from(value));
     }
 
     /// The value last set.
     #[inline]
     pub fn get(&self) -> bool {
-        self.value.get()
+        self.slot.load() != 0
     }
 }
 
@@ -218,8 +218,8 @@ impl Field for Flag {
     };
 
     fn bind(place: &Place<'_>) -> Result<Self, Error> {
-        let slot = place.slot::<u8>()?;
-        let value = Cell::new(slot.load() != 0);
-        Ok(Flag { slot, value })
+        Ok(Flag {
+            slot: place.slot::<u8>()?,
+        })
     }
 }

@@ -15,9 +15,11 @@
 //!
 //! Every value is stored unbuffered, with one aligned store of its width (see
 //! the book's "Field types" chapter for why the original's double buffer is
-//! not needed for values of 8 bytes or less). A handle keeps whatever it needs
-//! to compute the next value (a count, a total, a window) in its own memory
-//! and never reads the file back.
+//! not needed for values of 8 bytes or less). A counter, gauge or flag keeps
+//! no copy of its value: the slot it alone writes is its state, so an update
+//! is one store (or one add to memory, like `*p += 1`). Fields whose value is
+//! computed from more than itself (an average's count and total, a moving
+//! window) keep that state in the handle and only store the result.
 
 mod average;
 mod counter;

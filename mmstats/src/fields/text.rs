@@ -24,12 +24,17 @@ pub struct Text<const N: usize = 255> {
 
 /// The longest prefix of `value` that fits in `size` bytes without cutting a
 /// character, stopping at the first NUL.
+///
+/// Only the bytes that can be stored are looked at: a setter is called on
+/// every update, and scanning a long value for a NUL it would cut anyway
+/// cost more than storing the bytes.
 pub(crate) fn fit(value: &str, size: usize) -> &str {
-    let value = value.split('\0').next().unwrap_or("");
-    if value.len() <= size {
-        return value;
+    let head = &value.as_bytes()[..value.len().min(size)];
+    if let Some(nul) = head.iter().position(|&b| b == 0) {
+        // A NUL is ASCII, so it always starts a character.
+        return &value[..nul];
     }
-    let mut end = size;
+    let mut end = head.len();
     while end > 0 && !value.is_char_boundary(end) {
         end -= 1;
     }
