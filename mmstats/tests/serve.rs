@@ -208,6 +208,13 @@ impl Server {
     }
 }
 
+/// Says `line` on standard error directly, past the test harness's
+/// capture, so that the figures a test measured show in the CI log also
+/// when it passes.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "serve test: {line}");
+}
+
 /// One GET over a new connection: the status and the body.
 fn get(address: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
@@ -518,10 +525,10 @@ fn metrics_pass_promtool() {
     );
     assert!(output.status.success(), "promtool: {said}\n{text}");
     assert_eq!(said.trim(), "", "promtool: {said}\n{text}");
-    println!(
+    report(&format!(
         "promtool check metrics: clean, {} lines",
         text.lines().count()
-    );
+    ));
 }
 
 /// A free loopback port: bound, then released for another process to take.
@@ -588,7 +595,9 @@ fn prometheus_scrapes_the_counter() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    println!("Prometheus read back mmstats_t_hits_total = {value}");
+    report(&format!(
+        "Prometheus read back mmstats_t_hits_total = {value}"
+    ));
     assert_eq!(value, "4242");
 }
 
@@ -664,10 +673,10 @@ fn many_slow_connections_do_not_block_the_others() {
     trickle.read_to_end(&mut response).unwrap();
     assert_eq!(parse_response(&response).0, 200);
     let after = rss_kib(server.pid());
-    println!(
+    report(&format!(
         "200 connections held; 100 requests from 4 clients answered, slowest in {slowest:?}; \
          server RSS {before} KiB before, {after} KiB after"
-    );
+    ));
     assert!(after < 64 * 1024, "the server grew to {after} KiB");
     drop(held);
     assert_eq!(server.get("/stats/").0, 200);
@@ -909,11 +918,11 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
     );
     assert_eq!(graph_paths(&first, "t.hits", "line history").0, 0);
     live(&third, "t.hits");
-    println!(
+    report(&format!(
         "chromium rendered t.hits = {before}, then {after} (all files), then {process} \
          (process {pid}, filter t.h); live graph paths of {first_points} and \
          {second_points} points, after {history_points} points of history"
-    );
+    ));
 }
 
 /// A client that connects and sends nothing, or half a request head, or
