@@ -25,6 +25,7 @@ pub mod book {
         files => "files.md",
         reading => "reading.md",
         history => "history.md",
+        serving => "serving.md",
         format => "format.md",
         performance => "performance.md",
         comparison => "comparison.md",

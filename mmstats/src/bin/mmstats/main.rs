@@ -7,6 +7,7 @@
 //! mmstats record --store DIR [PATH|DIR|GLOB]...  keep their history in a store
 //! mmstats query --store DIR SERIES        the points of one series
 //! mmstats metrics --store DIR             the series of a store
+//! mmstats serve [PATH|DIR|GLOB]...        JSON API, dashboard, Prometheus /metrics
 //! ```
 //!
 //! Every subcommand reads through `mmstats::reader` only, maps files
@@ -41,6 +42,7 @@ mod out;
 mod poll;
 mod query;
 mod record;
+mod serve;
 mod slurp;
 mod when;
 
@@ -60,6 +62,7 @@ enum Command {
     Record(record::Args),
     Query(query::Args),
     Metrics(query::MetricsArgs),
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(&args),
         Command::Query(args) => query::run(&args),
         Command::Metrics(args) => query::run_metrics(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(status) => status.into(),

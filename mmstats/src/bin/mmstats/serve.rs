@@ -1,0 +1,102 @@
+//! `mmstats serve`: the JSON API, the live dashboard and the Prometheus
+//! exporter, over HTTP.
+//!
+//! Every request reads the files afresh through `mmstats::reader`: nothing
+//! is cached, so an answer is never older than the request. The HTTP side
+//! ([`http`]) is hyper on a small tokio runtime; what each route answers
+//! ([`routes`], [`prom`]) is plain blocking code that runs on tokio's
+//! bounded pool of blocking threads.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use crate::out::{self, Status, Stop};
+
+mod http;
+mod prom;
+mod routes;
+
+/// Serve the stats over HTTP: a live dashboard at `/`, a JSON API, and
+/// Prometheus metrics at `/metrics`.
+///
+/// Routes: `/` (dashboard), `/metrics` (Prometheus text format),
+/// `/stats/` and `/stats/NAME?exact=1&aggr=sum&glob=GLOB` (labels and
+/// values), `/files/` and `/files/GLOB`, `/snapshot` (every file, process
+/// and command, for the dashboard), `/history/` and
+/// `/history/METRIC?from=T&to=T` (with --store). Every request reads the
+/// files afresh.
+///
+/// With no PATH, reads the default glob (MMSTATS_GLOB, else
+/// MMSTATS_PATH/*.mmstats, MMSTATS_PATH defaulting to the temporary
+/// directory). `glob=` and `/files/GLOB` match in the stats directory: the
+/// only PATH when it is a directory, else MMSTATS_PATH; a pattern with `..`,
+/// an absolute one, or one that leads out through a link is refused.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on. Only a loopback address unless
+    /// --allow-remote is given; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9717")]
+    listen: String,
+    /// Allow a --listen address that other machines can reach. The server
+    /// has no authentication: anyone who reaches it reads every stat.
+    #[arg(long)]
+    allow_remote: bool,
+    /// An mstore directory (as `mmstats record` writes) whose history
+    /// `/history/` serves and the dashboard graphs.
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Files, directories (their *.mmstats files) or glob patterns.
+    #[arg(value_name = "PATH|DIR|GLOB")]
+    paths: Vec<String>,
+}
+
+/// Checks the address, then serves until the process is stopped; returns
+/// only when the server cannot start.
+pub fn run(args: &Args) -> Result<Status, Stop> {
+    let address = listen_address(&args.listen, args.allow_remote).map_err(Stop::Fatal)?;
+    let state = routes::State::new(args.paths.clone(), args.store.clone());
+    http::serve(address, state)?;
+    Ok(Status::default())
+}
+
+/// The address `--listen` names, refused when it is not a loopback address
+/// and remote access was not asked for.
+fn listen_address(listen: &str, allow_remote: bool) -> Result<SocketAddr, String> {
+    let mut addresses = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen}: not an address and port: {e}"))?;
+    let address = addresses
+        .next()
+        .ok_or_else(|| format!("--listen {listen}: the name has no address"))?;
+    if !address.ip().is_loopback() && !allow_remote {
+        return Err(format!(
+            "--listen {listen}: {} is not a loopback address; the server has no \
+             authentication, so serving other machines must be asked for with --allow-remote",
+            address.ip()
+        ));
+    }
+    Ok(address)
+}
+
+/// Says where the server listens: on standard output (a script or test
+/// that started it with port 0 reads the port from there), flushed.
+fn announce(address: SocketAddr) -> Result<(), Stop> {
+    let mut out = out::Out::new();
+    out.line(&format!("listening on http://{address}/"))?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_unless_asked() {
+        assert!(listen_address("127.0.0.1:9717", false).is_ok());
+        assert!(listen_address("[::1]:0", false).is_ok());
+        let refused = listen_address("0.0.0.0:9717", false).unwrap_err();
+        assert!(refused.contains("--allow-remote"), "{refused}");
+        assert!(listen_address("0.0.0.0:9717", true).is_ok());
+        assert!(listen_address("nonsense", false).is_err());
+    }
+}

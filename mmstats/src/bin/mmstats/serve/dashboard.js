@@ -1,0 +1,252 @@
+// The mmstats dashboard. Once a second it fetches `snapshot` (every file,
+// process and command, combined by the server), shows the chosen view as a
+// table and graphs its numeric stats over the last five minutes. With a
+// store (`mmstats serve --store`), the graphs start from its history.
+// Everything from the files is put in the page as text, never as markup.
+"use strict";
+
+const WINDOW_MS = 5 * 60 * 1000; // how much of the past the graphs show
+const POLL_MS = 1000;
+const MAX_CHARTS = 48;
+const GRAPHED = new Set(["counter", "gauge", "average", "timer", "flag", "unknown"]);
+const SVG = "http://www.w3.org/2000/svg";
+
+const viewSelect = document.getElementById("view");
+const filterInput = document.getElementById("filter");
+const statusLine = document.getElementById("status");
+const charts = document.getElementById("charts");
+const tbody = document.querySelector("#stats tbody");
+const errorList = document.getElementById("errors");
+
+// "view\u0000label" -> {live: [[ms, value]], history: [[ms, value]]}
+const series = new Map();
+let latest = null;
+
+const params = new URLSearchParams(location.search);
+if (params.has("filter")) filterInput.value = params.get("filter");
+// The view asked for in the address, chosen once the server lists it.
+let wantedView = params.get("view");
+
+function seriesOf(view, label) {
+  const key = view + "\u0000" + label;
+  let s = series.get(key);
+  if (!s) {
+    s = { live: [], history: [] };
+    series.set(key, s);
+  }
+  return s;
+}
+
+function asNumber(value) {
+  if (typeof value === "number") return value;
+  if (typeof value === "boolean") return value ? 1 : 0;
+  return null;
+}
+
+function show(value) {
+  if (Array.isArray(value)) return value.map(show).join(" | ");
+  if (value === null) return "–";
+  if (typeof value === "number" && !Number.isInteger(value)) {
+    if (Math.abs(value) >= 1e5) return value.toFixed(3);
+    return Number(value.toPrecision(6)).toString();
+  }
+  return String(value);
+}
+
+function record(snapshot) {
+  const now = snapshot.time;
+  for (const view of snapshot.views) {
+    for (const stat of view.stats) {
+      if (!GRAPHED.has(stat.kind)) continue;
+      const y = asNumber(stat.value);
+      if (y === null) continue;
+      const s = seriesOf(view.id, stat.label);
+      s.live.push([now, y]);
+      while (s.live.length && s.live[0][0] < now - WINDOW_MS) s.live.shift();
+    }
+  }
+}
+
+// Counters are graphed as a rate per second; a counter that went down (its
+// writer restarted) gives no point.
+function rates(list) {
+  const out = [];
+  for (let i = 1; i < list.length; i++) {
+    const dt = (list[i][0] - list[i - 1][0]) / 1000;
+    const dv = list[i][1] - list[i - 1][1];
+    if (dt > 0 && dv >= 0) out.push([list[i][0], dv / dt]);
+  }
+  return out;
+}
+
+// The points to draw: [history, live], each in time order. History is kept
+// up to a second before the first live point (a stored sample may have been
+// taken after the page's first poll, in the same slot), and no rate is
+// computed across the two: their clocks are not the same.
+function points(stat, s) {
+  const firstLive = s.live.length ? s.live[0][0] : Infinity;
+  const past = s.history.filter((p) => p[0] < firstLive - 1000).sort((a, b) => a[0] - b[0]);
+  if (stat.kind !== "counter") return [past, s.live];
+  return [rates(past), rates(s.live)];
+}
+
+function svg(tag, attrs) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+function chart(stat, unit, s, now) {
+  const [past, live] = points(stat, s);
+  const pts = past.concat(live);
+  const box = document.createElement("div");
+  box.className = "chart";
+  box.dataset.label = stat.label;
+  const h = document.createElement("h2");
+  const name = document.createElement("span");
+  name.textContent = stat.label;
+  const value = document.createElement("span");
+  value.className = "now";
+  value.textContent = show(stat.value) + (unit ? " " + unit : "");
+  h.append(name, value);
+  const what = document.createElement("div");
+  what.className = "what";
+  what.textContent = stat.kind === "counter" ? "per second" : stat.kind;
+  const W = 300, H = 80, TOP = 13, BOTTOM = 12;
+  const graph = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+  graph.setAttribute("aria-label", stat.label);
+  let lo = Infinity, hi = -Infinity;
+  for (const [, y] of pts) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+  if (!pts.length) { lo = 0; hi = 1; }
+  if (lo === hi) { lo -= 1; hi += 1; }
+  // The graph spans from its first point, up to the whole window.
+  const start = Math.max(now - WINDOW_MS, pts.length ? pts[0][0] : now);
+  const span = Math.max(now - start, 1000);
+  const x = (t) => ((t - (now - span)) / span) * W;
+  const y = (v) => TOP + (1 - (v - lo) / (hi - lo)) * (H - TOP - BOTTOM);
+  for (const [part, cls] of [[past, "line history"], [live, "line"]]) {
+    if (!part.length) continue;
+    const d = part.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" ");
+    const path = svg("path", { d, class: cls });
+    path.dataset.points = String(part.length);
+    graph.append(path);
+  }
+  const top = svg("text", { x: 2, y: 10 });
+  top.textContent = show(hi);
+  const bottom = svg("text", { x: 2, y: H - 2 });
+  bottom.textContent = show(lo) + "   (last " + Math.round(span / 1000) + " s)";
+  graph.append(top, bottom);
+  box.append(h, what, graph);
+  return box;
+}
+
+function render() {
+  if (!latest) return;
+  const chosen = viewSelect.value;
+  const view = latest.views.find((v) => v.id === chosen) || latest.views[0];
+  if (!view) return;
+  if (latest.history && !historyAsked.has(view.id)) loadHistory(view, latest.time);
+  const prefix = filterInput.value;
+  const stats = view.stats.filter((s) => s.label.startsWith(prefix));
+  const now = latest.time;
+  const rows = [];
+  for (const stat of stats) {
+    const tr = document.createElement("tr");
+    tr.dataset.label = stat.label;
+    const unit = (latest.meta[stat.label] || {}).unit || "";
+    for (const [text, cls] of [[stat.label, "label"], [stat.kind, "kind"], [show(stat.value), "value"], [unit, "unit"]]) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
+    const help = (latest.meta[stat.label] || {}).help;
+    if (help) tr.title = help;
+    rows.push(tr);
+  }
+  tbody.replaceChildren(...rows);
+  const boxes = [];
+  for (const stat of stats) {
+    if (boxes.length >= MAX_CHARTS) break;
+    if (!GRAPHED.has(stat.kind) || asNumber(stat.value) === null) continue;
+    const unit = (latest.meta[stat.label] || {}).unit || "";
+    boxes.push(chart(stat, unit, seriesOf(view.id, stat.label), now));
+  }
+  charts.replaceChildren(...boxes);
+}
+
+function updateViews(views) {
+  const chosen = viewSelect.value;
+  const ids = views.map((v) => v.id).join("\u0000");
+  if (viewSelect.dataset.ids === ids) return;
+  viewSelect.dataset.ids = ids;
+  viewSelect.replaceChildren(...views.map((v) => {
+    const option = document.createElement("option");
+    option.value = v.id;
+    option.textContent = `${v.name} (${v.files} file${v.files === 1 ? "" : "s"})`;
+    return option;
+  }));
+  if (wantedView && views.some((v) => v.id === wantedView)) {
+    viewSelect.value = wantedView;
+    wantedView = null;
+  } else {
+    viewSelect.value = views.some((v) => v.id === chosen) ? chosen : "all";
+  }
+}
+
+// With a store: what it holds for the view's labels, as far back as the
+// graphs reach. Series are named as `mmstats record` names them (the view's
+// `series` prefix, `:`, the label), and times are Unix milliseconds.
+const historyAsked = new Set();
+
+async function loadHistory(view, time) {
+  historyAsked.add(view.id);
+  if (!view.series) return;
+  try {
+    const list = await (await fetch("history/", { cache: "no-store" })).json();
+    const names = new Set((list.metrics || []).map((m) => m.name));
+    const to = time + 1;
+    const from = to - WINDOW_MS;
+    for (const stat of view.stats) {
+      const name = view.series + ":" + stat.label;
+      if (!names.has(name) || !GRAPHED.has(stat.kind)) continue;
+      const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}`;
+      const answer = await (await fetch(url, { cache: "no-store" })).json();
+      seriesOf(view.id, stat.label).history = (answer.points || [])
+        .filter((p) => typeof p[1] === "number");
+    }
+  } catch (e) {
+    statusLine.textContent = "history unavailable: " + e;
+  }
+  render();
+}
+
+async function poll() {
+  try {
+    const answer = await fetch("snapshot", { cache: "no-store" });
+    if (!answer.ok) throw new Error("HTTP " + answer.status);
+    const snapshot = await answer.json();
+    latest = snapshot;
+    record(snapshot);
+    updateViews(snapshot.views);
+    const all = snapshot.views.find((v) => v.id === "all");
+    statusLine.className = "";
+    statusLine.textContent = `${all ? all.files : 0} files, ` +
+      `updated ${new Date(snapshot.time).toLocaleTimeString()}`;
+    errorList.replaceChildren(...snapshot.errors.map((e) => {
+      const li = document.createElement("li");
+      li.textContent = (e.file ? e.file + ": " : "") + e.error;
+      return li;
+    }));
+    render();
+
+  } catch (e) {
+    statusLine.className = "stale";
+    statusLine.textContent = "cannot reach the server (" + e.message + "); retrying";
+  }
+}
+
+viewSelect.addEventListener("change", render);
+filterInput.addEventListener("input", render);
+poll();
+setInterval(poll, POLL_MS);

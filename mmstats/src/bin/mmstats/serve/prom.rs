@@ -1,0 +1,450 @@
+//! The Prometheus text exposition format (version 0.0.4) of a set of files.
+//!
+//! Naming, for a field labelled `web.requests`:
+//!
+//! * the name is `mmstats_` followed by the label, with every run of
+//!   characters other than ASCII letters and digits turned into one `_`,
+//!   an `_` put between a lower-case letter and an upper-case one, and
+//!   everything in lower case: `web.status.2XX` is `mmstats_web_status_2xx`,
+//!   `cacheHits` is `mmstats_cache_hits`. The prefix keeps names from
+//!   starting with a digit and groups them in Prometheus;
+//! * counters get `_total`, texts `_info`;
+//! * per-command aggregates are a family of their own, with `_by_cmd`
+//!   before those suffixes: `mmstats_web_requests_by_cmd_total{cmd="web"}`.
+//!
+//! Types, by the field's kind (a kind the file does not give is taken from
+//! the value's type, as `mmstats::aggregate` does):
+//!
+//! | kind | type | sample |
+//! | --- | --- | --- |
+//! | counter | `counter` | the count |
+//! | gauge, average, timer, static number | `gauge` | the value |
+//! | flag | `gauge` | 0 or 1 |
+//! | text, static text | `gauge` named `..._info` | 1, the text in the label `value` |
+//! | sequence | not exported: it only tells readers when a group is whole | |
+//!
+//! Every file gives one sample per family, with the labels `cmd` (from the
+//! file name), `pid` and `tid` (the file's `sys.pid` and `sys.tid` fields,
+//! else the numbers in its name, else empty); the `_by_cmd` family has one
+//! sample per command, combined by the rules of `mmstats::aggregate` (a
+//! value the files disagree on, such as a static, has no such sample).
+//!
+//! A label whose name is already taken by another label (`a.b` and `a_b`
+//! both make `mmstats_a_b`) is left out, with a comment saying so, and so is
+//! a second file with the same `cmd`, `pid` and `tid`: the exposition is
+//! always valid. `mmstats_exporter_files` and
+//! `mmstats_exporter_read_errors` count the files read and those that
+//! could not be.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use mmstats::aggregate::{self, Combined, Rules};
+use mmstats::format::Kind;
+use mmstats::reader::{Snapshot, Value};
+
+/// What a family's samples are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Counter,
+    Gauge,
+    Info,
+}
+
+/// One field's two families: per file and per command.
+struct Family {
+    label: String,
+    mode: Mode,
+    kind: Kind,
+    help: String,
+    unit: String,
+    name: String,
+    by_cmd: String,
+    samples: Vec<String>,
+    by_cmd_samples: Vec<String>,
+    /// The label sets already given a sample.
+    seen: HashSet<[String; 3]>,
+}
+
+/// The exposition of `snapshots`, `errors` being how many files could not
+/// be read.
+pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
+    let rules = Rules::default();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "mmstats_exporter_files",
+            "Stats files read.",
+            snapshots.len(),
+        ),
+        (
+            "mmstats_exporter_read_errors",
+            "Stats files that could not be read.",
+            errors,
+        ),
+    ] {
+        taken.insert(name.to_string());
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        );
+    }
+    let mut families: Vec<Family> = Vec::new();
+    let mut by_label: HashMap<String, Option<usize>> = HashMap::new();
+    let mut skipped: BTreeSet<(String, String)> = BTreeSet::new();
+    for snapshot in snapshots {
+        for stat in &snapshot.stats {
+            if by_label.contains_key(&stat.label) {
+                continue;
+            }
+            if stat.kind == Kind::Sequence {
+                // Bookkeeping for readers, not a statistic.
+                by_label.insert(stat.label.clone(), None);
+                continue;
+            }
+            let kind = rules.resolve(stat.kind, &stat.value);
+            let mode = match (&stat.value, kind) {
+                (Value::Text(_), _) | (_, Kind::Text) => Mode::Info,
+                (_, Kind::Counter) => Mode::Counter,
+                _ => Mode::Gauge,
+            };
+            let base = sanitize(&stat.label);
+            let (name, by_cmd) = match mode {
+                Mode::Counter => (
+                    format!("{}_total", base.trim_end_matches("_total")),
+                    format!("{}_by_cmd_total", base.trim_end_matches("_total")),
+                ),
+                Mode::Info => (format!("{base}_info"), format!("{base}_by_cmd_info")),
+                Mode::Gauge => (base.clone(), format!("{base}_by_cmd")),
+            };
+            if let Some(owner) = [&name, &by_cmd].into_iter().find(|n| taken.contains(*n)) {
+                skipped.insert((stat.label.clone(), owner.clone()));
+                by_label.insert(stat.label.clone(), None);
+                continue;
+            }
+            taken.insert(name.clone());
+            taken.insert(by_cmd.clone());
+            by_label.insert(stat.label.clone(), Some(families.len()));
+            families.push(Family {
+                label: stat.label.clone(),
+                mode,
+                kind,
+                help: stat.help.clone(),
+                unit: stat.unit.clone(),
+                name,
+                by_cmd,
+                samples: Vec::new(),
+                by_cmd_samples: Vec::new(),
+                seen: HashSet::new(),
+            });
+        }
+    }
+    for snapshot in snapshots {
+        let ids = identity(snapshot);
+        let labels = format!(
+            "cmd=\"{}\",pid=\"{}\",tid=\"{}\"",
+            escape_label(&ids[0]),
+            ids[1],
+            ids[2]
+        );
+        for stat in &snapshot.stats {
+            let Some(Some(index)) = by_label.get(&stat.label) else {
+                continue;
+            };
+            let Some(family) = families.get_mut(*index) else {
+                continue;
+            };
+            if !family.seen.insert(ids.clone()) {
+                continue;
+            }
+            if let Some(line) = sample(&family.name, family.mode, &labels, &stat.value) {
+                family.samples.push(line);
+            }
+        }
+    }
+    for group in aggregate::by_command(snapshots) {
+        let labels = format!("cmd=\"{}\"", escape_label(&group.key));
+        for combined in group.combine() {
+            let Some(Some(index)) = by_label.get(&combined.label) else {
+                continue;
+            };
+            let Some(family) = families.get_mut(*index) else {
+                continue;
+            };
+            let values = match &combined.combined {
+                Combined::Value(v) => vec![v.clone()],
+                Combined::Distinct(values) if family.mode == Mode::Info => values.clone(),
+                Combined::Distinct(_) => Vec::new(),
+            };
+            for value in &values {
+                if let Some(line) = sample(&family.by_cmd, family.mode, &labels, value) {
+                    family.by_cmd_samples.push(line);
+                }
+            }
+        }
+    }
+    for (label, owner) in &skipped {
+        let _ = writeln!(
+            out,
+            "# mmstats: field {} left out: {owner} is taken",
+            comment(label)
+        );
+    }
+    for family in &families {
+        let help = describe(family);
+        let kind = if family.mode == Mode::Counter {
+            "counter"
+        } else {
+            "gauge"
+        };
+        for (name, samples, what) in [
+            (&family.name, &family.samples, ""),
+            (&family.by_cmd, &family.by_cmd_samples, ", per command"),
+        ] {
+            if samples.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {help}{what}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for line in samples {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The metric name of a label (see the module docs), without suffix.
+fn sanitize(label: &str) -> String {
+    let mut name = String::from("mmstats_");
+    let mut lower_before = false;
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && lower_before {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+            lower_before = c.is_ascii_lowercase();
+        } else {
+            if !name.ends_with('_') {
+                name.push('_');
+            }
+            lower_before = false;
+        }
+    }
+    let trimmed = name.trim_end_matches('_').len();
+    name.truncate(trimmed);
+    name
+}
+
+/// `cmd`, `pid` and `tid` of a file: from its name and its `sys.pid` and
+/// `sys.tid` fields (see the module docs).
+fn identity(snapshot: &Snapshot) -> [String; 3] {
+    let path = snapshot.path.as_deref().unwrap_or(Path::new(""));
+    let cmd = aggregate::command_of(path);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let numbers: Vec<&str> = stem
+        .strip_prefix(cmd.as_str())
+        .unwrap_or("")
+        .split('-')
+        .filter(|n| !n.is_empty())
+        .collect();
+    let field = |suffix: &str| {
+        snapshot
+            .stats
+            .iter()
+            .find(|s| s.label.ends_with(suffix))
+            .and_then(|s| match s.value {
+                Value::Unsigned(n) => Some(n.to_string()),
+                Value::Signed(n) => Some(n.to_string()),
+                _ => None,
+            })
+    };
+    let pid = field("sys.pid")
+        .or_else(|| numbers.first().map(|n| n.to_string()))
+        .unwrap_or_default();
+    let tid = field("sys.tid")
+        .or_else(|| numbers.get(1).map(|n| n.to_string()))
+        .unwrap_or_default();
+    [cmd, pid, tid]
+}
+
+/// One sample line, or none for a value the family cannot hold.
+fn sample(name: &str, mode: Mode, labels: &str, value: &Value) -> Option<String> {
+    match mode {
+        Mode::Info => {
+            let text = value.to_string();
+            Some(format!(
+                "{name}{{{labels},value=\"{}\"}} 1",
+                escape_label(&text)
+            ))
+        }
+        Mode::Counter | Mode::Gauge => Some(format!("{name}{{{labels}}} {}", number(value)?)),
+    }
+}
+
+/// A value in the format's number syntax.
+fn number(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Unsigned(n) => n.to_string(),
+        Value::Signed(n) => n.to_string(),
+        Value::Bool(b) => u8::from(*b).to_string(),
+        Value::Float(x) if x.is_nan() => "NaN".into(),
+        Value::Float(x) if x.is_infinite() => if *x > 0.0 { "+Inf" } else { "-Inf" }.into(),
+        Value::Float(x) => format!("{x:?}"),
+        Value::Text(_) => return None,
+    })
+}
+
+/// The HELP text of a family: the field's help, its label, kind and unit.
+fn describe(family: &Family) -> String {
+    let mut text = String::new();
+    if !family.help.is_empty() {
+        text.push_str(family.help.trim_end());
+        text.push(' ');
+    }
+    let _ = write!(text, "(mmstats field {}, {}", family.label, family.kind);
+    if !family.unit.is_empty() {
+        let _ = write!(text, ", in {}", family.unit);
+    }
+    text.push(')');
+    escape_help(&text)
+}
+
+/// A HELP text escaped: `\` and line feeds as `\\` and `\n`, other control
+/// characters as spaces.
+fn escape_help(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A label value escaped: `\`, `"` and line feeds as `\\`, `\"` and `\n`.
+fn escape_label(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A label in a comment line: control characters escaped.
+fn comment(text: &str) -> String {
+    text.chars().flat_map(char::escape_debug).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmstats::reader::{EndMarker, Stat};
+    use std::path::PathBuf;
+
+    #[test]
+    fn names() {
+        assert_eq!(sanitize("web.requests"), "mmstats_web_requests");
+        assert_eq!(sanitize("web.status.2XX"), "mmstats_web_status_2xx");
+        assert_eq!(sanitize("cacheHits"), "mmstats_cache_hits");
+        assert_eq!(sanitize("a..b/c-d é"), "mmstats_a_b_c_d");
+        assert_eq!(sanitize("9lives"), "mmstats_9lives");
+        assert_eq!(sanitize("..."), "mmstats");
+    }
+
+    fn stat(label: &str, kind: Kind, value: Value) -> Stat {
+        Stat {
+            label: label.into(),
+            kind,
+            value,
+            signature: String::new(),
+            buffered: false,
+            unit: String::new(),
+            help: "Some\nhelp \\ here".into(),
+        }
+    }
+
+    fn file(path: &str, pid: u64, hits: u64, state: &str) -> Snapshot {
+        Snapshot {
+            path: Some(PathBuf::from(path)),
+            version: 1,
+            file_size: 4096,
+            stats: vec![
+                stat("sys.pid", Kind::Static, Value::Unsigned(pid)),
+                stat("hits", Kind::Counter, Value::Unsigned(hits)),
+                stat("hits_total", Kind::Gauge, Value::Unsigned(1)),
+                stat("lat", Kind::Timer, Value::Float(f64::INFINITY)),
+                stat("state", Kind::Text, Value::Text(state.into())),
+                stat("state.seq", Kind::Sequence, Value::Unsigned(2)),
+            ],
+            end: EndMarker::ZeroLabelSize,
+            fields_end: 0,
+            meta: true,
+            unsettled: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn families_samples_and_escapes() {
+        let files = [
+            file("/d/web-7-8.mmstats", 7, 5, "a\"b\\c\nd"),
+            file("/d/web-7-9.mmstats", 7, 6, "idle"),
+        ];
+        let text = exposition(&files, 1);
+        assert!(text.contains("mmstats_exporter_read_errors 1\n"), "{text}");
+        assert!(
+            text.contains("# TYPE mmstats_hits_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mmstats_hits_total{cmd=\"web\",pid=\"7\",tid=\"8\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mmstats_hits_by_cmd_total{cmd=\"web\"} 11\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# mmstats: field hits_total left out"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# HELP mmstats_hits_total Some\\nhelp \\\\ here (mmstats field hits, counter)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("} +Inf\n"), "{text}");
+        assert!(
+            text.contains(
+                "mmstats_state_info{cmd=\"web\",pid=\"7\",tid=\"8\",value=\"a\\\"b\\\\c\\nd\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("mmstats_state_by_cmd_info{cmd=\"web\",value=\"idle\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("state_seq"), "{text}");
+        // The pids agree, so the static has a per-command value.
+        assert!(
+            text.contains("mmstats_sys_pid_by_cmd{cmd=\"web\"} 7\n"),
+            "{text}"
+        );
+    }
+}
