@@ -967,3 +967,66 @@ fn silent_and_half_sent_clients_are_disconnected() {
         }
     }
 }
+
+/// A sustained load from this process: 50 clients asking without pause for
+/// 20 s (bounded), against a server in its own process reading a live
+/// writer's files. No request may fail; the latency percentiles and the
+/// server's largest memory are recorded for the guide.
+#[test]
+fn fifty_clients_for_twenty_seconds_get_every_answer() {
+    const CLIENTS: usize = 50;
+    const RUN: Duration = Duration::from_secs(20);
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = Writer::start(dir.path(), "busy", 2, 5);
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let address = server.address;
+            std::thread::spawn(move || {
+                let paths = ["/metrics", "/stats/t.hits?aggr=sum", "/snapshot", "/stats/"];
+                let mut latencies = Vec::new();
+                let mut failures = Vec::new();
+                let mut n = i;
+                while started.elapsed() < RUN && latencies.len() < 100_000 {
+                    n += 1;
+                    let path = paths[n % paths.len()];
+                    let start = Instant::now();
+                    let (status, body) = get(address, path);
+                    latencies.push(start.elapsed());
+                    if status != 200 || body.is_empty() {
+                        failures.push(format!("{path}: {status} {body}"));
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    // The server's memory, sampled while the clients run.
+    let mut rss_max = 0;
+    while started.elapsed() < RUN {
+        rss_max = rss_max.max(rss_kib(server.pid()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = Vec::new();
+    for client in clients {
+        let (l, f) = client.join().unwrap();
+        latencies.extend(l);
+        failures.extend(f);
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    report(&format!(
+        "{CLIENTS} clients for {RUN:?}: {} requests, {} failed; latency p50 {:?}, p99 {:?}, \
+         max {:?}; server RSS at most {rss_max} KiB",
+        latencies.len(),
+        failures.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0),
+    ));
+    assert!(failures.is_empty(), "{:?}", &failures[..failures.len().min(5)]);
+    assert!(latencies.len() > 1000, "the load was real");
+    assert!(rss_max < 64 * 1024, "the server grew to {rss_max} KiB");
+}
