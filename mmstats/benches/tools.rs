@@ -62,7 +62,13 @@ fn bench_tools(c: &mut Criterion) {
         b.iter(|| {
             run(
                 &mmstats,
-                &["poll".into(), "counter".into(), glob.clone(), "--count".into(), "1".into()],
+                &[
+                    "poll".into(),
+                    "counter".into(),
+                    glob.clone(),
+                    "--count".into(),
+                    "1".into(),
+                ],
             )
         });
     });

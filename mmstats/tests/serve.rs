@@ -1026,7 +1026,11 @@ fn fifty_clients_for_twenty_seconds_get_every_answer() {
         at(0.99),
         at(1.0),
     ));
-    assert!(failures.is_empty(), "{:?}", &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{:?}",
+        &failures[..failures.len().min(5)]
+    );
     assert!(latencies.len() > 1000, "the load was real");
     assert!(rss_max < 64 * 1024, "the server grew to {rss_max} KiB");
 }
