@@ -52,6 +52,8 @@
 //! The user guide (the `book/` directory of the repository) covers every
 //! feature with examples, the command-line tools and the file format.
 
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod discover;
 pub mod error;
