@@ -1,169 +1,26 @@
 //! The `mmstats` binary, run for real against files that real writer
 //! processes publish.
 //!
-//! The writers are this test binary itself, started again with
-//! `MMSTATS_CLI_TEST_WRITER` set: it then runs [`writer_process`] only, which
-//! creates the files, prints `ready`, and obeys one command per line on its
-//! standard input (`incr N`, `queue N`), answering `ok`, until its input
-//! ends. The tests decide every value, so every number they assert is known.
+//! The writers are this test binary itself, started again as a writer
+//! process (see the `support` module): every value they publish is the
+//! test's choice.
 #![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 
-use mmstats::{Counter, Flag, Gauge, MmStats, Text, Timer};
+use mmstats::{Gauge, MmStats};
 
-const WRITER_ENV: &str = "MMSTATS_CLI_TEST_WRITER";
+mod support;
 
-/// What each test writer publishes, per thread.
-#[derive(MmStats)]
-#[mmstats(prefix = "t.")]
-struct TestStats {
-    /// Requests handled.
-    hits: Counter,
-    /// Jobs waiting.
-    queue: Gauge<u32>,
-    /// Time to handle a request.
-    latency: Timer<10>,
-    /// Whether the worker takes requests.
-    up: Flag,
-    /// What the worker does.
-    state: Text<16>,
-}
-
-fn create(dir: &Path, name: &str, hits: u64) -> mmstats::Stats<TestStats> {
-    let stats = TestStats::builder()
-        .dir(dir)
-        .file(format!("{name}-{{PID}}-{{TID}}.mmstats"))
-        .create()
-        .unwrap();
-    stats.hits.incr_by(hits);
-    stats.queue.set(3);
-    stats.latency.record_seconds(0.25);
-    stats.up.set(true);
-    stats.state.set("serving");
-    stats
-}
+use support::Writer;
 
 /// The writer: runs only in a process started by [`Writer::start`].
 #[test]
 #[ignore = "not a test on its own: the tests of this file start it as a writer process"]
 fn writer_process() {
-    let Ok(spec) = std::env::var(WRITER_ENV) else {
-        return;
-    };
-    let mut parts = spec.split(',');
-    let mut next = || parts.next().unwrap().to_string();
-    let (dir, name, threads, hits) = (next(), next(), next(), next());
-    let dir = PathBuf::from(dir);
-    let threads: u32 = threads.parse().unwrap();
-    let hits: u64 = hits.parse().unwrap();
-    let main = create(&dir, &name, hits);
-    let (tx, rx) = std::sync::mpsc::channel();
-    for _ in 1..threads {
-        let (tx, dir, name) = (tx.clone(), dir.clone(), name.clone());
-        std::thread::spawn(move || {
-            let _stats = create(&dir, &name, hits);
-            tx.send(()).unwrap();
-            loop {
-                std::thread::park();
-            }
-        });
-    }
-    for _ in 1..threads {
-        rx.recv().unwrap();
-    }
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "ready").unwrap();
-    stdout.flush().unwrap();
-    for line in std::io::stdin().lines() {
-        let line = line.unwrap();
-        match line.split_once(' ') {
-            Some(("incr", n)) => main.hits.incr_by(n.parse().unwrap()),
-            Some(("queue", n)) => main.queue.set(n.parse().unwrap()),
-            _ => panic!("unknown command {line:?}"),
-        }
-        writeln!(stdout, "ok").unwrap();
-        stdout.flush().unwrap();
-    }
-    std::process::exit(0);
-}
-
-/// A writer process, killed when dropped.
-struct Writer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Writer {
-    /// Starts a writer with `threads` threads, each publishing its own file
-    /// `dir/name-<pid>-<tid>.mmstats` with `t.hits` = `hits`, `t.queue` = 3,
-    /// and waits until every file is there.
-    fn start(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "writer_process",
-                "--exact",
-                "--include-ignored",
-                "--nocapture",
-                "--quiet",
-            ])
-            .env(
-                WRITER_ENV,
-                format!("{},{name},{threads},{hits}", dir.display()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = lines.find(|l| l.as_ref().is_ok_and(|l| l == "ready"));
-        assert!(ready.is_some(), "the writer did not start");
-        Writer {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends a command and waits until it is done.
-    fn send(&mut self, command: &str) {
-        writeln!(self.stdin, "{command}").unwrap();
-        let answer = self.lines.next().unwrap().unwrap();
-        assert_eq!(answer, "ok");
-    }
-
-    /// SIGKILL: the files stay, with nobody holding them.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// The writer's files, sorted.
-    fn files(&self, dir: &Path) -> Vec<PathBuf> {
-        let marker = format!("-{}-", self.pid());
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().contains(&marker))
-            .collect();
-        files.sort();
-        files
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    support::writer_role();
 }
 
 /// The `mmstats` command, with no mmstats settings from the environment.

@@ -7,143 +7,28 @@
 //! `incr N` lines on standard input, so every value asserted is known.
 #![cfg(feature = "cli")]
 
-use std::io::{BufRead, BufReader, Lines, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mmstats::{Counter, Gauge, MmStats, Text, Timer};
 use serde_json::Value as Json;
 
-const WRITER_ENV: &str = "MMSTATS_SERVE_TEST_WRITER";
+mod support;
 
-/// What each test writer publishes, per thread.
-#[derive(MmStats)]
-#[mmstats(prefix = "t.")]
-struct TestStats {
-    /// Requests handled.
-    hits: Counter,
-    /// Jobs waiting.
-    queue: Gauge<u32>,
-    /// Time to handle a request.
-    latency: Timer<10>,
-    /// What the worker does.
-    state: Text<16>,
-}
-
-fn create(dir: &Path, name: &str, hits: u64) -> mmstats::Stats<TestStats> {
-    let stats = TestStats::builder()
-        .dir(dir)
-        .file(format!("{name}-{{PID}}-{{TID}}.mmstats"))
-        .create()
-        .unwrap();
-    stats.hits.incr_by(hits);
-    stats.queue.set(3);
-    stats.latency.record_seconds(0.25);
-    stats.state.set("serving \"all\"");
-    stats
-}
+use support::Writer;
 
 /// The writer: runs only in a process started by [`Writer::start`].
 #[test]
 #[ignore = "not a test on its own: the tests of this file start it as a writer process"]
 fn writer_process() {
-    let Ok(spec) = std::env::var(WRITER_ENV) else {
-        return;
-    };
-    let mut parts = spec.split(',');
-    let mut next = || parts.next().unwrap().to_string();
-    let (dir, name, threads, hits) = (next(), next(), next(), next());
-    let dir = PathBuf::from(dir);
-    let threads: u32 = threads.parse().unwrap();
-    let hits: u64 = hits.parse().unwrap();
-    let main = create(&dir, &name, hits);
-    let (tx, rx) = std::sync::mpsc::channel();
-    for _ in 1..threads {
-        let (tx, dir, name) = (tx.clone(), dir.clone(), name.clone());
-        std::thread::spawn(move || {
-            let _stats = create(&dir, &name, hits);
-            tx.send(()).unwrap();
-            loop {
-                std::thread::park();
-            }
-        });
-    }
-    for _ in 1..threads {
-        rx.recv().unwrap();
-    }
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "ready").unwrap();
-    stdout.flush().unwrap();
-    for line in std::io::stdin().lines() {
-        let line = line.unwrap();
-        match line.split_once(' ') {
-            Some(("incr", n)) => main.hits.incr_by(n.parse().unwrap()),
-            Some(("queue", n)) => main.queue.set(n.parse().unwrap()),
-            _ => panic!("unknown command {line:?}"),
-        }
-        writeln!(stdout, "ok").unwrap();
-        stdout.flush().unwrap();
-    }
-    std::process::exit(0);
+    support::writer_role();
 }
 
-/// A writer process, killed when dropped.
-struct Writer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Writer {
-    /// Starts a writer with `threads` threads, each publishing
-    /// `dir/name-<pid>-<tid>.mmstats` with `t.hits` = `hits`.
-    fn start(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "writer_process",
-                "--exact",
-                "--include-ignored",
-                "--nocapture",
-                "--quiet",
-            ])
-            .env(
-                WRITER_ENV,
-                format!("{},{name},{threads},{hits}", dir.display()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = lines.find(|l| l.as_ref().is_ok_and(|l| l == "ready"));
-        assert!(ready.is_some(), "the writer did not start");
-        Writer {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends a command and waits until it is done.
-    fn send(&mut self, command: &str) {
-        writeln!(self.stdin, "{command}").unwrap();
-        let answer = self.lines.next().unwrap().unwrap();
-        assert_eq!(answer, "ok");
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A writer whose `t.state` holds quotes, which the exporter must escape.
+fn quoting_writer(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
+    Writer::with_state(dir, name, threads, hits, "serving \"all\"")
 }
 
 /// A child process killed when dropped: the server, Prometheus, a browser.
@@ -249,8 +134,8 @@ fn dir_arg(dir: &Path) -> String {
 #[test]
 fn json_api_reads_the_files_afresh_on_every_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut alpha = Writer::start(dir.path(), "alpha", 2, 5);
-    let _beta = Writer::start(dir.path(), "beta", 1, 1);
+    let mut alpha = quoting_writer(dir.path(), "alpha", 2, 5);
+    let _beta = quoting_writer(dir.path(), "beta", 1, 1);
     let server = Server::start(&[&dir_arg(dir.path())]);
 
     let labels = server.json("/stats/");
@@ -358,8 +243,8 @@ fn json_api_reads_the_files_afresh_on_every_request() {
 fn bad_requests_get_a_status_and_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
-    let _writer = Writer::start(dir.path(), "alpha", 1, 5);
-    let _other = Writer::start(outside.path(), "secret", 1, 5);
+    let _writer = quoting_writer(dir.path(), "alpha", 1, 5);
+    let _other = quoting_writer(outside.path(), "secret", 1, 5);
     let secret = std::fs::read_dir(outside.path())
         .unwrap()
         .next()
@@ -443,7 +328,7 @@ fn a_non_loopback_address_must_be_asked_for() {
 #[test]
 fn metrics_name_type_and_label_every_field() {
     let dir = tempfile::tempdir().unwrap();
-    let mut alpha = Writer::start(dir.path(), "alpha", 2, 5);
+    let mut alpha = quoting_writer(dir.path(), "alpha", 2, 5);
     let server = Server::start(&[&dir_arg(dir.path())]);
     alpha.send("incr 10");
     let (status, text) = server.get("/metrics");
@@ -500,8 +385,8 @@ fn metrics_name_type_and_label_every_field() {
 #[ignore = "needs promtool (Debian package prometheus)"]
 fn metrics_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();
-    let _alpha = Writer::start(dir.path(), "alpha", 2, 5);
-    let _beta = Writer::start(dir.path(), "beta-app", 1, 5);
+    let _alpha = quoting_writer(dir.path(), "alpha", 2, 5);
+    let _beta = quoting_writer(dir.path(), "beta-app", 1, 5);
     let server = Server::start(&[&dir_arg(dir.path())]);
     let (_, text) = server.get("/metrics");
     let mut promtool = Command::new("promtool")
@@ -543,7 +428,7 @@ fn free_port() -> u16 {
 fn prometheus_scrapes_the_counter() {
     let dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let mut writer = Writer::start(dir.path(), "scraped", 1, 0);
+    let mut writer = quoting_writer(dir.path(), "scraped", 1, 0);
     writer.send("incr 4242");
     let server = Server::start(&[&dir_arg(dir.path())]);
     let config = work.path().join("prometheus.yml");
@@ -617,7 +502,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn many_slow_connections_do_not_block_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let _writer = Writer::start(dir.path(), "busy", 2, 5);
+    let _writer = quoting_writer(dir.path(), "busy", 2, 5);
     let server = Server::start(&[&dir_arg(dir.path())]);
     let before = rss_kib(server.pid());
     let mut held = Vec::new();
@@ -812,8 +697,8 @@ fn dashboard_shows_live_values_and_graphs_in_a_browser() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::start(dir.path(), "shown", 2, 5);
-    let _other = Writer::start(dir.path(), "other", 1, 1_000_000);
+    let writer = quoting_writer(dir.path(), "shown", 2, 5);
+    let _other = quoting_writer(dir.path(), "other", 1, 1_000_000);
     let pid = writer.pid();
     // Half a minute of the process's t.hits, as `mmstats record --by pid`
     // keeps it: Unix milliseconds, a slot a second.
@@ -977,7 +862,7 @@ fn fifty_clients_for_twenty_seconds_get_every_answer() {
     const CLIENTS: usize = 50;
     const RUN: Duration = Duration::from_secs(20);
     let dir = tempfile::tempdir().unwrap();
-    let _writer = Writer::start(dir.path(), "busy", 2, 5);
+    let _writer = quoting_writer(dir.path(), "busy", 2, 5);
     let server = Server::start(&[&dir_arg(dir.path())]);
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS)
