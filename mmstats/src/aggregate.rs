@@ -13,6 +13,7 @@
 //! | [`Kind::Gauge`] | sum | per-thread gauges split one quantity (requests in flight, queue length) between threads |
 //! | [`Kind::Average`], [`Kind::Timer`] | mean of the files' non-zero values, each file weighted equally; `0.0` if all are zero | files do not publish how many samples a mean is made of, so no weighting is possible; a file holds exactly `0.0` until its first sample, and counting such files would drag the mean towards zero |
 //! | [`Kind::Flag`] | any: true if at least one file says true | "is any worker up?", "is any worker busy?" |
+//! | [`Kind::Minimum`], [`Kind::Maximum`] | the least, the greatest | a `Summary`'s smallest and largest values: the smallest of all threads is the least of their smallest |
 //! | [`Kind::Text`], [`Kind::Static`] | the one value all files agree on, else each distinct value once ([`Combined::Distinct`]); for texts, empty ones are left out unless all are empty | texts cannot be added up; statics such as `sys.pid` differ between processes; a text is empty until its writer first sets it |
 //! | [`Kind::Unknown`] | by the value's type: integers as [`Rules::unknown_integer`] (a gauge unless told otherwise), floats as averages, booleans as flags, texts as texts | files of the original implementation carry no kinds; its integer fields are counters or gauges and nothing in the file tells which, and its float fields are mostly averages and timers |
 //!
@@ -175,6 +176,19 @@ pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
     match kind {
         Kind::Counter | Kind::Gauge if !has_text => Combined::Value(sum(values)),
         Kind::Average | Kind::Timer if !has_text => Combined::Value(Value::Float(mean(values))),
+        Kind::Minimum | Kind::Maximum if !has_text => {
+            let numbers = values.iter().filter_map(|v| v.as_f64());
+            let extreme = if kind == Kind::Minimum {
+                numbers.fold(f64::INFINITY, f64::min)
+            } else {
+                numbers.fold(f64::NEG_INFINITY, f64::max)
+            };
+            Combined::Value(Value::Float(if extreme.is_finite() {
+                extreme
+            } else {
+                0.0
+            }))
+        }
         Kind::Flag if !has_text => Combined::Value(Value::Bool(
             values.iter().any(|v| v.as_f64().is_some_and(|x| x != 0.0)),
         )),
@@ -684,5 +698,28 @@ mod tests {
         assert_eq!(c("-1-2.mmstats"), "-1-2");
         assert_eq!(c("a-1-2-3.mmstats"), "a-1");
         assert_eq!(c("a-b.mmstats"), "a-b");
+    }
+
+    #[test]
+    fn minimums_and_maximums_take_the_extremes_not_the_sum() {
+        let files = [
+            snap(
+                "/s/a-1-1.mmstats",
+                vec![
+                    stat("size.min", Kind::Minimum, Value::Float(3.0)),
+                    stat("size.max", Kind::Maximum, Value::Float(5.0)),
+                ],
+            ),
+            snap(
+                "/s/a-1-2.mmstats",
+                vec![
+                    stat("size.min", Kind::Minimum, Value::Float(1.0)),
+                    stat("size.max", Kind::Maximum, Value::Float(9.0)),
+                ],
+            ),
+        ];
+        let all = combine(&files);
+        assert_eq!(all[0].combined, Combined::Value(Value::Float(1.0)));
+        assert_eq!(all[1].combined, Combined::Value(Value::Float(9.0)));
     }
 }

@@ -126,11 +126,15 @@ pub enum Kind {
     /// number, then the group, then the sequence number again, and sees the
     /// same even number twice, has read the group whole.
     Sequence = 8,
+    /// The smallest of the values recorded: across files, the least counts.
+    Minimum = 9,
+    /// The largest of the values recorded: across files, the greatest counts.
+    Maximum = 10,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Unknown,
         Kind::Counter,
         Kind::Gauge,
@@ -140,6 +144,8 @@ impl Kind {
         Kind::Text,
         Kind::Static,
         Kind::Sequence,
+        Kind::Minimum,
+        Kind::Maximum,
     ];
 
     /// The kind stored as `code`, or `None` for a code this version does not know.
@@ -168,6 +174,8 @@ impl Kind {
             Kind::Text => "text",
             Kind::Static => "static",
             Kind::Sequence => "sequence",
+            Kind::Minimum => "minimum",
+            Kind::Maximum => "maximum",
         }
     }
 }

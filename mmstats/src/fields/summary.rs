@@ -77,13 +77,13 @@ const PARTS: [Part; 5] = [
     },
     Part {
         suffix: ".min",
-        ty: number_type::<f64>(Kind::Gauge),
+        ty: number_type::<f64>(Kind::Minimum),
         same_unit: true,
         help: "the smallest value recorded",
     },
     Part {
         suffix: ".max",
-        ty: number_type::<f64>(Kind::Gauge),
+        ty: number_type::<f64>(Kind::Maximum),
         same_unit: true,
         help: "the largest value recorded",
     },

@@ -152,7 +152,9 @@ fn point(kind: Kind, combined: &Combined) -> Option<Point> {
             None
         }
         (_, Value::Float(x)) => Some(Point::F64(*x)),
-        (Kind::Average | Kind::Timer, v) => v.as_f64().map(Point::F64),
+        (Kind::Average | Kind::Timer | Kind::Minimum | Kind::Maximum, v) => {
+            v.as_f64().map(Point::F64)
+        }
         (Kind::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),
         (Kind::Counter, Value::Unsigned(n)) => Some(Point::U64(*n)),
         (Kind::Counter, Value::Bool(b)) => Some(Point::U64(u64::from(*b))),
