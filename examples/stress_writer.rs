@@ -134,7 +134,10 @@ fn main() {
         eprintln!("usage: stress_writer PATH [--packed] [--seconds N]");
         std::process::exit(2);
     };
-    let until = Instant::now() + Duration::from_secs(seconds);
+    // A duration too long to add to the clock means "until killed".
+    let until = Instant::now()
+        .checked_add(Duration::from_secs(seconds))
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
     let result = if packed_layout {
         packed(&path, until).map_err(|e| e.to_string())
     } else {

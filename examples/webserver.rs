@@ -94,7 +94,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
     match unit {
         "ms" => Some(Duration::from_millis(n)),
         "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
         _ => None,
     }
 }
@@ -209,12 +209,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let main_stats = WebStats::create()?;
     main_stats.up.set(true);
 
-    let handles: Vec<_> = (0..opts.threads)
-        .map(|id| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || worker(id, &stop))
-        })
-        .collect();
+    let mut handles = Vec::new();
+    for id in 0..opts.threads {
+        let stop_worker = Arc::clone(&stop);
+        match std::thread::Builder::new().spawn(move || worker(id, &stop_worker)) {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                eprintln!("webserver: cannot start worker {id}: {e}; running with {id}");
+                break;
+            }
+        }
+    }
 
     let started = Instant::now();
     let mut next_report = started + Duration::from_secs(1);

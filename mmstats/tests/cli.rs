@@ -342,6 +342,59 @@ fn poll_picks_up_new_files_and_drops_vanished_ones_without_going_negative() {
     poll.finish();
 }
 
+/// A process with 1000 stats files open at once: `poll` sums all of them
+/// and holds no descriptor for them between samples, and `slurp` prints
+/// every one.
+#[test]
+fn poll_and_slurp_read_a_thousand_files_of_one_process() {
+    use mmstats::MmStats;
+    // This process keeps a descriptor per live writer (its lock); make room.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid pointer for the call to fill in.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    limit.rlim_cur = limit.rlim_cur.max(1500).min(limit.rlim_max);
+    // SAFETY: a valid rlimit within the hard limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let writers: Vec<_> = (0..1000u64)
+        .map(|i| {
+            let stats = support::TestStats::builder()
+                .dir(dir.path())
+                .file(format!("many-{i}.mmstats"))
+                .create()
+                .unwrap();
+            stats.hits.incr_by(i);
+            stats
+        })
+        .collect();
+
+    let mut poll = Poll::start(&["hits", "--prefix", "t.", "--count", "2"], dir.path());
+    let first = poll.sample(true);
+    assert_eq!(first[1].trim(), (0..1000u64).sum::<u64>().to_string());
+    // Between samples poll holds no descriptor on the files it reads.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", poll.child.id()))
+        .unwrap()
+        .flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(dir.path())))
+        .count();
+    assert_eq!(fds, 0, "poll keeps files open between samples");
+    writers[999].hits.incr_by(5);
+    assert_eq!(poll.row(), ["5"]);
+    poll.finish();
+
+    let (output, stdout, stderr) = run(mmstats().arg("slurp").arg("--json").arg(dir.path()));
+    assert!(output.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["files"].as_array().unwrap().len(), 1000);
+    drop(writers);
+}
+
 #[test]
 fn poll_every_delay_and_with_filters() {
     let dir = tempfile::tempdir().unwrap();
