@@ -42,6 +42,20 @@ pub(crate) fn read_meta(dir: &Path) -> Result<Meta> {
     format::decode_meta(&path, &bytes)
 }
 
+/// The store's metadata, checked against the chunk size the caller expects
+/// (if any): the one check every way of opening a store makes.
+pub(crate) fn read_meta_expecting(dir: &Path, expected_chunk_size: Option<u64>) -> Result<Meta> {
+    let meta = read_meta(dir)?;
+    match expected_chunk_size {
+        Some(expected) if expected != meta.chunk_size => Err(Error::ChunkSizeMismatch {
+            path: dir.join(META_FILE),
+            expected,
+            found: meta.chunk_size,
+        }),
+        _ => Ok(meta),
+    }
+}
+
 /// The store-wide metric list as loaded.
 #[derive(Default)]
 pub(crate) struct MetricList {

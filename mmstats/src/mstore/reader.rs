@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::core::{self, Core, MetricList};
-use super::error::{Error, Result};
+use super::error::Result;
 use super::store::slot_at;
 use super::types::{MetricInfo, OpenOptions, Points, Run, StoreInfo, Value, ValueType};
 
@@ -40,16 +40,7 @@ impl Reader {
     /// indexes.
     pub fn open_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Reader> {
         let dir = dir.as_ref();
-        let meta = core::read_meta(dir)?;
-        if let Some(e) = options.expected_chunk_size {
-            if e != meta.chunk_size {
-                return Err(Error::ChunkSizeMismatch {
-                    path: dir.join(core::META_FILE),
-                    expected: e,
-                    found: meta.chunk_size,
-                });
-            }
-        }
+        let meta = core::read_meta_expecting(dir, options.expected_chunk_size)?;
         let list = MetricList::load_tolerant(&dir.join(core::LIST_FILE))?;
         Ok(Reader {
             core: Core::new(dir, meta, false, options.max_open_chunks, list),

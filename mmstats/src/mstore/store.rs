@@ -109,16 +109,7 @@ impl Store {
     /// `options.expected_chunk_size` differs from the store's.
     pub fn open_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
         let dir = dir.as_ref();
-        let meta = core::read_meta(dir)?;
-        if let Some(e) = options.expected_chunk_size {
-            if e != meta.chunk_size {
-                return Err(Error::ChunkSizeMismatch {
-                    path: dir.join(core::META_FILE),
-                    expected: e,
-                    found: meta.chunk_size,
-                });
-            }
-        }
+        core::read_meta_expecting(dir, options.expected_chunk_size)?;
         let lock = lock(dir)?;
         Store::open_locked(dir, lock, options.max_open_chunks)
     }
