@@ -73,7 +73,7 @@ impl Reader {
     }
 
     /// Every metric with its type, in order of first write. Fails with
-    /// [`Error::Corrupt`] naming the metric list if it is damaged (the
+    /// [`Error::Corrupt`](super::Error::Corrupt) naming the metric list if it is damaged (the
     /// writer repairs it on its next open).
     pub fn metrics(&mut self) -> Result<Vec<MetricInfo>> {
         self.core.metrics()
