@@ -6,7 +6,10 @@
 //! arithmetic the writer uses, by a small test-only writer.
 
 use mmstats::format::{self, FieldType, Kind, Signature};
-use mmstats::reader::{read_bytes, read_path, EndMarker, ReadError, Snapshot, Value};
+use mmstats::reader::{
+    read_bytes, read_bytes_into, read_path, EndMarker, Frame, MappedFile, ReadError, Snapshot,
+    Value,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -475,4 +478,115 @@ proptest! {
         prop_assert_eq!(snapshot.path.take(), Some(path));
         check_round_trip(&fields, meta, &built, &snapshot)?;
     }
+}
+
+/// What reading `bytes` gives, with the path left out: the snapshot's debug
+/// form (in which, unlike by `==`, a NaN equals itself), or the error's
+/// message.
+fn outcome(result: Result<Snapshot, ReadError>) -> Result<String, String> {
+    match result {
+        Ok(mut snapshot) => {
+            snapshot.path = None;
+            Ok(format!("{snapshot:?}"))
+        }
+        Err(e) => Err(e.without_path().to_string()),
+    }
+}
+
+/// Bytes of every kind the reader meets: valid files, damaged ones, noise.
+fn any_file() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        valid_file().prop_map(|(_, _, built)| built.bytes),
+        (valid_file(), proptest::collection::vec(mutation(), 1..4))
+            .prop_map(|((_, _, built), mutations)| apply(&built, &mutations)),
+        random_bytes(),
+    ]
+}
+
+thread_local! {
+    /// One frame for every case of a thread, so that each case is read into
+    /// a frame left over from another file.
+    static FRAME: std::cell::RefCell<Frame> = const { std::cell::RefCell::new(Frame::new()) };
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Every way into the reader gives the same answer for the same bytes:
+    /// in memory or mapped, into a new snapshot or into a frame that last
+    /// read some other file (so that its first copy of a mapped file is too
+    /// short or too long).
+    #[test]
+    fn every_way_in_reads_the_same(bytes in any_file()) {
+        let expected = outcome(read_bytes(&bytes));
+        let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let path = dir.path().join("case.mmstats");
+        std::fs::write(&path, &bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if !bytes.is_empty() {
+            prop_assert_eq!(&outcome(read_path(&path)), &expected);
+        }
+        FRAME.with_borrow_mut(|frame| {
+            let in_memory = read_bytes_into(&bytes, frame).map(|()| frame.to_snapshot());
+            prop_assert_eq!(&outcome(in_memory), &expected);
+            if let Ok(mapped) = MappedFile::open(&path) {
+                let read = mapped.read_into(frame).map(|()| frame.to_snapshot());
+                prop_assert_eq!(&outcome(read), &expected);
+                if expected.is_err() {
+                    prop_assert!(frame.is_empty(), "a failed read leaves the frame empty");
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// A file whose fields and metadata take far more than the first copy a
+/// frame makes of a mapped file (16 KiB), read after a tiny file and after
+/// itself: the copy grows until the parse has all it needs.
+#[test]
+fn a_large_mapped_file_reads_whole_after_a_small_one() {
+    let fields: Vec<FieldCase> = (0..3000)
+        .map(|i| FieldCase {
+            label: format!("service.worker.requests.{i:05}"),
+            signature: Signature::code(b'Q'),
+            size: 8,
+            padded: true,
+            write_buffer: None,
+            value: (i as u64).to_ne_bytes().to_vec(),
+            other: Vec::new(),
+            expected: Value::Unsigned(i as u64),
+            meta: (Kind::Counter.code(), "requests".into(), format!("help {i}")),
+        })
+        .collect();
+    let built = build(&fields, true, Tail::Pages);
+    assert!(built.fields_end > 4 * 16 * 1024, "{}", built.fields_end);
+    let expected = read_bytes(&built.bytes).unwrap();
+    check_round_trip(&fields, true, &built, &expected).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.mmstats");
+    let small_fields = &fields[..1];
+    std::fs::write(&small, build(small_fields, true, Tail::Exact).bytes).unwrap();
+    let large = dir.path().join("large.mmstats");
+    std::fs::write(&large, &built.bytes).unwrap();
+
+    let mut frame = Frame::new();
+    MappedFile::open(&small)
+        .unwrap()
+        .read_into(&mut frame)
+        .unwrap();
+    assert_eq!(frame.len(), 1);
+    let mapped = MappedFile::open(&large).unwrap();
+    for _ in 0..2 {
+        mapped.read_into(&mut frame).unwrap();
+        assert_eq!(frame.to_snapshot(), expected);
+    }
+    MappedFile::open(&small)
+        .unwrap()
+        .read_into(&mut frame)
+        .unwrap();
+    assert_eq!(frame.len(), 1);
+    let mut fresh = Frame::new();
+    mapped.read_into(&mut fresh).unwrap();
+    assert_eq!(fresh.to_snapshot(), expected);
 }

@@ -2,8 +2,9 @@
 //!
 //! Groups:
 //! - `reader`: parsing a file of 1000 fields in memory and from its path,
-//!   and one poll of a typical file, against `std::fs::read` of the same
-//!   1000-field file (the least any tool pays to look at it);
+//!   into a new `Snapshot` and into a reused `Frame`, and one poll of a
+//!   typical file, against `std::fs::read` of the same 1000-field file (the
+//!   least any tool pays to look at it);
 //! - `interference`: a counter increment with nothing else running, beside a
 //!   thread that only spins (the control: two threads on two cores), and
 //!   beside a thread that reads the writer's file in a loop.
@@ -110,6 +111,16 @@ fn reading(c: &mut Criterion) {
     g.bench_function("parse_1000_fields", |b| {
         b.iter(|| reader::read_bytes(black_box(&bytes)).expect("parse"))
     });
+    let mut frame = reader::Frame::new();
+    g.bench_function("frame_1000_fields", |b| {
+        b.iter(|| reader::read_bytes_into(black_box(&bytes), &mut frame).expect("parse"))
+    });
+    let mapped = reader::MappedFile::open(&big).expect("map the 1000-field file");
+    g.bench_function("mapped_frame_1000_fields", |b| {
+        b.iter(|| mapped.read_into(&mut frame).expect("read_into"))
+    });
+    assert_eq!(frame.len(), 1000);
+    assert_eq!(frame.to_snapshot().stats, parsed.stats);
     g.bench_function("read_path_1000_fields", |b| {
         b.iter(|| reader::read_path(black_box(&big)).expect("read_path"))
     });

@@ -68,6 +68,12 @@ pub fn read_bytes(bytes: &[u8]) -> Result<Snapshot, ReadError> {
     parse(bytes)
 }
 
+/// Reads an mmstats file that is already in memory into `frame`, reusing its
+/// buffers (see [`Frame`]). On an error the frame is left empty.
+pub fn read_bytes_into(bytes: &[u8], frame: &mut Frame) -> Result<(), ReadError> {
+    parse_into(bytes, frame)
+}
+
 /// Reads the mmstats file at `path`.
 ///
 /// The file is mapped read-only and parsed in place, without a lock and
@@ -158,6 +164,17 @@ impl MappedFile {
         })?;
         snapshot.path = Some(self.path.clone());
         Ok(snapshot)
+    }
+
+    /// Parses the file as it is now into `frame`, reusing its buffers (see
+    /// [`Frame`]): what [`MappedFile::read`] does, without allocating once
+    /// the frame has grown to the file's size. On an error, which names the
+    /// path, the frame is left empty.
+    pub fn read_into(&self, frame: &mut Frame) -> Result<(), ReadError> {
+        parse_into(&self.map, frame).map_err(|error| ReadError::File {
+            path: self.path.clone(),
+            error: Box::new(error),
+        })
     }
 }
 
@@ -459,34 +476,6 @@ fn quoted(text: &str) -> String {
     }
 }
 
-/// Decodes UTF-8, dropping invalid sequences (Python's `decode('utf8', 'ignore')`).
-fn decode_utf8_ignore(bytes: &[u8]) -> String {
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-    }
-    out
-}
-
-/// Like [`decode_utf8_ignore`], keeping the buffer when it is valid UTF-8
-/// (the usual case), so that no second allocation is made.
-fn owned_utf8_ignore(bytes: Vec<u8>) -> String {
-    match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => decode_utf8_ignore(e.as_bytes()),
-    }
-}
-
-/// Decodes a text value: the bytes up to the first NUL, as UTF-8 with
-/// invalid sequences dropped.
-fn decode_text(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    decode_utf8_ignore(bytes.get(..end).unwrap_or_default())
-}
-
 /// The kind a field gets when the file has no metadata block.
 fn default_kind(label: &str) -> Kind {
     if STATIC_LABEL_ENDINGS.iter().any(|end| label.ends_with(end)) {
@@ -496,102 +485,166 @@ fn default_kind(label: &str) -> Kind {
     }
 }
 
-/// Decodes one value of type `ty` from exactly `ty`'s size in bytes.
-fn decode_value(ty: ValueType, bytes: &[u8]) -> Value {
-    /// The first `N` bytes, zero-filled if there are fewer (never the case:
-    /// callers pass the signature's size).
-    fn take<const N: usize>(bytes: &[u8]) -> [u8; N] {
-        let mut out = [0u8; N];
-        for (o, b) in out.iter_mut().zip(bytes) {
-            *o = *b;
-        }
-        out
+/// A stretch of a [`Frame`]'s text buffer: a label, signature, unit, help
+/// or text value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// Appends `bytes` to `text` as UTF-8 with invalid sequences dropped
+/// (Python's `decode('utf8', 'ignore')`) and says where they went.
+#[inline]
+fn push_utf8_ignore(text: &mut String, bytes: &[u8]) -> Span {
+    let start = text.len();
+    if bytes.is_empty() {
+        // Most units and help texts: nothing to check or copy.
+        return Span { start, end: start };
     }
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => text.push_str(valid),
+        Err(_) => {
+            for chunk in bytes.utf8_chunks() {
+                text.push_str(chunk.valid());
+            }
+        }
+    }
+    Span {
+        start,
+        end: text.len(),
+    }
+}
+
+/// Appends bytes to the text a parse builds, which is checked as UTF-8
+/// once, at the end (see `finish_text`).
+#[inline]
+fn push_raw(text: &mut Vec<u8>, bytes: &[u8]) -> Span {
+    let start = text.len();
+    text.extend_from_slice(bytes);
+    Span {
+        start,
+        end: text.len(),
+    }
+}
+
+/// A text value's bytes: those up to the first NUL.
+fn text_value_bytes(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    bytes.get(..end).unwrap_or_default()
+}
+
+/// `bytes` as UTF-8 with invalid sequences dropped, as labels read; for
+/// error messages, before a parse's text is checked.
+fn ignore_invalid(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    push_utf8_ignore(&mut text, bytes);
+    text
+}
+
+/// The text a parse built, once checked as UTF-8. In the usual case, valid
+/// UTF-8 with every span on a character boundary, the bytes become the text
+/// as they are; otherwise each span is decoded on its own, with invalid
+/// sequences dropped, and the spans are moved to where they went.
+fn finish_text(raw: Vec<u8>, entries: &mut [Entry]) -> String {
+    let raw = match String::from_utf8(raw) {
+        Ok(text) => {
+            let whole =
+                |span: Span| text.is_char_boundary(span.start) && text.is_char_boundary(span.end);
+            if entries.iter().all(|e| {
+                whole(e.label)
+                    && whole(e.signature)
+                    && whole(e.unit)
+                    && whole(e.help)
+                    && whole(e.value.text)
+            }) {
+                return text;
+            }
+            text.into_bytes()
+        }
+        Err(e) => e.into_bytes(),
+    };
+    let mut text = String::with_capacity(raw.len());
+    let mut again =
+        |span: Span| push_utf8_ignore(&mut text, raw.get(span.start..span.end).unwrap_or_default());
+    for entry in entries.iter_mut() {
+        entry.label = again(entry.label);
+        entry.signature = again(entry.signature);
+        entry.unit = again(entry.unit);
+        entry.help = again(entry.help);
+        entry.value.text = again(entry.value.text);
+    }
+    text
+}
+
+/// A value as a [`Frame`] keeps it: a number's bytes as stored (the first
+/// `size` of the eight), decoded only when asked for, or a text in the
+/// frame's buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Slot {
+    bytes: [u8; 8],
+    text: Span,
+}
+
+/// Keeps one value of type `ty` from exactly `ty`'s size in bytes; a text's
+/// bytes (up to its first NUL) are given to `push_text`, which says where
+/// it put them.
+#[inline(always)]
+fn slot(ty: ValueType, bytes: &[u8], push_text: impl FnOnce(&[u8]) -> Span) -> Slot {
     match ty {
-        ValueType::I8 => Value::Signed(i8::from_ne_bytes(take(bytes)).into()),
-        ValueType::U8 => Value::Unsigned(u8::from_ne_bytes(take(bytes)).into()),
-        ValueType::Bool => Value::Bool(take::<1>(bytes) != [0]),
-        ValueType::I16 => Value::Signed(i16::from_ne_bytes(take(bytes)).into()),
-        ValueType::U16 => Value::Unsigned(u16::from_ne_bytes(take(bytes)).into()),
-        ValueType::I32 => Value::Signed(i32::from_ne_bytes(take(bytes)).into()),
-        ValueType::U32 => Value::Unsigned(u32::from_ne_bytes(take(bytes)).into()),
-        ValueType::I64 => Value::Signed(i64::from_ne_bytes(take(bytes))),
-        ValueType::U64 => Value::Unsigned(u64::from_ne_bytes(take(bytes))),
-        ValueType::F32 => Value::Float(f32::from_ne_bytes(take(bytes)).into()),
-        ValueType::F64 => Value::Float(f64::from_ne_bytes(take(bytes))),
-        ValueType::Char | ValueType::Text => Value::Text(decode_text(bytes)),
-    }
-}
-
-/// Walks the bytes of a file; every read is bounds-checked and reports what
-/// it was reading when it runs past the end.
-struct Cursor<'m, M: mem::Memory + ?Sized> {
-    mem: &'m M,
-    pos: usize,
-}
-
-impl<M: mem::Memory + ?Sized> Cursor<'_, M> {
-    /// Reads `n` bytes at the current position and moves past them.
-    fn bytes(
-        &mut self,
-        n: usize,
-        what: &'static str,
-        label: Option<&str>,
-    ) -> Result<Vec<u8>, ReadError> {
-        let mut out = vec![0u8; n];
-        if !self.mem.copy(self.pos, &mut out) {
-            return Err(ReadError::Truncated {
-                what,
-                label: label.map(str::to_owned),
-                offset: self.pos,
-                needed: n,
-                available: self.mem.len().saturating_sub(self.pos),
-            });
+        ValueType::Char | ValueType::Text => Slot {
+            bytes: [0; 8],
+            text: push_text(text_value_bytes(bytes)),
+        },
+        _ => {
+            let mut out = [0u8; 8];
+            match bytes.len() {
+                8 => out.copy_from_slice(bytes.get(..8).unwrap_or(&[0; 8])),
+                _ => {
+                    for (o, b) in out.iter_mut().zip(bytes) {
+                        *o = *b;
+                    }
+                }
+            }
+            Slot {
+                bytes: out,
+                text: Span::default(),
+            }
         }
-        // In bounds, so this does not saturate: `pos + n <= len`.
-        self.pos = self.pos.saturating_add(n);
-        Ok(out)
-    }
-
-    /// Reads `N` bytes at the current position into an array (no
-    /// allocation) and moves past them.
-    fn array<const N: usize>(
-        &mut self,
-        what: &'static str,
-        label: Option<&str>,
-    ) -> Result<[u8; N], ReadError> {
-        let mut out = [0u8; N];
-        if !self.mem.copy(self.pos, &mut out) {
-            return Err(ReadError::Truncated {
-                what,
-                label: label.map(str::to_owned),
-                offset: self.pos,
-                needed: N,
-                available: self.mem.len().saturating_sub(self.pos),
-            });
-        }
-        self.pos = self.pos.saturating_add(N);
-        Ok(out)
-    }
-
-    /// Reads a native `u16` at the current position and moves past it.
-    fn u16(&mut self, what: &'static str, label: Option<&str>) -> Result<u16, ReadError> {
-        Ok(u16::from_ne_bytes(self.array(what, label)?))
-    }
-
-    /// Reads one byte at the current position and moves past it.
-    fn u8(&mut self, what: &'static str, label: Option<&str>) -> Result<u8, ReadError> {
-        let [b] = self.array(what, label)?;
-        Ok(b)
     }
 }
 
-/// One field as stored, before the metadata block is applied.
-struct RawField {
-    label: String,
-    signature: String,
+/// The value `slot` of type `ty` holds; texts are looked up in `text`.
+fn slot_value<'t>(ty: ValueType, slot: &Slot, text: &'t str) -> ValueRef<'t> {
+    let b = slot.bytes;
+    match ty {
+        ValueType::I8 => ValueRef::Signed(i8::from_ne_bytes([b[0]]).into()),
+        ValueType::U8 => ValueRef::Unsigned(b[0].into()),
+        ValueType::Bool => ValueRef::Bool(b[0] != 0),
+        ValueType::I16 => ValueRef::Signed(i16::from_ne_bytes([b[0], b[1]]).into()),
+        ValueType::U16 => ValueRef::Unsigned(u16::from_ne_bytes([b[0], b[1]]).into()),
+        ValueType::I32 => ValueRef::Signed(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
+        ValueType::U32 => ValueRef::Unsigned(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
+        ValueType::I64 => ValueRef::Signed(i64::from_ne_bytes(b)),
+        ValueType::U64 => ValueRef::Unsigned(u64::from_ne_bytes(b)),
+        ValueType::F32 => ValueRef::Float(f32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
+        ValueType::F64 => ValueRef::Float(f64::from_ne_bytes(b)),
+        ValueType::Char | ValueType::Text => ValueRef::Text(frame_str(text, slot.text)),
+    }
+}
+
+/// One field as a [`Frame`] keeps it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    label: Span,
+    signature: Span,
+    unit: Span,
+    help: Span,
+    kind: Kind,
     buffered: bool,
-    value: Value,
+    value: Slot,
+    /// Where the field starts.
+    start: usize,
     /// Where an unbuffered value is, and how to decode it, for reading it
     /// again (see `settle_groups`).
     value_at: usize,
@@ -599,29 +652,530 @@ struct RawField {
     value_size: usize,
 }
 
-/// Parses a whole file.
+/// One file parsed into buffers that are kept for the next parse: the
+/// reader's allocation-free way in, for tools that read the same files again
+/// and again.
+///
+/// [`read_bytes_into`] and [`MappedFile::read_into`] fill a frame with what
+/// [`read_bytes`] and [`MappedFile::read`] would return as a [`Snapshot`];
+/// [`Frame::fields`] then lends each field as a [`Field`] whose label, texts
+/// and metadata borrow from the frame. Once its buffers have grown to the
+/// size of the files read, parsing into a frame allocates nothing. Every
+/// [`Snapshot`] is made this way ([`Frame::to_snapshot`]).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.mmstats");
+/// # std::fs::write(&path, [1u8, 3, 0, b'h', b'i', b't', 1, 0, b'Q', 0xff, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
+/// use mmstats::reader::{Frame, MappedFile, ValueRef};
+///
+/// let file = MappedFile::open(&path)?;
+/// let mut frame = Frame::new();
+/// for _ in 0..3 {
+///     file.read_into(&mut frame)?; // reuses the frame's buffers
+///     let hits = frame.get("hit").map(|field| field.value);
+///     assert_eq!(hits, Some(ValueRef::Unsigned(7)));
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Frame {
+    text: String,
+    entries: Vec<Entry>,
+    /// Indexes of the sequence fields whose groups did not settle.
+    unsettled: Vec<usize>,
+    /// Bytes copied out of a mapping before they are decoded.
+    scratch: Vec<u8>,
+    /// Where the last type signature parsed is stored, its size, and what
+    /// it says.
+    last_signature: Option<(usize, usize, format::SignatureInfo, Span)>,
+    /// The start of a mapped file, copied to be parsed.
+    copy: Vec<u8>,
+    /// How far into its file the last parse read: how much to copy first
+    /// next time.
+    extent: usize,
+    version: u8,
+    file_size: usize,
+    end: EndMarker,
+    fields_end: usize,
+    meta: bool,
+}
+
+impl Default for Frame {
+    fn default() -> Frame {
+        Frame::new()
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("version", &self.version)
+            .field("file_size", &self.file_size)
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .field("end", &self.end)
+            .field("fields_end", &self.fields_end)
+            .field("meta", &self.meta)
+            .field("unsettled", &self.unsettled().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Frame {
+    /// An empty frame, with no field, that allocates nothing until a file is
+    /// read into it.
+    pub const fn new() -> Frame {
+        Frame {
+            text: String::new(),
+            entries: Vec::new(),
+            unsettled: Vec::new(),
+            scratch: Vec::new(),
+            last_signature: None,
+            copy: Vec::new(),
+            extent: 0,
+            version: 0,
+            file_size: 0,
+            end: EndMarker::Eof,
+            fields_end: 0,
+            meta: false,
+        }
+    }
+
+    /// Forgets the last file read, keeping the buffers.
+    fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
+        self.unsettled.clear();
+        self.last_signature = None;
+        self.version = 0;
+        self.file_size = 0;
+        self.end = EndMarker::Eof;
+        self.fields_end = 0;
+        self.meta = false;
+    }
+
+    fn str(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or_default()
+    }
+
+    fn field(&self, entry: &Entry) -> Field<'_> {
+        Field {
+            label: self.str(entry.label),
+            kind: entry.kind,
+            value: slot_value(entry.value_type, &entry.value, &self.text),
+            signature: self.str(entry.signature),
+            buffered: entry.buffered,
+            unit: self.str(entry.unit),
+            help: self.str(entry.help),
+        }
+    }
+
+    /// How many fields the file has.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the file has no field (or nothing was read into the frame
+    /// yet, or the last read failed).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every field, in file order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = Field<'_>> + '_ {
+        self.entries.iter().map(|entry| self.field(entry))
+    }
+
+    /// The field at `index` in file order.
+    pub fn field_at(&self, index: usize) -> Option<Field<'_>> {
+        self.entries.get(index).map(|entry| self.field(entry))
+    }
+
+    /// The first field labelled exactly `label`.
+    pub fn get(&self, label: &str) -> Option<Field<'_>> {
+        self.fields().find(|field| field.label == label)
+    }
+
+    /// The process that owns the file, as [`Snapshot::pid`] says.
+    pub fn pid(&self) -> Option<u32> {
+        let field = self
+            .fields()
+            .find(|field| field.label.ends_with("sys.pid"))?;
+        match field.value {
+            ValueRef::Unsigned(v) => u32::try_from(v).ok(),
+            ValueRef::Signed(v) => u32::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The format version (the first byte).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Size of the file, or of the bytes read, in bytes.
+    pub fn file_size(&self) -> usize {
+        self.file_size
+    }
+
+    /// What ended the field list.
+    pub fn end(&self) -> EndMarker {
+        self.end
+    }
+
+    /// Offset where the field list ends.
+    pub fn fields_end(&self) -> usize {
+        self.fields_end
+    }
+
+    /// Whether kinds, units and help texts came from a metadata block.
+    pub fn has_meta(&self) -> bool {
+        self.meta
+    }
+
+    /// Labels of the sequence fields whose groups could not be read whole
+    /// (see [`Snapshot::unsettled`]).
+    pub fn unsettled(&self) -> impl Iterator<Item = &str> + '_ {
+        self.unsettled
+            .iter()
+            .filter_map(|&i| self.entries.get(i))
+            .map(|entry| self.str(entry.label))
+    }
+
+    /// The same file as an owned [`Snapshot`], with no path.
+    pub fn to_snapshot(&self) -> Snapshot {
+        Snapshot {
+            path: None,
+            version: self.version,
+            file_size: self.file_size,
+            stats: self.fields().map(|field| field.to_stat()).collect(),
+            end: self.end,
+            fields_end: self.fields_end,
+            meta: self.meta,
+            unsettled: self.unsettled().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// One field of a [`Frame`], borrowed from it: what a [`Stat`] holds,
+/// without allocating.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Field<'a> {
+    /// The label, decoded as UTF-8 with invalid bytes dropped.
+    pub label: &'a str,
+    /// What the field means: from the metadata block, or guessed from the
+    /// label when the file has none.
+    pub kind: Kind,
+    /// The value.
+    pub value: ValueRef<'a>,
+    /// The type signature as stored, without its padding.
+    pub signature: &'a str,
+    /// Whether the field is double-buffered.
+    pub buffered: bool,
+    /// The unit of the value from the metadata block, or empty.
+    pub unit: &'a str,
+    /// What the value means, from the metadata block, or empty.
+    pub help: &'a str,
+}
+
+impl Field<'_> {
+    /// The field as an owned [`Stat`].
+    pub fn to_stat(&self) -> Stat {
+        Stat {
+            label: self.label.to_owned(),
+            kind: self.kind,
+            value: self.value.to_value(),
+            signature: self.signature.to_owned(),
+            buffered: self.buffered,
+            unit: self.unit.to_owned(),
+            help: self.help.to_owned(),
+        }
+    }
+}
+
+/// The value of one field of a [`Frame`], borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// An unsigned integer.
+    Unsigned(u64),
+    /// A signed integer.
+    Signed(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A yes/no value.
+    Bool(bool),
+    /// A text, up to its first NUL.
+    Text(&'a str),
+}
+
+impl ValueRef<'_> {
+    /// The value as an owned [`Value`].
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Unsigned(v) => Value::Unsigned(v),
+            ValueRef::Signed(v) => Value::Signed(v),
+            ValueRef::Float(v) => Value::Float(v),
+            ValueRef::Bool(v) => Value::Bool(v),
+            ValueRef::Text(v) => Value::Text(v.to_owned()),
+        }
+    }
+
+    /// The value as a number, as [`Value::as_f64`] gives it.
+    pub fn as_f64(self) -> Option<f64> {
+        match self {
+            ValueRef::Unsigned(v) => Some(v as f64),
+            ValueRef::Signed(v) => Some(v as f64),
+            ValueRef::Float(v) => Some(v),
+            ValueRef::Bool(v) => Some(if v { 1.0 } else { 0.0 }),
+            ValueRef::Text(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ValueRef<'_> {
+    /// As [`Value`] displays itself.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueRef::Unsigned(v) => write!(f, "{v}"),
+            ValueRef::Signed(v) => write!(f, "{v}"),
+            ValueRef::Float(v) => write!(f, "{v:?}"),
+            ValueRef::Bool(v) => write!(f, "{v}"),
+            ValueRef::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+/// Why a parse of a file's bytes stopped.
+enum Halt {
+    /// The file is not a good mmstats file.
+    Bad(ReadError),
+    /// Only the start of the file was copied out of its mapping, and the
+    /// parse needs the bytes up to this offset.
+    More(usize),
+}
+
+impl From<ReadError> for Halt {
+    fn from(error: ReadError) -> Halt {
+        Halt::Bad(error)
+    }
+}
+
+/// Walks the bytes of a file, or the start of them copied out of a mapping;
+/// every read is bounds-checked and reports what it was reading when it runs
+/// past the end.
+struct Cursor<'b> {
+    bytes: &'b [u8],
+    /// The size of the whole file, of which `bytes` may be the start.
+    file_size: usize,
+    pos: usize,
+}
+
+impl<'b> Cursor<'b> {
+    /// The `n` bytes at `offset`.
+    #[inline]
+    fn at(
+        &mut self,
+        offset: usize,
+        n: usize,
+        what: &'static str,
+        label: Option<&[u8]>,
+    ) -> Result<&'b [u8], Halt> {
+        let end = offset.checked_add(n);
+        if let Some(bytes) = end.and_then(|end| self.bytes.get(offset..end)) {
+            return Ok(bytes);
+        }
+        match end {
+            Some(end) if end <= self.file_size => Err(Halt::More(end)),
+            _ => Err(Halt::Bad(ReadError::Truncated {
+                what,
+                label: label.map(ignore_invalid),
+                offset,
+                needed: n,
+                available: self.file_size.saturating_sub(offset),
+            })),
+        }
+    }
+
+    /// The `n` bytes at the current position, moving past them.
+    #[inline]
+    fn take(
+        &mut self,
+        n: usize,
+        what: &'static str,
+        label: Option<&[u8]>,
+    ) -> Result<&'b [u8], Halt> {
+        let bytes = self.at(self.pos, n, what, label)?;
+        self.pos = self.pos.saturating_add(n);
+        Ok(bytes)
+    }
+
+    /// A native `u16` at the current position, moving past it.
+    #[inline]
+    fn u16(&mut self, what: &'static str, label: Option<&[u8]>) -> Result<u16, Halt> {
+        match *self.take(2, what, label)? {
+            [a, b] => Ok(u16::from_ne_bytes([a, b])),
+            _ => Ok(0),
+        }
+    }
+
+    /// One byte at the current position, moving past it.
+    #[inline]
+    fn u8(&mut self, what: &'static str, label: Option<&[u8]>) -> Result<u8, Halt> {
+        match *self.take(1, what, label)? {
+            [b] => Ok(b),
+            _ => Ok(0),
+        }
+    }
+}
+
+/// Parses a whole file into a new [`Snapshot`].
 fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
+    let mut frame = Frame::new();
+    parse_into(mem, &mut frame)?;
+    Ok(frame.to_snapshot())
+}
+
+/// Parses a whole file into `frame`; on an error the frame is left empty.
+fn parse_into<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) -> Result<(), ReadError> {
+    let result = parse_memory(mem, frame);
+    if result.is_err() {
+        frame.clear();
+    }
+    result
+}
+
+/// How much of a mapped file is copied at first when the frame has not read
+/// a file before.
+const FIRST_COPY: usize = 16 * 1024;
+
+/// Parses the bytes of `mem`: in place when they are ordinary memory, else
+/// from a copy of as much of the start of the file as the fields and the
+/// metadata take (copied anew, larger, when a parse finds it needs more).
+/// Values that a copy could have caught half-updated are then read again
+/// from the live file: double-buffered values by their protocol, groups
+/// guarded by a sequence field by theirs.
+fn parse_memory<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) -> Result<(), ReadError> {
     let file_size = mem.len();
-    let mut version = [0u8];
-    if !mem.copy(0, &mut version) {
-        return Err(ReadError::Empty);
+    let mut copy = std::mem::take(&mut frame.copy);
+    let mut want = match frame.extent {
+        0 => FIRST_COPY,
+        extent => extent,
     }
-    if version[0] != format::VERSION {
-        return Err(ReadError::UnsupportedVersion { found: version[0] });
-    }
-    let mut cursor = Cursor {
-        mem,
-        pos: format::FIELDS_START,
+    .clamp(1, file_size.max(1));
+    let parsed = loop {
+        let bytes: &[u8] = match mem.as_slice() {
+            Some(bytes) => bytes,
+            None => {
+                copy.clear();
+                copy.resize(want.min(file_size), 0);
+                if !mem.copy(0, &mut copy) {
+                    copy.clear();
+                }
+                &copy
+            }
+        };
+        match parse_bytes(bytes, file_size, frame) {
+            Ok(extent) => break Ok(extent),
+            Err(Halt::Bad(error)) => break Err(error),
+            Err(Halt::More(end)) if bytes.len() < end && end <= file_size => {
+                want = end.max(want.saturating_mul(2)).min(file_size);
+            }
+            Err(Halt::More(end)) => {
+                // Not reached: a parse asks for more only of a copy shorter
+                // than the file.
+                break Err(ReadError::Truncated {
+                    what: "copy of the file",
+                    label: None,
+                    offset: 0,
+                    needed: end,
+                    available: bytes.len(),
+                });
+            }
+        }
     };
-    let mut fields = Vec::new();
+    frame.copy = copy;
+    frame.extent = parsed?;
+    if mem.as_slice().is_none() {
+        reread_buffered(mem, frame)?;
+    }
+    settle_groups(mem, frame);
+    Ok(())
+}
+
+/// Reads every double-buffered value of `frame` again from the live file, by
+/// the double buffer's protocol (see `read_buffered`).
+fn reread_buffered<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) -> Result<(), ReadError> {
+    let Frame {
+        text,
+        entries,
+        scratch,
+        ..
+    } = frame;
+    for entry in entries.iter_mut().filter(|entry| entry.buffered) {
+        read_buffered(
+            mem,
+            frame_str(text, entry.label),
+            entry.start,
+            entry.value_at.saturating_sub(format::WRITE_BUFFER_BYTES),
+            entry.value_size,
+            scratch,
+        )?;
+        entry.value = slot(entry.value_type, scratch, |b| push_utf8_ignore(text, b));
+    }
+    Ok(())
+}
+
+/// Parses the bytes of a file of `file_size` bytes, or the start of them,
+/// into `frame`. Returns how far into the file it read.
+fn parse_bytes(bytes: &[u8], file_size: usize, frame: &mut Frame) -> Result<usize, Halt> {
+    frame.clear();
+    let mut text = std::mem::take(&mut frame.text).into_bytes();
+    let mut cursor = Cursor {
+        bytes,
+        file_size,
+        pos: 0,
+    };
+    let parsed = parse_raw(&mut cursor, frame, &mut text);
+    match parsed {
+        Ok(()) => {
+            frame.text = finish_text(text, &mut frame.entries);
+            if !frame.meta {
+                let Frame { text, entries, .. } = frame;
+                for entry in entries.iter_mut() {
+                    entry.kind = default_kind(frame_str(text, entry.label));
+                }
+            }
+            Ok(cursor.pos.max(frame.fields_end))
+        }
+        Err(halt) => {
+            text.clear();
+            frame.text = String::from_utf8(text).unwrap_or_default();
+            Err(halt)
+        }
+    }
+}
+
+/// The work of `parse_bytes`: labels, signatures, units, help texts and
+/// text values go into `text`, as they are.
+fn parse_raw(cursor: &mut Cursor<'_>, frame: &mut Frame, text: &mut Vec<u8>) -> Result<(), Halt> {
+    let file_size = cursor.file_size;
+    if file_size == 0 {
+        return Err(ReadError::Empty.into());
+    }
+    let version = cursor.u8("version byte", None)?;
+    if version != format::VERSION {
+        return Err(ReadError::UnsupportedVersion { found: version }.into());
+    }
+    cursor.pos = format::FIELDS_START;
     let end = loop {
         let remaining = file_size.saturating_sub(cursor.pos);
         if remaining == 0 {
             break EndMarker::Eof;
         }
         if remaining == 1 {
-            let mut last = [0u8];
-            if mem.copy(cursor.pos, &mut last) && last[0] == 0 {
+            if cursor.at(cursor.pos, 1, "label size", None)? == [0] {
                 break EndMarker::SingleZeroByte;
             }
             // A non-zero byte cannot be a whole label size.
@@ -633,94 +1187,173 @@ fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
             cursor.pos = start;
             break EndMarker::ZeroLabelSize;
         }
-        fields.push(parse_field(&mut cursor, start, label_size)?);
+        parse_field(cursor, start, label_size, frame, text)?;
     };
-    let fields_end = cursor.pos;
-    let meta = match end {
-        EndMarker::ZeroLabelSize => read_meta(
-            mem,
-            fields_end.saturating_add(format::TERMINATOR_BYTES),
-            fields.len(),
-        ),
-        _ => None,
+    frame.version = version;
+    frame.file_size = file_size;
+    frame.end = end;
+    frame.fields_end = cursor.pos;
+    frame.meta = end == EndMarker::ZeroLabelSize
+        && read_meta(
+            cursor,
+            frame.fields_end.saturating_add(format::TERMINATOR_BYTES),
+            frame,
+            text,
+        )?;
+    Ok(())
+}
+
+/// Parses the rest of the field that starts at `start`, once its label size
+/// has been read, and adds it to `frame`.
+fn parse_field(
+    cursor: &mut Cursor<'_>,
+    start: usize,
+    label_size: u16,
+    frame: &mut Frame,
+    text: &mut Vec<u8>,
+) -> Result<(), Halt> {
+    let raw_label = cursor.take(label_size.into(), "label", None)?;
+    let label = push_raw(text, raw_label);
+    let name = Some(raw_label);
+    let label_text = || ignore_invalid(raw_label);
+    let signature_size = usize::from(cursor.u16("type signature size", name)?);
+    let signature_at = cursor.pos;
+    let raw = cursor.take(signature_size, "type signature", name)?;
+    // Fields of one type often follow each other: the same stored signature
+    // as the field before is neither parsed nor kept again.
+    let (info, signature) = match frame.last_signature {
+        Some((at, size, info, span))
+            if size == signature_size
+                && cursor
+                    .bytes
+                    .get(at..at.saturating_add(size))
+                    .is_some_and(|last| last.iter().zip(raw).all(|(a, b)| a == b)) =>
+        {
+            (info, span)
+        }
+        _ => {
+            let Some(info) = format::parse_signature(raw) else {
+                return Err(ReadError::UnknownSignature {
+                    signature: String::from_utf8_lossy(raw).into_owned(),
+                    label: label_text(),
+                    offset: start,
+                }
+                .into());
+            };
+            // A known signature is ASCII.
+            let span = push_raw(text, format::trim_signature(raw));
+            frame.last_signature = Some((signature_at, signature_size, info, span));
+            (info, span)
+        }
     };
-    let positions: Vec<(usize, ValueType, usize, bool)> = fields
-        .iter()
-        .map(|f| (f.value_at, f.value_type, f.value_size, f.buffered))
-        .collect();
-    let mut stats: Vec<Stat> = match &meta {
-        Some(records) => fields
-            .into_iter()
-            .zip(records.iter().cloned())
-            .map(|(f, (kind, unit, help))| stat(f, kind, unit, help))
-            .collect(),
-        None => fields
-            .into_iter()
-            .map(|f| {
-                let kind = default_kind(&f.label);
-                stat(f, kind, String::new(), String::new())
-            })
-            .collect(),
+    let write_buffer_offset = cursor.pos;
+    let write_buffer = cursor.u8("write-buffer byte", name)?;
+    let buffered = write_buffer != format::UNBUFFERED;
+    let part = if buffered {
+        info.size.checked_mul(2)
+    } else {
+        Some(info.size)
     };
-    let unsettled = settle_groups(mem, &mut stats, &positions);
-    Ok(Snapshot {
-        path: None,
-        version: version[0],
-        file_size,
-        stats,
-        end,
-        fields_end,
-        meta: meta.is_some(),
-        unsettled,
-    })
+    let part = match part {
+        Some(part) if part <= cursor.file_size => part,
+        _ => {
+            return Err(ReadError::ValueTooLarge {
+                label: label_text(),
+                offset: start,
+                size: part.unwrap_or(usize::MAX),
+                file_size: cursor.file_size,
+            }
+            .into())
+        }
+    };
+    let value_offset = cursor.pos;
+    // The whole value part must be in the file before any of it is read.
+    let what = if buffered { "buffers" } else { "value" };
+    let value_part = cursor.take(part, what, name)?;
+    let value_bytes = if !buffered {
+        value_part
+    } else {
+        // The buffer the writer is not writing: `buffers[write_buffer ^ 1]`.
+        match usize::from(write_buffer ^ 1) {
+            read @ (0 | 1) => value_part
+                .get(read.saturating_mul(info.size)..)
+                .and_then(|rest| rest.get(..info.size))
+                .unwrap_or_default(),
+            // Nothing to read, as in the reference reader.
+            _ if info.size == 0 => &[],
+            _ => {
+                return Err(ReadError::InvalidWriteBuffer {
+                    label: label_text(),
+                    offset: write_buffer_offset,
+                    found: write_buffer,
+                }
+                .into())
+            }
+        }
+    };
+    let value = slot(info.value, value_bytes, |b| push_raw(text, b));
+    frame.entries.push(Entry {
+        label,
+        signature,
+        unit: Span::default(),
+        help: Span::default(),
+        kind: Kind::Unknown,
+        buffered,
+        value,
+        start,
+        value_at: value_offset,
+        value_type: info.value,
+        value_size: info.size,
+    });
+    Ok(())
 }
 
 /// Reads each group guarded by a sequence field again, whole: the sequence
 /// number, then the group's values, then the sequence number again, until
 /// the two are the same even number (trying for at most [`GROUP_WAIT`], and
-/// yielding to the writer now and then).
-/// Returns the labels of the sequence fields whose groups never settled.
+/// yielding to the writer now and then). The sequence fields whose groups
+/// never settled are listed in `frame.unsettled`.
 ///
 /// A group is the sequence field's label without `.seq` (the base) and the
 /// fields right before it whose label is the base or starts with the base
 /// and a dot. Only unbuffered values take part; a group with anything else
 /// is left as first read.
-fn settle_groups<M: mem::Memory + ?Sized>(
-    mem: &M,
-    stats: &mut [Stat],
-    positions: &[(usize, ValueType, usize, bool)],
-) -> Vec<String> {
-    let mut unsettled = Vec::new();
-    for seq_index in 0..stats.len() {
-        let Some(seq) = stats.get(seq_index) else {
+fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) {
+    for seq_index in 0..frame.entries.len() {
+        let Some(&seq) = frame.entries.get(seq_index) else {
             continue;
         };
         if seq.kind != Kind::Sequence {
             continue;
         }
-        let Some(base) = seq.label.strip_suffix(".seq").map(str::to_owned) else {
+        let Some(base) = frame.str(seq.label).strip_suffix(".seq") else {
             continue;
         };
-        let dotted = format!("{base}.");
-        let in_group = |s: &Stat| s.label == base || s.label.starts_with(&dotted);
+        let in_group = |label: &str| {
+            label
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        };
         let mut first = seq_index;
         while let Some(previous) = first.checked_sub(1) {
-            match stats.get(previous) {
-                Some(s) if in_group(s) => first = previous,
+            match frame.entries.get(previous) {
+                Some(entry) if in_group(frame.str(entry.label)) => first = previous,
                 _ => break,
             }
         }
-        let (Some(group), Some(&(seq_at, _, seq_size, seq_buffered))) =
-            (positions.get(first..seq_index), positions.get(seq_index))
-        else {
+        let Some(group) = frame.entries.get(first..seq_index) else {
             continue;
         };
-        if group.is_empty() || seq_buffered || seq_size != 8 || group.iter().any(|g| g.3) {
+        if group.is_empty()
+            || seq.buffered
+            || seq.value_size != 8
+            || group.iter().any(|g| g.buffered)
+        {
             continue;
         }
         let load_seq = || {
             let mut bytes = [0u8; 8];
-            let ok = mem.copy(seq_at, &mut bytes);
+            let ok = mem.copy(seq.value_at, &mut bytes);
             // Orders the loads after this one (a relaxed load and a fence
             // make an acquire load; see `mem`).
             fence(Ordering::Acquire);
@@ -728,9 +1361,14 @@ fn settle_groups<M: mem::Memory + ?Sized>(
         };
         // The window between the two loads of the sequence number must be
         // short, or a busy writer never leaves it alone: raw bytes are
-        // copied into a buffer made once, and decoded only when they settled.
-        let sizes: usize = group.iter().map(|g| g.2).fold(0, usize::saturating_add);
-        let mut raw = vec![0u8; sizes];
+        // copied into a buffer, and decoded only when they settled.
+        let sizes: usize = group
+            .iter()
+            .map(|g| g.value_size)
+            .fold(0, usize::saturating_add);
+        let mut raw = std::mem::take(&mut frame.scratch);
+        raw.clear();
+        raw.resize(sizes, 0);
         let mut settled = None;
         let started = std::time::Instant::now();
         let mut attempts: u32 = 0;
@@ -760,9 +1398,9 @@ fn settle_groups<M: mem::Memory + ?Sized>(
             }
             let mut rest = raw.as_mut_slice();
             let mut copied = true;
-            for &(at, _, size, _) in group {
-                let (this, tail) = rest.split_at_mut(size.min(rest.len()));
-                copied &= mem.copy(at, this);
+            for entry in group {
+                let (this, tail) = rest.split_at_mut(entry.value_size.min(rest.len()));
+                copied &= mem.copy(entry.value_at, this);
                 rest = tail;
             }
             // The group's loads happen before the second load of the
@@ -770,162 +1408,39 @@ fn settle_groups<M: mem::Memory + ?Sized>(
             fence(Ordering::Acquire);
             let Some(after) = load_seq() else { break };
             if copied && after == before {
-                let mut rest = raw.as_slice();
-                let mut values = Vec::with_capacity(group.len());
-                for &(_, ty, size, _) in group {
-                    let (this, tail) = rest.split_at(size.min(rest.len()));
-                    values.push(decode_value(ty, this));
-                    rest = tail;
-                }
-                settled = Some((values, before));
+                settled = Some(before);
                 break;
             }
             std::hint::spin_loop();
         }
         match settled {
-            Some((values, number)) => {
-                if let Some(group_stats) = stats.get_mut(first..seq_index) {
-                    for (stat, value) in group_stats.iter_mut().zip(values) {
-                        stat.value = value;
+            Some(number) => {
+                let Frame { text, entries, .. } = &mut *frame;
+                let mut rest = raw.as_slice();
+                if let Some(group) = entries.get_mut(first..seq_index) {
+                    for entry in group {
+                        let (this, tail) = rest.split_at(entry.value_size.min(rest.len()));
+                        entry.value = slot(entry.value_type, this, |b| push_utf8_ignore(text, b));
+                        rest = tail;
                     }
                 }
-                if let Some(seq) = stats.get_mut(seq_index) {
-                    seq.value = Value::Unsigned(number);
+                if let Some(seq) = entries.get_mut(seq_index) {
+                    seq.value = slot(ValueType::U64, &number.to_ne_bytes(), |_| Span::default());
                 }
             }
-            None => {
-                if let Some(seq) = stats.get(seq_index) {
-                    unsettled.push(seq.label.clone());
-                }
-            }
+            None => frame.unsettled.push(seq_index),
         }
-    }
-    unsettled
-}
-
-/// A [`Stat`] from a stored field and what the metadata says about it.
-fn stat(field: RawField, kind: Kind, unit: String, help: String) -> Stat {
-    Stat {
-        label: field.label,
-        kind,
-        value: field.value,
-        signature: field.signature,
-        buffered: field.buffered,
-        unit,
-        help,
+        frame.scratch = raw;
     }
 }
 
-/// Parses the rest of the field that starts at `start`, once its label size
-/// has been read.
-fn parse_field<M: mem::Memory + ?Sized>(
-    cursor: &mut Cursor<'_, M>,
-    start: usize,
-    label_size: u16,
-) -> Result<RawField, ReadError> {
-    let label = owned_utf8_ignore(cursor.bytes(label_size.into(), "label", None)?);
-    let name = Some(label.as_str());
-    let signature_size = cursor.u16("type signature size", name)?;
-    // Signatures are a few bytes: read them into a buffer on the stack.
-    let mut short = [0u8; 32];
-    let long;
-    let raw_signature: &[u8] = match short.get_mut(..usize::from(signature_size)) {
-        Some(buf) => {
-            if !cursor.mem.copy(cursor.pos, buf) {
-                return Err(ReadError::Truncated {
-                    what: "type signature",
-                    label: Some(label),
-                    offset: cursor.pos,
-                    needed: buf.len(),
-                    available: cursor.mem.len().saturating_sub(cursor.pos),
-                });
-            }
-            cursor.pos = cursor.pos.saturating_add(buf.len());
-            buf
-        }
-        None => {
-            long = cursor.bytes(signature_size.into(), "type signature", name)?;
-            &long
-        }
-    };
-    let Some(info) = format::parse_signature(raw_signature) else {
-        return Err(ReadError::UnknownSignature {
-            signature: String::from_utf8_lossy(raw_signature).into_owned(),
-            label,
-            offset: start,
-        });
-    };
-    let signature = String::from_utf8_lossy(format::trim_signature(raw_signature)).into_owned();
-    let write_buffer_offset = cursor.pos;
-    let write_buffer = cursor.u8("write-buffer byte", name)?;
-    let buffered = write_buffer != format::UNBUFFERED;
-    let part = if buffered {
-        info.size.checked_mul(2)
-    } else {
-        Some(info.size)
-    };
-    let file_size = cursor.mem.len();
-    let part = match part {
-        Some(part) if part <= file_size => part,
-        _ => {
-            return Err(ReadError::ValueTooLarge {
-                label,
-                offset: start,
-                size: part.unwrap_or(usize::MAX),
-                file_size,
-            })
-        }
-    };
-    let value_offset = cursor.pos;
-    // Checks that the whole value part is in the file before reading any of it.
-    let Some(value_end) = value_offset
-        .checked_add(part)
-        .filter(|&end| end <= file_size)
-    else {
-        return Err(ReadError::Truncated {
-            what: if buffered { "buffers" } else { "value" },
-            label: Some(label),
-            offset: value_offset,
-            needed: part,
-            available: file_size.saturating_sub(value_offset),
-        });
-    };
-    let value = if buffered {
-        decode_value(
-            info.value,
-            &read_buffered(cursor.mem, &label, start, write_buffer_offset, info.size)?,
-        )
-    } else if info.size <= 8 {
-        // A number: copied into a buffer on the stack, not a new allocation.
-        let mut buf = [0u8; 8];
-        let slot = buf.get_mut(..info.size).unwrap_or_default();
-        if !cursor.mem.copy(value_offset, slot) {
-            return Err(ReadError::Truncated {
-                what: "value",
-                label: Some(label),
-                offset: value_offset,
-                needed: info.size,
-                available: file_size.saturating_sub(value_offset),
-            });
-        }
-        decode_value(info.value, slot)
-    } else {
-        decode_value(info.value, &cursor.bytes(info.size, "value", name)?)
-    };
-    cursor.pos = value_end;
-    Ok(RawField {
-        value,
-        label,
-        signature,
-        buffered,
-        value_at: value_offset,
-        value_type: info.value,
-        value_size: info.size,
-    })
+/// The text of `span` in a frame's text buffer.
+fn frame_str(text: &str, span: Span) -> &str {
+    text.get(span.start..span.end).unwrap_or_default()
 }
 
-/// Copies the published buffer of a double-buffered field: the one the
-/// writer is not writing (`buffers[write_buffer ^ 1]`).
+/// Copies the published buffer of a double-buffered field into `out`: the
+/// one the writer is not writing (`buffers[write_buffer ^ 1]`).
 ///
 /// The writer fills `buffers[write_buffer]` and then flips `write_buffer`, so
 /// the write index is loaded before and after the copy and the copy is taken
@@ -939,9 +1454,11 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     start: usize,
     write_buffer_offset: usize,
     size: usize,
-) -> Result<Vec<u8>, ReadError> {
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
     let buffers = write_buffer_offset.saturating_add(format::WRITE_BUFFER_BYTES);
-    let mut out = vec![0u8; size];
+    out.clear();
+    out.resize(size, 0);
     let truncated = |what, offset: usize, needed| ReadError::Truncated {
         what,
         label: Some(label.to_owned()),
@@ -967,7 +1484,7 @@ fn read_buffered<M: mem::Memory + ?Sized>(
         if read > 1 {
             if size == 0 {
                 // Nothing to read, as in the reference reader.
-                return Ok(out);
+                return Ok(());
             }
             return Err(ReadError::InvalidWriteBuffer {
                 label: label.to_owned(),
@@ -977,12 +1494,12 @@ fn read_buffered<M: mem::Memory + ?Sized>(
         }
         // Saturates only past the end, where `copy` refuses.
         let offset = buffers.saturating_add(read.saturating_mul(size));
-        if !mem.copy(offset, &mut out) {
+        if !mem.copy(offset, out) {
             return Err(truncated("buffers", buffers, size.saturating_mul(2)));
         }
         fence(Ordering::Acquire);
         if load_index()? == before {
-            return Ok(out);
+            return Ok(());
         }
         std::hint::spin_loop();
     }
@@ -993,57 +1510,71 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     })
 }
 
-/// Kind, unit and help of one field, from the metadata block.
-type MetaRecord = (Kind, String, String);
-
-/// Reads the metadata block at `offset` (see [`format::META_MAGIC`]), if
-/// there is one, it is whole, and it describes exactly `fields` fields.
+/// Reads the metadata block at `offset` (see [`format::META_MAGIC`]) into
+/// the kinds, units and help texts of `frame`'s fields, if there is one, it
+/// is whole, and it describes exactly as many fields as the frame has.
+/// Returns whether it did; if not, the frame is as it was.
 /// A kind code this version does not know reads as [`Kind::Unknown`].
-fn read_meta<M: mem::Memory + ?Sized>(
-    mem: &M,
+fn read_meta(
+    cursor: &mut Cursor<'_>,
     offset: usize,
-    fields: usize,
-) -> Option<Vec<MetaRecord>> {
-    // Read piece by piece: the block is usually small and the zero padding
-    // after it can be most of the file.
-    let mut pos = offset;
-    let mut array = |out: &mut [u8]| -> Option<()> {
-        mem.copy(pos, out).then_some(())?;
-        pos = pos.checked_add(out.len())?;
-        Some(())
+    frame: &mut Frame,
+    text: &mut Vec<u8>,
+) -> Result<bool, Halt> {
+    let text_len = text.len();
+    let read = match read_meta_records(cursor, offset, frame, text) {
+        Ok(read) => read,
+        Err(Halt::More(end)) => return Err(Halt::More(end)),
+        // Cut short by the end of the file: no metadata.
+        Err(Halt::Bad(_)) => false,
     };
-    let mut magic = [0u8; format::META_MAGIC.len()];
-    array(&mut magic)?;
-    if &magic != format::META_MAGIC {
-        return None;
-    }
-    let mut header = [0u8; 3];
-    array(&mut header)?;
-    let [version, c0, c1] = header;
-    if version != format::META_VERSION || usize::from(u16::from_ne_bytes([c0, c1])) != fields {
-        return None;
-    }
-    let text = |array: &mut dyn FnMut(&mut [u8]) -> Option<()>| -> Option<String> {
-        let mut len = [0u8; 2];
-        array(&mut len)?;
-        let len = usize::from(u16::from_ne_bytes(len));
-        if len == 0 {
-            return Some(String::new());
+    if !read {
+        text.truncate(text_len);
+        for entry in &mut frame.entries {
+            entry.kind = Kind::Unknown;
+            entry.unit = Span::default();
+            entry.help = Span::default();
         }
-        let mut bytes = vec![0u8; len];
-        array(&mut bytes)?;
-        Some(owned_utf8_ignore(bytes))
-    };
-    let mut records = Vec::with_capacity(fields);
-    for _ in 0..fields {
-        let mut code = [0u8];
-        array(&mut code)?;
-        let kind = Kind::from_code(code[0]).unwrap_or(Kind::Unknown);
-        let unit = text(&mut array)?;
-        let help = text(&mut array)?;
-        records.push((kind, unit, help));
     }
-    Some(records)
+    Ok(read)
+}
+
+fn read_meta_records(
+    cursor: &mut Cursor<'_>,
+    offset: usize,
+    frame: &mut Frame,
+    text: &mut Vec<u8>,
+) -> Result<bool, Halt> {
+    let what = "metadata";
+    cursor.pos = offset;
+    if cursor.take(format::META_MAGIC.len(), what, None)? != format::META_MAGIC {
+        return Ok(false);
+    }
+    let [version, c0, c1] = *cursor.take(3, what, None)? else {
+        return Ok(false);
+    };
+    if version != format::META_VERSION
+        || usize::from(u16::from_ne_bytes([c0, c1])) != frame.entries.len()
+    {
+        return Ok(false);
+    }
+    let mut text_of = |cursor: &mut Cursor<'_>, len: u16| -> Result<Span, Halt> {
+        if len == 0 {
+            // Most units and help texts.
+            return Ok(Span::default());
+        }
+        Ok(push_raw(text, cursor.take(len.into(), what, None)?))
+    };
+    for entry in frame.entries.iter_mut() {
+        let [code, u0, u1] = *cursor.take(3, what, None)? else {
+            return Ok(false);
+        };
+        entry.kind = Kind::from_code(code).unwrap_or(Kind::Unknown);
+        entry.unit = text_of(cursor, u16::from_ne_bytes([u0, u1]))?;
+        let help = cursor.u16(what, None)?;
+        entry.help = text_of(cursor, help)?;
+    }
+    Ok(true)
 }
 
 /// The memory a file is parsed from: bytes owned by the caller, or a mapping
@@ -1070,6 +1601,12 @@ mod mem {
         fn live(&self) -> bool {
             true
         }
+
+        /// The bytes themselves, when nobody can change them while they
+        /// are read.
+        fn as_slice(&self) -> Option<&[u8]> {
+            None
+        }
     }
 
     /// Bytes in ordinary memory: nobody writes them while they are borrowed.
@@ -1082,6 +1619,11 @@ mod mem {
             false
         }
 
+        fn as_slice(&self) -> Option<&[u8]> {
+            Some(self)
+        }
+
+        #[inline]
         fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
             let Some(end) = offset.checked_add(out.len()) else {
                 return false;
@@ -1162,15 +1704,47 @@ mod mem {
                     out.copy_from_slice(&v.to_ne_bytes());
                 }
                 _ => {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        // `offset + i < end <= len`: in the mapping.
-                        let p = at.wrapping_add(i);
-                        // SAFETY: `p` is inside the live mapping (bounds
-                        // checked above, `i < out.len()`); `AtomicU8` needs no
-                        // alignment; the byte is only ever accessed atomically
-                        // by this process, and a relaxed 1-byte load is allowed
-                        // on read-only memory.
-                        *o = unsafe { AtomicU8::from_ptr(p) }.load(Ordering::Relaxed);
+                    // Byte by byte up to the first 8-aligned address, then a
+                    // word at a time, then the bytes left: a long label or
+                    // text costs an eighth of the loads.
+                    let load_byte = |p: *mut u8| {
+                        // SAFETY: every caller passes a `p` inside the live
+                        // mapping (`at + i` with `i < out.len()`, bounds
+                        // checked above); `AtomicU8` needs no alignment; the
+                        // byte is only ever accessed atomically by this
+                        // process, and a relaxed 1-byte load is allowed on
+                        // read-only memory.
+                        unsafe { AtomicU8::from_ptr(p) }.load(Ordering::Relaxed)
+                    };
+                    #[cfg(target_pointer_width = "64")]
+                    let head = at.align_offset(std::mem::align_of::<AtomicU64>());
+                    #[cfg(not(target_pointer_width = "64"))]
+                    let head = out.len();
+                    let (head_out, rest) = out.split_at_mut(head.min(out.len()));
+                    let mut p = at;
+                    for o in head_out {
+                        *o = load_byte(p);
+                        p = p.wrapping_add(1);
+                    }
+                    let mut words = rest.chunks_exact_mut(8);
+                    #[cfg(target_pointer_width = "64")]
+                    for word in &mut words {
+                        // SAFETY: `p..p + 8` is inside the live mapping (it
+                        // is the part of `at..at + out.len()` that this chunk
+                        // of `out` stands for, bounds checked above), and `p`
+                        // is aligned for `AtomicU64` (`head` bytes were read
+                        // first to reach the alignment, then whole words).
+                        // As for the 8-byte load above, the mapping is only
+                        // ever accessed atomically by this process and a
+                        // relaxed 8-byte load is allowed on read-only memory.
+                        let v =
+                            unsafe { AtomicU64::from_ptr(p.cast::<u64>()) }.load(Ordering::Relaxed);
+                        word.copy_from_slice(&v.to_ne_bytes());
+                        p = p.wrapping_add(8);
+                    }
+                    for o in words.into_remainder() {
+                        *o = load_byte(p);
+                        p = p.wrapping_add(1);
                     }
                 }
             }
@@ -1216,6 +1790,35 @@ mod tests {
             Ok(s) => panic!("expected an error, read {s:?}"),
             Err(e) => e,
         }
+    }
+
+    /// Labels are checked as UTF-8 all at once, so a character split
+    /// between two labels makes valid UTF-8 of the whole; each label must
+    /// still drop its own half of it.
+    #[test]
+    fn a_character_split_between_two_labels_is_dropped_from_both() {
+        let bytes = file(
+            &[
+                (b"a\xe2\x82", b"B", 0xFF, &[1]),
+                (b"\xacb", b"B", 0xFF, &[2]),
+                ("né".as_bytes(), b"3s", 0xFF, "é\0".as_bytes()),
+                (b"c\xff", b"2s", 0xFF, b"\xffz"),
+            ],
+            64,
+        );
+        let mut frame = Frame::new();
+        read_bytes_into(&bytes, &mut frame).unwrap();
+        let got: Vec<(&str, ValueRef<'_>)> = frame.fields().map(|f| (f.label, f.value)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", ValueRef::Unsigned(1)),
+                ("b", ValueRef::Unsigned(2)),
+                ("né", ValueRef::Text("é")),
+                ("c", ValueRef::Text("z")),
+            ]
+        );
+        assert_eq!(frame.to_snapshot(), read_bytes(&bytes).unwrap());
     }
 
     #[test]
