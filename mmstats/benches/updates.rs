@@ -125,9 +125,12 @@ fn fields(c: &mut Criterion) {
         .dir(dir.path())
         .create()
         .expect("create the stats file");
-    // `with_thread` creates this thread's file in MMSTATS_PATH on first use.
-    std::env::set_var(mmstats::file::ENV_PATH, dir.path());
-    Fields::with_thread(|s| s.counter.incr());
+    // `with_thread` creates this thread's file in MMSTATS_PATH on first use;
+    // a directory of its own, since the file above has the same default name.
+    let per_thread = dir.path().join("per-thread");
+    std::fs::create_dir(&per_thread).expect("a directory for with_thread");
+    std::env::set_var(mmstats::file::ENV_PATH, &per_thread);
+    Fields::try_with_thread(|s| s.counter.incr()).expect("with_thread creates its file");
     let states = ["accepting connections", "draining"];
     let mut text_map = PlainMap::new(dir.path(), "text");
     // SAFETY: the mapping is 4096 bytes long, outlives the writer (both live

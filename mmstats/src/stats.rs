@@ -478,11 +478,31 @@ impl<T: MmStats> ThreadSlot<T> {
     /// none yet or if they were made before a `fork()` (so belong to the
     /// parent). When the file cannot be created: with `fallback`, stats in
     /// memory (the reason printed once on standard error); without, the error.
+    #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R, fallback: bool) -> Result<R, Error> {
         let generation = crate::raw::fork_generation();
-        let current =
-            matches!(self.stats.try_borrow().as_deref(), Ok(Some((g, _))) if *g == generation);
-        if !current {
+        // The usual call: the stats exist and were made in this process.
+        // One borrow, one comparison.
+        if let Ok(slot) = self.stats.try_borrow() {
+            if let Some((g, stats)) = slot.as_ref() {
+                if *g == generation {
+                    return Ok(f(stats));
+                }
+            }
+        }
+        self.with_new(f, fallback, generation)
+    }
+
+    /// The rest of [`ThreadSlot::with`]: the first call in a thread, or the
+    /// first in a forked child, which creates the stats.
+    #[cold]
+    fn with_new<R>(
+        &self,
+        f: impl FnOnce(&T) -> R,
+        fallback: bool,
+        generation: u64,
+    ) -> Result<R, Error> {
+        {
             let Ok(mut slot) = self.stats.try_borrow_mut() else {
                 // Called from inside `f` of an outer call that is using the
                 // stale stats (a fork inside the closure): do not disturb it.
