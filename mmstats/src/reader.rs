@@ -216,11 +216,7 @@ impl Snapshot {
             .stats
             .iter()
             .find(|stat| stat.label.ends_with("sys.pid"))?;
-        match stat.value {
-            Value::Unsigned(v) => u32::try_from(v).ok(),
-            Value::Signed(v) => u32::try_from(v).ok(),
-            _ => None,
-        }
+        stat.value.as_ref().as_pid()
     }
 }
 
@@ -290,16 +286,21 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value borrowed, as a [`Frame`] lends it.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Unsigned(v) => ValueRef::Unsigned(*v),
+            Value::Signed(v) => ValueRef::Signed(*v),
+            Value::Float(v) => ValueRef::Float(*v),
+            Value::Bool(v) => ValueRef::Bool(*v),
+            Value::Text(v) => ValueRef::Text(v),
+        }
+    }
+
     /// The value as a number, for tools that compute rates or plot: booleans
     /// are 0 or 1, texts have no number. Integers beyond 2^53 are rounded.
     pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            Value::Unsigned(v) => Some(v as f64),
-            Value::Signed(v) => Some(v as f64),
-            Value::Float(v) => Some(v),
-            Value::Bool(v) => Some(if v { 1.0 } else { 0.0 }),
-            Value::Text(_) => None,
-        }
+        self.as_ref().as_f64()
     }
 }
 
@@ -308,13 +309,7 @@ impl fmt::Display for Value {
     /// same (always with a decimal point or an exponent, like Python), booleans
     /// as `true`/`false`, texts as they are.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Unsigned(v) => write!(f, "{v}"),
-            Value::Signed(v) => write!(f, "{v}"),
-            Value::Float(v) => write!(f, "{v:?}"),
-            Value::Bool(v) => write!(f, "{v}"),
-            Value::Text(v) => f.write_str(v),
-        }
+        fmt::Display::fmt(&self.as_ref(), f)
     }
 }
 
@@ -803,11 +798,7 @@ impl Frame {
         let field = self
             .fields()
             .find(|field| field.label.ends_with("sys.pid"))?;
-        match field.value {
-            ValueRef::Unsigned(v) => u32::try_from(v).ok(),
-            ValueRef::Signed(v) => u32::try_from(v).ok(),
-            _ => None,
-        }
+        field.value.as_pid()
     }
 
     /// The format version (the first byte).
@@ -922,7 +913,8 @@ impl ValueRef<'_> {
         }
     }
 
-    /// The value as a number, as [`Value::as_f64`] gives it.
+    /// The value as a number, for tools that compute rates or plot: booleans
+    /// are 0 or 1, texts have no number. Integers beyond 2^53 are rounded.
     pub fn as_f64(self) -> Option<f64> {
         match self {
             ValueRef::Unsigned(v) => Some(v as f64),
@@ -934,8 +926,21 @@ impl ValueRef<'_> {
     }
 }
 
+impl ValueRef<'_> {
+    /// The value as a process id: an integer that fits one.
+    fn as_pid(self) -> Option<u32> {
+        match self {
+            ValueRef::Unsigned(v) => u32::try_from(v).ok(),
+            ValueRef::Signed(v) => u32::try_from(v).ok(),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ValueRef<'_> {
-    /// As [`Value`] displays itself.
+    /// Integers in decimal, floats with the fewest digits that read back the
+    /// same (always with a decimal point or an exponent, like Python), booleans
+    /// as `true`/`false`, texts as they are.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ValueRef::Unsigned(v) => write!(f, "{v}"),
@@ -1539,6 +1544,8 @@ fn read_meta(
     Ok(read)
 }
 
+/// The work of `read_meta`, which undoes it when it returns false or
+/// finds the block cut short.
 fn read_meta_records(
     cursor: &mut Cursor<'_>,
     offset: usize,
