@@ -603,26 +603,28 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
         slot.saturating_mul(info.resolution)
             .saturating_add(info.start_time)
     };
+    /// The set points of `metric` from slot `first` to `last`, each as
+    /// `[time, value]`.
+    fn set_points<V: mstore::Value>(
+        store: &mut mstore::Reader,
+        (metric, first, last): (&str, u64, u64),
+        point: impl Fn(u64, V) -> Json,
+    ) -> mstore::Result<Vec<Json>> {
+        Ok(store
+            .get::<V>(metric, first, last)?
+            .iter()
+            .filter_map(|(slot, v)| v.map(|v| point(slot, v)))
+            .collect())
+    }
+    let range = (metric, first, last);
     let points: Vec<Json> = match value_type {
-        ValueType::U64 => store
-            .get::<u64>(metric, first, last)
-            .map_err(bad)?
-            .iter()
-            .filter_map(|(slot, v)| v.map(|v| json!([time(slot), v])))
-            .collect(),
-        ValueType::I64 => store
-            .get::<i64>(metric, first, last)
-            .map_err(bad)?
-            .iter()
-            .filter_map(|(slot, v)| v.map(|v| json!([time(slot), v])))
-            .collect(),
-        ValueType::F64 => store
-            .get::<f64>(metric, first, last)
-            .map_err(bad)?
-            .iter()
-            .filter_map(|(slot, v)| v.map(|v| json!([time(slot), float(v)])))
-            .collect(),
-    };
+        ValueType::U64 => set_points(&mut store, range, |slot, v: u64| json!([time(slot), v])),
+        ValueType::I64 => set_points(&mut store, range, |slot, v: i64| json!([time(slot), v])),
+        ValueType::F64 => set_points(&mut store, range, |slot, v: f64| {
+            json!([time(slot), float(v)])
+        }),
+    }
+    .map_err(bad)?;
     Ok(Reply::json(&json!({
         "metric": metric,
         "type": value_type.to_string(),
