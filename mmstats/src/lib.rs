@@ -55,15 +55,20 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod clean;
 pub mod discover;
 pub mod error;
+pub mod export;
 pub mod fields;
 pub mod file;
 pub mod format;
 pub mod mstore;
 mod raw;
 pub mod reader;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod stats;
+pub mod time;
 
 pub use error::Error;
 pub use fields::{

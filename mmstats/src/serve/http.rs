@@ -32,7 +32,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::routes::{self, Reply, State};
-use crate::out::Stop;
 
 /// Time a client has to send a request head.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,25 +44,57 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// Most threads reading files at once.
 pub const BLOCKING_THREADS: usize = 4;
 
-/// Listens on `address` and serves until the process is stopped.
-pub fn serve(address: SocketAddr, state: State) -> Result<(), Stop> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(BLOCKING_THREADS)
-        .enable_all()
-        .build()
-        .map_err(|e| Stop::Fatal(format!("cannot start the server: {e}")))?;
-    runtime.block_on(accept_loop(address, Arc::new(state)))
+/// A server bound to its address, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    listener: std::net::TcpListener,
+    address: SocketAddr,
+    state: State,
 }
 
-async fn accept_loop(address: SocketAddr, state: Arc<State>) -> Result<(), Stop> {
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|e| Stop::Fatal(format!("cannot listen on {address}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Stop::Fatal(format!("cannot listen on {address}: {e}")))?;
-    super::announce(bound)?;
+impl Server {
+    /// Binds `address` (port 0 picks a free port); [`Server::run`] then
+    /// serves `state`'s routes on it.
+    pub fn bind(address: SocketAddr, state: State) -> std::io::Result<Server> {
+        let context = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
+        };
+        let listener = std::net::TcpListener::bind(address).map_err(context)?;
+        listener.set_nonblocking(true).map_err(context)?;
+        let address = listener.local_addr().map_err(context)?;
+        Ok(Server {
+            listener,
+            address,
+            state,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until the process is stopped; returns only when the server
+    /// cannot start.
+    pub fn run(self) -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(BLOCKING_THREADS)
+            .enable_all()
+            .build()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start the server: {e}")))?;
+        let state = Arc::new(self.state);
+        let address = self.address;
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(self.listener).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
+            })?;
+            accept_loop(listener, state).await
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let stream = match listener.accept().await {

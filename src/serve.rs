@@ -1,20 +1,10 @@
-//! `mmstats serve`: the JSON API, the live dashboard and the Prometheus
-//! exporter, over HTTP.
-//!
-//! Every request reads the files afresh through `mmstats::reader`: nothing
-//! is cached, so an answer is never older than the request. The HTTP side
-//! ([`http`]) is hyper on a small tokio runtime; what each route answers
-//! ([`routes`], [`prom`]) is plain blocking code that runs on tokio's
-//! bounded pool of blocking threads.
+//! `mmstats serve`: the arguments of `mmstats::serve`, the JSON API, the
+//! live dashboard and the Prometheus exporter over HTTP.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::out::{self, Status, Stop};
-
-mod http;
-mod prom;
-mod routes;
 
 /// Serve the stats over HTTP: a live dashboard at `/`, a JSON API, and
 /// Prometheus metrics at `/metrics`.
@@ -54,8 +44,11 @@ pub struct Args {
 /// only when the server cannot start.
 pub fn run(args: &Args) -> Result<Status, Stop> {
     let address = listen_address(&args.listen, args.allow_remote).map_err(Stop::Fatal)?;
-    let state = routes::State::new(args.paths.clone(), args.store.clone());
-    http::serve(address, state)?;
+    let state = mmstats::serve::State::new(args.paths.clone(), args.store.clone());
+    let server =
+        mmstats::serve::Server::bind(address, state).map_err(|e| Stop::Fatal(e.to_string()))?;
+    announce(server.local_addr())?;
+    server.run().map_err(|e| Stop::Fatal(e.to_string()))?;
     Ok(Status::default())
 }
 

@@ -44,7 +44,6 @@ mod query;
 mod record;
 mod serve;
 mod slurp;
-mod when;
 
 /// Read the statistics that programs publish in mmstats files.
 #[derive(Parser)]

@@ -6,7 +6,6 @@
 //! obeys `incr N` lines on its standard input. `record --on-input` takes a
 //! sample for each line the test sends it, so every recorded value is
 //! decided by the test, not by timing.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,6 @@
 //! The writers are this test binary itself, started again as a writer
 //! process (see the `support` module): every value they publish is the
 //! test's choice.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,6 @@
 //! The writers are this test binary started again with
 //! `MMSTATS_SERVE_TEST_WRITER` set (see [`writer_process`]); they obey
 //! `incr N` lines on standard input, so every value asserted is known.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -54,7 +54,7 @@ use mmstats::reader::{self, Snapshot, Value};
 use mmstats::Kind;
 
 use crate::out::{self, Out, Status, Stop};
-use crate::when;
+use mmstats::time as when;
 
 /// Sample every mmstats file (or the given ones) at each interval and append
 /// one point per series to a history store.

@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mmstats::aggregate::{self, Aggregate, Combined};
-use mmstats::discover::{self, Skip};
-use mmstats::mstore::{self, ValueType};
-use mmstats::reader::{self, Snapshot, Value};
+use crate::aggregate::{self, Aggregate, Combined};
+use crate::discover::{self, Skip};
+use crate::mstore::{self, ValueType};
+use crate::reader::{self, Snapshot, Value};
 use serde_json::{json, Map, Value as Json};
 
-use super::prom;
+use crate::export::prometheus as prom;
 
 /// The dashboard page, and the script and style it loads.
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -22,6 +22,7 @@ const DASHBOARD_CSS: &str = include_str!("dashboard.css");
 const DEFAULT_HISTORY_SLOTS: u64 = 300;
 
 /// What the server was started with.
+#[derive(Debug)]
 pub struct State {
     /// The PATH arguments (the default glob when empty).
     paths: Vec<String>,
@@ -38,7 +39,7 @@ impl State {
     pub fn new(paths: Vec<String>, store: Option<PathBuf>) -> State {
         let dir = match paths.as_slice() {
             [only] if Path::new(only).is_dir() => PathBuf::from(only),
-            _ => mmstats::file::default_dir(),
+            _ => crate::file::default_dir(),
         };
         State { paths, dir, store }
     }
@@ -436,7 +437,7 @@ fn metrics(state: &State) -> Reply {
 /// ```
 ///
 /// Views: `all` (every file), `cmd:NAME` and `pid:PID` (files combined by
-/// the rules of `mmstats::aggregate`), `file:PATH` (one file as it is).
+/// the rules of `crate::aggregate`), `file:PATH` (one file as it is).
 fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
     let files = read(state, params.get("glob"))?;
     let snapshots = &files.snapshots;

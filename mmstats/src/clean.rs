@@ -1,49 +1,58 @@
-//! `mmstats clean`: remove the stats files of processes that are gone.
+//! The cleaner's policy: which stats files belong to processes that are
+//! gone, decided without following links, without trusting other users'
+//! files, and without removing a file that a writer still holds.
+//!
+//! A file is stale only when all of these hold: it is a regular file (a
+//! symbolic link is never followed), it belongs to the user running the
+//! cleaner, it reads as an mmstats file with a `sys.pid` field, no process
+//! holds the lock every writer of this crate keeps on its file, and either
+//! no process has that pid, or the process is a zombie, or the process that
+//! has it started after the file was created (the pid was reused).
+//!
+//! ```no_run
+//! use mmstats::clean::{examine, Verdict};
+//! for path in mmstats::discover::candidates::<&str>(&[]).files {
+//!     match examine(&path) {
+//!         Verdict::Remove(stale) => {
+//!             println!("{}: {}", path.display(), stale.reason());
+//!             stale.remove(&path)?;
+//!         }
+//!         Verdict::Keep(why, detail) => println!("kept {}: {}: {detail}", path.display(), why.name()),
+//!         Verdict::Gone => {}
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use mmstats::discover;
-use mmstats::reader::{self, Snapshot};
-
-use crate::out::{self, Out, Status, Stop};
-
-/// Remove stale stats files: files whose writing process is gone.
-///
-/// A file is removed only when all of these hold: it is a regular file (not
-/// a symbolic link, which is never followed), it belongs to the user running
-/// clean, it reads as an mmstats file with a sys.pid field, no process holds
-/// the lock every writer of this project keeps on its file, and either no
-/// process has that pid or the process that has it started after the file
-/// was created (the pid was reused). Every file is reported, removed or kept,
-/// with the reason, then the counts.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Files, directories (their *.mmstats files) or glob patterns; by
-    /// default the default glob.
-    #[arg(value_name = "PATH|DIR|GLOB")]
-    paths: Vec<String>,
-    /// Say what would be removed, remove nothing.
-    #[arg(short = 'n', long)]
-    dry_run: bool,
-}
+use crate::reader::{self, Snapshot};
 
 /// Why a file is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kept {
+pub enum Kept {
+    /// Its writer still runs (or holds its lock).
     Alive,
+    /// It belongs to another user.
     NotOurs,
+    /// It could not be opened or read.
     PermissionDenied,
+    /// It is not an mmstats file (or not a regular file).
     NotMmstats,
+    /// It is a symbolic link, which is never followed.
     Link,
+    /// It does not say which process wrote it.
     Unknown,
+    /// Something went wrong while looking at it.
     Failed,
 }
 
 impl Kept {
-    const ALL: [Kept; 7] = [
+    /// Every reason, in the order the cleaner reports them.
+    pub const ALL: [Kept; 7] = [
         Kept::Alive,
         Kept::NotOurs,
         Kept::PermissionDenied,
@@ -53,7 +62,8 @@ impl Kept {
         Kept::Failed,
     ];
 
-    fn name(self) -> &'static str {
+    /// How the reason is shown.
+    pub fn name(self) -> &'static str {
         match self {
             Kept::Alive => "alive",
             Kept::NotOurs => "not ours",
@@ -67,14 +77,38 @@ impl Kept {
 }
 
 /// What to do with one file.
-enum Verdict {
-    /// Stale: remove it, for this reason. Holds the open, exclusively locked
-    /// file until it is removed.
-    Remove(String, File, (u64, u64)),
-    /// Keep it, for this reason.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Stale: remove it (see [`Stale::remove`]).
+    Remove(Stale),
+    /// Keep it, for this reason, with a detail.
     Keep(Kept, String),
     /// It vanished while being looked at: nothing to report.
     Gone,
+}
+
+/// A stale file, held open and exclusively locked until it is removed, so
+/// that no writer can take it over in between.
+#[derive(Debug)]
+pub struct Stale {
+    reason: String,
+    file: File,
+    id: (u64, u64),
+}
+
+impl Stale {
+    /// Why the file is stale.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Removes the file if `path` still names the same file (device and
+    /// inode) that was examined; the lock goes with it, after the removal.
+    pub fn remove(self, path: &Path) -> io::Result<()> {
+        let result = remove(path, self.id);
+        drop(self.file);
+        result
+    }
 }
 
 /// Margin for comparing a file's creation time with its process's start
@@ -86,75 +120,6 @@ const START_TIME_SLACK: f64 = 2.0;
 /// are not read whole.
 const MAX_STATS_FILE: u64 = 64 << 20;
 
-pub fn run(args: &Args) -> Result<Status, Stop> {
-    let found = discover::candidates(&args.paths);
-    let mut out = Out::new();
-    let mut removed = 0usize;
-    let mut kept = [0usize; Kept::ALL.len()];
-    for skip in &found.skipped {
-        out::warn(&skip.to_string());
-        out.failed();
-    }
-    for path in &found.files {
-        let shown = path.display();
-        match examine(path) {
-            Verdict::Gone => {}
-            Verdict::Keep(why, detail) => {
-                if why == Kept::Failed {
-                    out.failed();
-                }
-                if let Some(i) = Kept::ALL.iter().position(|k| *k == why) {
-                    if let Some(count) = kept.get_mut(i) {
-                        *count = count.saturating_add(1);
-                    }
-                }
-                out.line(&format!("kept    {shown}: {}: {detail}", why.name()))?;
-            }
-            Verdict::Remove(reason, file, id) => {
-                if args.dry_run {
-                    out.line(&format!("would remove {shown}: {reason}"))?;
-                    removed = removed.saturating_add(1);
-                    continue;
-                }
-                match remove(path, id) {
-                    Ok(()) => {
-                        out.line(&format!("removed {shown}: {reason}"))?;
-                        removed = removed.saturating_add(1);
-                    }
-                    Err(e) => {
-                        out.line(&format!("kept    {shown}: failed: cannot remove it: {e}"))?;
-                        out.failed();
-                        if let Some(count) = kept.last_mut() {
-                            *count = count.saturating_add(1);
-                        }
-                    }
-                }
-                // The lock goes with the file, after the removal.
-                drop(file);
-            }
-        }
-    }
-    let total: usize = kept.iter().sum();
-    let details: Vec<String> = Kept::ALL
-        .iter()
-        .zip(kept)
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{n} {}", k.name()))
-        .collect();
-    let verb = if args.dry_run {
-        "would remove"
-    } else {
-        "removed"
-    };
-    let summary = if details.is_empty() {
-        format!("{verb} {removed}, kept {total}")
-    } else {
-        format!("{verb} {removed}, kept {total} ({})", details.join(", "))
-    };
-    out.line(&summary)?;
-    out.finish()
-}
-
 /// Removes `path` if it is still the file `id` (device, inode) names.
 fn remove(path: &Path, id: (u64, u64)) -> io::Result<()> {
     let now = std::fs::symlink_metadata(path)?;
@@ -164,7 +129,8 @@ fn remove(path: &Path, id: (u64, u64)) -> io::Result<()> {
     std::fs::remove_file(path)
 }
 
-fn examine(path: &Path) -> Verdict {
+/// Looks at one file and decides whether it is stale.
+pub fn examine(path: &Path) -> Verdict {
     let keep = |why, detail: &str| Verdict::Keep(why, detail.to_string());
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -221,7 +187,7 @@ fn examine(path: &Path) -> Verdict {
         }
     }
     match stale(&snapshot) {
-        Ok(reason) => Verdict::Remove(reason, file, id),
+        Ok(reason) => Verdict::Remove(Stale { reason, file, id }),
         Err((why, detail)) => Verdict::Keep(why, detail),
     }
 }

@@ -13,7 +13,7 @@
 //!   before those suffixes: `mmstats_web_requests_by_cmd_total{cmd="web"}`.
 //!
 //! Types, by the field's kind (a kind the file does not give is taken from
-//! the value's type, as `mmstats::aggregate` does):
+//! the value's type, as `crate::aggregate` does):
 //!
 //! | kind | type | sample |
 //! | --- | --- | --- |
@@ -26,7 +26,7 @@
 //! Every file gives one sample per family, with the labels `cmd` (from the
 //! file name), `pid` and `tid` (the file's `sys.pid` and `sys.tid` fields,
 //! else the numbers in its name, else empty); the `_by_cmd` family has one
-//! sample per command, combined by the rules of `mmstats::aggregate` (a
+//! sample per command, combined by the rules of `crate::aggregate` (a
 //! value the files disagree on, such as a static, has no such sample).
 //!
 //! A label whose name is already taken by another label (`a.b` and `a_b`
@@ -40,9 +40,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mmstats::aggregate::{self, Combined, Rules};
-use mmstats::format::Kind;
-use mmstats::reader::{Snapshot, Value};
+use crate::aggregate::{self, Combined, Rules};
+use crate::format::Kind;
+use crate::reader::{Snapshot, Value};
 
 /// What a family's samples are.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -354,7 +354,7 @@ fn comment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmstats::reader::{EndMarker, Stat};
+    use crate::reader::{EndMarker, Stat};
     use std::path::PathBuf;
 
     #[test]

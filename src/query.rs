@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use mmstats::mstore::{self, make_splits, Reader, StoreInfo, ValueType};
 
 use crate::out::{self, Out, Status, Stop};
-use crate::when;
+use mmstats::time as when;
 
 /// Print the points of one series of a history store, in time order.
 ///
