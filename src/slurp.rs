@@ -1,7 +1,8 @@
 //! `mmstats slurp`: every field of every file.
 
-use mmstats::discover;
-use mmstats::reader::{self, Snapshot, Stat, Value};
+use mmstats::collect::Collector;
+use mmstats::export::json;
+use mmstats::reader::{Snapshot, Stat};
 
 use crate::out::{self, Out, Status, Stop};
 
@@ -26,51 +27,57 @@ pub struct Args {
     filter: Vec<String>,
 }
 
-/// A file read, or why it could not be.
-type Read = Result<Snapshot, (String, String)>;
-
 pub fn run(args: &Args) -> Result<Status, Stop> {
-    let found = discover::discover(&args.paths);
-    let mut errors: Vec<(String, String)> = found
+    let mut collector = Collector::new(args.paths.clone());
+    let collection = collector.collect();
+    let mut errors: Vec<(String, String)> = collection
         .skipped
         .iter()
-        .map(|skip| (skip_path(skip), skip.to_string()))
+        .map(|skip| (json::skip_path(skip), skip.to_string()))
         .collect();
-    // Each file with its process, found before the filter drops `sys.pid`.
-    let mut files: Vec<(Snapshot, Option<u32>)> = Vec::new();
-    for path in &found.files {
-        let read: Read =
-            reader::read_path(path).map_err(|e| (path.display().to_string(), e.to_string()));
-        match read {
-            Ok(mut snapshot) => {
-                let pid = snapshot.pid();
-                if !args.filter.is_empty() {
-                    snapshot
-                        .stats
-                        .retain(|s| args.filter.iter().any(|f| s.label.starts_with(f)));
-                    if snapshot.stats.is_empty() {
-                        continue;
-                    }
-                }
-                files.push((snapshot, pid));
-            }
-            Err(e) => errors.push(e),
-        }
-    }
+    errors.extend(
+        collection
+            .failed
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.error.to_string())),
+    );
+    let keep = |stat: &Stat| {
+        args.filter.is_empty() || args.filter.iter().any(|f| stat.label.starts_with(f))
+    };
+    // Each file with the fields it keeps; files the filter empties are left out.
+    let files: Vec<(&Snapshot, Vec<&Stat>)> = collection
+        .files
+        .iter()
+        .map(|snapshot| {
+            (
+                snapshot,
+                snapshot.stats.iter().filter(|s| keep(s)).collect(),
+            )
+        })
+        .filter(|(_, stats): &(_, Vec<&Stat>)| !stats.is_empty() || args.filter.is_empty())
+        .collect();
     let mut out = Out::new();
     for (_, message) in &errors {
         out::warn(message);
         out.failed();
     }
     if args.json {
-        let document = json(&files, &errors);
+        let files: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(snapshot, stats)| json::file(snapshot, stats.iter().copied()))
+            .collect();
+        let errors: Vec<serde_json::Value> = errors
+            .iter()
+            .map(|(file, e)| json::error(file, e))
+            .collect();
+        let document = serde_json::json!({ "files": files, "errors": errors });
         out.line(&document.to_string())?;
     } else {
-        for (i, (snapshot, _)) in files.iter().enumerate() {
+        for (i, (snapshot, stats)) in files.iter().enumerate() {
             if i > 0 {
                 out.line("")?;
             }
-            text(&mut out, snapshot)?;
+            text(&mut out, snapshot, stats)?;
         }
     }
     if args.paths.is_empty() && files.is_empty() && errors.is_empty() {
@@ -82,31 +89,19 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     out.finish()
 }
 
-/// The path an argument skip is about, for the JSON `errors` list.
-fn skip_path(skip: &discover::Skip) -> String {
-    match skip {
-        discover::Skip::NoMatch { arg } | discover::Skip::BadPattern { arg, .. } => arg.clone(),
-        discover::Skip::NotRegular { path, .. }
-        | discover::Skip::BehindLink { path, .. }
-        | discover::Skip::Io { path, .. } => path.display().to_string(),
-        _ => String::new(),
-    }
-}
-
-fn text(out: &mut Out, snapshot: &Snapshot) -> Result<(), Stop> {
+fn text(out: &mut Out, snapshot: &Snapshot, stats: &[&Stat]) -> Result<(), Stop> {
     let path = snapshot
         .path
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     out.line(&format!("==> {path}"))?;
-    let width = snapshot
-        .stats
+    let width = stats
         .iter()
         .map(|s| s.label.chars().count())
         .max()
         .unwrap_or(0);
-    for stat in &snapshot.stats {
+    for stat in stats {
         out.line(&field_line(stat, width))?;
     }
     Ok(())
@@ -118,50 +113,5 @@ fn field_line(stat: &Stat, width: usize) -> String {
         format!("  {:<width$}  {value}", stat.label)
     } else {
         format!("  {:<width$}  {value} {}", stat.label, stat.unit)
-    }
-}
-
-fn json(files: &[(Snapshot, Option<u32>)], errors: &[(String, String)]) -> serde_json::Value {
-    use serde_json::{json, Value as Json};
-    let files: Vec<Json> = files
-        .iter()
-        .map(|(snapshot, pid)| {
-            let stats: Vec<Json> = snapshot
-                .stats
-                .iter()
-                .map(|s| {
-                    json!({
-                        "label": s.label,
-                        "kind": s.kind.name(),
-                        "value": json_value(&s.value),
-                        "unit": s.unit,
-                    })
-                })
-                .collect();
-            json!({
-                "file": snapshot.path.as_ref().map(|p| p.display().to_string()),
-                "pid": pid,
-                "stats": stats,
-            })
-        })
-        .collect();
-    let errors: Vec<Json> = errors
-        .iter()
-        .map(|(file, error)| json!({ "file": file, "error": error }))
-        .collect();
-    json!({ "files": files, "errors": errors })
-}
-
-/// Numbers as JSON numbers (a float that is not finite as `null`), flags as
-/// booleans, texts as strings.
-fn json_value(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Unsigned(n) => (*n).into(),
-        Value::Signed(n) => (*n).into(),
-        Value::Float(x) => serde_json::Number::from_f64(*x)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Value::Bool(b) => (*b).into(),
-        Value::Text(t) => t.as_str().into(),
     }
 }

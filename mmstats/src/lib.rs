@@ -56,6 +56,7 @@
 
 pub mod aggregate;
 pub mod clean;
+pub mod collect;
 pub mod discover;
 pub mod error;
 pub mod export;

@@ -2,6 +2,10 @@
 //! with no HTTP in them, so that a program serving its own HTTP can answer
 //! `/metrics` itself.
 //!
-//! - [`prometheus`]: the Prometheus text exposition format.
+//! - [`prometheus`]: the Prometheus text exposition format;
+//! - `json` (feature `json`): the JSON of `mmstats slurp --json` and of the
+//!   server's API.
 
+#[cfg(feature = "json")]
+pub mod json;
 pub mod prometheus;

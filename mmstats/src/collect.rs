@@ -1,0 +1,376 @@
+//! Reading many stats files again and again: the one collection policy of
+//! every tool.
+//!
+//! A [`Collector`] is made once from the paths, directories and glob
+//! patterns a user names (the default glob when none), and each
+//! [`Collector::collect`] then:
+//!
+//! 1. finds the files ([`discover::discover`]: regular files only, links to
+//!    directories not followed);
+//! 2. reads each one as it is at that moment, through a mapping kept from
+//!    the previous collection while the file stays the same file (same
+//!    device, inode and size), into snapshots whose buffers are reused, so
+//!    that a steady set of files is read without allocating;
+//! 3. skips a file that vanished between being listed and being read, as if
+//!    it had never been listed (a writer that exits removes its file);
+//! 4. reports every other failure with its path ([`Collection::failed`]),
+//!    and every argument that gave no file ([`Collection::skipped`]).
+//!
+//! `slurp`, `poll`, `record`, `serve` and the library's exporters all go
+//! through it, so they agree on which files count.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # #[derive(mmstats::MmStats)]
+//! # struct S { hits: mmstats::Counter }
+//! # let stats = S::builder().dir(dir.path()).create()?;
+//! # stats.hits.incr();
+//! # let arg = dir.path().display().to_string();
+//! let mut collector = mmstats::collect::Collector::new(vec![arg]);
+//! let collection = collector.collect();
+//! assert_eq!(collection.files.len(), 1);
+//! assert_eq!(collection.files[0].get("hits").unwrap().value.to_string(), "1");
+//! assert!(collection.failed.is_empty());
+//! # Ok(()) }
+//! ```
+
+// Runs on whatever files and arguments users give: nothing here may panic.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::discover::{self, Skip};
+use crate::reader::{Field, Frame, MappedFile, ReadError, Snapshot, Stat, Value, ValueRef};
+
+/// A file that exists but could not be read.
+#[derive(Debug)]
+pub struct Failure {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it could not be read; the message names the path.
+    pub error: ReadError,
+}
+
+/// What one [`Collector::collect`] found.
+#[derive(Debug)]
+pub struct Collection<'a> {
+    /// The files read whole, in path order.
+    pub files: &'a [Snapshot],
+    /// The files that could not be read.
+    pub failed: &'a [Failure],
+    /// The arguments, and paths they expanded to, that gave no file.
+    pub skipped: &'a [Skip],
+}
+
+impl Collection<'_> {
+    /// Whether nothing at all was found: no file read, none failed.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// A mapping kept between collections, with what identified its file.
+struct Source {
+    map: MappedFile,
+    /// Device, inode and size of the file when it was mapped.
+    id: (u64, u64, u64),
+    /// The collection that last saw it.
+    seen: u64,
+}
+
+/// Reads the files named by a fixed set of arguments, again and again,
+/// reusing mappings and buffers (see the [module docs](self)).
+pub struct Collector {
+    args: Vec<String>,
+    sources: HashMap<PathBuf, Source>,
+    frame: Frame,
+    /// The snapshots; the first `read` of them hold this collection's files.
+    snapshots: Vec<Snapshot>,
+    read: usize,
+    failed: Vec<Failure>,
+    skipped: Vec<Skip>,
+    round: u64,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("args", &self.args)
+            .field("mapped", &self.sources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collector {
+    /// A collector of the files that `args` (files, directories, glob
+    /// patterns) name, or of the default glob when `args` is empty.
+    pub fn new(args: Vec<String>) -> Collector {
+        Collector {
+            args,
+            sources: HashMap::new(),
+            frame: Frame::new(),
+            snapshots: Vec::new(),
+            read: 0,
+            failed: Vec::new(),
+            skipped: Vec::new(),
+            round: 0,
+        }
+    }
+
+    /// The arguments the collector was made with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Finds and reads the files as they are now.
+    pub fn collect(&mut self) -> Collection<'_> {
+        let found = discover::discover(&self.args);
+        self.collect_paths(found.files, found.skipped)
+    }
+
+    /// Reads `paths` (already found, for example by a glob of the caller's
+    /// own) with the same policy and reuse as [`Collector::collect`].
+    pub fn collect_paths(&mut self, paths: Vec<PathBuf>, skipped: Vec<Skip>) -> Collection<'_> {
+        self.round = self.round.wrapping_add(1);
+        self.read = 0;
+        self.failed.clear();
+        self.skipped = skipped;
+        for path in paths {
+            match self.read_one(&path) {
+                Ok(()) => {}
+                // Gone between the listing and the read: as if never listed.
+                Err(ReadError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => self.failed.push(Failure { path, error }),
+            }
+        }
+        let round = self.round;
+        self.sources.retain(|_, source| source.seen == round);
+        Collection {
+            files: self.snapshots.get(..self.read).unwrap_or_default(),
+            failed: &self.failed,
+            skipped: &self.skipped,
+        }
+    }
+
+    fn read_one(&mut self, path: &Path) -> Result<(), ReadError> {
+        let io_error = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io_error)?;
+        let id = (meta.dev(), meta.ino(), meta.len());
+        let reuse = self.sources.get(path).is_some_and(|s| s.id == id);
+        if !reuse {
+            self.sources.remove(path);
+            let map = MappedFile::open(path)?;
+            self.sources.insert(
+                path.to_path_buf(),
+                Source {
+                    map,
+                    id,
+                    seen: self.round,
+                },
+            );
+        }
+        let Some(source) = self.sources.get_mut(path) else {
+            return Ok(());
+        };
+        source.seen = self.round;
+        source.map.read_into(&mut self.frame)?;
+        if self.snapshots.len() <= self.read {
+            self.snapshots.push(self.frame.to_snapshot());
+        }
+        if let Some(snapshot) = self.snapshots.get_mut(self.read) {
+            fill(&self.frame, path, snapshot);
+            self.read = self.read.saturating_add(1);
+        }
+        Ok(())
+    }
+}
+
+/// Makes `snapshot` the file that `frame` holds, read from `path`, reusing
+/// the snapshot's strings and vectors.
+pub fn fill(frame: &Frame, path: &Path, snapshot: &mut Snapshot) {
+    let own = snapshot.path.get_or_insert_with(PathBuf::new);
+    let os = own.as_mut_os_string();
+    os.clear();
+    os.push(path.as_os_str());
+    snapshot.version = frame.version();
+    snapshot.file_size = frame.file_size();
+    snapshot.end = frame.end();
+    snapshot.fields_end = frame.fields_end();
+    snapshot.meta = frame.has_meta();
+    snapshot.stats.truncate(frame.len());
+    let kept = snapshot.stats.len();
+    for (i, field) in frame.fields().enumerate() {
+        match snapshot.stats.get_mut(i) {
+            Some(stat) if i < kept => set_stat(stat, &field),
+            _ => snapshot.stats.push(field.to_stat()),
+        }
+    }
+    snapshot.unsettled.clear();
+    snapshot
+        .unsettled
+        .extend(frame.unsettled().map(str::to_owned));
+}
+
+fn set_str(to: &mut String, from: &str) {
+    to.clear();
+    to.push_str(from);
+}
+
+fn set_stat(stat: &mut Stat, field: &Field<'_>) {
+    set_str(&mut stat.label, field.label);
+    stat.kind = field.kind;
+    match (&mut stat.value, field.value) {
+        (Value::Text(text), ValueRef::Text(from)) => set_str(text, from),
+        (value, from) => *value = from.to_value(),
+    }
+    set_str(&mut stat.signature, field.signature);
+    stat.buffered = field.buffered;
+    set_str(&mut stat.unit, field.unit);
+    set_str(&mut stat.help, field.help);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counter, MmStats, Text};
+
+    #[derive(MmStats)]
+    #[mmstats(crate = "crate")]
+    struct Small {
+        hits: Counter,
+        state: Text<16>,
+    }
+
+    #[derive(MmStats)]
+    #[mmstats(crate = "crate")]
+    struct Other {
+        jobs: Counter,
+    }
+
+    fn arg(dir: &Path) -> Vec<String> {
+        vec![dir.display().to_string()]
+    }
+
+    #[test]
+    fn reads_keep_up_with_the_writer_and_reuse_mappings() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Small::builder().dir(dir.path()).create().unwrap();
+        let mut collector = Collector::new(arg(dir.path()));
+        for n in 1..=3u64 {
+            stats.hits.incr();
+            stats.state.set(&format!("round {n}"));
+            let collection = collector.collect();
+            assert_eq!(collection.files.len(), 1);
+            let file = &collection.files[0];
+            assert_eq!(file.get("hits").unwrap().value, Value::Unsigned(n));
+            assert_eq!(
+                file.get("state").unwrap().value,
+                Value::Text(format!("round {n}"))
+            );
+            assert_eq!(file.path.as_deref(), stats.path());
+        }
+        assert_eq!(collector.sources.len(), 1);
+        // The snapshot equals a fresh read of the same file.
+        let fresh = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        assert_eq!(collector.collect().files, [fresh]);
+    }
+
+    #[test]
+    fn a_file_replaced_by_another_model_is_read_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = Small::builder()
+            .dir(dir.path())
+            .file("x.mmstats")
+            .create()
+            .unwrap();
+        small.hits.incr_by(5);
+        let path = small.path().unwrap().to_path_buf();
+        let mut collector = Collector::new(arg(dir.path()));
+        assert_eq!(collector.collect().files[0].stats.len(), small_len());
+        drop(small);
+        let _ = std::fs::remove_file(&path);
+        let other = Other::builder()
+            .dir(dir.path())
+            .file("x.mmstats")
+            .create()
+            .unwrap();
+        other.jobs.incr_by(7);
+        let collection = collector.collect();
+        assert_eq!(collection.files.len(), 1);
+        let file = &collection.files[0];
+        assert_eq!(file.get("jobs").unwrap().value, Value::Unsigned(7));
+        assert!(file.get("hits").is_none());
+        assert_eq!(
+            file.stats,
+            crate::reader::read_path(&path).unwrap().stats,
+            "stats left over from the old file"
+        );
+    }
+
+    fn small_len() -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Small::builder().dir(dir.path()).create().unwrap();
+        crate::reader::read_path(s.path().unwrap())
+            .unwrap()
+            .stats
+            .len()
+    }
+
+    #[test]
+    fn vanished_files_are_skipped_and_bad_ones_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Small::builder().dir(dir.path()).create().unwrap();
+        std::fs::write(dir.path().join("bad.mmstats"), b"\x07 not mmstats").unwrap();
+        let mut collector = Collector::new(arg(dir.path()));
+        let collection = collector.collect();
+        assert_eq!(collection.files.len(), 1);
+        assert_eq!(collection.failed.len(), 1);
+        assert!(collection.failed[0].path.ends_with("bad.mmstats"));
+        assert!(
+            collection.failed[0]
+                .error
+                .to_string()
+                .contains("bad.mmstats"),
+            "{}",
+            collection.failed[0].error
+        );
+        // A path listed but gone by the time it is read is not a failure.
+        let gone = dir.path().join("gone.mmstats");
+        let mut paths = vec![gone];
+        paths.extend(stats.path().map(Path::to_path_buf));
+        let collection = collector.collect_paths(paths, Vec::new());
+        assert_eq!(collection.files.len(), 1);
+        assert!(collection.failed.is_empty());
+        // Files that went away release their mappings.
+        let path = stats.path().unwrap().to_path_buf();
+        drop(stats);
+        std::fs::remove_file(path).unwrap();
+        std::fs::remove_file(dir.path().join("bad.mmstats")).unwrap();
+        let collection = collector.collect();
+        assert!(collection.is_empty(), "{collection:?}");
+        assert!(collector.sources.is_empty());
+    }
+
+    #[test]
+    fn nothing_named_is_a_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nothing-*.mmstats").display().to_string();
+        let mut collector = Collector::new(vec![missing]);
+        let collection = collector.collect();
+        assert!(collection.is_empty());
+        assert!(matches!(collection.skipped, [Skip::NoMatch { .. }]));
+    }
+}

@@ -1,0 +1,77 @@
+//! JSON renderings of snapshots (feature `json`), shared by `mmstats slurp
+//! --json` and the server's JSON API.
+//!
+//! Values: integers as JSON numbers, floats as JSON numbers (a float that
+//! is not finite as `null`), flags as booleans, texts as strings.
+
+use serde_json::{json, Value as Json};
+
+use crate::discover::Skip;
+use crate::reader::{Snapshot, Stat, Value};
+
+/// A value as JSON (see the module docs).
+pub fn value(value: &Value) -> Json {
+    match value {
+        Value::Unsigned(n) => (*n).into(),
+        Value::Signed(n) => (*n).into(),
+        Value::Float(x) => float(*x),
+        Value::Bool(b) => (*b).into(),
+        Value::Text(t) => t.as_str().into(),
+    }
+}
+
+/// A float as a JSON number, `null` when it is not finite.
+pub fn float(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
+/// One field: `{"label", "kind", "value", "unit"}`.
+pub fn stat(stat: &Stat) -> Json {
+    json!({
+        "label": stat.label,
+        "kind": stat.kind.name(),
+        "value": value(&stat.value),
+        "unit": stat.unit,
+    })
+}
+
+/// One file with the given fields of it: `{"file", "pid", "stats"}`; the
+/// pid is the file's own (its `sys.pid`), whichever fields are given.
+pub fn file<'a>(snapshot: &Snapshot, stats: impl IntoIterator<Item = &'a Stat>) -> Json {
+    let stats: Vec<Json> = stats.into_iter().map(stat).collect();
+    json!({
+        "file": snapshot.path.as_ref().map(|p| p.display().to_string()),
+        "pid": snapshot.pid(),
+        "stats": stats,
+    })
+}
+
+/// One error: `{"file", "error"}`.
+pub fn error(file: &str, error: &str) -> Json {
+    json!({ "file": file, "error": error })
+}
+
+/// The path, or the argument, that a skip is about.
+pub fn skip_path(skip: &Skip) -> String {
+    match skip {
+        Skip::NoMatch { arg } | Skip::BadPattern { arg, .. } => arg.clone(),
+        Skip::NotRegular { path, .. } | Skip::BehindLink { path, .. } | Skip::Io { path, .. } => {
+            path.display().to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        assert_eq!(value(&Value::Unsigned(u64::MAX)), json!(u64::MAX));
+        assert_eq!(value(&Value::Signed(-3)), json!(-3));
+        assert_eq!(value(&Value::Float(0.5)), json!(0.5));
+        assert_eq!(value(&Value::Float(f64::NAN)), Json::Null);
+        assert_eq!(value(&Value::Bool(true)), json!(true));
+        assert_eq!(value(&Value::Text("a\"b".into())), json!("a\"b"));
+    }
+}
