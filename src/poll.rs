@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mmstats::aggregate::{Aggregate, Combined, Poller, Rules};
-use mmstats::discover;
-use mmstats::reader::{self, Snapshot, Value};
+use mmstats::collect::Collector;
+use mmstats::reader::{Snapshot, Value};
 use mmstats::Kind;
 
 use crate::out::{self, Out, Status, Stop};
@@ -146,7 +146,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             UnknownAs::Counter => Kind::Counter,
         },
     };
-    let mut poller = Poller::with_rules(rules);
+    let mut poller = Poller::with_rules(rules).only(labels.iter().cloned());
+    let mut collector = Collector::new(args.paths.clone());
     let mut warned: HashSet<PathBuf> = HashSet::new();
     let mut out = Out::new();
     let mut lines: u64 = 0;
@@ -164,8 +165,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
                 Err(e) => return Err(Stop::Fatal(format!("cannot read standard input: {e}"))),
             }
         }
-        let (snapshots, unreadable) = sample(args, &labels, &filters, &mut warned);
-        let aggregates = poller.step(&snapshots, &unreadable);
+        let (snapshots, unreadable) = sample(&mut collector, &labels, &filters, &mut warned);
+        let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
         let width = column_width(terminal_columns(), labels.len());
         let header_due = match since_header {
             None => true,
@@ -191,42 +192,28 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
 
 /// Reads the files that match now; returns them with the files that are
 /// there but could not be read.
-fn sample(
-    args: &Args,
+fn sample<'c>(
+    collector: &'c mut Collector,
     labels: &[String],
     filters: &[Filter],
     warned: &mut HashSet<PathBuf>,
-) -> (Vec<Snapshot>, Vec<PathBuf>) {
-    let found = discover::discover(&args.paths);
-    let mut snapshots = Vec::new();
+) -> (Vec<&'c Snapshot>, Vec<PathBuf>) {
+    let collection = collector.collect();
     let mut unreadable = Vec::new();
-    for path in found.files {
-        match reader::read_path(&path) {
-            Ok(mut snapshot) => {
-                if !snapshot.stats.iter().any(|s| labels.contains(&s.label))
-                    || !filters.iter().all(|f| f.matches(&snapshot))
-                {
-                    continue;
-                }
-                // Keep what the columns and the file's identity need.
-                snapshot.stats.retain(|s| {
-                    labels.contains(&s.label)
-                        || s.label.ends_with("sys.pid")
-                        || s.label.ends_with("sys.created")
-                });
-                snapshots.push(snapshot);
-            }
-            // Gone between the listing and the read: as if never listed.
-            Err(reader::ReadError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                if warned.insert(path.clone()) {
-                    out::warn(&e.to_string());
-                }
-                unreadable.push(path);
-            }
+    for failure in collection.failed {
+        if warned.insert(failure.path.clone()) {
+            out::warn(&failure.error.to_string());
         }
+        unreadable.push(failure.path.clone());
     }
+    let snapshots = collection
+        .files
+        .iter()
+        .filter(|snapshot| {
+            snapshot.stats.iter().any(|s| labels.contains(&s.label))
+                && filters.iter().all(|f| f.matches(snapshot))
+        })
+        .collect();
     (snapshots, unreadable)
 }
 

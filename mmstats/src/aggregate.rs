@@ -138,10 +138,23 @@ impl Rules {
     /// Combines every label of `snapshots`, in the order labels are first
     /// seen.
     pub fn combine<'a>(&self, snapshots: impl IntoIterator<Item = &'a Snapshot>) -> Vec<Aggregate> {
+        self.combine_where(snapshots, |_| true)
+    }
+
+    /// Combines the labels of `snapshots` for which `keep` is true, in the
+    /// order labels are first seen.
+    pub fn combine_where<'a>(
+        &self,
+        snapshots: impl IntoIterator<Item = &'a Snapshot>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<Aggregate> {
         let mut order: Vec<&str> = Vec::new();
         let mut by_label: HashMap<&str, (Kind, Vec<&Value>)> = HashMap::new();
         for snapshot in snapshots {
             for stat in &snapshot.stats {
+                if !keep(&stat.label) {
+                    continue;
+                }
                 let entry = by_label.entry(stat.label.as_str()).or_insert_with(|| {
                     order.push(stat.label.as_str());
                     (self.resolve(stat.kind, &stat.value), Vec::new())
@@ -383,6 +396,7 @@ impl FileId {
 #[derive(Clone, Debug, Default)]
 pub struct Poller {
     rules: Rules,
+    only: Option<std::collections::HashSet<String>>,
     last: HashMap<FileId, HashMap<String, Value>>,
 }
 
@@ -396,8 +410,20 @@ impl Poller {
     pub fn with_rules(rules: Rules) -> Poller {
         Poller {
             rules,
+            only: None,
             last: HashMap::new(),
         }
+    }
+
+    /// The same poller, combining only these labels (a tool that shows a
+    /// few columns need not add up every field of every file).
+    pub fn only(mut self, labels: impl IntoIterator<Item = String>) -> Poller {
+        self.only = Some(labels.into_iter().collect());
+        self
+    }
+
+    fn wanted(&self, label: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(label))
     }
 
     /// Combines one sample of files, counters as changes.
@@ -406,8 +432,15 @@ impl Poller {
     /// this time: their previous values are kept, so that they are not
     /// counted again from zero when they read again. Every other file not in
     /// `snapshots` is forgotten.
-    pub fn step(&mut self, snapshots: &[Snapshot], unreadable: &[PathBuf]) -> Vec<Aggregate> {
-        let mut aggregates = self.rules.combine(snapshots);
+    pub fn step<'a, I>(&mut self, snapshots: I, unreadable: &[PathBuf]) -> Vec<Aggregate>
+    where
+        I: IntoIterator<Item = &'a Snapshot>,
+        I::IntoIter: Clone,
+    {
+        let snapshots = snapshots.into_iter();
+        let mut aggregates = self
+            .rules
+            .combine_where(snapshots.clone(), |label| self.wanted(label));
         let mut next: HashMap<FileId, HashMap<String, Value>> = HashMap::new();
         let mut changes: HashMap<&str, Vec<Value>> = HashMap::new();
         for snapshot in snapshots {
@@ -415,7 +448,9 @@ impl Poller {
             let previous = self.last.get(&id);
             let mut counters = HashMap::new();
             for stat in &snapshot.stats {
-                if self.rules.resolve(stat.kind, &stat.value) != Kind::Counter {
+                if !self.wanted(&stat.label)
+                    || self.rules.resolve(stat.kind, &stat.value) != Kind::Counter
+                {
                     continue;
                 }
                 let before = previous.and_then(|p| p.get(&stat.label));

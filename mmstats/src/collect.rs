@@ -22,7 +22,8 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
-//! # #[derive(mmstats::MmStats)]
+//! # use mmstats::MmStats;
+//! # #[derive(MmStats)]
 //! # struct S { hits: mmstats::Counter }
 //! # let stats = S::builder().dir(dir.path()).create()?;
 //! # stats.hits.incr();

@@ -66,6 +66,7 @@ pub mod format;
 pub mod mstore;
 mod raw;
 pub mod reader;
+pub mod record;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod stats;

@@ -361,7 +361,8 @@ pub use error::{Error, Result};
 pub use reader::Reader;
 pub use store::Store;
 pub use types::{
-    make_splits, MetricInfo, OpenOptions, Options, Points, Run, Split, StoreInfo, Value, ValueType,
+    make_splits, MetricInfo, OpenOptions, Options, Point, Points, Run, Split, StoreInfo, Value,
+    ValueType,
 };
 
 /// Longest metric name, in bytes of UTF-8.

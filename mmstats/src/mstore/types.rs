@@ -315,6 +315,59 @@ pub struct StoreInfo {
     pub start_time: u64,
 }
 
+impl StoreInfo {
+    /// The time slot `slot` stands for: `start_time + slot * resolution`
+    /// (saturating), in the creator's units.
+    pub fn time_of(&self, slot: u64) -> u64 {
+        slot.saturating_mul(self.resolution)
+            .saturating_add(self.start_time)
+    }
+}
+
+/// One point of any of the store's value types: what a recorder writes and
+/// a query reads back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Point {
+    /// A `u64` point.
+    U64(u64),
+    /// An `i64` point.
+    I64(i64),
+    /// An `f64` point.
+    F64(f64),
+}
+
+impl Point {
+    /// The type of the series that holds it.
+    pub fn value_type(self) -> ValueType {
+        match self {
+            Point::U64(_) => ValueType::U64,
+            Point::I64(_) => ValueType::I64,
+            Point::F64(_) => ValueType::F64,
+        }
+    }
+
+    /// The point as a float (integers beyond 2^53 rounded).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Point::U64(v) => v as f64,
+            Point::I64(v) => v as f64,
+            Point::F64(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for Point {
+    /// Integers in decimal, floats with the fewest digits that read back the
+    /// same (always with a decimal point or an exponent).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Point::U64(v) => write!(f, "{v}"),
+            Point::I64(v) => write!(f, "{v}"),
+            Point::F64(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,430 @@
+//! The recorder: samples stats files into an [`mstore`](crate::mstore)
+//! history store, the library side of `mmstats record`.
+//!
+//! # Series
+//!
+//! Each sample reads every file that matches (through a
+//! [`Collector`]), groups the files, combines each group's values of every
+//! label by the rules of [`aggregate`] (the rules `poll` uses), and writes
+//! one point per group and label. The metric ("series") name says which
+//! group:
+//!
+//! | [`By`] | name | group |
+//! | --- | --- | --- |
+//! | `Cmd` (the default) | `cmd:<command>:<label>` | every file of a command, all its processes and threads; the command comes from the file name (`webserver-812-815.mmstats` is `webserver`) |
+//! | `Pid` | `pid:<pid>:<label>` | every file of one process (its threads), by the file's `sys.pid` |
+//! | `File` | `file:<name>:<label>` | one file, named without `.mmstats` |
+//!
+//! # Values
+//!
+//! | kind | stored as |
+//! | --- | --- |
+//! | counter | `u64`, the sum of the files' counters as they stand (cumulative; `query --rate` turns it into a rate) |
+//! | gauge | `i64`, the sum |
+//! | average, timer, minimum, maximum | `f64` |
+//! | flag | `u64`, 1 if any file has it set, else 0 |
+//! | text, static, sequence | not recorded |
+//!
+//! Integers of unknown kind (files without metadata) are gauges unless the
+//! [`Rules`] say otherwise; floats of unknown kind are averages. A float
+//! counter or gauge is stored as `f64`. A series keeps the type of its
+//! first point: a later point of another type is reported once and left
+//! out, as is a gauge sum beyond the range of `i64`.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # use mmstats::MmStats;
+//! # #[derive(MmStats)]
+//! # struct S { hits: mmstats::Counter }
+//! # let stats = S::builder().dir(dir.path()).file("web-1-1.mmstats").create()?;
+//! # stats.hits.incr_by(3);
+//! use mmstats::record::{open_or_create, Recorder};
+//! let store = open_or_create(&dir.path().join("history"), 1000, 3600, 1_800_000_000_000)?;
+//! let mut recorder = Recorder::new(store, vec![dir.path().display().to_string()]);
+//! let sample = recorder.sample(0)?;
+//! assert_eq!(sample.files, 1);
+//! let mut reader = mmstats::mstore::Reader::open(&dir.path().join("history"))?;
+//! let points = reader.get::<u64>("cmd:web:hits", 0, 1)?;
+//! assert_eq!(points.get(0), Some(3));
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::aggregate::{self, Aggregate, Combined, Rules};
+use crate::collect::Collector;
+use crate::format::Kind;
+use crate::mstore::{self, Options, Point, Store};
+use crate::reader::{Snapshot, Value};
+
+/// How files are grouped into series (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum By {
+    /// One series per command and label.
+    Cmd,
+    /// One series per process and label.
+    Pid,
+    /// One series per file and label.
+    File,
+}
+
+/// Why a store could not be opened for recording.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store itself failed.
+    #[error(transparent)]
+    Store(#[from] mstore::Error),
+    /// The store exists with another interval.
+    #[error(
+        "{}: this store takes a point every {}, not every {}; record with --interval {} or into another store",
+        dir.display(),
+        crate::time::format_duration_ms(*store),
+        crate::time::format_duration_ms(*asked),
+        crate::time::format_duration_ms(*store)
+    )]
+    WrongInterval {
+        /// The store's directory.
+        dir: PathBuf,
+        /// Its interval, in milliseconds.
+        store: u64,
+        /// The interval asked for.
+        asked: u64,
+    },
+    /// The directory holds files that are not a store's.
+    #[error("{}: not a history store, and not empty ({found} is there); give a new or empty directory", dir.display())]
+    NotAStore {
+        /// The directory.
+        dir: PathBuf,
+        /// A file found in it.
+        found: String,
+    },
+}
+
+/// Opens the store in `dir`, which must take a point every `interval` ms,
+/// or creates it with slot 0 at `now` rounded down to the interval and
+/// `chunk_size` points per series per chunk. A new store goes into a new or
+/// empty directory (or one left by a creation that was cut short), never
+/// among other files.
+pub fn open_or_create(
+    dir: &Path,
+    interval: u64,
+    chunk_size: u64,
+    now: u64,
+) -> Result<Store, Error> {
+    if dir.join("mstore.meta").exists() {
+        let store = Store::open(dir)?;
+        let info = store.info();
+        if info.resolution != interval {
+            return Err(Error::WrongInterval {
+                dir: dir.to_path_buf(),
+                store: info.resolution,
+                asked: interval,
+            });
+        }
+        return Ok(store);
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let foreign = entries.filter_map(Result::ok).find(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            !matches!(name.as_ref(), "chunks" | "metrics.list" | "lock") && !name.ends_with(".tmp")
+        });
+        if let Some(entry) = foreign {
+            return Err(Error::NotAStore {
+                dir: dir.to_path_buf(),
+                found: entry.file_name().to_string_lossy().into_owned(),
+            });
+        }
+    }
+    let start = now
+        .checked_div(interval)
+        .and_then(|n| n.checked_mul(interval))
+        .unwrap_or(now);
+    let options = Options {
+        chunk_size,
+        resolution: interval,
+        start_time: start,
+        max_open_chunks: 4,
+    };
+    Ok(Store::create(dir, options)?)
+}
+
+/// The point to record for a combined value of a label of `kind`, by the
+/// rules in the module docs; `None` for what is not recorded.
+pub fn point(kind: Kind, combined: &Combined) -> Option<Point> {
+    let Combined::Value(value) = combined else {
+        return None;
+    };
+    match (kind, value) {
+        (Kind::Text | Kind::Static | Kind::Sequence | Kind::Unknown, _) | (_, Value::Text(_)) => {
+            None
+        }
+        (_, Value::Float(x)) => Some(Point::F64(*x)),
+        (Kind::Average | Kind::Timer | Kind::Minimum | Kind::Maximum, v) => {
+            v.as_f64().map(Point::F64)
+        }
+        (Kind::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),
+        (Kind::Counter, Value::Unsigned(n)) => Some(Point::U64(*n)),
+        (Kind::Counter, Value::Bool(b)) => Some(Point::U64(u64::from(*b))),
+        (Kind::Counter, Value::Signed(n)) => Some(Point::I64(*n)),
+        // Gauges: one type whatever the sign, so a gauge that goes below
+        // zero stays one series; a sum beyond i64 is left out (reported).
+        (Kind::Gauge, Value::Unsigned(n)) => Some(Point::I64(i64::try_from(*n).ok()?)),
+        (Kind::Gauge, Value::Signed(n)) => Some(Point::I64(*n)),
+        (Kind::Gauge, Value::Bool(b)) => Some(Point::I64(i64::from(*b))),
+    }
+}
+
+/// The series of one sample of `snapshots`: name and point, in a stable
+/// order (see the module docs for the names).
+pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules) -> Vec<(String, Point)> {
+    let mut out = Vec::new();
+    let mut add = |prefix: String, aggregates: Vec<Aggregate>| {
+        for a in aggregates {
+            if let Some(p) = point(a.kind, &a.combined) {
+                out.push((format!("{prefix}:{}", a.label), p));
+            }
+        }
+    };
+    if by.contains(&By::Cmd) {
+        for group in aggregate::by_command(snapshots) {
+            add(
+                format!("cmd:{}", group.key),
+                rules.combine(group.snapshots.iter().copied()),
+            );
+        }
+    }
+    if by.contains(&By::Pid) {
+        for group in aggregate::by_process(snapshots) {
+            // Files that name no process have no pid series.
+            if let Some(pid) = group.key {
+                add(
+                    format!("pid:{pid}"),
+                    rules.combine(group.snapshots.iter().copied()),
+                );
+            }
+        }
+    }
+    if by.contains(&By::File) {
+        for snapshot in snapshots {
+            let name = snapshot
+                .path
+                .as_deref()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let name = name.strip_suffix(".mmstats").unwrap_or(&name).to_string();
+            add(format!("file:{name}"), rules.combine([snapshot]));
+        }
+    }
+    out
+}
+
+/// Writes `point` into slot `slot` of series `name`.
+pub fn put(store: &mut Store, name: &str, slot: u64, point: Point) -> mstore::Result<()> {
+    match point {
+        Point::U64(v) => store.put(name, slot, &[v]),
+        Point::I64(v) => store.put(name, slot, &[v]),
+        Point::F64(v) => store.put(name, slot, &[v]),
+    }
+}
+
+/// What one [`Recorder::sample`] did.
+#[derive(Debug, Default)]
+pub struct Sample {
+    /// Files read.
+    pub files: usize,
+    /// Series in the sample.
+    pub series: usize,
+    /// Points written.
+    pub written: u64,
+    /// What went wrong and was left out, each said once per run: files that
+    /// could not be read, arguments that named nothing, series whose points
+    /// do not fit them.
+    pub warnings: Vec<String>,
+    /// Whether some series' points were left out this time.
+    pub left_out: bool,
+}
+
+/// Samples files into a store: a [`Collector`], the grouping and rules,
+/// and the store.
+#[derive(Debug)]
+pub struct Recorder {
+    store: Store,
+    collector: Collector,
+    by: Vec<By>,
+    rules: Rules,
+    warned: HashSet<String>,
+    series: HashSet<String>,
+}
+
+impl Recorder {
+    /// A recorder of the files `paths` names (the default glob when empty)
+    /// into `store`, by command and with the default rules.
+    pub fn new(store: Store, paths: Vec<String>) -> Recorder {
+        Recorder {
+            store,
+            collector: Collector::new(paths),
+            by: vec![By::Cmd],
+            rules: Rules::default(),
+            warned: HashSet::new(),
+            series: HashSet::new(),
+        }
+    }
+
+    /// Groups into series by these (see [`By`]).
+    pub fn by(mut self, by: Vec<By>) -> Recorder {
+        self.by = by;
+        self
+    }
+
+    /// Combines with these rules.
+    pub fn rules(mut self, rules: Rules) -> Recorder {
+        self.rules = rules;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every series written to so far in this run.
+    pub fn series_written(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Reads the files now and writes their points into `slot`, then syncs
+    /// the store. A failure of the store itself ends the sample with the
+    /// error; what only concerns one file or series is in
+    /// [`Sample::warnings`].
+    pub fn sample(&mut self, slot: u64) -> mstore::Result<Sample> {
+        let mut sample = Sample::default();
+        let collection = self.collector.collect();
+        for skip in collection.skipped {
+            let message = skip.to_string();
+            if self.warned.insert(message.clone()) {
+                sample.warnings.push(message);
+            }
+        }
+        for failure in collection.failed {
+            let message = failure.error.to_string();
+            if self.warned.insert(failure.path.display().to_string()) {
+                sample.warnings.push(message);
+            }
+        }
+        sample.files = collection.files.len();
+        let points = series(collection.files, &self.by, self.rules);
+        sample.series = points.len();
+        for (name, p) in &points {
+            match put(&mut self.store, name, slot, *p) {
+                Ok(()) => {
+                    sample.written = sample.written.saturating_add(1);
+                    if !self.series.contains(name) {
+                        self.series.insert(name.clone());
+                    }
+                }
+                Err(
+                    e @ (mstore::Error::WrongType { .. }
+                    | mstore::Error::NameTooLong { .. }
+                    | mstore::Error::EmptyName),
+                ) => {
+                    if self.warned.insert(name.clone()) {
+                        sample
+                            .warnings
+                            .push(format!("{e}; its points are left out"));
+                    }
+                    sample.left_out = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.store.sync()?;
+        Ok(sample)
+    }
+
+    /// Makes everything written durable and closes the store.
+    pub fn close(self) -> mstore::Result<()> {
+        self.store.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_by_kind() {
+        let v = |v| Combined::Value(v);
+        assert_eq!(
+            point(Kind::Counter, &v(Value::Unsigned(7))),
+            Some(Point::U64(7))
+        );
+        assert_eq!(
+            point(Kind::Gauge, &v(Value::Unsigned(7))),
+            Some(Point::I64(7))
+        );
+        assert_eq!(point(Kind::Gauge, &v(Value::Unsigned(u64::MAX))), None);
+        assert_eq!(
+            point(Kind::Gauge, &v(Value::Signed(-2))),
+            Some(Point::I64(-2))
+        );
+        assert_eq!(
+            point(Kind::Timer, &v(Value::Float(0.5))),
+            Some(Point::F64(0.5))
+        );
+        assert_eq!(
+            point(Kind::Average, &v(Value::Unsigned(3))),
+            Some(Point::F64(3.0))
+        );
+        assert_eq!(
+            point(Kind::Flag, &v(Value::Bool(true))),
+            Some(Point::U64(1))
+        );
+        assert_eq!(
+            point(Kind::Flag, &v(Value::Bool(false))),
+            Some(Point::U64(0))
+        );
+        assert_eq!(point(Kind::Text, &v(Value::Text("x".into()))), None);
+        assert_eq!(point(Kind::Static, &v(Value::Unsigned(4))), None);
+        assert_eq!(
+            point(Kind::Counter, &Combined::Distinct(vec![Value::Unsigned(1)])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_store_with_another_interval_or_a_foreign_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("h");
+        open_or_create(&store, 1000, 10, 5_000)
+            .unwrap()
+            .close()
+            .unwrap();
+        let e = open_or_create(&store, 500, 10, 5_000).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::WrongInterval {
+                    store: 1000,
+                    asked: 500,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("--interval 1s"), "{e}");
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("notes.txt"), "mine").unwrap();
+        let e = open_or_create(&other, 1000, 10, 5_000).unwrap_err();
+        assert!(matches!(e, Error::NotAStore { .. }), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+            "mine"
+        );
+    }
+}
