@@ -246,6 +246,88 @@ fn sum(values: &[&Value]) -> Value {
     }
 }
 
+/// A way to combine one label's values that a caller picks, beside the
+/// per-kind rules of [`combine_values`]: the `aggr=` modes of the server's
+/// JSON API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The mean of the numbers.
+    Avg,
+    /// The first value, whatever it is (texts too).
+    One,
+    /// The largest number.
+    Max,
+    /// The smallest number.
+    Min,
+    /// The sum, exact for integers (saturating), as [`combine_values`] adds.
+    Sum,
+    /// The smallest number that is not zero.
+    NonzeroMin,
+    /// The mean of the numbers that are not zero.
+    NonzeroAvg,
+}
+
+impl Mode {
+    /// The names [`Mode::parse`] takes, for messages.
+    pub const NAMES: &'static str = "avg, one, max, min, sum, nonzero-min, nonzero-avg";
+
+    /// The mode named `name` (`avg`, `one`, `max`, `min`, `sum`,
+    /// `nonzero-min`, `nonzero-avg`).
+    pub fn parse(name: &str) -> Option<Mode> {
+        Some(match name {
+            "avg" => Mode::Avg,
+            "one" => Mode::One,
+            "max" => Mode::Max,
+            "min" => Mode::Min,
+            "sum" => Mode::Sum,
+            "nonzero-min" => Mode::NonzeroMin,
+            "nonzero-avg" => Mode::NonzeroAvg,
+            _ => return None,
+        })
+    }
+
+    /// Combines `values` (one per file), or says why not. Booleans count as
+    /// 0 and 1; texts only go with [`Mode::One`]. `None` when there is
+    /// nothing to give: no values, or for the `nonzero` modes, none that is
+    /// not zero.
+    pub fn apply(self, values: &[&Value]) -> Result<Option<Value>, &'static str> {
+        if let Mode::One = self {
+            return Ok(values.first().map(|v| (*v).clone()));
+        }
+        let mut numbers: Vec<(f64, &Value)> = Vec::with_capacity(values.len());
+        for value in values {
+            match value.as_f64() {
+                Some(x) => numbers.push((x, value)),
+                None => return Err("a text cannot be combined but by aggr=one"),
+            }
+        }
+        if matches!(self, Mode::NonzeroMin | Mode::NonzeroAvg) {
+            numbers.retain(|(x, _)| *x != 0.0);
+        }
+        let pick = |better: fn(f64, f64) -> bool| {
+            numbers
+                .iter()
+                .copied()
+                .reduce(|a, b| if better(b.0, a.0) { b } else { a })
+                .map(|(_, v)| v.clone())
+        };
+        Ok(match self {
+            Mode::Max => pick(|b, a| b > a),
+            Mode::Min | Mode::NonzeroMin => pick(|b, a| b < a),
+            Mode::Sum if values.is_empty() => None,
+            Mode::Sum => Some(sum(values)),
+            Mode::Avg | Mode::NonzeroAvg | Mode::One => {
+                if numbers.is_empty() {
+                    None
+                } else {
+                    let total: f64 = numbers.iter().map(|(x, _)| x).sum();
+                    Some(Value::Float(total / numbers.len() as f64))
+                }
+            }
+        })
+    }
+}
+
 /// An integer as `Unsigned` when it is not negative, else `Signed`, clamped
 /// to what those can hold.
 fn integer_value(n: i128) -> Value {
@@ -637,6 +719,34 @@ mod tests {
             get(&gauges.step(&files, &[]), "n"),
             &Combined::Value(Value::Unsigned(5))
         );
+    }
+
+    #[test]
+    fn modes() {
+        let (a, b, z) = (Value::Unsigned(4), Value::Unsigned(2), Value::Unsigned(0));
+        let all = [&a, &b, &z];
+        let run = |name: &str| Mode::parse(name).unwrap().apply(&all).unwrap();
+        assert_eq!(run("sum"), Some(Value::Unsigned(6)));
+        assert_eq!(run("avg"), Some(Value::Float(2.0)));
+        assert_eq!(run("max"), Some(Value::Unsigned(4)));
+        assert_eq!(run("min"), Some(Value::Unsigned(0)));
+        assert_eq!(run("one"), Some(Value::Unsigned(4)));
+        assert_eq!(run("nonzero-min"), Some(Value::Unsigned(2)));
+        assert_eq!(run("nonzero-avg"), Some(Value::Float(3.0)));
+        assert_eq!(Mode::NonzeroAvg.apply(&[&z]).unwrap(), None);
+        let text = Value::Text("x".into());
+        assert!(Mode::Sum.apply(&[&text]).is_err());
+        assert_eq!(Mode::One.apply(&[&text]).unwrap(), Some(text.clone()));
+        assert_eq!(
+            Mode::Sum.apply(&[&Value::Float(0.5), &a]).unwrap(),
+            Some(Value::Float(4.5))
+        );
+        // The sum is the one of the per-kind rules: exact for signed integers.
+        assert_eq!(
+            Mode::Sum.apply(&[&Value::Signed(-5), &a]).unwrap(),
+            Some(Value::Signed(-1))
+        );
+        assert!(Mode::parse("median").is_none());
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::aggregate::{self, Aggregate, Combined};
+use crate::aggregate::{self, Aggregate, Combined, Mode};
 use crate::discover::{self, Skip};
+use crate::export::json::{float, value as json_value};
 use crate::mstore::{self, ValueType};
 use crate::reader::{self, Snapshot, Value};
 use serde_json::{json, Map, Value as Json};
@@ -284,97 +285,13 @@ fn labels(state: &State, params: &Params) -> Result<Reply, Reply> {
     Ok(Reply::json(&json!({ "stats": labels })))
 }
 
-/// How `/stats/NAME?aggr=` combines the values of one label.
-#[derive(Clone, Copy)]
-enum Aggr {
-    Avg,
-    One,
-    Max,
-    Min,
-    Sum,
-    NonzeroMin,
-    NonzeroAvg,
-}
-
-impl Aggr {
-    const NAMES: &'static str = "avg, one, max, min, sum, nonzero-min, nonzero-avg";
-
-    fn parse(name: &str) -> Option<Aggr> {
-        Some(match name {
-            "avg" => Aggr::Avg,
-            "one" => Aggr::One,
-            "max" => Aggr::Max,
-            "min" => Aggr::Min,
-            "sum" => Aggr::Sum,
-            "nonzero-min" => Aggr::NonzeroMin,
-            "nonzero-avg" => Aggr::NonzeroAvg,
-            _ => return None,
-        })
-    }
-
-    /// Combines `values` (one per file, at least one), or says why not.
-    /// Booleans count as 0 and 1; texts only go with `one`. The `nonzero`
-    /// ones give `null` when every value is zero.
-    fn apply(self, values: &[&Value]) -> Result<Json, String> {
-        if let Aggr::One = self {
-            return Ok(values.first().map_or(Json::Null, |v| json_value(v)));
-        }
-        let mut numbers: Vec<(f64, &Value)> = Vec::with_capacity(values.len());
-        for value in values {
-            match value.as_f64() {
-                Some(x) => numbers.push((x, value)),
-                None => return Err("a text cannot be combined but by aggr=one".into()),
-            }
-        }
-        if matches!(self, Aggr::NonzeroMin | Aggr::NonzeroAvg) {
-            numbers.retain(|(x, _)| *x != 0.0);
-        }
-        let pick = |better: fn(f64, f64) -> bool| {
-            numbers
-                .iter()
-                .copied()
-                .reduce(|a, b| if better(b.0, a.0) { b } else { a })
-                .map_or(Json::Null, |(_, v)| json_value(v))
-        };
-        Ok(match self {
-            Aggr::Max => pick(|b, a| b > a),
-            Aggr::Min | Aggr::NonzeroMin => pick(|b, a| b < a),
-            Aggr::Sum => sum(values),
-            Aggr::Avg | Aggr::NonzeroAvg | Aggr::One => {
-                if numbers.is_empty() {
-                    Json::Null
-                } else {
-                    let total: f64 = numbers.iter().map(|(x, _)| x).sum();
-                    float(total / numbers.len() as f64)
-                }
-            }
-        })
-    }
-}
-
-/// The sum of numbers: exact (saturating) when all are unsigned integers or
-/// booleans, else a float.
-fn sum(values: &[&Value]) -> Json {
-    let mut total: u64 = 0;
-    for value in values {
-        match value {
-            Value::Unsigned(n) => total = total.saturating_add(*n),
-            Value::Bool(b) => total = total.saturating_add(u64::from(*b)),
-            _ => return float(values.iter().filter_map(|v| v.as_f64()).sum()),
-        }
-    }
-    total.into()
-}
-
-/// `/stats/NAME`: the values of every label that starts with NAME (or is
-/// NAME, with `exact=1`), one per file, or combined with `aggr=`.
 fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
     let exact = params.flag("exact")?;
     let aggr =
         match params.get("aggr") {
             None | Some("") => None,
-            Some(a) => Some(Aggr::parse(a).ok_or_else(|| {
-                Reply::error(400, &format!("aggr={a}: not one of {}", Aggr::NAMES))
+            Some(a) => Some(Mode::parse(a).ok_or_else(|| {
+                Reply::error(400, &format!("aggr={a}: not one of {}", Mode::NAMES))
             })?),
         };
     let files = read(state, params.get("glob"))?;
@@ -397,7 +314,9 @@ fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
             None => Json::Array(values.iter().map(|v| json_value(v)).collect()),
             Some(aggr) => aggr
                 .apply(&values)
-                .map_err(|why| Reply::error(400, &format!("{label}: {why}")))?,
+                .map_err(|why| Reply::error(400, &format!("{label}: {why}")))?
+                .as_ref()
+                .map_or(Json::Null, json_value),
         };
         document.insert(label.to_string(), value);
     }
@@ -636,23 +555,6 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
     })))
 }
 
-/// A float as a JSON number, `null` when it is not finite.
-fn float(x: f64) -> Json {
-    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
-}
-
-/// Numbers as JSON numbers (a float that is not finite as `null`), flags as
-/// booleans, texts as strings.
-fn json_value(value: &Value) -> Json {
-    match value {
-        Value::Unsigned(n) => (*n).into(),
-        Value::Signed(n) => (*n).into(),
-        Value::Float(x) => float(*x),
-        Value::Bool(b) => (*b).into(),
-        Value::Text(t) => t.as_str().into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,29 +567,5 @@ mod tests {
         assert_eq!(decode("%zz", false).unwrap_err().status, 400);
         assert_eq!(decode("%4", false).unwrap_err().status, 400);
         assert_eq!(decode("%ff", false).unwrap_err().status, 400);
-    }
-
-    #[test]
-    fn aggregators() {
-        let (a, b, z) = (Value::Unsigned(4), Value::Unsigned(2), Value::Unsigned(0));
-        let all = [&a, &b, &z];
-        let run = |name: &str| Aggr::parse(name).unwrap().apply(&all).unwrap();
-        assert_eq!(run("sum"), json!(6));
-        assert_eq!(run("avg"), json!(2.0));
-        assert_eq!(run("max"), json!(4));
-        assert_eq!(run("min"), json!(0));
-        assert_eq!(run("one"), json!(4));
-        assert_eq!(run("nonzero-min"), json!(2));
-        assert_eq!(run("nonzero-avg"), json!(3.0));
-        let zeros = [&z];
-        assert_eq!(Aggr::NonzeroAvg.apply(&zeros).unwrap(), Json::Null);
-        let text = Value::Text("x".into());
-        assert!(Aggr::Sum.apply(&[&text]).is_err());
-        assert_eq!(Aggr::One.apply(&[&text]).unwrap(), json!("x"));
-        assert_eq!(
-            Aggr::Sum.apply(&[&Value::Float(0.5), &a]).unwrap(),
-            json!(4.5)
-        );
-        assert!(Aggr::parse("median").is_none());
     }
 }
