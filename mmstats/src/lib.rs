@@ -60,8 +60,8 @@ pub mod error;
 pub mod fields;
 pub mod file;
 pub mod format;
+mod map;
 pub mod mstore;
-mod raw;
 pub mod reader;
 pub mod stats;
 
