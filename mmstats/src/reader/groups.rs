@@ -96,7 +96,7 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame)
             let mut bytes = [0u8; 8];
             let ok = mem.copy(seq.value_at, &mut bytes);
             // Orders the loads after this one (a relaxed load and a fence
-            // make an acquire load; see `mem`).
+            // make an acquire load; see `crate::map`).
             fence(Ordering::Acquire);
             ok.then(|| u64::from_ne_bytes(bytes))
         };
@@ -206,7 +206,7 @@ fn read_buffered<M: mem::Memory + ?Sized>(
         let mut index = [0u8];
         let ok = mem.copy(write_buffer_offset, &mut index);
         // Orders the loads that follow after this one (an acquire load made
-        // of a relaxed load and a fence; see `mem`).
+        // of a relaxed load and a fence; see `crate::map`).
         fence(Ordering::Acquire);
         if ok {
             Ok(index[0])
@@ -305,12 +305,12 @@ mod tests {
     }
 
     /// A writer thread keeps publishing values into an aligned double-buffered
-    /// field of a mapped file (atomic stores, as this project's writer does)
+    /// field of a mapped file (through the writer's own slots: atomic stores)
     /// while `read_path` reads it: every value read is whole and values never
     /// go back in time.
     #[test]
     fn live_file_reads_whole_values_while_a_writer_runs() {
-        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+        use std::sync::atomic::AtomicBool;
         use std::sync::Arc;
 
         // A 7-byte label puts the buffers at offset 14; two spaces of padding
@@ -332,28 +332,25 @@ mod tests {
             .write(true)
             .open(&path)
             .unwrap();
-        let map = Arc::new(memmap2::MmapRaw::map_raw(&rw).unwrap());
+        // The file is this test's own, in a private directory, and nobody
+        // truncates it, as `Region::map_file` asks.
+        let region = crate::map::Region::map_file(&rw, bytes.len()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         // Each value repeats a counter in both halves, so a torn one shows.
         let pattern = |n: u64| (n << 32) | n;
         let writer = {
-            let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+            let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                let base = map.as_mut_ptr();
-                // SAFETY: both offsets are inside the 4096-byte mapping, which
-                // `map` keeps alive; the buffer offsets are multiples of 8 and
-                // the mapping is page-aligned; every access to these bytes, in
-                // this thread and in the reader, is atomic.
-                let wb = unsafe { AtomicU8::from_ptr(base.add(write_buffer_offset)) };
-                let slot = |i: usize| unsafe {
-                    AtomicU64::from_ptr(base.add(buffers + 8 * i).cast::<u64>())
-                };
+                // Bounds and alignment are checked by `Region::slot`; the
+                // thread owns the region, so it outlives the slots.
+                let wb = region.slot::<u8>(write_buffer_offset).unwrap();
+                let slots = [0, 1].map(|i| region.slot::<u64>(buffers + 8 * i).unwrap());
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n = (n + 1) & 0xFFFF_FFFF;
-                    let w = wb.load(Ordering::Relaxed);
-                    slot(usize::from(w)).store(pattern(n), Ordering::Relaxed);
-                    wb.store(w ^ 1, Ordering::Release);
+                    let w = wb.load();
+                    slots[usize::from(w)].store(pattern(n));
+                    wb.store_release(w ^ 1);
                     // A real writer does some work between updates.
                     for _ in 0..50 {
                         std::hint::spin_loop();

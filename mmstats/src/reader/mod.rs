@@ -60,6 +60,7 @@ pub use frame::{Field, Frame, ValueRef};
 pub use groups::{GROUP_WAIT, MAX_BUFFER_ATTEMPTS};
 pub use types::{EndMarker, Snapshot, Stat, Value};
 
+use crate::map::ReadMap;
 use parse::{parse, parse_into};
 
 /// Reads an mmstats file that is already in memory.
@@ -97,7 +98,7 @@ pub fn read_path(path: &Path) -> Result<Snapshot, ReadError> {
 /// A mapping keeps the file's data alive even after the file is deleted.
 pub struct MappedFile {
     path: PathBuf,
-    map: memmap2::MmapRaw,
+    map: ReadMap,
 }
 
 impl fmt::Debug for MappedFile {
@@ -139,9 +140,7 @@ impl MappedFile {
                 error: Box::new(ReadError::Empty),
             });
         }
-        let map = memmap2::MmapOptions::new()
-            .map_raw_read_only(&file)
-            .map_err(io_error)?;
+        let map = ReadMap::map(&file).map_err(io_error)?;
         Ok(MappedFile {
             path: path.to_path_buf(),
             map,
@@ -208,9 +207,8 @@ mod tests {
         #[cfg(unix)]
         {
             let fifo = dir.path().join("fifo.mmstats");
-            let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
-            assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+            let mode = rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR;
+            assert_eq!(rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, mode), Ok(()));
             let e = read_path(&fifo).unwrap_err();
             assert!(e.to_string().contains("not a regular file"), "{e}");
         }
