@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::format::VERSION;
-use crate::raw::Region;
+use crate::map::Region;
 
 /// The environment variable naming the directory of stats files.
 pub const ENV_PATH: &str = "MMSTATS_PATH";

@@ -53,6 +53,9 @@
 //! feature with examples, the command-line tools and the file format.
 
 #![warn(missing_docs)]
+// Every `unsafe` block of the crate is in `map`, where one argument covers
+// them all; anywhere else, `unsafe` does not compile.
+#![deny(unsafe_code)]
 
 pub mod aggregate;
 pub mod clean;
@@ -63,8 +66,9 @@ pub mod export;
 pub mod fields;
 pub mod file;
 pub mod format;
+#[allow(unsafe_code)]
+mod map;
 pub mod mstore;
-mod raw;
 pub mod reader;
 pub mod record;
 #[cfg(feature = "serve")]

@@ -14,7 +14,7 @@ use crate::format::{
     FieldLayout, FieldSpec, FieldType, Kind, Signature, META_MAGIC, META_VERSION, TERMINATOR_BYTES,
     VERSION,
 };
-use crate::raw::Region;
+use crate::map::Region;
 use crate::MmStats;
 
 /// The compile-time description of a model: its fields' labels, types and
@@ -480,7 +480,7 @@ impl<T: MmStats> ThreadSlot<T> {
     /// memory (the reason printed once on standard error); without, the error.
     #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R, fallback: bool) -> Result<R, Error> {
-        let generation = crate::raw::fork_generation();
+        let generation = crate::map::fork_generation();
         // The usual call: the stats exist and were made in this process.
         // One borrow, one comparison.
         if let Ok(slot) = self.stats.try_borrow() {

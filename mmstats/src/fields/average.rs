@@ -4,7 +4,7 @@ use super::gauge::number_type;
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind};
-use crate::raw::Slot;
+use crate::map::Slot;
 
 /// The mean of every value added since the file was made (signature `d`).
 ///

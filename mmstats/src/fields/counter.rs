@@ -1,7 +1,7 @@
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Signature};
-use crate::raw::Slot;
+use crate::map::Slot;
 
 /// A count that only goes up: requests served, bytes sent, errors seen.
 ///

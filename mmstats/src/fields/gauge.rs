@@ -3,7 +3,7 @@ use std::marker::PhantomData;
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Signature};
-use crate::raw::{Slot, Word};
+use crate::map::{Slot, Word};
 
 mod sealed {
     pub trait Sealed {}

@@ -39,7 +39,7 @@ pub use timer::{Timer, TimerGuard};
 
 use crate::error::Error;
 use crate::format::{FieldLayout, FieldSpec, FieldType, Part, UNBUFFERED};
-use crate::raw::{Bytes, Region, Slot, Word};
+use crate::map::{Bytes, Region, Slot, Word};
 
 /// A type that can be a field of an `#[derive(MmStats)]` struct.
 ///

@@ -3,7 +3,7 @@ use super::text::{decode, fit, text_type};
 use super::{Field, Place, StaticField};
 use crate::error::Error;
 use crate::format::{FieldType, Kind};
-use crate::raw::{Bytes, Slot};
+use crate::map::{Bytes, Slot};
 
 /// A number set once, when the file is created, and never changed: a
 /// configuration value, a build number, a start time.

@@ -6,7 +6,7 @@ use super::gauge::number_type;
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Part};
-use crate::raw::Slot;
+use crate::map::Slot;
 
 /// Several numbers about the values recorded, which readers can read
 /// together: the count, the sum, the mean, the smallest and the largest.

@@ -1,7 +1,7 @@
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Signature, MAX_VALUE_SIZE};
-use crate::raw::Bytes;
+use crate::map::Bytes;
 
 /// Short UTF-8 text that changes: a state, the last error, a version.
 ///

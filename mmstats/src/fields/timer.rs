@@ -4,7 +4,7 @@ use super::average::{window_type, Window};
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind};
-use crate::raw::Slot;
+use crate::map::Slot;
 
 /// How long something takes: the mean of the last `N` durations, in seconds
 /// (signature `d`; a window of 100 by default as in the original).

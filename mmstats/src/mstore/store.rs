@@ -1,9 +1,8 @@
 //! The writer.
 
-use std::fs::{self, File, OpenOptions as FsOpenOptions};
+use std::fs::{self, File, OpenOptions as FsOpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::chunk::{chunk_paths, list_bases, sync_dir, write_atomic, Chunk};
@@ -44,17 +43,13 @@ fn lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .ctx(&path, "open lock file")?;
-    // SAFETY: flock takes a file descriptor that `f` owns and keeps open for
-    // the duration of the call; it touches no memory of ours.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(Error::Locked { path });
-        }
-        return Err(e).ctx(&path, "flock");
+    // An exclusive lock that does not wait, held until the file is closed:
+    // std documents it as `flock` with `LOCK_EX | LOCK_NB` on Unix.
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(TryLockError::Error(e)) => Err(e).ctx(&path, "flock"),
     }
-    Ok(f)
 }
 
 fn validate(o: &Options) -> Result<()> {

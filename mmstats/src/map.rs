@@ -1,7 +1,9 @@
-//! All of the writer's `unsafe` code: the memory that backs a stats object,
-//! and the typed slots through which field handles store their values.
+//! All of the crate's `unsafe` code, which the crate denies everywhere else:
+//! the memory that backs a stats object and the typed slots through which
+//! field handles store their values; the reader's atomic copies out of a
+//! mapped file; and the handler that tells a forked child it was forked.
 //!
-//! The argument for soundness, in one place:
+//! The argument for soundness, in one place. The writer's side:
 //!
 //! 1. A [`Region`] owns the memory (a shared file mapping, or heap memory for
 //!    a stats object that has no file) and never moves or resizes it.
@@ -18,6 +20,40 @@
 //!    atomics make those reads race-free in Rust's model, and an aligned
 //!    atomic store is one machine store that no reader can see half done.
 //!    Handles are `Send` but not `Sync`, so one thread writes at a time.
+//!    The one plain access, [`Region::bytes_mut`], borrows the whole region
+//!    mutably to write the headers before any slot exists and before the
+//!    file is published under its name.
+//!
+//! The reader's side:
+//!
+//! 5. A [`ReadMap`] owns a shared, read-only mapping of a stats file that a
+//!    writer (another process, or a thread of this one through its own
+//!    mapping) may be updating while it is read. The mapping stays valid as
+//!    long as the `ReadMap` lives, even if the file is deleted. (A file that
+//!    another process truncates makes a load past its new end raise
+//!    `SIGBUS`, which stops the process; writers never truncate a file they
+//!    publish.)
+//! 6. No reference to its bytes is ever made: a `&[u8]` would promise the
+//!    compiler that they do not change. [`ReadMap::copy`] is the only way to
+//!    them. It checks that the whole range lies inside the mapping before it
+//!    makes a pointer, and reads every byte with an atomic load through a
+//!    raw pointer, so all of this process's accesses to the mapping are
+//!    atomic and race-free in Rust's model, like the writer's (point 4).
+//! 7. Every load is aligned for its type, checked at run time: a value of
+//!    2, 4 or 8 bytes at an address aligned for its width is read with one
+//!    load of that width, so a value the writer stored with one aligned
+//!    store never reads torn; anything else is read a byte at a time, with
+//!    aligned 8-byte words in the middle of a long range.
+//! 8. The loads are `Relaxed`: the pages are mapped read-only, and Rust
+//!    guarantees only relaxed loads of at most the target's limit (8 bytes
+//!    on 64-bit targets, 4 on others) to work on read-only memory; stronger
+//!    loads may be compiled to instructions that write. Callers that need
+//!    acquire ordering follow a copy with `fence(Ordering::Acquire)`, which
+//!    gives the same guarantee.
+//!
+//! And the fork handler: [`fork_generation`] registers, once, a plain
+//! function that does nothing but an atomic add, which a child may do after
+//! `fork`.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -294,6 +330,126 @@ impl Bytes {
             // SAFETY: i < len, inside the range checked by `Region::bytes`.
             .map(|i| unsafe { u8::load(self.ptr.as_ptr().add(i)) })
             .collect()
+    }
+}
+
+/// A read-only shared mapping of a stats file that a writer may be updating
+/// while it is read: its bytes are only ever copied out with atomic loads
+/// (see the module docs, points 5 to 8).
+pub(crate) struct ReadMap {
+    map: memmap2::MmapRaw,
+}
+
+// The reader's copies run on files anyone can write: like the rest of the
+// reader, they may not panic on their contents.
+#[deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+impl ReadMap {
+    /// Maps the whole of `file` read-only and shared.
+    pub(crate) fn map(file: &std::fs::File) -> std::io::Result<ReadMap> {
+        let map = memmap2::MmapOptions::new().map_raw_read_only(file)?;
+        Ok(ReadMap { map })
+    }
+
+    /// The size of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Copies `out.len()` bytes starting at `offset` into `out`, with atomic
+    /// loads (module docs, point 7); returns false, leaving `out` alone, when
+    /// they are not all in the mapping.
+    pub(crate) fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+        let Some(end) = offset.checked_add(out.len()) else {
+            return false;
+        };
+        if end > self.map.len() {
+            return false;
+        }
+        // In bounds of the mapping (checked just above), so `wrapping_add`
+        // does not wrap and `at` points into the mapping.
+        let at = self.map.as_ptr().wrapping_add(offset).cast_mut();
+        let aligned = |align: usize| (at as usize).checked_rem(align) == Some(0);
+        match out.len() {
+            #[cfg(target_pointer_width = "64")]
+            8 if aligned(std::mem::align_of::<AtomicU64>()) => {
+                // SAFETY: `at..at + 8` is inside the mapping (bounds
+                // checked above), which lives as long as `self` is
+                // borrowed, longer than this load; `at` is aligned for
+                // `AtomicU64` (checked by the guard). The mapping is never
+                // accessed non-atomically by this process (no reference
+                // to its bytes is ever made), so all accesses of this
+                // process to it are atomic; a relaxed load of 8 bytes on
+                // a 64-bit target is allowed on read-only memory.
+                let v = unsafe { AtomicU64::from_ptr(at.cast::<u64>()) }.load(Ordering::Relaxed);
+                out.copy_from_slice(&v.to_ne_bytes());
+            }
+            4 if aligned(std::mem::align_of::<AtomicU32>()) => {
+                // SAFETY: as for the 8-byte load: `at..at + 4` is in the
+                // live mapping, aligned for `AtomicU32`, only ever accessed
+                // atomically by this process, and a relaxed 4-byte load is
+                // allowed on read-only memory on every target.
+                let v = unsafe { AtomicU32::from_ptr(at.cast::<u32>()) }.load(Ordering::Relaxed);
+                out.copy_from_slice(&v.to_ne_bytes());
+            }
+            2 if aligned(std::mem::align_of::<AtomicU16>()) => {
+                // SAFETY: as for the 8-byte load: `at..at + 2` is in the
+                // live mapping, aligned for `AtomicU16`, only ever accessed
+                // atomically by this process, and a relaxed 2-byte load is
+                // allowed on read-only memory.
+                let v = unsafe { AtomicU16::from_ptr(at.cast::<u16>()) }.load(Ordering::Relaxed);
+                out.copy_from_slice(&v.to_ne_bytes());
+            }
+            _ => {
+                // Byte by byte up to the first 8-aligned address, then a
+                // word at a time, then the bytes left: a long label or
+                // text costs an eighth of the loads.
+                let load_byte = |p: *mut u8| {
+                    // SAFETY: every caller passes a `p` inside the live
+                    // mapping (`at + i` with `i < out.len()`, bounds
+                    // checked above); `AtomicU8` needs no alignment; the
+                    // byte is only ever accessed atomically by this
+                    // process, and a relaxed 1-byte load is allowed on
+                    // read-only memory.
+                    unsafe { AtomicU8::from_ptr(p) }.load(Ordering::Relaxed)
+                };
+                #[cfg(target_pointer_width = "64")]
+                let head = at.align_offset(std::mem::align_of::<AtomicU64>());
+                #[cfg(not(target_pointer_width = "64"))]
+                let head = out.len();
+                let (head_out, rest) = out.split_at_mut(head.min(out.len()));
+                let mut p = at;
+                for o in head_out {
+                    *o = load_byte(p);
+                    p = p.wrapping_add(1);
+                }
+                let mut words = rest.chunks_exact_mut(8);
+                #[cfg(target_pointer_width = "64")]
+                for word in &mut words {
+                    // SAFETY: `p..p + 8` is inside the live mapping (it
+                    // is the part of `at..at + out.len()` that this chunk
+                    // of `out` stands for, bounds checked above), and `p`
+                    // is aligned for `AtomicU64` (`head` bytes were read
+                    // first to reach the alignment, then whole words).
+                    // As for the 8-byte load above, the mapping is only
+                    // ever accessed atomically by this process and a
+                    // relaxed 8-byte load is allowed on read-only memory.
+                    let v = unsafe { AtomicU64::from_ptr(p.cast::<u64>()) }.load(Ordering::Relaxed);
+                    word.copy_from_slice(&v.to_ne_bytes());
+                    p = p.wrapping_add(8);
+                }
+                for o in words.into_remainder() {
+                    *o = load_byte(p);
+                    p = p.wrapping_add(1);
+                }
+            }
+        }
+        true
     }
 }
 

@@ -1,0 +1,393 @@
+//! A file parsed into reusable buffers: [`Frame`], with each field lent as a
+//! [`Field`] and each value as a [`ValueRef`].
+
+use std::fmt;
+
+use super::text::{frame_str, text_value_bytes, Span};
+use super::types::{EndMarker, Snapshot, Stat, Value};
+use crate::format::{self, Kind, ValueType};
+
+/// A value as a [`Frame`] keeps it: a number's bytes as stored (the first
+/// `size` of the eight), decoded only when asked for, or a text in the
+/// frame's buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Slot {
+    pub(super) bytes: [u8; 8],
+    pub(super) text: Span,
+}
+
+/// Keeps one value of type `ty` from exactly `ty`'s size in bytes; a text's
+/// bytes (up to its first NUL) are given to `push_text`, which says where
+/// it put them.
+#[inline(always)]
+pub(super) fn slot(ty: ValueType, bytes: &[u8], push_text: impl FnOnce(&[u8]) -> Span) -> Slot {
+    match ty {
+        ValueType::Char | ValueType::Text => Slot {
+            bytes: [0; 8],
+            text: push_text(text_value_bytes(bytes)),
+        },
+        _ => {
+            let mut out = [0u8; 8];
+            match bytes.len() {
+                8 => out.copy_from_slice(bytes.get(..8).unwrap_or(&[0; 8])),
+                _ => {
+                    for (o, b) in out.iter_mut().zip(bytes) {
+                        *o = *b;
+                    }
+                }
+            }
+            Slot {
+                bytes: out,
+                text: Span::default(),
+            }
+        }
+    }
+}
+
+/// The value `slot` of type `ty` holds; texts are looked up in `text`.
+fn slot_value<'t>(ty: ValueType, slot: &Slot, text: &'t str) -> ValueRef<'t> {
+    let b = slot.bytes;
+    match ty {
+        ValueType::I8 => ValueRef::Signed(i8::from_ne_bytes([b[0]]).into()),
+        ValueType::U8 => ValueRef::Unsigned(b[0].into()),
+        ValueType::Bool => ValueRef::Bool(b[0] != 0),
+        ValueType::I16 => ValueRef::Signed(i16::from_ne_bytes([b[0], b[1]]).into()),
+        ValueType::U16 => ValueRef::Unsigned(u16::from_ne_bytes([b[0], b[1]]).into()),
+        ValueType::I32 => ValueRef::Signed(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
+        ValueType::U32 => ValueRef::Unsigned(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
+        ValueType::I64 => ValueRef::Signed(i64::from_ne_bytes(b)),
+        ValueType::U64 => ValueRef::Unsigned(u64::from_ne_bytes(b)),
+        ValueType::F32 => ValueRef::Float(f32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
+        ValueType::F64 => ValueRef::Float(f64::from_ne_bytes(b)),
+        ValueType::Char | ValueType::Text => ValueRef::Text(frame_str(text, slot.text)),
+    }
+}
+
+/// One field as a [`Frame`] keeps it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Entry {
+    pub(super) label: Span,
+    pub(super) signature: Span,
+    pub(super) unit: Span,
+    pub(super) help: Span,
+    pub(super) kind: Kind,
+    pub(super) buffered: bool,
+    pub(super) value: Slot,
+    /// Where the field starts.
+    pub(super) start: usize,
+    /// Where an unbuffered value is, and how to decode it, for reading it
+    /// again (see `settle_groups`).
+    pub(super) value_at: usize,
+    pub(super) value_type: ValueType,
+    pub(super) value_size: usize,
+}
+
+/// One file parsed into buffers that are kept for the next parse: the
+/// reader's allocation-free way in, for tools that read the same files again
+/// and again.
+///
+/// [`read_bytes_into`] and [`MappedFile::read_into`] fill a frame with what
+/// [`read_bytes`] and [`MappedFile::read`] would return as a [`Snapshot`];
+/// [`Frame::fields`] then lends each field as a [`Field`] whose label, texts
+/// and metadata borrow from the frame. Once its buffers have grown to the
+/// size of the files read, parsing into a frame allocates nothing. Every
+/// [`Snapshot`] is made this way ([`Frame::to_snapshot`]).
+///
+/// [`read_bytes_into`]: super::read_bytes_into
+/// [`read_bytes`]: super::read_bytes
+/// [`MappedFile::read_into`]: super::MappedFile::read_into
+/// [`MappedFile::read`]: super::MappedFile::read
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.mmstats");
+/// # std::fs::write(&path, [1u8, 3, 0, b'h', b'i', b't', 1, 0, b'Q', 0xff, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
+/// use mmstats::reader::{Frame, MappedFile, ValueRef};
+///
+/// let file = MappedFile::open(&path)?;
+/// let mut frame = Frame::new();
+/// for _ in 0..3 {
+///     file.read_into(&mut frame)?; // reuses the frame's buffers
+///     let hits = frame.get("hit").map(|field| field.value);
+///     assert_eq!(hits, Some(ValueRef::Unsigned(7)));
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Frame {
+    pub(super) text: String,
+    pub(super) entries: Vec<Entry>,
+    /// Indexes of the sequence fields whose groups did not settle.
+    pub(super) unsettled: Vec<usize>,
+    /// Bytes copied out of a mapping before they are decoded.
+    pub(super) scratch: Vec<u8>,
+    /// Where the last type signature parsed is stored, its size, and what
+    /// it says.
+    pub(super) last_signature: Option<(usize, usize, format::SignatureInfo, Span)>,
+    /// The start of a mapped file, copied to be parsed.
+    pub(super) copy: Vec<u8>,
+    /// How far into its file the last parse read: how much to copy first
+    /// next time.
+    pub(super) extent: usize,
+    pub(super) version: u8,
+    pub(super) file_size: usize,
+    pub(super) end: EndMarker,
+    pub(super) fields_end: usize,
+    pub(super) meta: bool,
+}
+
+impl Default for Frame {
+    fn default() -> Frame {
+        Frame::new()
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("version", &self.version)
+            .field("file_size", &self.file_size)
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .field("end", &self.end)
+            .field("fields_end", &self.fields_end)
+            .field("meta", &self.meta)
+            .field("unsettled", &self.unsettled().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Frame {
+    /// An empty frame, with no field, that allocates nothing until a file is
+    /// read into it.
+    pub const fn new() -> Frame {
+        Frame {
+            text: String::new(),
+            entries: Vec::new(),
+            unsettled: Vec::new(),
+            scratch: Vec::new(),
+            last_signature: None,
+            copy: Vec::new(),
+            extent: 0,
+            version: 0,
+            file_size: 0,
+            end: EndMarker::Eof,
+            fields_end: 0,
+            meta: false,
+        }
+    }
+
+    /// Forgets the last file read, keeping the buffers.
+    pub(super) fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
+        self.unsettled.clear();
+        self.last_signature = None;
+        self.version = 0;
+        self.file_size = 0;
+        self.end = EndMarker::Eof;
+        self.fields_end = 0;
+        self.meta = false;
+    }
+
+    pub(super) fn str(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or_default()
+    }
+
+    fn field(&self, entry: &Entry) -> Field<'_> {
+        Field {
+            label: self.str(entry.label),
+            kind: entry.kind,
+            value: slot_value(entry.value_type, &entry.value, &self.text),
+            signature: self.str(entry.signature),
+            buffered: entry.buffered,
+            unit: self.str(entry.unit),
+            help: self.str(entry.help),
+        }
+    }
+
+    /// How many fields the file has.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the file has no field (or nothing was read into the frame
+    /// yet, or the last read failed).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every field, in file order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = Field<'_>> + '_ {
+        self.entries.iter().map(|entry| self.field(entry))
+    }
+
+    /// The field at `index` in file order.
+    pub fn field_at(&self, index: usize) -> Option<Field<'_>> {
+        self.entries.get(index).map(|entry| self.field(entry))
+    }
+
+    /// The first field labelled exactly `label`.
+    pub fn get(&self, label: &str) -> Option<Field<'_>> {
+        self.fields().find(|field| field.label == label)
+    }
+
+    /// The process that owns the file, as [`Snapshot::pid`] says.
+    pub fn pid(&self) -> Option<u32> {
+        let field = self
+            .fields()
+            .find(|field| field.label.ends_with("sys.pid"))?;
+        field.value.as_pid()
+    }
+
+    /// The format version (the first byte).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Size of the file, or of the bytes read, in bytes.
+    pub fn file_size(&self) -> usize {
+        self.file_size
+    }
+
+    /// What ended the field list.
+    pub fn end(&self) -> EndMarker {
+        self.end
+    }
+
+    /// Offset where the field list ends.
+    pub fn fields_end(&self) -> usize {
+        self.fields_end
+    }
+
+    /// Whether kinds, units and help texts came from a metadata block.
+    pub fn has_meta(&self) -> bool {
+        self.meta
+    }
+
+    /// Labels of the sequence fields whose groups could not be read whole
+    /// (see [`Snapshot::unsettled`]).
+    pub fn unsettled(&self) -> impl Iterator<Item = &str> + '_ {
+        self.unsettled
+            .iter()
+            .filter_map(|&i| self.entries.get(i))
+            .map(|entry| self.str(entry.label))
+    }
+
+    /// The same file as an owned [`Snapshot`], with no path.
+    pub fn to_snapshot(&self) -> Snapshot {
+        Snapshot {
+            path: None,
+            version: self.version,
+            file_size: self.file_size,
+            stats: self.fields().map(|field| field.to_stat()).collect(),
+            end: self.end,
+            fields_end: self.fields_end,
+            meta: self.meta,
+            unsettled: self.unsettled().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// One field of a [`Frame`], borrowed from it: what a [`Stat`] holds,
+/// without allocating.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Field<'a> {
+    /// The label, decoded as UTF-8 with invalid bytes dropped.
+    pub label: &'a str,
+    /// What the field means: from the metadata block, or guessed from the
+    /// label when the file has none.
+    pub kind: Kind,
+    /// The value.
+    pub value: ValueRef<'a>,
+    /// The type signature as stored, without its padding.
+    pub signature: &'a str,
+    /// Whether the field is double-buffered.
+    pub buffered: bool,
+    /// The unit of the value from the metadata block, or empty.
+    pub unit: &'a str,
+    /// What the value means, from the metadata block, or empty.
+    pub help: &'a str,
+}
+
+impl Field<'_> {
+    /// The field as an owned [`Stat`].
+    pub fn to_stat(&self) -> Stat {
+        Stat {
+            label: self.label.to_owned(),
+            kind: self.kind,
+            value: self.value.to_value(),
+            signature: self.signature.to_owned(),
+            buffered: self.buffered,
+            unit: self.unit.to_owned(),
+            help: self.help.to_owned(),
+        }
+    }
+}
+
+/// The value of one field of a [`Frame`], borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// An unsigned integer.
+    Unsigned(u64),
+    /// A signed integer.
+    Signed(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A yes/no value.
+    Bool(bool),
+    /// A text, up to its first NUL.
+    Text(&'a str),
+}
+
+impl ValueRef<'_> {
+    /// The value as an owned [`Value`].
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Unsigned(v) => Value::Unsigned(v),
+            ValueRef::Signed(v) => Value::Signed(v),
+            ValueRef::Float(v) => Value::Float(v),
+            ValueRef::Bool(v) => Value::Bool(v),
+            ValueRef::Text(v) => Value::Text(v.to_owned()),
+        }
+    }
+
+    /// The value as a number, for tools that compute rates or plot: booleans
+    /// are 0 or 1, texts have no number. Integers beyond 2^53 are rounded.
+    pub fn as_f64(self) -> Option<f64> {
+        match self {
+            ValueRef::Unsigned(v) => Some(v as f64),
+            ValueRef::Signed(v) => Some(v as f64),
+            ValueRef::Float(v) => Some(v),
+            ValueRef::Bool(v) => Some(if v { 1.0 } else { 0.0 }),
+            ValueRef::Text(_) => None,
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    /// The value as a process id: an integer that fits one.
+    pub(super) fn as_pid(self) -> Option<u32> {
+        match self {
+            ValueRef::Unsigned(v) => u32::try_from(v).ok(),
+            ValueRef::Signed(v) => u32::try_from(v).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ValueRef<'_> {
+    /// Integers in decimal, floats with the fewest digits that read back the
+    /// same (always with a decimal point or an exponent, like Python), booleans
+    /// as `true`/`false`, texts as they are.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueRef::Unsigned(v) => write!(f, "{v}"),
+            ValueRef::Signed(v) => write!(f, "{v}"),
+            ValueRef::Float(v) => write!(f, "{v:?}"),
+            ValueRef::Bool(v) => write!(f, "{v}"),
+            ValueRef::Text(v) => f.write_str(v),
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Reading values whole while a writer changes them: a double-buffered
+//! value by its write index ([`read_buffered`]), a group of values guarded
+//! by a sequence field by its sequence number ([`settle_groups`]).
+
+use std::sync::atomic::{fence, Ordering};
+
+use super::error::ReadError;
+use super::frame::{slot, Frame};
+use super::mem;
+use super::text::{frame_str, push_utf8_ignore, Span};
+use crate::format::{self, Kind, ValueType};
+
+/// How many times a double-buffered value is copied again when the writer
+/// flipped its buffers during the copy, before giving up.
+pub const MAX_BUFFER_ATTEMPTS: u32 = 1000;
+
+/// How long a reader keeps trying to read a group guarded by a sequence
+/// field whole, before giving up on it (see [`Snapshot::unsettled`]). A
+/// group's update takes nanoseconds, but a writer can be descheduled in the
+/// middle of one for a time slice; only a writer that died in the middle of
+/// an update keeps a reader waiting this long.
+///
+/// [`Snapshot::unsettled`]: super::Snapshot::unsettled
+pub const GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads every double-buffered value of `frame` again from the live file, by
+/// the double buffer's protocol (see `read_buffered`).
+pub(super) fn reread_buffered<M: mem::Memory + ?Sized>(
+    mem: &M,
+    frame: &mut Frame,
+) -> Result<(), ReadError> {
+    let Frame {
+        text,
+        entries,
+        scratch,
+        ..
+    } = frame;
+    for entry in entries.iter_mut().filter(|entry| entry.buffered) {
+        read_buffered(
+            mem,
+            frame_str(text, entry.label),
+            entry.start,
+            entry.value_at.saturating_sub(format::WRITE_BUFFER_BYTES),
+            entry.value_size,
+            scratch,
+        )?;
+        entry.value = slot(entry.value_type, scratch, |b| push_utf8_ignore(text, b));
+    }
+    Ok(())
+}
+
+/// Reads each group guarded by a sequence field again, whole: the sequence
+/// number, then the group's values, then the sequence number again, until
+/// the two are the same even number (trying for at most [`GROUP_WAIT`], and
+/// yielding to the writer now and then). The sequence fields whose groups
+/// never settled are listed in `frame.unsettled`.
+///
+/// A group is the sequence field's label without `.seq` (the base) and the
+/// fields right before it whose label is the base or starts with the base
+/// and a dot. Only unbuffered values take part; a group with anything else
+/// is left as first read.
+pub(super) fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) {
+    for seq_index in 0..frame.entries.len() {
+        let Some(&seq) = frame.entries.get(seq_index) else {
+            continue;
+        };
+        if seq.kind != Kind::Sequence {
+            continue;
+        }
+        let Some(base) = frame.str(seq.label).strip_suffix(".seq") else {
+            continue;
+        };
+        let in_group = |label: &str| {
+            label
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        };
+        let mut first = seq_index;
+        while let Some(previous) = first.checked_sub(1) {
+            match frame.entries.get(previous) {
+                Some(entry) if in_group(frame.str(entry.label)) => first = previous,
+                _ => break,
+            }
+        }
+        let Some(group) = frame.entries.get(first..seq_index) else {
+            continue;
+        };
+        if group.is_empty()
+            || seq.buffered
+            || seq.value_size != 8
+            || group.iter().any(|g| g.buffered)
+        {
+            continue;
+        }
+        let load_seq = || {
+            let mut bytes = [0u8; 8];
+            let ok = mem.copy(seq.value_at, &mut bytes);
+            // Orders the loads after this one (a relaxed load and a fence
+            // make an acquire load; see `crate::map`).
+            fence(Ordering::Acquire);
+            ok.then(|| u64::from_ne_bytes(bytes))
+        };
+        // The window between the two loads of the sequence number must be
+        // short, or a busy writer never leaves it alone: raw bytes are
+        // copied into a buffer, and decoded only when they settled.
+        let sizes: usize = group
+            .iter()
+            .map(|g| g.value_size)
+            .fold(0, usize::saturating_add);
+        let mut raw = std::mem::take(&mut frame.scratch);
+        raw.clear();
+        raw.resize(sizes, 0);
+        let mut settled = None;
+        let started = std::time::Instant::now();
+        let mut attempts: u32 = 0;
+        loop {
+            attempts = attempts.saturating_add(1);
+            if attempts.is_multiple_of(64) {
+                // Let a descheduled writer finish its update: yield at first,
+                // then sleep a little, so that it gets a processor even on a
+                // machine that is busy with other work.
+                if attempts < 1024 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                if started.elapsed() > GROUP_WAIT {
+                    break;
+                }
+            }
+            if attempts > 1 && !mem.live() {
+                // Bytes nobody writes: reading them again changes nothing.
+                break;
+            }
+            let Some(before) = load_seq() else { break };
+            if !before.is_multiple_of(2) {
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut rest = raw.as_mut_slice();
+            let mut copied = true;
+            for entry in group {
+                let (this, tail) = rest.split_at_mut(entry.value_size.min(rest.len()));
+                copied &= mem.copy(entry.value_at, this);
+                rest = tail;
+            }
+            // The group's loads happen before the second load of the
+            // sequence number.
+            fence(Ordering::Acquire);
+            let Some(after) = load_seq() else { break };
+            if copied && after == before {
+                settled = Some(before);
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        match settled {
+            Some(number) => {
+                let Frame { text, entries, .. } = &mut *frame;
+                let mut rest = raw.as_slice();
+                if let Some(group) = entries.get_mut(first..seq_index) {
+                    for entry in group {
+                        let (this, tail) = rest.split_at(entry.value_size.min(rest.len()));
+                        entry.value = slot(entry.value_type, this, |b| push_utf8_ignore(text, b));
+                        rest = tail;
+                    }
+                }
+                if let Some(seq) = entries.get_mut(seq_index) {
+                    seq.value = slot(ValueType::U64, &number.to_ne_bytes(), |_| Span::default());
+                }
+            }
+            None => frame.unsettled.push(seq_index),
+        }
+        frame.scratch = raw;
+    }
+}
+
+/// Copies the published buffer of a double-buffered field into `out`: the
+/// one the writer is not writing (`buffers[write_buffer ^ 1]`).
+///
+/// The writer fills `buffers[write_buffer]` and then flips `write_buffer`, so
+/// the write index is loaded before and after the copy and the copy is taken
+/// only if the index did not move in between; otherwise it is tried again,
+/// up to [`MAX_BUFFER_ATTEMPTS`] times. (A writer that flips an even number of
+/// times during one copy cannot be told apart; values of 8 bytes or less that
+/// the writer aligns are copied with one load and cannot tear anyway.)
+fn read_buffered<M: mem::Memory + ?Sized>(
+    mem: &M,
+    label: &str,
+    start: usize,
+    write_buffer_offset: usize,
+    size: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    let buffers = write_buffer_offset.saturating_add(format::WRITE_BUFFER_BYTES);
+    out.clear();
+    out.resize(size, 0);
+    let truncated = |what, offset: usize, needed| ReadError::Truncated {
+        what,
+        label: Some(label.to_owned()),
+        offset,
+        needed,
+        available: mem.len().saturating_sub(offset),
+    };
+    let load_index = || {
+        let mut index = [0u8];
+        let ok = mem.copy(write_buffer_offset, &mut index);
+        // Orders the loads that follow after this one (an acquire load made
+        // of a relaxed load and a fence; see `crate::map`).
+        fence(Ordering::Acquire);
+        if ok {
+            Ok(index[0])
+        } else {
+            Err(truncated("write-buffer byte", write_buffer_offset, 1))
+        }
+    };
+    for _ in 0..MAX_BUFFER_ATTEMPTS {
+        let before = load_index()?;
+        let read = usize::from(before ^ 1);
+        if read > 1 {
+            if size == 0 {
+                // Nothing to read, as in the reference reader.
+                return Ok(());
+            }
+            return Err(ReadError::InvalidWriteBuffer {
+                label: label.to_owned(),
+                offset: write_buffer_offset,
+                found: before,
+            });
+        }
+        // Saturates only past the end, where `copy` refuses.
+        let offset = buffers.saturating_add(read.saturating_mul(size));
+        if !mem.copy(offset, out) {
+            return Err(truncated("buffers", buffers, size.saturating_mul(2)));
+        }
+        fence(Ordering::Acquire);
+        if load_index()? == before {
+            return Ok(());
+        }
+        std::hint::spin_loop();
+    }
+    Err(ReadError::UnstableBuffer {
+        label: label.to_owned(),
+        offset: start,
+        attempts: MAX_BUFFER_ATTEMPTS,
+    })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::super::parse::parse;
+    use super::super::testing::file;
+    use super::super::{read_bytes, read_path, ReadError, Value};
+    use super::*;
+
+    /// Memory whose write-buffer byte flips on every load, like a writer in a
+    /// tight loop.
+    struct Flipping {
+        bytes: Vec<u8>,
+        write_buffer_offset: usize,
+        loads: std::cell::Cell<u32>,
+    }
+
+    impl mem::Memory for Flipping {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            if !self.bytes.as_slice().copy(offset, out) {
+                return false;
+            }
+            if offset == self.write_buffer_offset && out.len() == 1 {
+                let n = self.loads.get();
+                self.loads.set(n + 1);
+                out[0] = (n % 2) as u8;
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn error_unstable_buffer() {
+        let bytes = file(&[(b"busy", b"Q", 0, &[0; 16])], 64);
+        let flipping = Flipping {
+            bytes,
+            write_buffer_offset: 1 + 2 + 4 + 2 + 1,
+            loads: std::cell::Cell::new(0),
+        };
+        match parse(&flipping) {
+            Err(ReadError::UnstableBuffer {
+                label, attempts, ..
+            }) => {
+                assert_eq!((label.as_str(), attempts), ("busy", MAX_BUFFER_ATTEMPTS))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A writer thread keeps publishing values into an aligned double-buffered
+    /// field of a mapped file (through the writer's own slots: atomic stores)
+    /// while `read_path` reads it: every value read is whole and values never
+    /// go back in time.
+    #[test]
+    fn live_file_reads_whole_values_while_a_writer_runs() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        // A 7-byte label puts the buffers at offset 14; two spaces of padding
+        // move them to 16.
+        let label = b"counter";
+        let padding = format::signature_padding(format::FIELDS_START, label.len(), 1, 8);
+        assert_eq!(padding, 2);
+        let mut sig = vec![b' '; padding];
+        sig.push(b'Q');
+        let write_buffer_offset = 1 + 2 + label.len() + 2 + sig.len();
+        let buffers = write_buffer_offset + 1;
+        assert_eq!(buffers % 8, 0);
+        let bytes = file(&[(label, &sig, 0, &[0; 16])], 4096);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.mmstats");
+        std::fs::write(&path, &bytes).unwrap();
+        let rw = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        // The file is this test's own, in a private directory, and nobody
+        // truncates it, as `Region::map_file` asks.
+        let region = crate::map::Region::map_file(&rw, bytes.len()).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Each value repeats a counter in both halves, so a torn one shows.
+        let pattern = |n: u64| (n << 32) | n;
+        let writer = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                // Bounds and alignment are checked by `Region::slot`; the
+                // thread owns the region, so it outlives the slots.
+                let wb = region.slot::<u8>(write_buffer_offset).unwrap();
+                let slots = [0, 1].map(|i| region.slot::<u64>(buffers + 8 * i).unwrap());
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n = (n + 1) & 0xFFFF_FFFF;
+                    let w = wb.load();
+                    slots[usize::from(w)].store(pattern(n));
+                    wb.store_release(w ^ 1);
+                    // A real writer does some work between updates.
+                    for _ in 0..50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let mut last = 0;
+        for _ in 0..2000 {
+            let snapshot = read_path(&path).unwrap();
+            let Value::Unsigned(v) = snapshot.stats[0].value else {
+                panic!("{:?}", snapshot.stats[0].value)
+            };
+            assert_eq!(v >> 32, v & 0xFFFF_FFFF, "torn value {v:#x}");
+            assert!(v >= last, "went back from {last:#x} to {v:#x}");
+            last = v;
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(last > 0, "the writer never published");
+    }
+
+    /// A file with a summary group whose sequence number is `seq`.
+    fn summary_file(seq: u64) -> Vec<u8> {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Group {
+            size: crate::Summary,
+        }
+        // The file a writer leaves after adding 4.0 and 6.0, laid out by the
+        // model's own layout.
+        let mut bytes = vec![0u8; Group::MODEL.content_size];
+        let specs = Group::MODEL.fields;
+        let layout = Group::MODEL.layout;
+        bytes[0] = 1;
+        let values: [u64; 6] = [
+            5.0f64.to_bits(),
+            2,
+            10.0f64.to_bits(),
+            4.0f64.to_bits(),
+            6.0f64.to_bits(),
+            seq,
+        ];
+        for ((spec, place), value) in specs.iter().zip(layout).zip(values) {
+            let label = format!("{}{}", spec.label, spec.suffix);
+            let mut at = place.offset;
+            bytes[at..at + 2].copy_from_slice(&(label.len() as u16).to_ne_bytes());
+            at += 2;
+            bytes[at..at + label.len()].copy_from_slice(label.as_bytes());
+            at += label.len();
+            let sig = format!(
+                "{}{}",
+                " ".repeat(place.padding),
+                std::str::from_utf8(spec.ty.signature.as_bytes()).unwrap()
+            );
+            bytes[at..at + 2].copy_from_slice(&(sig.len() as u16).to_ne_bytes());
+            at += 2;
+            bytes[at..at + sig.len()].copy_from_slice(sig.as_bytes());
+            bytes[place.write_buffer_offset] = 0xff;
+            bytes[place.value_offset..place.value_offset + 8].copy_from_slice(&value.to_ne_bytes());
+        }
+        let end = crate::format::fields_end(layout) + 2;
+        let mut meta = crate::format::META_MAGIC.to_vec();
+        meta.push(crate::format::META_VERSION);
+        meta.extend_from_slice(&(specs.len() as u16).to_ne_bytes());
+        for spec in specs {
+            meta.push(spec.ty.kind.code());
+            meta.extend_from_slice(&0u16.to_ne_bytes());
+            meta.extend_from_slice(&0u16.to_ne_bytes());
+        }
+        bytes[end..end + meta.len()].copy_from_slice(&meta);
+        bytes
+    }
+
+    #[test]
+    fn a_settled_group_reads_whole_and_an_odd_sequence_is_reported() {
+        let whole = read_bytes(&summary_file(4)).unwrap();
+        assert!(whole.unsettled.is_empty());
+        assert_eq!(whole.get("size.count").unwrap().value, Value::Unsigned(2));
+        assert_eq!(whole.get("size.seq").unwrap().kind, Kind::Sequence);
+        // A writer that died in the middle of an update leaves an odd number:
+        // the values are still returned, and the group is named.
+        let torn = read_bytes(&summary_file(5)).unwrap();
+        assert_eq!(torn.unsettled, ["size.seq"]);
+        assert_eq!(torn.get("size").unwrap().value, Value::Float(5.0));
+    }
+}

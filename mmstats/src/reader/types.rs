@@ -1,0 +1,169 @@
+//! What a read returns: a [`Snapshot`] of a file, its [`Stat`]s and their
+//! [`Value`]s, and the [`EndMarker`] that ended its field list.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::frame::ValueRef;
+use crate::format::Kind;
+
+/// Everything read from one mmstats file at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The file read, if the snapshot was read from a file.
+    pub path: Option<PathBuf>,
+    /// The format version (the first byte): always
+    /// [`format::VERSION`](crate::format::VERSION).
+    pub version: u8,
+    /// Size of the file, or of the bytes read, in bytes.
+    pub file_size: usize,
+    /// Every field, in file order.
+    pub stats: Vec<Stat>,
+    /// What ended the field list.
+    pub end: EndMarker,
+    /// Offset where the field list ends: the terminator, the last zero byte,
+    /// or the end of the file.
+    pub fields_end: usize,
+    /// Whether kinds, units and help texts came from a metadata block.
+    pub meta: bool,
+    /// Labels of the sequence fields (see [`Kind::Sequence`]) whose groups
+    /// could not be read whole: the writer was always in the middle of an
+    /// update (or died in one). Their values are the last ones read.
+    pub unsettled: Vec<String>,
+}
+
+impl Snapshot {
+    /// The first field labelled exactly `label`.
+    pub fn get(&self, label: &str) -> Option<&Stat> {
+        self.stats.iter().find(|stat| stat.label == label)
+    }
+
+    /// The process that owns the file: the value of the first field whose
+    /// label ends with `sys.pid` (a label prefix may come before it), if that
+    /// is an integer that can be a process id.
+    pub fn pid(&self) -> Option<u32> {
+        let stat = self
+            .stats
+            .iter()
+            .find(|stat| stat.label.ends_with("sys.pid"))?;
+        stat.value.as_ref().as_pid()
+    }
+}
+
+/// What ended the list of fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndMarker {
+    /// A label size of zero (the usual terminator).
+    ZeroLabelSize,
+    /// The last field ends exactly at the end of the file.
+    Eof,
+    /// A single byte, zero, was left after the last field.
+    SingleZeroByte,
+}
+
+impl EndMarker {
+    /// The name used in the golden test files: `zero_label_size`, `eof` or
+    /// `single_zero_byte`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EndMarker::ZeroLabelSize => "zero_label_size",
+            EndMarker::Eof => "eof",
+            EndMarker::SingleZeroByte => "single_zero_byte",
+        }
+    }
+}
+
+impl fmt::Display for EndMarker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One field of a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stat {
+    /// The label, decoded as UTF-8 with invalid bytes dropped.
+    pub label: String,
+    /// What the field means: from the metadata block, or guessed from the
+    /// label when the file has none.
+    pub kind: Kind,
+    /// The value.
+    pub value: Value,
+    /// The type signature as stored, without its padding (`Q`, `255s`, ...).
+    pub signature: String,
+    /// Whether the field is double-buffered.
+    pub buffered: bool,
+    /// The unit of the value from the metadata block, or empty.
+    pub unit: String,
+    /// What the value means, from the metadata block, or empty.
+    pub help: String,
+}
+
+/// The value of one field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// An unsigned integer (`B`, `H`, `I`, `Q`, ...).
+    Unsigned(u64),
+    /// A signed integer (`b`, `h`, `i`, `q`, ...).
+    Signed(i64),
+    /// A floating-point number; `f` (float32) values are widened exactly.
+    Float(f64),
+    /// A yes/no value (`?`): any non-zero byte is true.
+    Bool(bool),
+    /// A text (`Ns`, `c`): the bytes up to the first NUL, as UTF-8 with
+    /// invalid bytes dropped.
+    Text(String),
+}
+
+impl Value {
+    /// The value borrowed, as a [`Frame`](super::Frame) lends it.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Unsigned(v) => ValueRef::Unsigned(*v),
+            Value::Signed(v) => ValueRef::Signed(*v),
+            Value::Float(v) => ValueRef::Float(*v),
+            Value::Bool(v) => ValueRef::Bool(*v),
+            Value::Text(v) => ValueRef::Text(v),
+        }
+    }
+
+    /// The value as a number, for tools that compute rates or plot: booleans
+    /// are 0 or 1, texts have no number. Integers beyond 2^53 are rounded.
+    pub fn as_f64(&self) -> Option<f64> {
+        self.as_ref().as_f64()
+    }
+}
+
+impl fmt::Display for Value {
+    /// Integers in decimal, floats with the fewest digits that read back the
+    /// same (always with a decimal point or an exponent, like Python), booleans
+    /// as `true`/`false`, texts as they are.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.as_ref(), f)
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_display_and_as_f64() {
+        assert_eq!(Value::Float(1.0).to_string(), "1.0");
+        assert_eq!(Value::Float(0.1).to_string(), "0.1");
+        assert_eq!(Value::Signed(-3).to_string(), "-3");
+        assert_eq!(Value::Bool(true).as_f64(), Some(1.0));
+        assert_eq!(Value::Text("x".into()).as_f64(), None);
+        assert_eq!(
+            Value::Unsigned(u64::MAX).to_string(),
+            "18446744073709551615"
+        );
+    }
+}
