@@ -92,4 +92,3 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     out.line(&summary)?;
     out.finish()
 }
-

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mmstats::mstore::{self, make_splits, Reader, StoreInfo, ValueType};
+use mmstats::mstore::{self, make_splits, Point, Reader, StoreInfo, ValueType};
 
 use crate::out::{self, Out, Status, Stop};
 use mmstats::time as when;
@@ -76,51 +76,27 @@ fn open(dir: &Path) -> Result<Reader, Stop> {
     Reader::open(dir).map_err(|e| Stop::Fatal(e.to_string()))
 }
 
-/// The time of a slot, in milliseconds since the epoch.
-fn time_of(info: &StoreInfo, slot: u64) -> u64 {
-    slot.saturating_mul(info.resolution)
-        .saturating_add(info.start_time)
-}
-
-/// One point as read, before formatting.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Num {
-    U(u64),
-    I(i64),
-    F(f64),
-}
-
-impl Num {
-    fn text(self) -> String {
-        match self {
-            Num::U(v) => v.to_string(),
-            Num::I(v) => v.to_string(),
-            Num::F(v) => format!("{v:?}"),
-        }
-    }
-
-    fn json(self) -> serde_json::Value {
-        match self {
-            Num::U(v) => v.into(),
-            Num::I(v) => v.into(),
-            // NaN and infinities have no JSON form: null.
-            Num::F(v) => v.into(),
-        }
+/// A point as JSON: a number (a float that is not finite as `null`).
+fn point_json(point: Point) -> serde_json::Value {
+    match point {
+        Point::U64(v) => v.into(),
+        Point::I64(v) => v.into(),
+        Point::F64(v) => v.into(),
     }
 }
 
 /// The change per second from `before` to `now`, `seconds` apart; a value
 /// that went down counts from zero (a restart).
-fn rate(before: Num, now: Num, seconds: f64) -> Option<Num> {
+fn rate(before: Point, now: Point, seconds: f64) -> Option<Point> {
     let change = match (before, now) {
-        (Num::U(b), Num::U(n)) => n.checked_sub(b).unwrap_or(n) as f64,
-        (Num::I(b), Num::I(n)) if n >= b => i128::from(n).saturating_sub(i128::from(b)) as f64,
-        (Num::I(_), Num::I(n)) => n as f64,
-        (Num::F(b), Num::F(n)) if n >= b => n - b,
-        (Num::F(_), Num::F(n)) => n,
+        (Point::U64(b), Point::U64(n)) => n.checked_sub(b).unwrap_or(n) as f64,
+        (Point::I64(b), Point::I64(n)) if n >= b => i128::from(n).saturating_sub(i128::from(b)) as f64,
+        (Point::I64(_), Point::I64(n)) => n as f64,
+        (Point::F64(b), Point::F64(n)) if n >= b => n - b,
+        (Point::F64(_), Point::F64(n)) => n,
         _ => return None,
     };
-    (seconds > 0.0).then(|| Num::F(change / seconds))
+    (seconds > 0.0).then(|| Point::F64(change / seconds))
 }
 
 /// Reads slots `from..to` of `metric` chunk by chunk, calling `each` for
@@ -132,22 +108,22 @@ fn read_points(
     value_type: ValueType,
     (from, to): (u64, u64),
     out: &mut Out,
-    mut each: impl FnMut(&mut Out, u64, Option<Num>) -> Result<(), Stop>,
+    mut each: impl FnMut(&mut Out, u64, Option<Point>) -> Result<(), Stop>,
 ) -> Result<(), Stop> {
     let info = reader.info();
     for split in make_splits(from, to, info.chunk_size) {
         let start = split.base.saturating_add(split.offset);
         let end = start.saturating_add(split.len);
-        let points: Result<Vec<(u64, Option<Num>)>, mstore::Error> = match value_type {
+        let points: Result<Vec<(u64, Option<Point>)>, mstore::Error> = match value_type {
             ValueType::U64 => reader
                 .get::<u64>(metric, start, end)
-                .map(|p| p.iter().map(|(s, v)| (s, v.map(Num::U))).collect()),
+                .map(|p| p.iter().map(|(s, v)| (s, v.map(Point::U64))).collect()),
             ValueType::I64 => reader
                 .get::<i64>(metric, start, end)
-                .map(|p| p.iter().map(|(s, v)| (s, v.map(Num::I))).collect()),
+                .map(|p| p.iter().map(|(s, v)| (s, v.map(Point::I64))).collect()),
             ValueType::F64 => reader
                 .get::<f64>(metric, start, end)
-                .map(|p| p.iter().map(|(s, v)| (s, v.map(Num::F))).collect()),
+                .map(|p| p.iter().map(|(s, v)| (s, v.map(Point::F64))).collect()),
         };
         match points {
             Ok(points) => {
@@ -160,8 +136,8 @@ fn read_points(
                 out.flush()?;
                 out::warn(&format!(
                     "{e}; the points from {} to {} are left out",
-                    when::format_rfc3339(time_of(&info, start)),
-                    when::format_rfc3339(time_of(&info, last)),
+                    when::format_rfc3339(info.time_of(start)),
+                    when::format_rfc3339(info.time_of(last)),
                 ));
                 out.failed();
             }
@@ -309,7 +285,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         let column = if args.rate { "rate/s" } else { "value" };
         out.line(&format!("{:<24}  {column}", "time"))?;
     }
-    let mut previous: Option<(u64, Num)> = None;
+    let mut previous: Option<(u64, Point)> = None;
     let mut first = true;
     // For a rate, one slot before the range gives the first point its
     // predecessor.
@@ -325,22 +301,22 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     // Runs of held slots (first slot, count); a chunk that could not be
     // read breaks a run.
     let mut held: Vec<(u64, u64)> = Vec::new();
-    let mut row = |out: &mut Out, slot: u64, shown: Option<Num>| -> Result<(), Stop> {
-        let ms = time_of(&info, slot);
+    let mut row = |out: &mut Out, slot: u64, shown: Option<Point>| -> Result<(), Stop> {
+        let ms = info.time_of(slot);
         let time = when::format_rfc3339(ms);
         if args.json {
             let point = serde_json::json!({
                 "time": time,
                 "unix_ms": ms,
-                "value": shown.map_or(serde_json::Value::Null, Num::json),
+                "value": shown.map_or(serde_json::Value::Null, point_json),
             });
             let comma = if first { "" } else { "," };
             out.line(&format!("{comma}{point}"))?;
         } else if args.csv {
-            let value = shown.map(Num::text).unwrap_or_default();
+            let value = shown.map(|p: Point| p.to_string()).unwrap_or_default();
             out.line(&format!("{time},{ms},{value}"))?;
         } else {
-            let value = shown.map_or_else(|| "-".to_string(), Num::text);
+            let value = shown.map_or_else(|| "-".to_string(), |p: Point| p.to_string());
             out.line(&format!("{time:<24}  {value}"))?;
         }
         first = false;
@@ -436,7 +412,7 @@ pub fn run_metrics(args: &MetricsArgs) -> Result<Status, Stop> {
             None
         }
     };
-    let time = |slot: Option<u64>| slot.map(|s| when::format_rfc3339(time_of(&info, s)));
+    let time = |slot: Option<u64>| slot.map(|s| when::format_rfc3339(info.time_of(s)));
     if args.json {
         let list: Vec<serde_json::Value> = metrics
             .iter()
@@ -498,11 +474,11 @@ mod tests {
 
     #[test]
     fn rates() {
-        assert_eq!(rate(Num::U(10), Num::U(30), 2.0), Some(Num::F(10.0)));
-        assert_eq!(rate(Num::U(30), Num::U(4), 2.0), Some(Num::F(2.0)));
-        assert_eq!(rate(Num::I(-4), Num::I(6), 1.0), Some(Num::F(10.0)));
-        assert_eq!(rate(Num::F(1.0), Num::F(1.5), 0.5), Some(Num::F(1.0)));
-        assert_eq!(rate(Num::U(1), Num::U(2), 0.0), None);
+        assert_eq!(rate(Point::U64(10), Point::U64(30), 2.0), Some(Point::F64(10.0)));
+        assert_eq!(rate(Point::U64(30), Point::U64(4), 2.0), Some(Point::F64(2.0)));
+        assert_eq!(rate(Point::I64(-4), Point::I64(6), 1.0), Some(Point::F64(10.0)));
+        assert_eq!(rate(Point::F64(1.0), Point::F64(1.5), 0.5), Some(Point::F64(1.0)));
+        assert_eq!(rate(Point::U64(1), Point::U64(2), 0.0), None);
     }
 
     #[test]

@@ -156,6 +156,11 @@ impl Collector {
         }
         let round = self.round;
         self.sources.retain(|_, source| source.seen == round);
+        self.last()
+    }
+
+    /// What the last collection found (empty before the first).
+    pub fn last(&self) -> Collection<'_> {
         Collection {
             files: self.snapshots.get(..self.read).unwrap_or_default(),
             failed: &self.failed,

@@ -7,9 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::aggregate::{self, Aggregate, Combined, Mode};
 use crate::discover::{self, Skip};
+use crate::collect::Collector;
 use crate::export::json::{float, value as json_value};
 use crate::mstore::{self, ValueType};
-use crate::reader::{self, Snapshot, Value};
+use crate::reader::{Snapshot, Value};
 use serde_json::{json, Map, Value as Json};
 
 use crate::export::prometheus as prom;
@@ -31,6 +32,8 @@ pub struct State {
     dir: PathBuf,
     /// The mstore directory, if one was given.
     store: Option<PathBuf>,
+    /// Collectors of the files, reused between requests.
+    collectors: std::sync::Mutex<Vec<Collector>>,
 }
 
 impl State {
@@ -42,7 +45,12 @@ impl State {
             [only] if Path::new(only).is_dir() => PathBuf::from(only),
             _ => crate::file::default_dir(),
         };
-        State { paths, dir, store }
+        State {
+            paths,
+            dir,
+            store,
+            collectors: std::sync::Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -200,37 +208,75 @@ fn decode(text: &str, plus_is_space: bool) -> Result<String, Reply> {
     String::from_utf8(out).map_err(|_| Reply::error(400, "the request is not UTF-8"))
 }
 
-/// The files read for one request.
-struct Files {
-    snapshots: Vec<Snapshot>,
-    /// Paths that could not be read, with why.
+/// The files read for one request, in a collector of the server's pool.
+struct Files<'s> {
+    collector: Pooled<'s>,
+    /// Paths that could not be read, and arguments that gave no file,
+    /// with why.
     errors: Vec<(String, String)>,
 }
 
+impl Files<'_> {
+    fn snapshots(&self) -> &[Snapshot] {
+        self.collector.get().map_or(&[], |c| c.last().files)
+    }
+}
+
+/// A collector taken from the server's pool, put back when dropped, so
+/// that requests reuse mappings and buffers without waiting on each other.
+struct Pooled<'s> {
+    pool: &'s std::sync::Mutex<Vec<Collector>>,
+    collector: Option<Collector>,
+}
+
+impl Pooled<'_> {
+    fn get(&self) -> Option<&Collector> {
+        self.collector.as_ref()
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let (Some(collector), Ok(mut pool)) = (self.collector.take(), self.pool.lock()) {
+            if pool.len() < POOLED_COLLECTORS {
+                pool.push(collector);
+            }
+        }
+    }
+}
+
+/// Most collectors kept for reuse: one per thread that reads files.
+const POOLED_COLLECTORS: usize = 8;
+
 /// Reads the server's files, or with `glob` the files it matches in the
 /// stats directory.
-fn read(state: &State, glob: Option<&str>) -> Result<Files, Reply> {
+fn read<'s>(state: &'s State, glob: Option<&str>) -> Result<Files<'s>, Reply> {
     let found = match glob {
-        None | Some("") => discover::discover(&state.paths),
-        Some(glob) => discover_in_dir(&state.dir, glob)?,
+        None | Some("") => None,
+        Some(glob) => Some(discover_in_dir(&state.dir, glob)?),
+    };
+    let taken = state.collectors.lock().ok().and_then(|mut pool| pool.pop());
+    let mut collector = taken.unwrap_or_else(|| Collector::new(state.paths.clone()));
+    let collection = match found {
+        None => collector.collect(),
+        Some(found) => collector.collect_paths(found.files, found.skipped),
     };
     let mut errors: Vec<(String, String)> = Vec::new();
-    for skip in &found.skipped {
+    for skip in collection.skipped {
         if !matches!(skip, Skip::NoMatch { .. }) {
             errors.push((String::new(), skip.to_string()));
         }
     }
-    let mut snapshots = Vec::with_capacity(found.files.len());
-    for path in &found.files {
-        match reader::read_path(path) {
-            Ok(snapshot) => snapshots.push(snapshot),
-            // A file removed between listing and reading is simply gone.
-            Err(reader::ReadError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.push((path.display().to_string(), e.to_string())),
-        }
+    for failure in collection.failed {
+        errors.push((failure.path.display().to_string(), failure.error.to_string()));
     }
-    Ok(Files { snapshots, errors })
+    Ok(Files {
+        collector: Pooled {
+            pool: &state.collectors,
+            collector: Some(collector),
+        },
+        errors,
+    })
 }
 
 /// The files `glob` matches relative to `dir`. Refused (400): an absolute
@@ -278,7 +324,7 @@ fn discover_in_dir(dir: &Path, glob: &str) -> Result<discover::Found, Reply> {
 fn labels(state: &State, params: &Params) -> Result<Reply, Reply> {
     let files = read(state, params.get("glob"))?;
     let labels: BTreeSet<&str> = files
-        .snapshots
+        .snapshots()
         .iter()
         .flat_map(|s| s.stats.iter().map(|stat| stat.label.as_str()))
         .collect();
@@ -296,7 +342,7 @@ fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
         };
     let files = read(state, params.get("glob"))?;
     let mut values: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-    for snapshot in &files.snapshots {
+    for snapshot in files.snapshots() {
         for s in &snapshot.stats {
             let matches = if exact {
                 s.label == name
@@ -327,7 +373,7 @@ fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
 fn files(state: &State, glob: Option<&str>) -> Result<Reply, Reply> {
     let files = read(state, glob)?;
     let paths: Vec<String> = files
-        .snapshots
+        .snapshots()
         .iter()
         .filter_map(|s| s.path.as_ref().map(|p| p.display().to_string()))
         .collect();
@@ -337,13 +383,14 @@ fn files(state: &State, glob: Option<&str>) -> Result<Reply, Reply> {
 /// `/metrics`: the Prometheus text exposition.
 fn metrics(state: &State) -> Reply {
     // No glob: the server's own paths, which cannot be refused.
-    let (snapshots, errors) = match read(state, None) {
-        Ok(files) => (files.snapshots, files.errors.len()),
+    let files = match read(state, None) {
+        Ok(files) => files,
         Err(reply) => return reply,
     };
+    let (snapshots, errors) = (files.snapshots(), files.errors.len());
     Reply::text(
         "text/plain; version=0.0.4; charset=utf-8",
-        &prom::exposition(&snapshots, errors),
+        &prom::exposition(snapshots, errors),
     )
 }
 
@@ -359,7 +406,7 @@ fn metrics(state: &State) -> Reply {
 /// the rules of `crate::aggregate`), `file:PATH` (one file as it is).
 fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
     let files = read(state, params.get("glob"))?;
-    let snapshots = &files.snapshots;
+    let snapshots = files.snapshots();
     let mut views = Vec::new();
     // Each view with the prefix of its series in a store `mmstats record`
     // wrote (`cmd:NAME`, `pid:PID`, `file:STEM`, then `:LABEL`); all files
