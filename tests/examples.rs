@@ -1,8 +1,10 @@
 //! The examples, run as a user runs them: real processes, real files.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use mmstats::reader::{self, Value};
 
@@ -123,4 +125,97 @@ fn webserver_stops_cleanly_on_ctrl_c_and_a_killed_one_leaves_readable_files() {
             assert!(requests > 0);
         }
     }
+}
+
+/// Sends `GET path` to `port` on a fresh connection and returns the status
+/// line, the head and the body.
+fn http_get(port: u16, path: &str) -> (String, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.lines().next().unwrap().to_string();
+    (status, head.to_string(), body.to_string())
+}
+
+/// The value of the sample of `name` whose labels hold `labels`.
+fn sample<'a>(exposition: &'a str, name: &str, labels: &str) -> Option<&'a str> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (got, value) = rest.split_once("} ")?;
+        got.contains(labels).then_some(value)
+    })
+}
+
+#[test]
+fn metrics_server_serves_its_own_counter_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    // The duration only bounds a run whose test failed before stopping it.
+    let mut child = Command::new(example("metrics_server"))
+        .args(["--listen", "127.0.0.1:0", "--duration", "60s"])
+        .env("MMSTATS_PATH", dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines
+        .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_string))
+        .expect("no `listening on` line");
+    let port: u16 = listening
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|_| panic!("not a loopback URL: {listening}"));
+    let pid = format!("pid=\"{}\"", child.id());
+    let requests = "mmstats_metrics_server_requests_total";
+
+    let (status, head, body) = http_get(port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    assert!(
+        body.lines()
+            .any(|l| l == format!("# TYPE {requests} counter")),
+        "{body}"
+    );
+    // The scrape counts itself: its file is read after the count.
+    assert_eq!(sample(&body, requests, &pid), Some("1"), "{body}");
+    assert!(body.contains("\nmmstats_exporter_files 1\n"), "{body}");
+
+    let (status, _, _) = http_get(port, "/nothing-here");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+
+    let (status, _, body) = http_get(port, "/metrics?again");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(sample(&body, requests, &pid), Some("3"), "{body}");
+    assert_eq!(
+        sample(&body, "mmstats_metrics_server_not_found_total", &pid),
+        Some("1"),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "mmstats_metrics_server_scrapes_total", &pid),
+        Some("2"),
+        "{body}"
+    );
+
+    // Ctrl-C stops it and it removes its file.
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to our own child has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("stats files removed: 1")),
+        "{rest:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
