@@ -1,6 +1,12 @@
 //! Examples and integration tests of mmstats live in `examples/` and
-//! `tests/`; this library only makes the user guide's Rust samples part of
-//! the test suite.
+//! `tests/`; this library only makes the README's and the user guide's Rust
+//! samples part of the test suite.
+
+/// The README, whose Rust sample is compiled and run as a doctest by
+/// `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub mod readme {}
 
 /// Every chapter of the guide in `book/src`, compiled and run as doctests by
 /// `cargo test`, so that a sample that stops compiling or stops being true
