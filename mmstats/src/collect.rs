@@ -249,6 +249,7 @@ fn set_stat(stat: &mut Stat, field: &Field<'_>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::{Counter, MmStats, Text};
