@@ -42,7 +42,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::format::Kind;
+use crate::format::{Combine, Kind, Shown};
 use crate::reader::{Snapshot, Value};
 
 /// What several files' values of one label come to.
@@ -185,13 +185,18 @@ pub fn combine<'a>(snapshots: impl IntoIterator<Item = &'a Snapshot>) -> Vec<Agg
 /// Combines `values` of one label by the rule of `kind` (already resolved,
 /// see [`Rules::resolve`]).
 pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
+    let rule = kind.meaning().combine;
     let has_text = values.iter().any(|v| matches!(v, Value::Text(_)));
-    match kind {
-        Kind::Counter | Kind::Gauge if !has_text => Combined::Value(sum(values)),
-        Kind::Average | Kind::Timer if !has_text => Combined::Value(Value::Float(mean(values))),
-        Kind::Minimum | Kind::Maximum if !has_text => {
+    if has_text && !matches!(rule, Combine::Agree | Combine::AgreeIgnoringEmpty) {
+        // Numbers cannot be added up with a text among them.
+        return distinct(values);
+    }
+    match rule {
+        Combine::Sum => Combined::Value(sum(values)),
+        Combine::MeanOfNonZero => Combined::Value(Value::Float(mean(values))),
+        Combine::Least | Combine::Greatest => {
             let numbers = values.iter().filter_map(|v| v.as_f64());
-            let extreme = if kind == Kind::Minimum {
+            let extreme = if rule == Combine::Least {
                 numbers.fold(f64::INFINITY, f64::min)
             } else {
                 numbers.fold(f64::NEG_INFINITY, f64::max)
@@ -202,10 +207,10 @@ pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
                 0.0
             }))
         }
-        Kind::Flag if !has_text => Combined::Value(Value::Bool(
+        Combine::Any => Combined::Value(Value::Bool(
             values.iter().any(|v| v.as_f64().is_some_and(|x| x != 0.0)),
         )),
-        Kind::Text => {
+        Combine::AgreeIgnoringEmpty => {
             let set: Vec<&Value> = values
                 .iter()
                 .copied()
@@ -213,7 +218,7 @@ pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
                 .collect();
             distinct(if set.is_empty() { values } else { &set })
         }
-        _ => distinct(values),
+        Combine::Agree => distinct(values),
     }
 }
 
@@ -531,7 +536,7 @@ impl Poller {
             let mut counters = HashMap::new();
             for stat in &snapshot.stats {
                 if !self.wanted(&stat.label)
-                    || self.rules.resolve(stat.kind, &stat.value) != Kind::Counter
+                    || self.rules.resolve(stat.kind, &stat.value).meaning().shown != Shown::Change
                 {
                     continue;
                 }
@@ -550,7 +555,7 @@ impl Poller {
         }
         self.last = next;
         for aggregate in &mut aggregates {
-            if aggregate.kind != Kind::Counter {
+            if aggregate.kind.meaning().shown != Shown::Change {
                 continue;
             }
             if let Some(values) = changes.get(aggregate.label.as_str()) {

@@ -180,6 +180,116 @@ impl Kind {
     }
 }
 
+/// How the values of one label combine across files (threads and
+/// processes): the rule [`crate::aggregate`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Combine {
+    /// Added up (integers exactly, saturating).
+    Sum,
+    /// The mean of the non-zero values, each file weighted equally.
+    MeanOfNonZero,
+    /// True if any file says true.
+    Any,
+    /// The least value.
+    Least,
+    /// The greatest value.
+    Greatest,
+    /// The one value all files agree on, else each distinct value once.
+    Agree,
+    /// As [`Combine::Agree`], with empty texts left out unless all are
+    /// empty (a text is empty until its writer first sets it).
+    AgreeIgnoringEmpty,
+}
+
+/// How a kind is exported to Prometheus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// A `counter` family, named with `_total`.
+    Counter,
+    /// A `gauge` family.
+    Gauge,
+    /// A `gauge` named with `_info` whose sample is 1, the text in the
+    /// label `value`.
+    Info,
+    /// Not exported.
+    Hidden,
+}
+
+/// How a kind is recorded into a history store by [`crate::record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A `u64` running total (a rate is computed when read).
+    Total,
+    /// An `i64` level.
+    Level,
+    /// An `f64`.
+    Float,
+    /// A `u64`, 1 or 0.
+    Flag,
+    /// Not recorded.
+    Not,
+}
+
+/// How tools that sample again and again (`poll`, the dashboard) show a
+/// kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// The change since the previous sample (a counter).
+    Change,
+    /// The value as it is.
+    Value,
+    /// Not shown as a number.
+    Text,
+}
+
+/// What a kind means to every tool: one row of the kinds' table
+/// ([`Kind::meaning`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meaning {
+    /// How values combine across files.
+    pub combine: Combine,
+    /// How the kind is exported to Prometheus.
+    pub export: Export,
+    /// How the kind is recorded.
+    pub record: Record,
+    /// How `poll` and the dashboard show it.
+    pub shown: Shown,
+}
+
+impl Kind {
+    /// The kinds' table: what this kind means to the aggregation, the
+    /// Prometheus exporter, the recorder and `poll`. The only place that
+    /// says it, so that a new kind is one row here and its field type.
+    ///
+    /// [`Kind::Unknown`] is resolved to another kind from the value's type
+    /// before this is asked ([`crate::aggregate::Rules::resolve`]); its own
+    /// row is what is done when it cannot be.
+    pub const fn meaning(self) -> Meaning {
+        use Combine as C;
+        use Export as E;
+        use Record as R;
+        use Shown as S;
+        let (combine, export, record, shown) = match self {
+            Kind::Counter => (C::Sum, E::Counter, R::Total, S::Change),
+            Kind::Gauge => (C::Sum, E::Gauge, R::Level, S::Value),
+            Kind::Average | Kind::Timer => (C::MeanOfNonZero, E::Gauge, R::Float, S::Value),
+            Kind::Flag => (C::Any, E::Gauge, R::Flag, S::Value),
+            Kind::Minimum => (C::Least, E::Gauge, R::Float, S::Value),
+            Kind::Maximum => (C::Greatest, E::Gauge, R::Float, S::Value),
+            Kind::Text => (C::AgreeIgnoringEmpty, E::Info, R::Not, S::Text),
+            Kind::Static => (C::Agree, E::Gauge, R::Not, S::Value),
+            Kind::Sequence => (C::Agree, E::Hidden, R::Not, S::Value),
+            Kind::Unknown => (C::Agree, E::Gauge, R::Not, S::Value),
+        };
+        Meaning {
+            combine,
+            export,
+            record,
+            shown,
+        }
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `pad` honours width and alignment, so kinds line up in columns.

@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use crate::aggregate::{self, Aggregate, Combined, Rules};
 use crate::collect::Collector;
-use crate::format::Kind;
+use crate::format::{Kind, Record};
 use crate::mstore::{self, Options, Point, Store};
 use crate::reader::{Snapshot, Value};
 
@@ -158,23 +158,19 @@ pub fn point(kind: Kind, combined: &Combined) -> Option<Point> {
     let Combined::Value(value) = combined else {
         return None;
     };
-    match (kind, value) {
-        (Kind::Text | Kind::Static | Kind::Sequence | Kind::Unknown, _) | (_, Value::Text(_)) => {
-            None
-        }
+    match (kind.meaning().record, value) {
+        (Record::Not, _) | (_, Value::Text(_)) => None,
         (_, Value::Float(x)) => Some(Point::F64(*x)),
-        (Kind::Average | Kind::Timer | Kind::Minimum | Kind::Maximum, v) => {
-            v.as_f64().map(Point::F64)
-        }
-        (Kind::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),
-        (Kind::Counter, Value::Unsigned(n)) => Some(Point::U64(*n)),
-        (Kind::Counter, Value::Bool(b)) => Some(Point::U64(u64::from(*b))),
-        (Kind::Counter, Value::Signed(n)) => Some(Point::I64(*n)),
-        // Gauges: one type whatever the sign, so a gauge that goes below
+        (Record::Float, v) => v.as_f64().map(Point::F64),
+        (Record::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),
+        (Record::Total, Value::Unsigned(n)) => Some(Point::U64(*n)),
+        (Record::Total, Value::Bool(b)) => Some(Point::U64(u64::from(*b))),
+        (Record::Total, Value::Signed(n)) => Some(Point::I64(*n)),
+        // Levels: one type whatever the sign, so a gauge that goes below
         // zero stays one series; a sum beyond i64 is left out (reported).
-        (Kind::Gauge, Value::Unsigned(n)) => Some(Point::I64(i64::try_from(*n).ok()?)),
-        (Kind::Gauge, Value::Signed(n)) => Some(Point::I64(*n)),
-        (Kind::Gauge, Value::Bool(b)) => Some(Point::I64(i64::from(*b))),
+        (Record::Level, Value::Unsigned(n)) => Some(Point::I64(i64::try_from(*n).ok()?)),
+        (Record::Level, Value::Signed(n)) => Some(Point::I64(*n)),
+        (Record::Level, Value::Bool(b)) => Some(Point::I64(i64::from(*b))),
     }
 }
 

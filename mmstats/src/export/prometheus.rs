@@ -41,7 +41,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::aggregate::{self, Combined, Rules};
-use crate::format::Kind;
+use crate::format::{Export, Kind};
 use crate::reader::{Snapshot, Value};
 
 /// What a family's samples are.
@@ -99,16 +99,16 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
             if by_label.contains_key(&stat.label) {
                 continue;
             }
-            if stat.kind == Kind::Sequence {
-                // Bookkeeping for readers, not a statistic.
-                by_label.insert(stat.label.clone(), None);
-                continue;
-            }
             let kind = rules.resolve(stat.kind, &stat.value);
-            let mode = match (&stat.value, kind) {
-                (Value::Text(_), _) | (_, Kind::Text) => Mode::Info,
-                (_, Kind::Counter) => Mode::Counter,
-                _ => Mode::Gauge,
+            let mode = match (&stat.value, kind.meaning().export) {
+                // Bookkeeping for readers (a sequence), not a statistic.
+                (_, Export::Hidden) => {
+                    by_label.insert(stat.label.clone(), None);
+                    continue;
+                }
+                (Value::Text(_), _) | (_, Export::Info) => Mode::Info,
+                (_, Export::Counter) => Mode::Counter,
+                (_, Export::Gauge) => Mode::Gauge,
             };
             let base = sanitize(&stat.label);
             let (name, by_cmd) = match mode {
