@@ -38,15 +38,92 @@ pub struct Model {
     pub file: Option<&'static str>,
 }
 
-/// The default fields' labels, after the model's prefix, in file order.
-pub const DEFAULT_LABELS: [&str; 6] = [
-    "sys.pid",
-    "sys.tid",
-    "sys.uid",
-    "sys.gid",
-    "sys.created",
-    "org.rust-lang.version",
+/// One default field: what every file carries unless its model says
+/// `defaults = false`.
+#[derive(Clone, Copy, Debug)]
+pub struct DefaultField {
+    /// The label, after the model's prefix.
+    pub label: &'static str,
+    /// How a reader tells the field by its label's ending in a file of any
+    /// writer (the original writes `org.python.version`).
+    pub ending: &'static str,
+    /// Its type.
+    pub ty: FieldType,
+    /// Its unit.
+    pub unit: &'static str,
+    /// Its help text.
+    pub help: &'static str,
+}
+
+/// The default fields, in file order: the one table of them, read by the
+/// writer, by the reader (which kinds they have in a file without
+/// metadata) and by the derive's check (a const assertion compares the
+/// derive's labels with [`DEFAULT_LABELS`]).
+pub const DEFAULT_FIELDS: [DefaultField; 6] = [
+    default_row(
+        "sys.pid",
+        static_number(b'I', 4),
+        "",
+        "process id of the writer",
+    ),
+    default_row(
+        "sys.tid",
+        static_number(b'q', 8),
+        "",
+        "operating system thread id of the writer",
+    ),
+    default_row(
+        "sys.uid",
+        static_number(b'Q', 8),
+        "",
+        "user id of the writer",
+    ),
+    default_row(
+        "sys.gid",
+        static_number(b'Q', 8),
+        "",
+        "group id of the writer",
+    ),
+    default_row(
+        "sys.created",
+        static_number(b'd', 8),
+        "seconds",
+        "creation time, Unix seconds",
+    ),
+    DefaultField {
+        label: "org.rust-lang.version",
+        ending: ".version",
+        ty: crate::fields::text_field_type(VERSION_TEXT_SIZE),
+        unit: "",
+        help: "compiler and mmstats version of the writer",
+    },
 ];
+
+const fn default_row(
+    label: &'static str,
+    ty: FieldType,
+    unit: &'static str,
+    help: &'static str,
+) -> DefaultField {
+    DefaultField {
+        label,
+        ending: label,
+        ty,
+        unit,
+        help,
+    }
+}
+
+/// The default fields' labels, after the model's prefix, in file order.
+pub const DEFAULT_LABELS: [&str; 6] = {
+    let mut labels = [""; 6];
+    let mut i = 0;
+    while i < DEFAULT_FIELDS.len() {
+        labels[i] = DEFAULT_FIELDS[i].label;
+        i += 1;
+    }
+    labels
+};
 
 /// Size of the text of the `org.rust-lang.version` default field.
 const VERSION_TEXT_SIZE: usize = 256;
@@ -70,29 +147,15 @@ const fn static_number(code: u8, size: usize) -> FieldType {
     }
 }
 
-/// The spec of default field `index` (see [`DEFAULT_LABELS`]) under `label`.
+/// The spec of default field `index` (see [`DEFAULT_FIELDS`]) under
+/// `label` (the model's prefix and the field's label).
 pub const fn default_field(index: usize, label: &'static str) -> FieldSpec {
-    let (ty, unit, help) = match index {
-        0 => (static_number(b'I', 4), "", "process id of the writer"),
-        1 => (
-            static_number(b'q', 8),
-            "",
-            "operating system thread id of the writer",
-        ),
-        2 => (static_number(b'Q', 8), "", "user id of the writer"),
-        3 => (static_number(b'Q', 8), "", "group id of the writer"),
-        4 => (
-            static_number(b'd', 8),
-            "seconds",
-            "creation time, Unix seconds",
-        ),
-        _ => (
-            crate::fields::text_field_type(VERSION_TEXT_SIZE),
-            "",
-            "compiler and mmstats version of the writer",
-        ),
+    let row = if index < DEFAULT_FIELDS.len() {
+        DEFAULT_FIELDS[index]
+    } else {
+        DEFAULT_FIELDS[DEFAULT_FIELDS.len() - 1]
     };
-    FieldSpec::new(label, ty, unit, help)
+    FieldSpec::new(label, row.ty, row.unit, row.help)
 }
 
 /// How to create a stats object: where, under which name, with which mode.

@@ -7,21 +7,15 @@ use super::parse::{Cursor, Halt};
 use super::text::{push_raw, Span};
 use crate::format::{self, Kind};
 
-/// Labels (by their ending) of the default fields that are set once when a
-/// file is created; they read as [`Kind::Static`] when the file has no
-/// metadata block.
-const STATIC_LABEL_ENDINGS: [&str; 6] = [
-    "sys.pid",
-    "sys.tid",
-    "sys.uid",
-    "sys.gid",
-    "sys.created",
-    ".version",
-];
-
-/// The kind a field gets when the file has no metadata block.
+/// The kind a field gets when the file has no metadata block: the default
+/// fields (told by their labels' endings, see
+/// [`DEFAULT_FIELDS`](crate::stats::DEFAULT_FIELDS)) are set once when a
+/// file is created, so they read as [`Kind::Static`].
 pub(super) fn default_kind(label: &str) -> Kind {
-    if STATIC_LABEL_ENDINGS.iter().any(|end| label.ends_with(end)) {
+    if crate::stats::DEFAULT_FIELDS
+        .iter()
+        .any(|field| label.ends_with(field.ending))
+    {
         Kind::Static
     } else {
         Kind::Unknown
