@@ -37,5 +37,6 @@ pub mod book {
         comparison => "comparison.md",
         guarantees => "guarantees.md",
         troubleshooting => "troubleshooting.md",
+        contributing => "contributing.md",
     }
 }
