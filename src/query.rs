@@ -90,7 +90,9 @@ fn point_json(point: Point) -> serde_json::Value {
 fn rate(before: Point, now: Point, seconds: f64) -> Option<Point> {
     let change = match (before, now) {
         (Point::U64(b), Point::U64(n)) => n.checked_sub(b).unwrap_or(n) as f64,
-        (Point::I64(b), Point::I64(n)) if n >= b => i128::from(n).saturating_sub(i128::from(b)) as f64,
+        (Point::I64(b), Point::I64(n)) if n >= b => {
+            i128::from(n).saturating_sub(i128::from(b)) as f64
+        }
         (Point::I64(_), Point::I64(n)) => n as f64,
         (Point::F64(b), Point::F64(n)) if n >= b => n - b,
         (Point::F64(_), Point::F64(n)) => n,
@@ -474,10 +476,22 @@ mod tests {
 
     #[test]
     fn rates() {
-        assert_eq!(rate(Point::U64(10), Point::U64(30), 2.0), Some(Point::F64(10.0)));
-        assert_eq!(rate(Point::U64(30), Point::U64(4), 2.0), Some(Point::F64(2.0)));
-        assert_eq!(rate(Point::I64(-4), Point::I64(6), 1.0), Some(Point::F64(10.0)));
-        assert_eq!(rate(Point::F64(1.0), Point::F64(1.5), 0.5), Some(Point::F64(1.0)));
+        assert_eq!(
+            rate(Point::U64(10), Point::U64(30), 2.0),
+            Some(Point::F64(10.0))
+        );
+        assert_eq!(
+            rate(Point::U64(30), Point::U64(4), 2.0),
+            Some(Point::F64(2.0))
+        );
+        assert_eq!(
+            rate(Point::I64(-4), Point::I64(6), 1.0),
+            Some(Point::F64(10.0))
+        );
+        assert_eq!(
+            rate(Point::F64(1.0), Point::F64(1.5), 0.5),
+            Some(Point::F64(1.0))
+        );
         assert_eq!(rate(Point::U64(1), Point::U64(2), 0.0), None);
     }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::aggregate::{self, Aggregate, Combined, Mode};
-use crate::discover::{self, Skip};
 use crate::collect::Collector;
+use crate::discover::{self, Skip};
 use crate::export::json::{float, value as json_value};
 use crate::mstore::{self, ValueType};
 use crate::reader::{Snapshot, Value};
@@ -268,7 +268,10 @@ fn read<'s>(state: &'s State, glob: Option<&str>) -> Result<Files<'s>, Reply> {
         }
     }
     for failure in collection.failed {
-        errors.push((failure.path.display().to_string(), failure.error.to_string()));
+        errors.push((
+            failure.path.display().to_string(),
+            failure.error.to_string(),
+        ));
     }
     Ok(Files {
         collector: Pooled {
