@@ -1,5 +1,5 @@
-//! The recorder: samples stats files into an [`mstore`](crate::mstore)
-//! history store, the library side of `mmstats record`.
+//! The recorder: samples stats files into a history store
+//! ([`crate::mstore`]), the library side of `mmstats record`.
 //!
 //! # Series
 //!
