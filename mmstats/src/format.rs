@@ -254,6 +254,8 @@ pub struct Meaning {
     pub record: Record,
     /// How `poll` and the dashboard show it.
     pub shown: Shown,
+    /// Whether the dashboard graphs it.
+    pub graphed: bool,
 }
 
 impl Kind {
@@ -269,23 +271,24 @@ impl Kind {
         use Export as E;
         use Record as R;
         use Shown as S;
-        let (combine, export, record, shown) = match self {
-            Kind::Counter => (C::Sum, E::Counter, R::Total, S::Change),
-            Kind::Gauge => (C::Sum, E::Gauge, R::Level, S::Value),
-            Kind::Average | Kind::Timer => (C::MeanOfNonZero, E::Gauge, R::Float, S::Value),
-            Kind::Flag => (C::Any, E::Gauge, R::Flag, S::Value),
-            Kind::Minimum => (C::Least, E::Gauge, R::Float, S::Value),
-            Kind::Maximum => (C::Greatest, E::Gauge, R::Float, S::Value),
-            Kind::Text => (C::AgreeIgnoringEmpty, E::Info, R::Not, S::Text),
-            Kind::Static => (C::Agree, E::Gauge, R::Not, S::Value),
-            Kind::Sequence => (C::Agree, E::Hidden, R::Not, S::Value),
-            Kind::Unknown => (C::Agree, E::Gauge, R::Not, S::Value),
+        let (combine, export, record, shown, graphed) = match self {
+            Kind::Counter => (C::Sum, E::Counter, R::Total, S::Change, true),
+            Kind::Gauge => (C::Sum, E::Gauge, R::Level, S::Value, true),
+            Kind::Average | Kind::Timer => (C::MeanOfNonZero, E::Gauge, R::Float, S::Value, true),
+            Kind::Flag => (C::Any, E::Gauge, R::Flag, S::Value, true),
+            Kind::Minimum => (C::Least, E::Gauge, R::Float, S::Value, false),
+            Kind::Maximum => (C::Greatest, E::Gauge, R::Float, S::Value, false),
+            Kind::Text => (C::AgreeIgnoringEmpty, E::Info, R::Not, S::Text, false),
+            Kind::Static => (C::Agree, E::Gauge, R::Not, S::Value, false),
+            Kind::Sequence => (C::Agree, E::Hidden, R::Not, S::Value, false),
+            Kind::Unknown => (C::Agree, E::Gauge, R::Not, S::Value, true),
         };
         Meaning {
             combine,
             export,
             record,
             shown,
+            graphed,
         }
     }
 }

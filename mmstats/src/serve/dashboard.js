@@ -8,7 +8,10 @@
 const WINDOW_MS = 5 * 60 * 1000; // how much of the past the graphs show
 const POLL_MS = 1000;
 const MAX_CHARTS = 48;
-const GRAPHED = new Set(["counter", "gauge", "average", "timer", "flag", "unknown"]);
+// KINDS (put in front of this script by the server) says, per kind, whether
+// it is graphed and whether it is shown per second.
+const graphed = (kind) => Boolean(KINDS[kind] && KINDS[kind].graphed);
+const perSecond = (kind) => Boolean(KINDS[kind] && KINDS[kind].perSecond);
 const SVG = "http://www.w3.org/2000/svg";
 
 const viewSelect = document.getElementById("view");
@@ -57,7 +60,7 @@ function record(snapshot) {
   const now = snapshot.time;
   for (const view of snapshot.views) {
     for (const stat of view.stats) {
-      if (!GRAPHED.has(stat.kind)) continue;
+      if (!graphed(stat.kind)) continue;
       const y = asNumber(stat.value);
       if (y === null) continue;
       const s = seriesOf(view.id, stat.label);
@@ -86,7 +89,7 @@ function rates(list) {
 function points(stat, s) {
   const firstLive = s.live.length ? s.live[0][0] : Infinity;
   const past = s.history.filter((p) => p[0] < firstLive - 1000).sort((a, b) => a[0] - b[0]);
-  if (stat.kind !== "counter") return [past, s.live];
+  if (!perSecond(stat.kind)) return [past, s.live];
   return [rates(past), rates(s.live)];
 }
 
@@ -111,7 +114,7 @@ function chart(stat, unit, s, now) {
   h.append(name, value);
   const what = document.createElement("div");
   what.className = "what";
-  what.textContent = stat.kind === "counter" ? "per second" : stat.kind;
+  what.textContent = perSecond(stat.kind) ? "per second" : stat.kind;
   const W = 300, H = 80, TOP = 13, BOTTOM = 12;
   const graph = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
   graph.setAttribute("aria-label", stat.label);
@@ -168,7 +171,7 @@ function render() {
   const boxes = [];
   for (const stat of stats) {
     if (boxes.length >= MAX_CHARTS) break;
-    if (!GRAPHED.has(stat.kind) || asNumber(stat.value) === null) continue;
+    if (!graphed(stat.kind) || asNumber(stat.value) === null) continue;
     const unit = (latest.meta[stat.label] || {}).unit || "";
     boxes.push(chart(stat, unit, seriesOf(view.id, stat.label), now));
   }
@@ -209,7 +212,7 @@ async function loadHistory(view, time) {
     const from = to - WINDOW_MS;
     for (const stat of view.stats) {
       const name = view.series + ":" + stat.label;
-      if (!names.has(name) || !GRAPHED.has(stat.kind)) continue;
+      if (!names.has(name) || !graphed(stat.kind)) continue;
       const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}`;
       const answer = await (await fetch(url, { cache: "no-store" })).json();
       seriesOf(view.id, stat.label).history = (answer.points || [])

@@ -9,6 +9,7 @@ use crate::aggregate::{self, Aggregate, Combined, Mode};
 use crate::collect::Collector;
 use crate::discover::{self, Skip};
 use crate::export::json::{float, value as json_value};
+use crate::format::{Kind, Shown};
 use crate::mstore::{self, ValueType};
 use crate::reader::{Snapshot, Value};
 use serde_json::{json, Map, Value as Json};
@@ -19,6 +20,31 @@ use crate::export::prometheus as prom;
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 const DASHBOARD_JS: &str = include_str!("dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("dashboard.css");
+
+/// The dashboard's script, with the kinds' table ([`Kind::meaning`]) put
+/// in front of it as `KINDS`, so the page graphs and rates the kinds the
+/// way every other tool treats them.
+fn dashboard_js() -> &'static str {
+    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        let kinds: Map<String, Json> = Kind::ALL
+            .iter()
+            .map(|kind| {
+                let meaning = kind.meaning();
+                let row = json!({
+                    "graphed": meaning.graphed,
+                    "perSecond": meaning.shown == Shown::Change,
+                });
+                (kind.name().to_string(), row)
+            })
+            .collect();
+        let prelude = format!(
+            "\"use strict\";\n// The kinds' table, from the server.\nconst KINDS = {};\n",
+            Json::Object(kinds)
+        );
+        DASHBOARD_JS.replacen("\"use strict\";\n", &prelude, 1)
+    })
+}
 
 /// How far back `/history/` reaches when `from` is not given, in slots.
 const DEFAULT_HISTORY_SLOTS: u64 = 300;
@@ -105,7 +131,7 @@ fn route(state: &State, path: &str, query: Option<&str>) -> Result<Reply, Reply>
     let params = Params::parse(query.unwrap_or(""))?;
     let reply = match path {
         "/" | "/index.html" => Reply::text("text/html; charset=utf-8", DASHBOARD_HTML),
-        "/dashboard.js" => Reply::text("text/javascript; charset=utf-8", DASHBOARD_JS),
+        "/dashboard.js" => Reply::text("text/javascript; charset=utf-8", dashboard_js()),
         "/dashboard.css" => Reply::text("text/css; charset=utf-8", DASHBOARD_CSS),
         "/metrics" => metrics(state),
         "/snapshot" => snapshot(state, &params)?,
@@ -608,6 +634,28 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dashboard_gets_the_kinds_table() {
+        let script = dashboard_js();
+        // Right after the directive, so the script stays in strict mode.
+        assert!(script
+            .contains("\"use strict\";\n// The kinds' table, from the server.\nconst KINDS = "));
+        let start = script.find("const KINDS = ").unwrap() + "const KINDS = ".len();
+        let end = start + script[start..].find(";\n").unwrap();
+        let kinds: Json = serde_json::from_str(&script[start..end]).unwrap();
+        assert_eq!(
+            kinds["counter"],
+            json!({ "graphed": true, "perSecond": true })
+        );
+        assert_eq!(
+            kinds["gauge"],
+            json!({ "graphed": true, "perSecond": false })
+        );
+        assert_eq!(kinds["text"]["graphed"], json!(false));
+        assert_eq!(kinds.as_object().unwrap().len(), Kind::ALL.len());
+        assert_eq!(script.matches("\"use strict\";").count(), 1);
+    }
 
     #[test]
     fn decoding() {
