@@ -66,6 +66,7 @@ pub mod export;
 pub mod fields;
 pub mod file;
 pub mod format;
+pub mod history;
 #[allow(unsafe_code)]
 mod map;
 pub mod mstore;
