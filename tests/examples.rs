@@ -8,14 +8,9 @@ use std::time::Duration;
 
 use mmstats::reader::{self, Value};
 
-/// The path of a compiled example (`cargo test` builds them beside the tests).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = debug_dir.join("examples").join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
+mod common;
+
+use common::example;
 
 #[test]
 fn minimal_writes_a_file_that_reads_back() {
@@ -218,4 +213,24 @@ fn metrics_server_serves_its_own_counter_over_http() {
         "{rest:?}"
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_failing_main_prints_a_readable_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no such directory");
+    let out = Command::new(example("minimal"))
+        .env("MMSTATS_PATH", &missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What `main() -> Result<(), mmstats::Error>` prints is the message,
+    // naming the directory, not a Debug structure.
+    assert!(
+        stderr.starts_with("Error: cannot create a stats file in directory "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no such directory"), "{stderr}");
+    assert!(!stderr.contains("Io {"), "{stderr}");
 }

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 /// What went wrong while creating, flushing or removing a stats file.
 ///
-/// Every variant that concerns a file names it.
-#[derive(Debug, thiserror::Error)]
+/// Every variant that concerns a file names it. `Debug` prints the same
+/// readable message as `Display`, so that `fn main() -> Result<(),
+/// mmstats::Error>` reports `Error: cannot create stats file ...` rather
+/// than a structure; `{:#?}` shows the structure.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A symbolic link sits where the stats file should go. Links are never
@@ -73,6 +76,43 @@ pub enum Error {
     },
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !f.alternate() {
+            return std::fmt::Display::fmt(self, f);
+        }
+        match self {
+            Error::Symlink { path } => f.debug_struct("Symlink").field("path", path).finish(),
+            Error::NotAFile { path } => f.debug_struct("NotAFile").field("path", path).finish(),
+            Error::ForeignFile { path, owner } => f
+                .debug_struct("ForeignFile")
+                .field("path", path)
+                .field("owner", owner)
+                .finish(),
+            Error::InUse { path } => f.debug_struct("InUse").field("path", path).finish(),
+            Error::NotStatsFile { path } => {
+                f.debug_struct("NotStatsFile").field("path", path).finish()
+            }
+            Error::Io {
+                action,
+                path,
+                source,
+            } => f
+                .debug_struct("Io")
+                .field("action", action)
+                .field("path", path)
+                .field("source", source)
+                .finish(),
+            Error::Template { template, reason } => f
+                .debug_struct("Template")
+                .field("template", template)
+                .field("reason", reason)
+                .finish(),
+            Error::Layout { label } => f.debug_struct("Layout").field("label", label).finish(),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
@@ -80,5 +120,27 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_reads_like_the_message() {
+        let e = Error::io(
+            "create a stats file in directory",
+            "/nonexistent/dir",
+            io::Error::from(io::ErrorKind::NotFound),
+        );
+        assert_eq!(format!("{e:?}"), e.to_string());
+        assert_eq!(
+            format!("{e:?}"),
+            "cannot create a stats file in directory /nonexistent/dir: entity not found"
+        );
+        let structure = format!("{e:#?}");
+        assert!(structure.starts_with("Io {"), "{structure}");
+        assert!(structure.contains("action: \"create a stats file in directory\""));
     }
 }

@@ -216,3 +216,40 @@ pub fn dir_entries(dir: &std::path::Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The path of example `name`, built from the current sources first: `cargo
+/// test` builds the examples only when it builds every target, so a test
+/// run on its own (`cargo test --test examples`) would otherwise run
+/// whatever binary an earlier build left. Built once per test process.
+pub fn example(name: &str) -> std::path::PathBuf {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from <target>/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    let mut built = BUILT
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !built.contains(name) {
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // The same target directory and profile as this test binary.
+        if let Some(target) = profile_dir.parent() {
+            cargo.env("CARGO_TARGET_DIR", target);
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("run cargo");
+        assert!(status.success(), "cargo build --example {name} failed");
+        built.insert(name.to_string());
+    }
+    path
+}
