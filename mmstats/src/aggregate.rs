@@ -13,7 +13,7 @@
 //! | [`Kind::Gauge`] | sum | per-thread gauges split one quantity (requests in flight, queue length) between threads |
 //! | [`Kind::Average`], [`Kind::Timer`] | mean of the files' non-zero values, each file weighted equally; `0.0` if all are zero | files do not publish how many samples a mean is made of, so no weighting is possible; a file holds exactly `0.0` until its first sample, and counting such files would drag the mean towards zero |
 //! | [`Kind::Flag`] | any: true if at least one file says true | "is any worker up?", "is any worker busy?" |
-//! | [`Kind::Minimum`], [`Kind::Maximum`] | the least, the greatest | a `Summary`'s smallest and largest values: the smallest of all threads is the least of their smallest |
+//! | [`Kind::Minimum`], [`Kind::Maximum`] | the least, the greatest, of the files whose group has recorded something (its `.count` is not 0); `0.0` when none has | a `Summary`'s smallest and largest values: the smallest of all threads is the least of their smallest; a thread that recorded nothing holds `0.0`, which is no value |
 //! | [`Kind::Text`], [`Kind::Static`] | the one value all files agree on, else each distinct value once ([`Combined::Distinct`]); for texts, empty ones are left out unless all are empty | texts cannot be added up; statics such as `sys.pid` differ between processes; a text is empty until its writer first sets it |
 //! | [`Kind::Unknown`] | by the value's type: integers as [`Rules::unknown_integer`] (a gauge unless told otherwise), floats as averages, booleans as flags, texts as texts | files of the original implementation carry no kinds; its integer fields are counters or gauges and nothing in the file tells which, and its float fields are mostly averages and timers |
 //!
@@ -159,6 +159,15 @@ impl Rules {
                     order.push(stat.label.as_str());
                     (self.resolve(stat.kind, &stat.value), Vec::new())
                 });
+                if matches!(
+                    entry.0.meaning().combine,
+                    Combine::Least | Combine::Greatest
+                ) && recorded_nothing(snapshot, &stat.label)
+                {
+                    // The extreme of no values is no value: a file that
+                    // has recorded nothing yet has none to give.
+                    continue;
+                }
                 entry.1.push(&stat.value);
             }
         }
@@ -175,6 +184,23 @@ impl Rules {
             })
             .collect()
     }
+}
+
+/// Whether the group that `label` (a `.min` or `.max` of a summary) belongs
+/// to counts no value yet in `snapshot`: its `.count` sibling is zero.
+fn recorded_nothing(snapshot: &Snapshot, label: &str) -> bool {
+    let Some(base) = label
+        .strip_suffix(".min")
+        .or_else(|| label.strip_suffix(".max"))
+    else {
+        return false;
+    };
+    snapshot.stats.iter().any(|s| {
+        s.label.len() == base.len().saturating_add(".count".len())
+            && s.label.starts_with(base)
+            && s.label.ends_with(".count")
+            && s.value.as_f64() == Some(0.0)
+    })
 }
 
 /// Combines every label of `snapshots` by the default [`Rules`].
@@ -618,6 +644,43 @@ mod tests {
             meta: true,
             unsettled: Vec::new(),
         }
+    }
+
+    fn summary(path: &str, count: u64, min: f64, max: f64) -> Snapshot {
+        snap(
+            path,
+            vec![
+                stat("wait", Kind::Average, Value::Float(0.0)),
+                stat("wait.count", Kind::Counter, Value::Unsigned(count)),
+                stat("wait.min", Kind::Minimum, Value::Float(min)),
+                stat("wait.max", Kind::Maximum, Value::Float(max)),
+            ],
+        )
+    }
+
+    #[test]
+    fn summary_extremes_come_from_the_files_that_recorded_something() {
+        // Two threads recorded 5, 7 and 9; a third recorded nothing and
+        // holds 0.0 in its min and max.
+        let files = [
+            summary("/d/a-1-1.mmstats", 2, 5.0, 7.0),
+            summary("/d/a-1-2.mmstats", 0, 0.0, 0.0),
+            summary("/d/a-1-3.mmstats", 1, 9.0, 9.0),
+        ];
+        let all = combine(&files);
+        let get = |label: &str| all.iter().find(|a| a.label == label).unwrap();
+        assert_eq!(get("wait.min").combined, Combined::Value(Value::Float(5.0)));
+        assert_eq!(get("wait.max").combined, Combined::Value(Value::Float(9.0)));
+        assert_eq!(get("wait.min").files, 2);
+        assert_eq!(
+            get("wait.count").combined,
+            Combined::Value(Value::Unsigned(3))
+        );
+        // Nothing recorded anywhere: 0.0, as each file reads.
+        let empty = [summary("/d/a-1-2.mmstats", 0, 0.0, 0.0)];
+        let all = combine(&empty);
+        let min = all.iter().find(|a| a.label == "wait.min").unwrap();
+        assert_eq!(min.combined, Combined::Value(Value::Float(0.0)));
     }
 
     fn worker(path: &str, pid: u32, hits: u64, latency: f64, up: bool, state: &str) -> Snapshot {
