@@ -46,7 +46,8 @@ pub struct Args {
     #[arg(short, long, default_value = "1s", value_parser = parse_interval)]
     interval: u64,
     /// Stop after this long (`10s`, `2h`): as many samples as intervals fit
-    /// in it, the first at once; by default run until Ctrl-C.
+    /// in it, the first at the start of the next interval; by default run
+    /// until Ctrl-C.
     #[arg(short, long, value_parser = when::parse_duration_ms)]
     duration: Option<u64>,
     /// Which series to write: any of cmd, pid, file, comma-separated.
@@ -95,6 +96,9 @@ enum UnknownAs {
     Counter,
 }
 
+/// How late in its slot a sample may still be taken as the slot's own.
+const START_SLACK_MS: u64 = 5;
+
 fn parse_interval(text: &str) -> Result<u64, String> {
     match when::parse_duration_ms(text)? {
         0 => Err("the interval must be at least 1ms".into()),
@@ -140,17 +144,25 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         .map_err(|e| Stop::Fatal(e.to_string()))?;
     let info = store.info();
     let mut out = Out::new();
-    let first = store
-        .slot_at(when::now_ms())
-        .map_err(|e| Stop::Fatal(e.to_string()))?;
-    // --duration D covers the slots of D from now: D / interval samples
-    // (at least one), fewer if some are missed.
+    let now = when::now_ms();
+    let current = store.slot_at(now).map_err(|e| Stop::Fatal(e.to_string()))?;
+    // A point stands for the start of its slot, so it is read then: the
+    // first sample waits for the next slot unless this one has only just
+    // begun (a sample read in the middle of its slot would give the first
+    // rate a wrong time span).
+    let first = if now.saturating_sub(info.time_of(current)) <= START_SLACK_MS {
+        current
+    } else {
+        current.saturating_add(1)
+    };
+    // --duration D covers the slots of D from the first: D / interval
+    // samples (at least one), fewer if some are missed.
     let end_slot = args
         .duration
         .map(|d| first.saturating_add(d.div_ceil(info.resolution).max(1)));
     if !args.quiet {
         out.line(&format!(
-            "recording into {} every {} (slot 0 is {}, now is slot {first}); Ctrl-C stops",
+            "recording into {} every {} (slot 0 is {}, now is slot {current}); Ctrl-C stops",
             args.store.display(),
             when::format_duration_ms(info.resolution),
             when::format_rfc3339(info.start_time),
@@ -160,7 +172,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let by: Vec<record::By> = args.by.iter().map(|b| b.to_library()).collect();
     let mut recorder = Recorder::new(store, args.paths.clone()).by(by).rules(rules);
     let (mut samples, mut points): (u64, u64) = (0, 0);
-    let mut next_slot: u64 = 0;
+    let mut next_slot: u64 = if args.on_input { 0 } else { first };
     let result = 'run: loop {
         if args.on_input {
             match events.recv() {

@@ -624,3 +624,74 @@ fn a_point_of_another_type_is_reported_and_left_out() {
         [1, 1, 1]
     );
 }
+
+/// A model whose only field is a clock: the writer's wall-clock time in
+/// milliseconds, kept up to date by a thread.
+#[derive(MmStats)]
+#[mmstats(defaults = false)]
+struct Clock {
+    now_ms: Gauge<u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn every_point_is_taken_at_the_start_of_its_slot() {
+    // Each point is stamped with its slot's start time, so it must be read
+    // then: a first sample read in the middle of its slot but stamped with
+    // its start gives the first rate a wrong time span.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let stats_dir = dir.path().join("stats");
+    std::fs::create_dir(&stats_dir).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clock = {
+        let (stop, stats_dir) = (stop.clone(), stats_dir.clone());
+        std::thread::spawn(move || {
+            let clock = Clock::builder()
+                .dir(&stats_dir)
+                .file("clock-{PID}-{TID}.mmstats")
+                .create()
+                .unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                clock.now_ms.set(now_ms());
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    // Start in the middle of a 500 ms slot (slots start at multiples of
+    // the interval since the epoch).
+    while now_ms() % 500 != 250 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (output, _, stderr) = run(&[
+        "record",
+        "--store",
+        store.to_str().unwrap(),
+        "--interval",
+        "500ms",
+        "--duration",
+        "2s",
+        "--quiet",
+        stats_dir.to_str().unwrap(),
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    clock.join().unwrap();
+    assert!(output.status.success(), "{stderr}");
+    let answer = query_json(&store, "cmd:clock:now_ms", &[]);
+    let points = set_points(&answer);
+    assert!(points.len() >= 3, "{answer}");
+    for (slot_ms, value) in &points {
+        let read_at = value.as_u64().unwrap();
+        // Read after its slot began, and well before the slot's middle.
+        assert!(
+            read_at + 5 >= *slot_ms && read_at < slot_ms + 200,
+            "the point of the slot at {slot_ms} was read at {read_at}: {answer}"
+        );
+    }
+}
