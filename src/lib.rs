@@ -36,6 +36,7 @@ pub mod book {
         performance => "performance.md",
         comparison => "comparison.md",
         guarantees => "guarantees.md",
+        production => "production.md",
         troubleshooting => "troubleshooting.md",
         contributing => "contributing.md",
     }
