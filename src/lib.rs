@@ -37,6 +37,8 @@ pub mod book {
         comparison => "comparison.md",
         guarantees => "guarantees.md",
         production => "production.md",
+        cookbook => "cookbook.md",
+        faq => "faq.md",
         troubleshooting => "troubleshooting.md",
         contributing => "contributing.md",
     }
