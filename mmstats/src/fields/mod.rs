@@ -135,6 +135,22 @@ impl Place<'_> {
             .ok_or_else(|| self.mismatch())
     }
 
+    /// This place, if its field is of type `ty`; else a layout error, so
+    /// that a value can never be written into another field's place.
+    pub fn of_type(self, ty: &FieldType) -> Result<Self, Error> {
+        let own = &self.spec.ty;
+        let same = own.signature == ty.signature
+            && own.value_size == ty.value_size
+            && own.align == ty.align
+            && own.buffered == ty.buffered
+            && own.kind == ty.kind;
+        if same {
+            Ok(self)
+        } else {
+            Err(self.mismatch())
+        }
+    }
+
     fn mismatch(&self) -> Error {
         Error::Layout {
             label: self.spec.label.to_string(),
