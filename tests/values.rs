@@ -56,3 +56,45 @@ fn a_narrow_static_after_summaries_can_be_created() {
     assert_eq!(snapshot.get("b.count").unwrap().value, Value::Unsigned(0));
     assert_eq!(snapshot.get("a.seq").unwrap().value, Value::Unsigned(0));
 }
+
+/// A 16-bit gauge is double-buffered: after any number of updates, every
+/// reader reads the value set last (the buffer the write index does not
+/// name), and the file says which buffer that is.
+#[test]
+fn a_16_bit_gauge_reads_back_after_every_update() {
+    use mmstats::Gauge;
+    #[derive(MmStats)]
+    #[mmstats(defaults = false)]
+    struct G {
+        u: Gauge<u16>,
+        i: Gauge<i16>,
+        b: Gauge<u8>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = G::builder()
+        .dir(dir.path())
+        .file("g.mmstats")
+        .create()
+        .unwrap();
+    let path = stats.path().unwrap().to_owned();
+    let snapshot = read_path(&path).unwrap();
+    assert!(snapshot.get("u").unwrap().buffered);
+    assert!(snapshot.get("i").unwrap().buffered);
+    assert!(!snapshot.get("b").unwrap().buffered);
+    assert_eq!(snapshot.get("u").unwrap().value, Value::Unsigned(0));
+    for n in 1..=5u16 {
+        stats.u.set(n * 1000);
+        stats.i.sub(n as i16);
+        stats.b.add(1);
+        let snapshot = read_path(&path).unwrap();
+        assert_eq!(
+            snapshot.get("u").unwrap().value,
+            Value::Unsigned(u64::from(n) * 1000)
+        );
+        let expected: i64 = -(1..=n as i64).sum::<i64>();
+        assert_eq!(snapshot.get("i").unwrap().value, Value::Signed(expected));
+        assert_eq!(snapshot.get("b").unwrap().value, Value::Unsigned(n.into()));
+        assert_eq!(stats.u.get(), n * 1000);
+        assert_eq!(i64::from(stats.i.get()), expected);
+    }
+}

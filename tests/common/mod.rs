@@ -174,7 +174,15 @@ pub fn walk(bytes: &[u8]) -> (Vec<RawField>, usize) {
 /// Decodes a raw value by its signature.
 pub fn decode(field: &RawField) -> Expected {
     let sig = String::from_utf8_lossy(&field.signature).trim().to_string();
-    let v = &field.value;
+    // A double-buffered value is the buffer the write-buffer byte does not name.
+    let v = match field.write_buffer {
+        0xff => &field.value[..],
+        wb => {
+            let size = field.value.len() / 2;
+            let read = usize::from(wb ^ 1);
+            &field.value[read * size..(read + 1) * size]
+        }
+    };
     let u64_of = |v: &[u8]| u64::from_ne_bytes(v[..8].try_into().unwrap());
     match sig.as_str() {
         "Q" => Expected::U(u64_of(v)),
