@@ -81,10 +81,12 @@ fn halves(i: u64) -> (u64, u32, u16) {
 fn aligned(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
     let (dir, name) = dir_and_name(path);
     let stats = Torture::builder().dir(dir).file(name).create()?;
-    println!("ready");
     let letters: Vec<String> = (b'a'..=b'z')
         .map(|c| (c as char).to_string().repeat(64))
         .collect();
+    // A text is empty until first set: set before readers look.
+    stats.text.set(&letters[0]);
+    println!("ready");
     let mut i: u64 = 0;
     while Instant::now() < until {
         for _ in 0..1000 {

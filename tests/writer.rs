@@ -415,7 +415,11 @@ fn each_thread_gets_its_own_file_and_files_outlive_their_threads() {
             panic!()
         };
         total += n;
-        let Expected::I(tid) = decode(&fields[3]) else {
+        let tid_field = fields
+            .iter()
+            .find(|f| f.label.ends_with(b"sys.tid"))
+            .unwrap();
+        let Expected::I(tid) = decode(tid_field) else {
             panic!()
         };
         assert!(tids.contains(&tid));

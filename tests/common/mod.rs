@@ -95,6 +95,8 @@ pub fn all_types_expected() -> Vec<(&'static str, &'static str, Expected)> {
         ("bool_true", "?", B(true)),
         ("bool_false", "?", B(false)),
         ("string", "255s", S("hello, mmstats")),
+        // A text's sequence number: even, one update.
+        ("string.seq", "Q", U(2)),
         ("static_uint", "I", U(3_000_000_000)),
         ("static_int64", "q", I(-9_000_000_000_000_000_000)),
         ("static_uint64", "Q", U(18_000_000_000_000_000_000)),
