@@ -124,7 +124,7 @@ fn shorts(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
     while Instant::now() < until {
         for _ in 0..1000 {
             i = i.wrapping_add(1);
-            let bits: u16 = if i % 2 == 0 { 0x00FF } else { 0xFF00 };
+            let bits: u16 = if i.is_multiple_of(2) { 0x00FF } else { 0xFF00 };
             stats.ushort.set(bits);
             stats.short.set(bits as i16);
         }
@@ -220,7 +220,7 @@ fn packed_short(path: &Path, until: Instant) -> std::io::Result<()> {
     while Instant::now() < until {
         for _ in 0..1000 {
             i = i.wrapping_add(1);
-            let bits: u16 = if i % 2 == 0 { 0x00FF } else { 0xFF00 };
+            let bits: u16 = if i.is_multiple_of(2) { 0x00FF } else { 0xFF00 };
             // SAFETY: the two bytes are inside the mapping, which outlives
             // this loop, and aligned for a u16 (asserted above); no other
             // thread of this process touches the mapping.
