@@ -5,7 +5,7 @@
 //! you can watch it with `mmstats poll`.
 //!
 //! ```text
-//! stress_writer PATH [--packed] [--seconds N]
+//! stress_writer PATH [--packed | --packed-short | --short | --text] [--seconds N]
 //! ```
 //!
 //! By default it writes an ordinary stats file at PATH. With `--packed` it
@@ -14,6 +14,16 @@
 //! cache line, which a reader can see half written: the tests use it to show
 //! that they would catch tearing.
 //!
+//! `--packed-short` writes instead a hand-made file with one unbuffered
+//! `H` field, aligned, alternating `0x00FF` and `0xFF00` with one 2-byte
+//! store each: what the original reader tears (see `--short`).
+//!
+//! With `--short` it writes only two 16-bit gauges, alternating
+//! `0x00FF` and `0xFF00` in both: a reader that copies the two bytes at two
+//! moments can see `0x0000` or `0xFFFF`, which was never written (the test
+//! of the original Python reader uses it). With `--text` it writes only a
+//! text, one letter 64 times, changing the letter on every store.
+//!
 //! It prints `ready` once the file exists, and stops after `--seconds`
 //! (default 60) or when killed.
 
@@ -21,6 +31,24 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mmstats::{Counter, Gauge, MmStats, Summary, Text};
+
+/// Two 16-bit gauges and nothing else, for `--short`.
+#[derive(MmStats)]
+#[mmstats(defaults = false)]
+struct Shorts {
+    /// `0x00FF` and `0xFF00` in turn.
+    ushort: Gauge<u16>,
+    /// The same bits as an `i16`: 255 and -256 in turn.
+    short: Gauge<i16>,
+}
+
+/// One text and nothing else, for `--text`.
+#[derive(MmStats)]
+#[mmstats(defaults = false)]
+struct OneText {
+    /// One letter, 64 times.
+    text: Text<64>,
+}
 
 /// Fields of every width, each with a value whose halves are related.
 #[derive(MmStats)]
@@ -51,16 +79,14 @@ fn halves(i: u64) -> (u64, u32, u16) {
 }
 
 fn aligned(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("stress.mmstats");
+    let (dir, name) = dir_and_name(path);
     let stats = Torture::builder().dir(dir).file(name).create()?;
-    println!("ready");
     let letters: Vec<String> = (b'a'..=b'z')
         .map(|c| (c as char).to_string().repeat(64))
         .collect();
+    // A text is empty until first set: set before readers look.
+    stats.text.set(&letters[0]);
+    println!("ready");
     let mut i: u64 = 0;
     while Instant::now() < until {
         for _ in 0..1000 {
@@ -73,6 +99,52 @@ fn aligned(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
             stats.short.set(short);
             stats.text.set(&letters[(i % 26) as usize]);
             stats.group.add(1.0);
+        }
+    }
+    Ok(())
+}
+
+/// Where the file at `path` goes: its directory and its name.
+fn dir_and_name(path: &Path) -> (&Path, &str) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("stress.mmstats");
+    (dir, name)
+}
+
+fn shorts(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
+    let (dir, name) = dir_and_name(path);
+    let stats = Shorts::builder().dir(dir).file(name).create()?;
+    stats.ushort.set(0x00FF);
+    stats.short.set(0x00FF);
+    println!("ready");
+    let mut i: u32 = 0;
+    while Instant::now() < until {
+        for _ in 0..1000 {
+            i = i.wrapping_add(1);
+            let bits: u16 = if i.is_multiple_of(2) { 0x00FF } else { 0xFF00 };
+            stats.ushort.set(bits);
+            stats.short.set(bits as i16);
+        }
+    }
+    Ok(())
+}
+
+fn one_text(path: &Path, until: Instant) -> Result<(), mmstats::Error> {
+    let (dir, name) = dir_and_name(path);
+    let stats = OneText::builder().dir(dir).file(name).create()?;
+    let letters: Vec<String> = (b'a'..=b'z')
+        .map(|c| (c as char).to_string().repeat(64))
+        .collect();
+    stats.text.set(&letters[0]);
+    println!("ready");
+    let mut i: usize = 0;
+    while Instant::now() < until {
+        for _ in 0..1000 {
+            i = (i + 1) % letters.len();
+            stats.text.set(&letters[i]);
         }
     }
     Ok(())
@@ -118,30 +190,78 @@ fn packed(path: &Path, until: Instant) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A hand-made file with one unbuffered, aligned `H` field (see the module
+/// docs, `--packed-short`).
+fn packed_short(path: &Path, until: Instant) -> std::io::Result<()> {
+    let label = b"ushort_unbuffered";
+    // 1 + 2 + 17 + 2 + 1 + 1 = 24: the value starts at an even offset.
+    let at = 1 + 2 + label.len();
+    let value_at = at + 2 + 1 + 1;
+    assert_eq!(value_at % 2, 0, "the value must be aligned");
+    let mut bytes = vec![0u8; 4096];
+    bytes[0] = 1;
+    bytes[1..3].copy_from_slice(&(label.len() as u16).to_ne_bytes());
+    bytes[3..at].copy_from_slice(label);
+    bytes[at..at + 2].copy_from_slice(&1u16.to_ne_bytes());
+    bytes[at + 2] = b'H';
+    bytes[at + 3] = 0xff;
+    bytes[value_at..value_at + 2].copy_from_slice(&0x00FFu16.to_ne_bytes());
+    std::fs::write(path, &bytes)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    // SAFETY: this process made the file just now and never resizes it; the
+    // mapping lives until the end of this function.
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&file)? };
+    println!("ready");
+    let value = map[value_at..value_at + 2].as_mut_ptr().cast::<u16>();
+    let mut i: u32 = 0;
+    while Instant::now() < until {
+        for _ in 0..1000 {
+            i = i.wrapping_add(1);
+            let bits: u16 = if i.is_multiple_of(2) { 0x00FF } else { 0xFF00 };
+            // SAFETY: the two bytes are inside the mapping, which outlives
+            // this loop, and aligned for a u16 (asserted above); no other
+            // thread of this process touches the mapping.
+            unsafe { std::ptr::write_volatile(value, bits) };
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut path: Option<PathBuf> = None;
     let mut packed_layout = false;
+    let mut mode = "aligned";
     let mut seconds = 60;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--packed" => packed_layout = true,
+            "--short" => mode = "short",
+            "--packed-short" => mode = "packed-short",
+            "--text" => mode = "text",
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(60),
             other => path = Some(PathBuf::from(other)),
         }
     }
     let Some(path) = path else {
-        eprintln!("usage: stress_writer PATH [--packed] [--seconds N]");
+        eprintln!(
+            "usage: stress_writer PATH [--packed | --packed-short | --short | --text] [--seconds N]"
+        );
         std::process::exit(2);
     };
     // A duration too long to add to the clock means "until killed".
     let until = Instant::now()
         .checked_add(Duration::from_secs(seconds))
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
-    let result = if packed_layout {
-        packed(&path, until).map_err(|e| e.to_string())
-    } else {
-        aligned(&path, until).map_err(|e| e.to_string())
+    let result = match (packed_layout, mode) {
+        (true, _) => packed(&path, until).map_err(|e| e.to_string()),
+        (false, "packed-short") => packed_short(&path, until).map_err(|e| e.to_string()),
+        (false, "short") => shorts(&path, until).map_err(|e| e.to_string()),
+        (false, "text") => one_text(&path, until).map_err(|e| e.to_string()),
+        _ => aligned(&path, until).map_err(|e| e.to_string()),
     };
     if let Err(e) = result {
         eprintln!("stress_writer: {e}");

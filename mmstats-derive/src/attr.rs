@@ -181,7 +181,7 @@ fn string_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Spanned
         return Ok(None);
     }
     let expr: Expr = meta.value()?.parse()?;
-    match expr {
+    match ungroup(expr) {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Ok(Some(lit_string(&s))),
@@ -206,7 +206,7 @@ fn bool_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Spanned<b
         return Ok(None);
     }
     let expr: Expr = meta.value()?.parse()?;
-    match expr {
+    match ungroup(expr) {
         Expr::Lit(ExprLit {
             lit: Lit::Bool(LitBool { value, span }),
             ..
@@ -215,6 +215,17 @@ fn bool_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Spanned<b
             cx.error_spanned_by(other, format!("`{name}` takes `true` or `false`"));
             Ok(None)
         }
+    }
+}
+
+/// The expression inside the invisible groups around it. A value that a
+/// `macro_rules!` macro passes on as `$x:literal` (or `$x:expr`) arrives
+/// wrapped in a group without delimiters, which syn parses as
+/// `Expr::Group`; the literal inside is what was written.
+fn ungroup(expr: Expr) -> Expr {
+    match expr {
+        Expr::Group(group) => ungroup(*group.expr),
+        other => other,
     }
 }
 
@@ -232,7 +243,7 @@ fn doc_summary(attrs: &[Attribute]) -> String {
         if let syn::Meta::NameValue(nv) = &attr.meta {
             if let Expr::Lit(ExprLit {
                 lit: Lit::Str(s), ..
-            }) = &nv.value
+            }) = ungroup(nv.value.clone())
             {
                 let text = s.value();
                 let line = text.trim();

@@ -95,15 +95,20 @@ fn expand(model: &Model) -> TokenStream {
                 __mm::write_static::<#ty>
             };
             let value = quote_spanned! {value.span()=> &(#value) };
+            // The place is the field's main value among the file fields, which
+            // is not its declaration index once a field before it publishes
+            // parts (a `Summary` publishes six fields).
             Some(quote! {
-                #write(__places, #index, #value)?;
+                #write(__places, __FIRST[#index], #value)?;
             })
         });
     let binds = model.fields.iter().enumerate().map(|(index, field)| {
         let member = field.ident;
         let ty = field.ty;
         quote_spanned! {ty.span()=>
-            #member: <#ty as __mm::Field>::bind(&__places.place(__FIRST[#index])?)?
+            #member: <#ty as __mm::Field>::bind(
+                &__places.place(__FIRST[#index])?.of_type(&<#ty as __mm::Field>::TYPE)?
+            )?
         }
     });
     let members = model.fields.iter().map(|field| field.ident);

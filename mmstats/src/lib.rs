@@ -175,13 +175,15 @@ pub mod __private {
     pub use core;
     pub use std;
 
-    /// Writes the value of static field `index` of type `T`.
+    /// Writes the value of the static field of type `T` whose main value is
+    /// file field `index` (see [`first_indexes`]); a layout error if that
+    /// field is not of type `T`.
     pub fn write_static<T: StaticField>(
         places: &crate::stats::Places<'_>,
         index: usize,
         value: &T::Value,
     ) -> Result<(), Error> {
-        T::write_value(&places.place(index)?, value)
+        T::write_value(&places.place(index)?.of_type(&T::TYPE)?, value)
     }
 
     /// Fails compilation with `message` if the specs break a rule.

@@ -95,6 +95,8 @@ pub fn all_types_expected() -> Vec<(&'static str, &'static str, Expected)> {
         ("bool_true", "?", B(true)),
         ("bool_false", "?", B(false)),
         ("string", "255s", S("hello, mmstats")),
+        // A text's sequence number: even, one update.
+        ("string.seq", "Q", U(2)),
         ("static_uint", "I", U(3_000_000_000)),
         ("static_int64", "q", I(-9_000_000_000_000_000_000)),
         ("static_uint64", "Q", U(18_000_000_000_000_000_000)),
@@ -174,7 +176,15 @@ pub fn walk(bytes: &[u8]) -> (Vec<RawField>, usize) {
 /// Decodes a raw value by its signature.
 pub fn decode(field: &RawField) -> Expected {
     let sig = String::from_utf8_lossy(&field.signature).trim().to_string();
-    let v = &field.value;
+    // A double-buffered value is the buffer the write-buffer byte does not name.
+    let v = match field.write_buffer {
+        0xff => &field.value[..],
+        wb => {
+            let size = field.value.len() / 2;
+            let read = usize::from(wb ^ 1);
+            &field.value[read * size..(read + 1) * size]
+        }
+    };
     let u64_of = |v: &[u8]| u64::from_ne_bytes(v[..8].try_into().unwrap());
     match sig.as_str() {
         "Q" => Expected::U(u64_of(v)),

@@ -115,34 +115,79 @@ pub(crate) const fn number_type<T: GaugeValue>(kind: Kind) -> FieldType {
     }
 }
 
+/// Whether a gauge of `T` is double-buffered: values of 2 bytes are, so
+/// that the original reader, which copies a 2-byte value with a `memcpy`
+/// that may load its two bytes at two moments, never sees half of an old
+/// value and half of a new one (it copies both buffers with one 4-byte
+/// load). A 1-byte value cannot tear, and aligned values of 4 and 8 bytes
+/// were never seen torn by any reader; they are stored once.
+pub(crate) const fn gauge_buffered<T: GaugeValue>() -> bool {
+    std::mem::size_of::<T>() == 2
+}
+
+/// The field type of a gauge of `T` (see [`gauge_buffered`]).
+const fn gauge_type<T: GaugeValue>() -> FieldType {
+    let mut ty = number_type::<T>(Kind::Gauge);
+    ty.buffered = gauge_buffered::<T>();
+    ty
+}
+
 /// A value that goes up and down: queue length, temperature, last latency.
 ///
 /// `T` is any of `u8`, `i8`, `u16`, `i16`, `u32`, `i32`, `u64`, `i64`,
-/// `f32`, `f64` (see [`GaugeValue`] for their signatures).
+/// `f32`, `f64` (see [`GaugeValue`] for their signatures). A 16-bit gauge
+/// is double-buffered as in the original (see the book's "Field types"
+/// chapter); every other one is stored once.
 ///
 /// ```
 /// # use mmstats::{MmStats, Gauge};
 /// #[derive(MmStats)]
-/// struct Stats { queue: Gauge<u32>, load: Gauge<f64> }
+/// struct Stats { queue: Gauge<u32>, load: Gauge<f64>, temperature: Gauge<i16> }
 /// let stats = Stats::in_memory();
 /// stats.queue.set(5);
 /// stats.queue.add(2);
 /// stats.queue.sub(3);
 /// stats.load.set(0.75);
+/// stats.temperature.set(-12);
 /// assert_eq!(stats.queue.get(), 4);
+/// assert_eq!(stats.temperature.get(), -12);
 /// ```
 #[derive(Debug)]
 pub struct Gauge<T: GaugeValue> {
     // No copy of the value in the handle: `set` is then one store, and `add`
-    // a load and a store of the slot, which only this handle writes.
+    // a load and a store of the slot, which only this handle writes. For a
+    // double-buffered gauge, `slot` is buffer 0.
     slot: Slot<T::Word>,
+    buffers: Option<Buffers<T::Word>>,
     _value: PhantomData<T>,
+}
+
+/// The rest of a double-buffered value: its write-buffer byte and buffer 1.
+#[derive(Debug)]
+struct Buffers<W: Word> {
+    index: Slot<u8>,
+    second: Slot<W>,
 }
 
 impl<T: GaugeValue> Gauge<T> {
     /// Publishes `value`.
     #[inline]
     pub fn set(&self, value: T) {
+        // A constant: the branch is gone from every other gauge's code.
+        if gauge_buffered::<T>() {
+            if let Some(buffers) = &self.buffers {
+                // Into the buffer readers do not read, then flip the index
+                // (release: the value is there before readers turn to it).
+                let index = buffers.index.load();
+                if index == 0 {
+                    self.slot.store(value.to_word());
+                } else {
+                    buffers.second.store(value.to_word());
+                }
+                buffers.index.store_release(index ^ 1);
+                return;
+            }
+        }
         self.slot.store(value.to_word());
     }
 
@@ -161,18 +206,39 @@ impl<T: GaugeValue> Gauge<T> {
     /// The value last set.
     #[inline]
     pub fn get(&self) -> T {
+        if gauge_buffered::<T>() {
+            if let Some(buffers) = &self.buffers {
+                // The published buffer is the one the index does not name.
+                let word = if buffers.index.load() == 0 {
+                    buffers.second.load()
+                } else {
+                    self.slot.load()
+                };
+                return T::from_word(word);
+            }
+        }
         T::from_word(self.slot.load())
     }
 }
 
 impl<T: GaugeValue + Send> Field for Gauge<T> {
-    const TYPE: FieldType = number_type::<T>(Kind::Gauge);
+    const TYPE: FieldType = gauge_type::<T>();
 
     fn bind(place: &Place<'_>) -> Result<Self, Error> {
-        Ok(Gauge {
-            slot: place.slot::<T::Word>()?,
-            _value: PhantomData,
-        })
+        if Self::TYPE.buffered {
+            let (index, [first, second]) = place.buffers::<T::Word>()?;
+            Ok(Gauge {
+                slot: first,
+                buffers: Some(Buffers { index, second }),
+                _value: PhantomData,
+            })
+        } else {
+            Ok(Gauge {
+                slot: place.slot::<T::Word>()?,
+                buffers: None,
+                _value: PhantomData,
+            })
+        }
     }
 }
 

@@ -13,9 +13,12 @@
 //! | [`StaticText<N>`] | `Ns` (256 by default) | static | text set once when the file is made |
 //! | [`Summary`] | `d` and five more fields | average | count, sum, mean, min and max, read together |
 //!
-//! Every value is stored unbuffered, with one aligned store of its width (see
-//! the book's "Field types" chapter for why the original's double buffer is
-//! not needed for values of 8 bytes or less). A counter, gauge or flag keeps
+//! Every value is stored with one aligned store of its width (see the book's
+//! "Field types" chapter for why the original's double buffer is not needed
+//! for values of 4 and 8 bytes), except a 16-bit gauge: the original reader
+//! copies 2-byte values with a `memcpy` that may load the two bytes at two
+//! moments, so it is double-buffered as in the original. A text is a group
+//! with a sequence number (see [`Text`]). A counter, gauge or flag keeps
 //! no copy of its value: the slot it alone writes is its state, so an update
 //! is one store (or one add to memory, like `*p += 1`). Fields whose value is
 //! computed from more than itself (an average's count and total, a moving
@@ -125,6 +128,24 @@ impl Place<'_> {
             .ok_or_else(|| self.mismatch())
     }
 
+    /// The write-buffer byte and the two buffers of a double-buffered
+    /// value of width `W`.
+    pub fn buffers<W: Word>(&self) -> Result<(Slot<u8>, [Slot<W>; 2]), Error> {
+        let size = std::mem::size_of::<W>();
+        if !self.spec.ty.buffered || self.spec.ty.value_size != size {
+            return Err(self.mismatch());
+        }
+        let second = self.layout.value_offset.checked_add(size);
+        match (
+            self.region.slot::<u8>(self.layout.write_buffer_offset),
+            self.region.slot::<W>(self.layout.value_offset),
+            second.and_then(|at| self.region.slot::<W>(at)),
+        ) {
+            (Some(index), Some(first), Some(second)) => Ok((index, [first, second])),
+            _ => Err(self.mismatch()),
+        }
+    }
+
     /// The bytes of an unbuffered text value.
     pub fn bytes(&self) -> Result<Bytes, Error> {
         if self.spec.ty.buffered {
@@ -133,6 +154,22 @@ impl Place<'_> {
         self.region
             .bytes(self.layout.value_offset, self.spec.ty.value_size)
             .ok_or_else(|| self.mismatch())
+    }
+
+    /// This place, if its field is of type `ty`; else a layout error, so
+    /// that a value can never be written into another field's place.
+    pub fn of_type(self, ty: &FieldType) -> Result<Self, Error> {
+        let own = &self.spec.ty;
+        let same = own.signature == ty.signature
+            && own.value_size == ty.value_size
+            && own.align == ty.align
+            && own.buffered == ty.buffered
+            && own.kind == ty.kind;
+        if same {
+            Ok(self)
+        } else {
+            Err(self.mismatch())
+        }
     }
 
     fn mismatch(&self) -> Error {

@@ -1,13 +1,23 @@
+use std::sync::atomic::{fence, Ordering};
+
+use super::gauge::number_type;
 use super::{Field, Place};
 use crate::error::Error;
-use crate::format::{FieldType, Kind, Signature, MAX_VALUE_SIZE};
-use crate::map::Bytes;
+use crate::format::{FieldType, Kind, Part, Signature, MAX_VALUE_SIZE};
+use crate::map::{Bytes, Slot};
 
 /// Short UTF-8 text that changes: a state, the last error, a version.
 ///
 /// Stored in `N` bytes (signature `Ns`, 255 by default as in the original).
 /// A longer value is cut at the last whole character that fits; a value
 /// that fills the field has no terminating NUL; a NUL inside a value ends it.
+///
+/// A text is a group read together (see [`Kind::Sequence`]): it publishes a
+/// second field, its label and `.seq`, a sequence number that is odd while
+/// the writer changes the text. This crate's reader reads the text between
+/// two equal even numbers, so it never returns a text half old, half new;
+/// readers that know nothing of groups (the original among them) read the
+/// text and the number as two ordinary fields.
 ///
 /// ```
 /// # use mmstats::{MmStats, Text};
@@ -20,7 +30,15 @@ use crate::map::Bytes;
 #[derive(Debug)]
 pub struct Text<const N: usize = 255> {
     bytes: Bytes,
+    seq: Slot<u64>,
 }
+
+const PARTS: [Part; 1] = [Part {
+    suffix: ".seq",
+    ty: number_type::<u64>(Kind::Sequence),
+    same_unit: false,
+    help: "odd while the writer changes the text; read the text between two equal even values",
+}];
 
 /// The longest prefix of `value` that fits in `size` bytes without cutting a
 /// character, stopping at the first NUL.
@@ -53,7 +71,16 @@ pub(crate) fn decode(raw: &[u8]) -> String {
 impl<const N: usize> Text<N> {
     /// Publishes `value`, cut to fit (see the type's docs).
     pub fn set(&self, value: &str) {
+        // Odd while the bytes change. Rounding up rather than adding one
+        // keeps the protocol right in a file whose number was left odd (by
+        // a writer that died in the middle of an update).
+        let odd = self.seq.load() | 1;
+        self.seq.store(odd);
+        // The stores below become visible after the odd number.
+        fence(Ordering::Release);
         self.bytes.write_c_string(fit(value, N).as_bytes());
+        // Even again, after every byte above.
+        self.seq.store_release(odd.wrapping_add(1));
     }
 
     /// The value last set.
@@ -82,10 +109,12 @@ pub(crate) const fn text_type(size: usize, kind: Kind) -> FieldType {
 
 impl<const N: usize> Field for Text<N> {
     const TYPE: FieldType = text_type(N, Kind::Text);
+    const PARTS: &'static [Part] = &PARTS;
 
     fn bind(place: &Place<'_>) -> Result<Self, Error> {
         Ok(Text {
             bytes: place.bytes()?,
+            seq: place.part(0)?.slot::<u64>()?,
         })
     }
 }
