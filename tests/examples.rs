@@ -234,3 +234,38 @@ fn a_failing_main_prints_a_readable_error() {
     assert!(stderr.contains("no such directory"), "{stderr}");
     assert!(!stderr.contains("Io {"), "{stderr}");
 }
+
+/// The newest modification time of the `.rs` files under `dir`.
+fn newest_source(dir: &std::path::Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let time = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            std::fs::metadata(&path).unwrap().modified().unwrap()
+        } else {
+            continue;
+        };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+#[test]
+fn examples_run_are_built_from_the_current_sources() {
+    // Whatever was built before, the example a test runs is no older than
+    // any source it is made of: a test run on its own never runs a stale
+    // binary after a change to the library or the example.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let binary = example("stress_writer");
+    let built = std::fs::metadata(&binary).unwrap().modified().unwrap();
+    for dir in ["examples", "mmstats/src", "mmstats-derive/src"] {
+        let source = newest_source(&root.join(dir));
+        assert!(
+            built >= source,
+            "{} is older than the sources in {dir}",
+            binary.display()
+        );
+    }
+}

@@ -339,14 +339,12 @@ struct StressWriter(std::process::Child);
 impl StressWriter {
     fn start(path: &Path, mode: &str) -> StressWriter {
         use std::io::BufRead;
-        let exe = std::env::current_exe().unwrap();
-        let debug_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-        let mut child = Command::new(debug_dir.join("examples").join("stress_writer"))
+        let mut child = Command::new(common::example("stress_writer"))
             .arg(path)
             .args([mode, "--seconds", "900"])
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("examples/stress_writer (built by cargo test)");
+            .expect("examples/stress_writer");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)

@@ -6,7 +6,7 @@
 //! the test would catch them.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,11 +36,9 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    debug_dir.join("examples").join(name)
-}
+mod common;
+
+use common::example;
 
 /// Starts the writer and waits until its file exists.
 struct Writer(Child);
