@@ -9,7 +9,7 @@
 //! gone.
 //!
 //! Which process wrote a file, and whether it is gone, is told by the
-//! file's [`Identity`](crate::file::Identity) record when it has one (every
+//! file's [`Identity`] record when it has one (every
 //! file of this crate): the process id, its PID namespace, its start time
 //! and the boot. The process is gone when the record is of an earlier boot,
 //! when no process has that id, when the process that has it started at
