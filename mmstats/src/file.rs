@@ -25,12 +25,14 @@
 //! The writer keeps the file open with a shared `flock` for its whole life,
 //! so a cleaner can tell a live writer's file from a dead one's.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::format::VERSION;
@@ -493,10 +495,45 @@ fn any_thread_runs(dir: &Path) -> bool {
 /// soon as one is, `Some(false)` if every process could be looked at and
 /// none is, `None` if `/proc` is not this namespace's or some process could
 /// not be looked at (another user's, to a user who is not root).
+///
+/// One look at `/proc` serves the calls of the next second (a cleaner may
+/// ask for every file of a directory).
 pub(crate) fn namespace_has_processes(ns: u64) -> Option<bool> {
+    type Seen = Option<(std::time::Instant, Option<(HashSet<u64>, bool)>)>;
+    static CACHE: Mutex<Seen> = Mutex::new(None);
+    let fresh = |at: &std::time::Instant| at.elapsed() < std::time::Duration::from_secs(1);
+    let answer = |seen: &Option<(HashSet<u64>, bool)>| {
+        let (namespaces, complete) = seen.as_ref()?;
+        if namespaces.contains(&ns) {
+            Some(true)
+        } else {
+            complete.then_some(false)
+        }
+    };
+    // Never wait for the lock: another thread may hold it at a fork.
+    match CACHE.try_lock() {
+        Ok(mut cache) => {
+            if let Some((at, seen)) = cache.as_ref() {
+                if fresh(at) {
+                    return answer(seen);
+                }
+            }
+            let seen = pid_namespaces();
+            let result = answer(&seen);
+            *cache = Some((std::time::Instant::now(), seen));
+            result
+        }
+        Err(_) => answer(&pid_namespaces()),
+    }
+}
+
+/// The PID namespaces of every process in `/proc`, and whether every one
+/// could be looked at; `None` if `/proc` is not this namespace's.
+fn pid_namespaces() -> Option<(HashSet<u64>, bool)> {
     if !proc_is_ours() {
         return None;
     }
+    let mut namespaces = HashSet::new();
     let mut complete = true;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let name = entry.file_name();
@@ -507,13 +544,14 @@ pub(crate) fn namespace_has_processes(ns: u64) -> Option<bool> {
             continue;
         }
         match std::fs::metadata(entry.path().join("ns/pid")) {
-            Ok(meta) if meta.ino() == ns => return Some(true),
-            Ok(_) => {}
+            Ok(meta) => {
+                namespaces.insert(meta.ino());
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(_) => complete = false,
         }
     }
-    complete.then_some(false)
+    Some((namespaces, complete))
 }
 
 /// Whose a finished file is, judged by its identity record.
@@ -1209,6 +1247,16 @@ mod tests {
             judge(Some(&me()), &blind_me, |_| runs, |_| None),
             Owner::Unseen(_)
         ));
+    }
+
+    #[test]
+    fn the_namespaces_in_view_are_seen() {
+        let here = own_pid_namespace().unwrap();
+        assert_eq!(namespace_has_processes(here), Some(true));
+        // No namespace has inode 1. Whether that can be said for sure
+        // depends on whether every process can be looked at (some cannot,
+        // even by root, under some sandboxes): never "yes".
+        assert_ne!(namespace_has_processes(1), Some(true));
     }
 
     /// A finished stats file of this process at `path`, as a thread that
