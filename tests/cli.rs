@@ -445,6 +445,14 @@ fn unlocked_file(dir: &Path, name: &str, pid: u32, created: f64) {
     stats.pid.set(pid);
     stats.created.set(created);
     // Dropping closes the file, and with it the lock; the file stays.
+    drop(stats);
+    // Without the identity record (which names this process), as the
+    // original implementation writes it: judged by its fields alone.
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let start = bytes.len() - mmstats::file::IDENTITY_SIZE;
+    bytes[start..].fill(0);
+    std::fs::write(&path, bytes).unwrap();
 }
 
 fn now() -> f64 {

@@ -245,3 +245,93 @@ fn a_thousand_files_open_at_once_and_readers_hold_no_descriptors() {
     drop(all);
     assert_eq!(open_fds(dir.path()), before);
 }
+
+/// What a local user plants before a writer starts: a regular file or a
+/// link at each name.
+#[derive(Debug)]
+enum Planted {
+    File(PathBuf, Vec<u8>),
+    Link(PathBuf, PathBuf),
+}
+
+impl Planted {
+    fn plant(path: PathBuf, i: usize, victim: &Path) -> Planted {
+        if i.is_multiple_of(2) {
+            let content = format!("planted {i}\n").into_bytes();
+            std::fs::write(&path, &content).unwrap();
+            Planted::File(path, content)
+        } else {
+            std::os::unix::fs::symlink(victim, &path).unwrap();
+            Planted::Link(path, victim.to_path_buf())
+        }
+    }
+
+    fn assert_untouched(&self) {
+        match self {
+            Planted::File(path, content) => {
+                assert_eq!(&std::fs::read(path).unwrap(), content, "{}", path.display())
+            }
+            Planted::Link(path, target) => {
+                assert_eq!(
+                    &std::fs::read_link(path).unwrap(),
+                    target,
+                    "{}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn no_set_of_planted_names_stops_a_writer_or_is_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim.mmstats");
+    std::fs::write(&victim, b"precious\n").unwrap();
+    let name = "planted.mmstats";
+    let (pid, tid) = (std::process::id(), mmstats::file::thread_id());
+    let mut planted = Vec::new();
+    // Every temporary name the writer could once predict:
+    // `.<name>.<pid>.<tid>.<sequence>.tmp`, for any sequence this process
+    // may have reached, ...
+    for seq in 0..2000 {
+        let path = dir.path().join(format!(".{name}.{pid}.{tid}.{seq}.tmp"));
+        planted.push(Planted::plant(path, seq, &victim));
+    }
+    // ... and the final name's neighbours.
+    let neighbours = [
+        format!(".{name}"),
+        format!(".{name}.tmp"),
+        format!("{name}.tmp"),
+        format!("{name}~"),
+        format!(".{name}.{pid}.tmp"),
+        format!(".{name}.{pid}.{tid}.tmp"),
+        format!("planted-{pid}-{tid}.mmstats"),
+        format!("planted-{pid}-{}.mmstats", tid + 1),
+    ];
+    for (i, neighbour) in neighbours.iter().enumerate() {
+        planted.push(Planted::plant(dir.path().join(neighbour), i, &victim));
+    }
+    let before = dir_entries(dir.path()).len();
+
+    let stats = Many::builder()
+        .dir(dir.path())
+        .file(name)
+        .create()
+        .expect("no planted name stops the writer");
+    stats.n.incr_by(7);
+    let path = stats.path().unwrap().to_path_buf();
+    assert_eq!(path, dir.path().join(name));
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.is_file());
+    let snapshot = reader::read_path(&path).unwrap();
+    assert_eq!(snapshot.get("many.n").unwrap().value, Value::Unsigned(7));
+    // Nothing planted was touched, nothing was written through a link, and
+    // the only new entry is the stats file (its temporary name is gone).
+    for p in &planted {
+        p.assert_untouched();
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
+    assert_eq!(dir_entries(dir.path()).len(), before + 1);
+}

@@ -7,7 +7,8 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use common::{all_types_expected, decode, dir_entries, stats_files, walk, AllTypes, Expected};
-use mmstats::{Counter, Error, Gauge, MmStats, Text};
+use mmstats::reader::Value;
+use mmstats::{Counter, Error, Gauge, MmStats, Summary, Text};
 
 fn make_all_types(dir: &Path) -> mmstats::Stats<AllTypes> {
     AllTypes::builder()
@@ -262,7 +263,7 @@ fn a_directory_in_the_way_is_an_error() {
 }
 
 #[test]
-fn a_live_writers_file_is_not_taken_over_but_a_dead_ones_is() {
+fn a_live_writers_file_is_not_taken_over_but_a_finished_one_is_continued() {
     let dir = tempfile::tempdir().unwrap();
     let first = make_all_types(dir.path());
     first.counter.incr_by(5);
@@ -274,12 +275,210 @@ fn a_live_writers_file_is_not_taken_over_but_a_dead_ones_is() {
     assert!(matches!(err, Error::InUse { .. }), "{err}");
     let (fields, _) = walk(&std::fs::read(first.path().unwrap()).unwrap());
     assert_eq!(decode(&fields[0]), Expected::U(5));
-    // Once the writer is gone its file is stale, and a new writer replaces it.
+    // Once its writer is gone, the file is a finished one of this process:
+    // a new writer replaces it and carries on counting from its total.
     drop(first);
     let second = make_all_types(dir.path());
     let (fields, _) = walk(&std::fs::read(second.path().unwrap()).unwrap());
-    assert_eq!(decode(&fields[0]), Expected::U(0));
+    assert_eq!(decode(&fields[0]), Expected::U(5));
+    second.counter.incr();
+    assert_eq!(second.counter.get(), 6);
     assert_eq!(dir_entries(dir.path()), ["all-types.mmstats"]);
+}
+
+#[derive(MmStats)]
+#[mmstats(prefix = "r.")]
+struct Reused {
+    n: Counter,
+    size: Summary,
+    queue: Gauge<u32>,
+    state: Text<8>,
+}
+
+/// The counter, the Summary's count, sum, min and max, and `sys.created`
+/// of the file at `path`, read back.
+fn reused_values(path: &Path) -> (u64, u64, f64, f64, f64, f64) {
+    let snapshot = mmstats::reader::read_path(path).unwrap();
+    let get = |label: &str| snapshot.get(label).unwrap().value.clone();
+    let float = |label: &str| get(label).as_f64().unwrap();
+    let Value::Unsigned(n) = get("r.n") else {
+        panic!()
+    };
+    let Value::Unsigned(count) = get("r.size.count") else {
+        panic!()
+    };
+    (
+        n,
+        count,
+        float("r.size.sum"),
+        float("r.size.min"),
+        float("r.size.max"),
+        float("r.sys.created"),
+    )
+}
+
+#[test]
+fn a_thread_that_takes_over_a_finished_threads_file_keeps_its_totals() {
+    // A thread of this process writes a file and ends; a later thread is
+    // given a name that is already there (as when the system gives it the
+    // ended thread's id, the {TID} of the default name). The process's sum
+    // must not drop: the new file continues the old one's counters.
+    let dir = tempfile::tempdir().unwrap();
+    let make = {
+        let dir = dir.path().to_path_buf();
+        move || {
+            Reused::builder()
+                .dir(&dir)
+                .file("reused-{PID}.mmstats")
+                .create()
+                .unwrap()
+        }
+    };
+    let first = make.clone();
+    let path = std::thread::spawn(move || {
+        let stats = first();
+        stats.n.incr_by(1000);
+        for size in [4.0, 1.0, 7.0] {
+            stats.size.add(size);
+        }
+        stats.queue.set(3);
+        stats.state.set("busy");
+        stats.path().unwrap().to_path_buf()
+    })
+    .join()
+    .unwrap();
+    let before = reused_values(&path);
+    assert_eq!(before.0, 1000);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let second = make.clone();
+    let (after, tid) = std::thread::spawn(move || {
+        let stats = second();
+        let after = reused_values(stats.path().unwrap());
+        stats.n.incr_by(5);
+        stats.size.add(0.5);
+        (after, mmstats::file::thread_id())
+    })
+    .join()
+    .unwrap();
+    // Taken over: the totals, the summary and the creation time go on...
+    assert_eq!(after, before);
+    let (n, count, sum, min, max, created) = reused_values(&path);
+    assert_eq!((n, count), (1005, 4));
+    assert_eq!((sum, min, max), (12.5, 0.5, 7.0));
+    assert_eq!(created, before.5);
+    // ... and the rest is the new thread's.
+    let snapshot = mmstats::reader::read_path(&path).unwrap();
+    assert_eq!(snapshot.get("r.sys.tid").unwrap().value, Value::Signed(tid));
+    assert_eq!(snapshot.get("r.queue").unwrap().value, Value::Unsigned(0));
+    assert_eq!(
+        snapshot.get("r.state").unwrap().value,
+        Value::Text(String::new())
+    );
+    assert_eq!(dir_entries(dir.path()).len(), 1);
+}
+
+/// Rewrites part of the identity record at the end of the file at `path`
+/// (see `mmstats::file::Identity`): `offset` within the record.
+fn patch_identity(path: &Path, offset: usize, bytes: &[u8]) {
+    let mut file = std::fs::read(path).unwrap();
+    let start = file.len() - mmstats::file::IDENTITY_SIZE;
+    assert_eq!(&file[start..start + 8], &mmstats::file::IDENTITY_MAGIC);
+    file[start + offset..start + offset + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, file).unwrap();
+}
+
+#[test]
+fn every_file_ends_with_the_writers_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = make_all_types(dir.path());
+    let bytes = std::fs::read(stats.path().unwrap()).unwrap();
+    let identity = mmstats::file::Identity::of_file(&bytes).expect("an identity record");
+    assert_eq!(identity, mmstats::file::Identity::current());
+    assert_eq!(identity.pid, std::process::id());
+    assert!(identity.is_complete(), "{identity:?}");
+    // The field list and the metadata do not reach it.
+    let (_, end) = walk(&bytes);
+    assert!(end + 2 <= bytes.len() - mmstats::file::IDENTITY_SIZE);
+}
+
+#[test]
+fn a_finished_file_of_a_process_that_is_gone_is_replaced_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = make_all_types(dir.path());
+    stats.counter.incr_by(5);
+    let path = stats.path().unwrap().to_path_buf();
+    drop(stats);
+    // Same pid, another start time: a process that had this id before.
+    patch_identity(&path, 24, &1u64.to_ne_bytes());
+    let fresh = make_all_types(dir.path());
+    assert_eq!(fresh.counter.get(), 0);
+    let (fields, _) = walk(&std::fs::read(&path).unwrap());
+    assert_eq!(decode(&fields[0]), Expected::U(0));
+    drop(fresh);
+    // Another boot: gone too.
+    patch_identity(&path, 32, &[0xAB; 16]);
+    assert_eq!(make_all_types(dir.path()).counter.get(), 0);
+}
+
+#[test]
+fn a_finished_file_of_another_pid_namespace_is_left_byte_identical() {
+    // What another container sharing the directory leaves: a file of the
+    // same name whose process this one cannot see. Its counts are not this
+    // process's to take.
+    let dir = tempfile::tempdir().unwrap();
+    let stats = make_all_types(dir.path());
+    stats.counter.incr_by(1000);
+    let path = stats.path().unwrap().to_path_buf();
+    drop(stats);
+    patch_identity(&path, 16, &4_026_000_001u64.to_ne_bytes());
+    let before = std::fs::read(&path).unwrap();
+    let err = AllTypes::builder()
+        .dir(dir.path())
+        .file("all-types.mmstats")
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Occupied { path: p, .. } if p == &path),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("PID namespace 4026000001"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(dir_entries(dir.path()), ["all-types.mmstats"]);
+
+    // A live process of this namespace other than this one: kept too.
+    patch_identity(
+        &path,
+        16,
+        &mmstats::file::Identity::current()
+            .pid_namespace
+            .to_ne_bytes(),
+    );
+    let init = std::fs::read_to_string("/proc/1/stat").unwrap();
+    let init_start: u64 = init[init.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    patch_identity(&path, 12, &1u32.to_ne_bytes());
+    patch_identity(&path, 24, &init_start.to_ne_bytes());
+    let before = std::fs::read(&path).unwrap();
+    let err = make_err(dir.path());
+    assert!(matches!(&err, Error::Occupied { .. }), "{err}");
+    assert!(err.to_string().contains("process 1 still runs"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+fn make_err(dir: &Path) -> Error {
+    AllTypes::builder()
+        .dir(dir)
+        .file("all-types.mmstats")
+        .create()
+        .unwrap_err()
 }
 
 #[test]

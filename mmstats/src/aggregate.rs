@@ -449,21 +449,33 @@ fn group_by<K: Ord>(snapshots: &[Snapshot], key: impl Fn(&Snapshot) -> K) -> Vec
 /// takes the file name without its last extension and drops up to two
 /// trailing `-<digits>` parts. `webserver-812-815.mmstats` is `webserver`,
 /// `my-app-12.mmstats` is `my-app`, `queue.mmstats` is `queue`. A name that
-/// would come out empty (`-1-2.mmstats`) stays whole.
+/// would come out empty (`-1-2.mmstats`) stays whole. A writer in a PID
+/// namespace of its own (a container) writes `{PID}` as `ns<inode>-<pid>`
+/// (see [`Vars::pid_text`](crate::file::Vars::pid_text)), and that
+/// `-ns<digits>` part before the dropped ones goes too:
+/// `webserver-ns4026532178-1-7.mmstats` is `webserver`.
 pub fn command_of(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut name = stem.as_str();
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let mut dropped = false;
     for _ in 0..2 {
         match name.rsplit_once('-') {
-            Some((head, digits))
-                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
-            {
+            Some((head, part)) if digits(part) => {
                 name = head;
+                dropped = true;
             }
             _ => break,
+        }
+    }
+    if dropped {
+        if let Some((head, part)) = name.rsplit_once('-') {
+            if part.strip_prefix("ns").is_some_and(digits) {
+                name = head;
+            }
         }
     }
     if name.is_empty() {
@@ -911,6 +923,10 @@ mod tests {
         assert_eq!(c("-1-2.mmstats"), "-1-2");
         assert_eq!(c("a-1-2-3.mmstats"), "a-1");
         assert_eq!(c("a-b.mmstats"), "a-b");
+        assert_eq!(c("/s/webserver-ns4026532178-1-7.mmstats"), "webserver");
+        assert_eq!(c("web-ns12-1.mmstats"), "web");
+        assert_eq!(c("web-ns12.mmstats"), "web-ns12");
+        assert_eq!(c("-ns12-1-2.mmstats"), "-ns12-1-2");
     }
 
     #[test]

@@ -4,10 +4,23 @@
 //!
 //! A file is stale only when all of these hold: it is a regular file (a
 //! symbolic link is never followed), it belongs to the user running the
-//! cleaner, it reads as an mmstats file with a `sys.pid` field, no process
-//! holds the lock every writer of this crate keeps on its file, and either
-//! no process has that pid, or the process is a zombie, or the process that
-//! has it started after the file was created (the pid was reused).
+//! cleaner, it reads as an mmstats file, no process holds the lock every
+//! writer of this crate keeps on its file, and its process is provably
+//! gone.
+//!
+//! Which process wrote a file, and whether it is gone, is told by the
+//! file's [`Identity`] record when it has one (every
+//! file of this crate): the process id, its PID namespace, its start time
+//! and the boot. The process is gone when the record is of an earlier boot,
+//! when no process has that id, when the process that has it started at
+//! another time (the id was reused), when every one of its threads has
+//! ended (a zombie: a process whose main thread has ended while another
+//! thread runs is alive), or, seen from the initial PID namespace, when the
+//! record's namespace has no process left. A file of another namespace that
+//! cannot be judged so is kept. A file without the record (of the original
+//! implementation) is judged by its `sys.pid` and `sys.created` fields: no
+//! process has that pid, or all its threads have ended, or the process that
+//! has it started after the file was created.
 //!
 //! ```no_run
 //! use mmstats::clean::{examine, Verdict};
@@ -29,6 +42,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use crate::file::{self, Identity, Owner, Seen};
 use crate::reader::{self, Snapshot};
 
 /// Why a file is kept.
@@ -121,11 +135,17 @@ const START_TIME_SLACK: f64 = 2.0;
 const MAX_STATS_FILE: u64 = 64 << 20;
 
 /// Removes `path` if it is still the file `id` (device, inode) names.
+///
+/// Between the look and the removal another file can take the name only in
+/// a directory where others may rename this user's files; the removal then
+/// takes that name away, never following a link and never touching the
+/// file a link points to.
 fn remove(path: &Path, id: (u64, u64)) -> io::Result<()> {
     let now = std::fs::symlink_metadata(path)?;
     if (now.dev(), now.ino()) != id {
         return Err(io::Error::other("it was replaced while being examined"));
     }
+    crate::file::race_point("clean: about to remove the file", path);
     std::fs::remove_file(path)
 }
 
@@ -153,6 +173,7 @@ pub fn examine(path: &Path) -> Verdict {
     if meta.len() > MAX_STATS_FILE {
         return keep(Kept::NotMmstats, "far too large for one");
     }
+    crate::file::race_point("clean: looked at the file", path);
     let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
     let mut file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
         Ok(file) => file,
@@ -186,7 +207,10 @@ pub fn examine(path: &Path) -> Verdict {
             return Verdict::Keep(Kept::Failed, format!("cannot lock it: {e}"));
         }
     }
-    match stale(&snapshot) {
+    let recorded = (bytes.len() as u64 == opened.len())
+        .then(|| Identity::of_file(&bytes))
+        .flatten();
+    match stale(&snapshot, recorded.as_ref()) {
         Ok(reason) => Verdict::Remove(Stale { reason, file, id }),
         Err((why, detail)) => Verdict::Keep(why, detail),
     }
@@ -213,10 +237,31 @@ fn io_verdict(e: &io::Error) -> Verdict {
     }
 }
 
-/// Whether the process that wrote `snapshot` is gone: `Ok(reason)` if so.
+/// Whether the process that wrote a file is gone: `Ok(reason)` if so.
 /// Called only once no writer holds the file's lock, which files of the
-/// original implementation never take.
-fn stale(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
+/// original implementation never take. `recorded` is the file's identity
+/// record, if it has one.
+fn stale(snapshot: &Snapshot, recorded: Option<&Identity>) -> Result<String, (Kept, String)> {
+    let ours = Identity::current();
+    if let Some(them) = recorded.filter(|r| r.is_complete() && ours.is_complete()) {
+        return match file::judge(
+            Some(them),
+            &ours,
+            file::look_up,
+            file::namespace_has_processes,
+        ) {
+            Owner::Gone(reason) => Ok(reason),
+            Owner::Ours => Err((Kept::Alive, "it is this process's own file".into())),
+            Owner::Runs(reason) => Err((Kept::Alive, reason)),
+            Owner::Unseen(reason) => Err((Kept::Unknown, reason)),
+        };
+    }
+    stale_by_fields(snapshot)
+}
+
+/// [`stale`] for a file without a usable identity record: by its `sys.pid`
+/// and `sys.created` fields.
+fn stale_by_fields(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
     let Some(pid) = snapshot.pid() else {
         return Err((
             Kept::Unknown,
@@ -241,7 +286,9 @@ fn stale(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
     }
     // A process that has exited but was not yet reaped by its parent still
     // answers to its pid; it has closed its files and will never write again.
-    if process_state(pid).is_some_and(|state| state == 'Z' || state == 'X') {
+    // Its main thread alone having ended (the leader is a zombie) is not
+    // that: the process lives while any of its threads runs.
+    if let Seen::Exists { alive: false, .. } = file::look_up(pid) {
         return Ok(format!("process {pid} has exited (not yet reaped)"));
     }
     let created = snapshot
@@ -267,21 +314,17 @@ fn stale(snapshot: &Snapshot) -> Result<String, (Kept, String)> {
 
 /// The state letter of process `pid` (field 3 of `/proc/<pid>/stat`: `R`,
 /// `S`, `Z` for a zombie, ...).
+#[cfg(test)]
 fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.get(stat.rfind(')')?.checked_add(1)?..)?;
-    after.split_whitespace().next()?.chars().next()
+    file::proc_stat(Path::new(&format!("/proc/{pid}/stat"))).map(|s| s.state)
 }
 
 /// When process `pid` started, in Unix seconds: its start time in clock
 /// ticks after boot (`/proc/<pid>/stat`, field 22) plus the boot time
 /// (`btime` in `/proc/stat`).
 fn process_start(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces or
-    // parentheses itself: count fields after the last `)`, which is field 3.
-    let after = stat.get(stat.rfind(')')?.checked_add(1)?..)?;
-    let ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let stat = file::proc_stat(Path::new(&format!("/proc/{pid}/stat")))?;
+    let ticks = stat.start_ticks as f64;
     let boot = std::fs::read_to_string("/proc/stat").ok()?;
     let btime: f64 = boot
         .lines()
@@ -313,6 +356,80 @@ mod tests {
         assert!(process_state(std::process::id()).is_some_and(|s| s != 'Z'));
     }
 
+    /// The bytes of a file whose `sys.pid` is `pid`.
+    fn file_of(pid: u32) -> Vec<u8> {
+        let mut b = vec![1u8];
+        let label = b"sys.pid";
+        b.extend_from_slice(&(label.len() as u16).to_ne_bytes());
+        b.extend_from_slice(label);
+        b.extend_from_slice(&1u16.to_ne_bytes());
+        b.push(b'I');
+        b.push(0xFF);
+        b.extend_from_slice(&pid.to_ne_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b
+    }
+
+    /// A pid that no process has: a child's, once reaped.
+    fn gone_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    fn swap_for_link(path: &Path, target: &Path) {
+        std::fs::remove_file(path).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    }
+
+    #[test]
+    fn a_link_swapped_in_after_the_look_is_refused_by_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.mmstats");
+        let victim = dir.path().join("victim.mmstats");
+        std::fs::write(&path, file_of(gone_pid())).unwrap();
+        std::fs::write(&victim, file_of(gone_pid())).unwrap();
+        let (swap, target) = (path.clone(), victim.clone());
+        let verdict = crate::file::testing::with_race_hook(
+            move |step, at| {
+                if step == "clean: looked at the file" && at == swap {
+                    swap_for_link(&swap, &target);
+                }
+            },
+            || examine(&path),
+        );
+        assert!(
+            matches!(verdict, Verdict::Keep(Kept::Link, _)),
+            "{verdict:?}"
+        );
+        assert!(victim.exists());
+        assert_eq!(std::fs::read_link(&path).unwrap(), victim);
+    }
+
+    #[test]
+    fn a_link_swapped_in_before_the_removal_is_removed_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale.mmstats");
+        let victim = dir.path().join("victim.mmstats");
+        std::fs::write(&path, file_of(gone_pid())).unwrap();
+        std::fs::write(&victim, b"precious").unwrap();
+        let Verdict::Remove(stale) = examine(&path) else {
+            panic!("a file of a gone process is stale")
+        };
+        let (swap, target) = (path.clone(), victim.clone());
+        crate::file::testing::with_race_hook(
+            move |step, at| {
+                if step == "clean: about to remove the file" && at == swap {
+                    swap_for_link(&swap, &target);
+                }
+            },
+            || stale.remove(&path).unwrap(),
+        );
+        assert!(std::fs::symlink_metadata(&path).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+
     #[test]
     fn a_zombie_counts_as_gone() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -338,7 +455,7 @@ mod tests {
         };
         let snapshot = reader::read_bytes(&bytes).unwrap();
         assert_eq!(snapshot.pid(), Some(pid));
-        let reason = stale(&snapshot).unwrap();
+        let reason = stale(&snapshot, None).unwrap();
         assert!(reason.contains("has exited"), "{reason}");
         child.wait().unwrap();
     }

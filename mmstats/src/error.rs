@@ -42,6 +42,18 @@ pub enum Error {
         /// The file that was to be created.
         path: PathBuf,
     },
+    /// A finished stats file sits where the stats file should go, but it is
+    /// not provably this process's or a gone process's: it may belong to a
+    /// process that still runs (one in another PID namespace, such as
+    /// another container sharing the directory), whose counts must not be
+    /// lost. It is left untouched.
+    #[error("cannot create stats file {}: the file in the way may be another process's: {reason}", path.display())]
+    Occupied {
+        /// The file that was to be created.
+        path: PathBuf,
+        /// Why the file in the way is not taken over.
+        reason: String,
+    },
     /// A file that is not an mmstats file sits where the stats file should
     /// go; it is left untouched.
     #[error("cannot create stats file {}: a file that is not an mmstats file is in the way", path.display())]

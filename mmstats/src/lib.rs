@@ -23,7 +23,7 @@
 //! # fn main() -> Result<(), mmstats::Error> {
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let stats = WebStats::builder().dir(dir.path()).create()?;
-//! // let stats = WebStats::create()?;   // /tmp/<cmd>-<pid>-<tid>.mmstats
+//! // let stats = WebStats::create()?;   // /dev/shm/<cmd>-<pid>-<tid>.mmstats
 //! stats.status_2xx.incr();
 //! stats.up.set(true);
 //! {

@@ -162,7 +162,8 @@ pub const fn default_field(index: usize, label: &'static str) -> FieldSpec {
 ///
 /// Settings given here win over the model's attributes, which win over the
 /// environment (`MMSTATS_PATH`, `MMSTATS_FILES`), which wins over the
-/// defaults (the temporary directory, `{CMD}-{PID}-{TID}.mmstats`, 0644).
+/// defaults ([`file::default_dir`]: `/dev/shm` where it is a tmpfs, else the
+/// temporary directory; `{CMD}-{PID}-{TID}.mmstats`; 0644).
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `create` is called"]
 pub struct Builder<T> {
@@ -209,7 +210,7 @@ impl<T: MmStats> Builder<T> {
         let dir = match (&self.dir, model.dir) {
             (Some(dir), _) => dir.clone(),
             (None, Some(dir)) => PathBuf::from(dir),
-            (None, None) => file::default_dir(),
+            (None, None) => file::default_dir_for_writer(),
         };
         let template = match (&self.file, model.file) {
             (Some(file), _) => file.clone(),
@@ -222,16 +223,31 @@ impl<T: MmStats> Builder<T> {
     /// Creates the file, writes every header and static value, and gives the
     /// file its final name, all before returning. The calling thread's id is
     /// the `{TID}`.
+    ///
+    /// When a finished file of this same process has the name (a thread
+    /// that ended left it, and the new thread was given its id), the new file
+    /// replaces it and continues its counters (with the groups they belong
+    /// to, such as a [`Summary`](crate::Summary)'s) and its `sys.created`,
+    /// so that the process's totals never drop.
     pub fn create(self) -> Result<Stats<T>, Error> {
         let (dir_template, template) = self.templates();
         let vars = Vars::current();
         let dir = PathBuf::from(file::expand(&dir_template.to_string_lossy(), &vars)?);
         let name = file::expand(&template, &vars)?;
         let path = dir.join(name);
-        let size = crate::format::file_size(T::MODEL.content_size, page_size());
+        let size = crate::format::file_size(
+            T::MODEL.content_size.saturating_add(file::IDENTITY_SIZE),
+            page_size(),
+        );
         let mut pending = file::prepare(&path, size, self.mode)?;
+        let previous = pending.previous().cloned();
         match pending.region_mut() {
-            Some(region) => initialize::<T>(region, &vars)?,
+            Some(region) => {
+                initialize::<T>(region, &vars)?;
+                if let Some(previous) = &previous {
+                    continue_from(region.bytes_mut(), &T::MODEL, previous);
+                }
+            }
             None => return Err(Error::io("map", &path, std::io::ErrorKind::NotFound.into())),
         }
         let (file, region, path) = pending.publish()?;
@@ -351,6 +367,74 @@ fn write_defaults(places: &Places<'_>, vars: &Vars) -> Result<(), Error> {
         .bytes()?
         .write_c_string(version.as_bytes());
     Ok(())
+}
+
+/// Copies into a fresh file's `bytes`, before any handle is bound, the
+/// values that a finished file of this process (`previous`) held, so that a
+/// new thread given a finished thread's id continues its counts: every
+/// counter, every field of a group that holds a counter (a `Summary`'s mean,
+/// minimum, maximum and sequence number with its count and sum, so that the
+/// group stays whole), and `sys.created`, so that tools see one file going
+/// on. A field is copied only when the old file has the same label with the
+/// same signature and kind; the rest keep their fresh values.
+fn continue_from(bytes: &mut [u8], model: &Model, previous: &crate::reader::Snapshot) {
+    let specs = model.fields.iter().zip(model.layout);
+    let grouped = |label: &str| {
+        model
+            .fields
+            .iter()
+            .any(|spec| spec.label == label && spec.ty.kind == Kind::Counter)
+    };
+    for (index, (spec, place)) in specs.enumerate() {
+        let default = index >= model.own_fields;
+        let wanted = if default {
+            spec.label.ends_with("sys.created")
+        } else {
+            spec.ty.kind == Kind::Counter || grouped(spec.label)
+        };
+        if !wanted {
+            continue;
+        }
+        let label = format!("{}{}", spec.label, spec.suffix);
+        let signature = std::str::from_utf8(spec.ty.signature.as_bytes()).unwrap_or("");
+        let Some(old) = previous.get(&label) else {
+            continue;
+        };
+        if old.signature != signature || old.kind != spec.ty.kind {
+            continue;
+        }
+        let Some(value) = encode_number(spec.ty.signature.as_bytes(), &old.value) else {
+            continue;
+        };
+        let copies = if spec.ty.buffered { 2 } else { 1 };
+        for copy in 0..copies {
+            let at = place.value_offset + copy * value.len();
+            if let Some(slot) = bytes.get_mut(at..at + value.len()) {
+                slot.copy_from_slice(&value);
+            }
+        }
+    }
+}
+
+/// A number read back as `value`, in the bytes of a field of `signature`
+/// (one type letter); `None` if the value does not fit that type.
+fn encode_number(signature: &[u8], value: &crate::reader::Value) -> Option<Vec<u8>> {
+    use crate::reader::Value::{Bool, Float, Signed, Unsigned};
+    Some(match (signature, value) {
+        (b"Q", Unsigned(n)) => n.to_ne_bytes().to_vec(),
+        (b"I", Unsigned(n)) => u32::try_from(*n).ok()?.to_ne_bytes().to_vec(),
+        (b"H", Unsigned(n)) => u16::try_from(*n).ok()?.to_ne_bytes().to_vec(),
+        (b"B", Unsigned(n)) => vec![u8::try_from(*n).ok()?],
+        (b"q", Signed(n)) => n.to_ne_bytes().to_vec(),
+        (b"i", Signed(n)) => i32::try_from(*n).ok()?.to_ne_bytes().to_vec(),
+        (b"h", Signed(n)) => i16::try_from(*n).ok()?.to_ne_bytes().to_vec(),
+        (b"b", Signed(n)) => i8::try_from(*n).ok()?.to_ne_bytes().to_vec(),
+        (b"d", Float(x)) => x.to_ne_bytes().to_vec(),
+        // A float32 is widened exactly when read, so narrowing is exact.
+        (b"f", Float(x)) => (*x as f32).to_ne_bytes().to_vec(),
+        (b"?", Bool(b)) => vec![u8::from(*b)],
+        _ => return None,
+    })
 }
 
 fn bind<T: MmStats>(region: &Region) -> Result<T, Error> {

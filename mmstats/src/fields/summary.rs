@@ -180,7 +180,7 @@ impl Field for Summary {
     const PARTS: &'static [Part] = &PARTS;
 
     fn bind(place: &Place<'_>) -> Result<Self, Error> {
-        Ok(Summary {
+        let summary = Summary {
             mean: place.slot::<u64>()?,
             count: place.part(0)?.slot::<u64>()?,
             sum: place.part(1)?.slot::<u64>()?,
@@ -194,6 +194,19 @@ impl Field for Summary {
                 max: 0.0,
                 seq: 0,
             }),
-        })
+        };
+        // Start from what the file holds: zeros in a fresh file, or the
+        // group a finished thread of this process left in the file this one
+        // continues (see `Builder::create`). An odd sequence number (a
+        // writer stopped mid-update) is rounded up to even.
+        let seq = summary.seq.load();
+        summary.state.set(State {
+            count: summary.count.load(),
+            sum: f64::from_bits(summary.sum.load()),
+            min: f64::from_bits(summary.min.load()),
+            max: f64::from_bits(summary.max.load()),
+            seq: seq.wrapping_add(seq & 1),
+        });
+        Ok(summary)
     }
 }
