@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Every variant that concerns a file names it. `Debug` prints the same
 /// readable message as `Display`, so that `fn main() -> Result<(),
 /// mmstats::Error>` reports `Error: cannot create stats file ...` rather
-/// than a structure; `{:#?}` shows the structure.
+/// than a structure; `{:#?}` adds the underlying errors.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -89,39 +89,18 @@ pub enum Error {
 }
 
 impl std::fmt::Debug for Error {
+    /// The message, as `Display` writes it; `{:#?}` adds the chain of
+    /// underlying errors, one per line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if !f.alternate() {
-            return std::fmt::Display::fmt(self, f);
-        }
-        match self {
-            Error::Symlink { path } => f.debug_struct("Symlink").field("path", path).finish(),
-            Error::NotAFile { path } => f.debug_struct("NotAFile").field("path", path).finish(),
-            Error::ForeignFile { path, owner } => f
-                .debug_struct("ForeignFile")
-                .field("path", path)
-                .field("owner", owner)
-                .finish(),
-            Error::InUse { path } => f.debug_struct("InUse").field("path", path).finish(),
-            Error::NotStatsFile { path } => {
-                f.debug_struct("NotStatsFile").field("path", path).finish()
+        std::fmt::Display::fmt(self, f)?;
+        if f.alternate() {
+            let mut source = std::error::Error::source(self);
+            while let Some(cause) = source {
+                write!(f, "\ncaused by: {cause:?}")?;
+                source = cause.source();
             }
-            Error::Io {
-                action,
-                path,
-                source,
-            } => f
-                .debug_struct("Io")
-                .field("action", action)
-                .field("path", path)
-                .field("source", source)
-                .finish(),
-            Error::Template { template, reason } => f
-                .debug_struct("Template")
-                .field("template", template)
-                .field("reason", reason)
-                .finish(),
-            Error::Layout { label } => f.debug_struct("Layout").field("label", label).finish(),
         }
+        Ok(())
     }
 }
 
@@ -151,8 +130,8 @@ mod tests {
             format!("{e:?}"),
             "cannot create a stats file in directory /nonexistent/dir: entity not found"
         );
-        let structure = format!("{e:#?}");
-        assert!(structure.starts_with("Io {"), "{structure}");
-        assert!(structure.contains("action: \"create a stats file in directory\""));
+        let chain = format!("{e:#?}");
+        assert!(chain.starts_with(&e.to_string()), "{chain}");
+        assert!(chain.contains("\ncaused by: Kind(NotFound)"), "{chain}");
     }
 }
