@@ -937,3 +937,60 @@ fn fifty_clients_for_twenty_seconds_get_every_answer() {
     );
     assert!(rss_max < 64 * 1024, "the server grew to {rss_max} KiB");
 }
+
+mod floats {
+    use mmstats::{Gauge, MmStats};
+
+    #[derive(MmStats)]
+    #[mmstats(prefix = "f.", defaults = false)]
+    pub struct Floats {
+        pub nan: Gauge<f64>,
+        pub up: Gauge<f64>,
+        pub down: Gauge<f64>,
+        pub half: Gauge<f64>,
+    }
+}
+
+/// NaN and the infinities keep their names in the JSON of the server and
+/// of `slurp --json`, as Prometheus writes them, instead of one `null`.
+#[test]
+fn non_finite_floats_keep_their_names_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    use mmstats::MmStats;
+    let stats = floats::Floats::builder()
+        .dir(dir.path())
+        .file("floats-1-1.mmstats")
+        .create()
+        .unwrap();
+    stats.nan.set(f64::NAN);
+    stats.up.set(f64::INFINITY);
+    stats.down.set(f64::NEG_INFINITY);
+    stats.half.set(0.5);
+    let expected = serde_json::json!({
+        "f.nan": ["NaN"], "f.up": ["+Inf"], "f.down": ["-Inf"], "f.half": [0.5]
+    });
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    assert_eq!(server.json("/stats/f."), expected);
+    assert_eq!(server.json("/stats/f.up?aggr=max")["f.up"], "+Inf");
+    let snapshot = server.json("/snapshot");
+    let view = snapshot["views"][0]["stats"].to_string();
+    for value in ["\"NaN\"", "\"+Inf\"", "\"-Inf\""] {
+        assert!(view.contains(value), "{view}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_mmstats"))
+        .args(["slurp", "--json", &dir_arg(dir.path())])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let document: Json = serde_json::from_slice(&output.stdout).unwrap();
+    let values: serde_json::Map<String, Json> = document["files"][0]["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["label"].as_str().unwrap().to_string(), s["value"].clone()))
+        .collect();
+    assert_eq!(values["f.nan"], "NaN");
+    assert_eq!(values["f.up"], "+Inf");
+    assert_eq!(values["f.down"], "-Inf");
+    assert_eq!(values["f.half"], 0.5);
+}
