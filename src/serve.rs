@@ -18,9 +18,13 @@ use crate::out::{self, Status, Stop};
 ///
 /// With no PATH, reads the default glob (MMSTATS_GLOB, else
 /// MMSTATS_PATH/*.mmstats, MMSTATS_PATH defaulting to the temporary
-/// directory). `glob=` and `/files/GLOB` match in the stats directory: the
-/// only PATH when it is a directory, else MMSTATS_PATH; a pattern with `..`,
-/// an absolute one, or one that leads out through a link is refused.
+/// directory). `glob=` and `/files/GLOB` match names of files in the stats
+/// directory: the only PATH when it is a directory, else MMSTATS_PATH; a
+/// pattern with `/` or `..` is refused. A symbolic link that a directory or
+/// pattern expands to is never read through (it is reported as an error).
+///
+/// A request must name as its Host an address the server listens on,
+/// `localhost`, or a name given with --allow-host (else 421).
 #[derive(clap::Args)]
 pub struct Args {
     /// Address to listen on. Only a loopback address unless
@@ -31,10 +35,27 @@ pub struct Args {
     /// has no authentication: anyone who reaches it reads every stat.
     #[arg(long)]
     allow_remote: bool,
+    /// Also answer requests whose Host is NAME (repeatable): a name of this
+    /// machine that clients use. The addresses listened on and `localhost`
+    /// are always answered; any other name is refused, so that a web page
+    /// cannot reach the server through a name it controls.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
     /// An mstore directory (as `mmstats record` writes) whose history
     /// `/history/` serves and the dashboard graphs.
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// Most fields one answer is built from, summed over the files it
+    /// reads. Files are taken fewest fields first; those left out are
+    /// reported as errors, and the answer says it is incomplete.
+    #[arg(long, value_name = "N", default_value_t = mmstats::serve::routes::DEFAULT_MAX_FIELDS)]
+    max_fields: usize,
+    /// Most bytes of one answer. A JSON document that can say so stops
+    /// there with "truncated": true; `/stats/NAME` and `/metrics` are an
+    /// error instead. At least 4096.
+    #[arg(long, value_name = "BYTES", default_value_t = mmstats::serve::routes::DEFAULT_MAX_RESPONSE_BYTES,
+          value_parser = response_bytes)]
+    max_response_bytes: usize,
     /// Files, directories (their *.mmstats files) or glob patterns.
     #[arg(value_name = "PATH|DIR|GLOB")]
     paths: Vec<String>,
@@ -44,9 +65,15 @@ pub struct Args {
 /// only when the server cannot start.
 pub fn run(args: &Args) -> Result<Status, Stop> {
     let address = listen_address(&args.listen, args.allow_remote).map_err(Stop::Fatal)?;
-    let state = mmstats::serve::State::new(args.paths.clone(), args.store.clone());
-    let server =
-        mmstats::serve::Server::bind(address, state).map_err(|e| Stop::Fatal(e.to_string()))?;
+    let limits = mmstats::serve::routes::Limits {
+        max_fields: args.max_fields,
+        max_response_bytes: args.max_response_bytes,
+    };
+    let state =
+        mmstats::serve::State::new(args.paths.clone(), args.store.clone()).with_limits(limits);
+    let server = mmstats::serve::Server::bind(address, state)
+        .map_err(|e| Stop::Fatal(e.to_string()))?
+        .allow_hosts(&args.allow_host);
     announce(server.local_addr())?;
     server.run().map_err(|e| Stop::Fatal(e.to_string()))?;
     Ok(Status::default())
@@ -69,6 +96,15 @@ fn listen_address(listen: &str, allow_remote: bool) -> Result<SocketAddr, String
         ));
     }
     Ok(address)
+}
+
+/// A `--max-response-bytes` value: a whole number of at least 4096.
+fn response_bytes(text: &str) -> Result<usize, String> {
+    let least = mmstats::serve::routes::MIN_RESPONSE_BYTES;
+    match text.parse::<usize>() {
+        Ok(n) if n >= least => Ok(n),
+        _ => Err(format!("not a whole number of at least {least}")),
+    }
 }
 
 /// Says where the server listens: on standard output (a script or test

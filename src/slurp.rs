@@ -19,6 +19,8 @@ pub struct Args {
     paths: Vec<String>,
     /// Print one JSON document instead: {"files": [{"file", "pid", "stats":
     /// [{"label", "kind", "value", "unit"}]}], "errors": [{"file", "error"}]}.
+    /// A float that is NaN or infinite is the string "NaN", "+Inf" or "-Inf"
+    /// (JSON has no number for them).
     #[arg(long)]
     json: bool,
     /// Keep only the fields whose label starts with PREFIX (repeatable);

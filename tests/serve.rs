@@ -270,11 +270,18 @@ fn bad_requests_get_a_status_and_a_reason() {
     assert!(error("/files/..%2F*", 400).contains(".."));
     let absolute = format!("/stats/t?glob={}/*", outside.path().display());
     assert!(error(&absolute, 400).contains("relative"));
-    // Links out of the stats directory: refused, not followed.
-    assert!(error("/files/link.mmstats", 400).contains("leads out of"));
-    assert!(error("/files/*", 400).contains("leads out of"));
-    assert!(error("/stats/t?glob=away/*.mmstats", 400).contains("leads out of"));
-    assert!(error("/stats/t?glob=*/*.mmstats", 400).contains("symbolic link"));
+    // Links are not followed, and patterns do not go into directories.
+    assert_eq!(
+        server.json("/files/link.mmstats")["files"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        server.json("/files/*")["files"].as_array().unwrap().len(),
+        1
+    );
+    assert!(error("/stats/t?glob=away/*.mmstats", 400).contains("subdirectories"));
+    assert!(error("/stats/t?glob=*/*.mmstats", 400).contains("subdirectories"));
+    assert!(error("/files/[", 400).contains("not a valid pattern"));
     assert!(error("/stats/%ff", 400).contains("UTF-8"));
     assert!(error("/stats/%zz", 400).contains("escape"));
     assert!(error("/history/t.hits", 404).contains("--store"));
@@ -286,7 +293,7 @@ fn bad_requests_get_a_status_and_a_reason() {
     let mut stream = TcpStream::connect(server.address).unwrap();
     stream
         .write_all(
-            b"POST /stats/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            b"POST /stats/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         )
         .unwrap();
     let mut response = Vec::new();
@@ -300,7 +307,7 @@ fn bad_requests_get_a_status_and_a_reason() {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let huge = format!(
-        "GET /stats/ HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+        "GET /stats/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: {}\r\n\r\n",
         "a".repeat(1 << 20)
     );
     let _ = stream.write_all(huge.as_bytes());
@@ -487,10 +494,19 @@ fn prometheus_scrapes_the_counter() {
 
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The largest resident memory a process has had, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
@@ -512,11 +528,11 @@ fn many_slow_connections_do_not_block_the_others() {
             0 => {}
             // Starts a request and never finishes it.
             1 => stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 .unwrap(),
             // Sends a whole request and never reads the answer.
             _ => stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 .unwrap(),
         }
         held.push(stream);
@@ -540,7 +556,7 @@ fn many_slow_connections_do_not_block_the_others() {
         .collect();
     // One slow client trickles a request while the others are served.
     let mut trickle = TcpStream::connect(server.address).unwrap();
-    for b in b"GET /stats/ HTTP/1.1\r\nHost: x\r\n" {
+    for b in b"GET /stats/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" {
         trickle.write_all(&[*b]).unwrap();
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -825,11 +841,11 @@ fn silent_and_half_sent_clients_are_disconnected() {
                 .unwrap();
             match what {
                 "half a head" => stream
-                    .write_all(b"GET /stats/ HTTP/1.1\r\nHost: x\r\n")
+                    .write_all(b"GET /stats/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                     .unwrap(),
                 "idle after an answer" => {
                     stream
-                        .write_all(b"GET /stats/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .write_all(b"GET /stats/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                         .unwrap();
                 }
                 _ => {}
@@ -936,4 +952,682 @@ fn fifty_clients_for_twenty_seconds_get_every_answer() {
         latencies.len()
     );
     assert!(rss_max < 64 * 1024, "the server grew to {rss_max} KiB");
+}
+
+// ---------------------------------------------------------------------------
+// Hostile files and hostile clients.
+
+/// One request over a new connection, written as given: the status and the
+/// body (status 0 when the server closed the connection without answering).
+fn raw(address: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    parse_response(&response)
+}
+
+/// A GET of `path` with the given `Host` header.
+fn get_as(address: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    raw(
+        address,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// A value no file of the stats directory holds: it shows only if the
+/// server read the secret file.
+const SECRET_HITS: u64 = 987_654_321_987;
+
+/// Every route that reads files, for the checks that nothing leaks.
+const READING_ROUTES: [&str; 9] = [
+    "/metrics",
+    "/snapshot",
+    "/snapshot?glob=*",
+    "/stats/",
+    "/stats/t.hits",
+    "/stats/t?glob=*",
+    "/files/",
+    "/files/*",
+    "/files/**",
+];
+
+/// A root-only stats file and a root-only text elsewhere, linked into the
+/// stats directory by another user, and a root-only subdirectory of the
+/// stats directory with a stats file in it: no route shows their values,
+/// their names, the first byte of the text, or where the links lead.
+#[test]
+fn links_out_and_subdirectories_are_never_served() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let _mine = support::create(dir.path(), "mine", 5, "serving");
+    let secret = support::create(outside.path(), "secret", SECRET_HITS, "classified");
+    let secret_path = secret.path().unwrap().to_path_buf();
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(&secret_path, private.clone()).unwrap();
+    let text = outside.path().join("shadow");
+    std::fs::write(&text, "Sx root:classified").unwrap();
+    std::fs::set_permissions(&text, private).unwrap();
+    symlink(&secret_path, dir.path().join("link-1-1.mmstats")).unwrap();
+    symlink(&text, dir.path().join("text-2-2.mmstats")).unwrap();
+    // A link to a file of the directory itself is not followed either.
+    let own = _mine.path().unwrap().to_path_buf();
+    symlink(&own, dir.path().join("again-3-3.mmstats")).unwrap();
+    let sub = dir.path().join("private");
+    std::fs::create_dir(&sub).unwrap();
+    let _hidden = support::create(&sub, "hidden", SECRET_HITS, "classified");
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let server = Server::start(&[&dir_arg(dir.path())]);
+
+    let outside_name = outside.path().display().to_string();
+    for path in READING_ROUTES {
+        let (status, body) = server.get(path);
+        assert!(status == 200 || status == 400, "{path}: {status} {body}");
+        for leak in [
+            &SECRET_HITS.to_string(),
+            "classified",
+            "hidden",
+            "secret",
+            "0x53",
+            &outside_name,
+        ] {
+            assert!(!body.contains(leak), "{path} shows {leak:?}: {body}");
+        }
+    }
+    // Exactly the directory's own regular file, once.
+    assert_eq!(
+        server.json("/stats/t.hits?exact=1"),
+        serde_json::json!({ "t.hits": [5] })
+    );
+    let files = server.json("/files/*");
+    assert_eq!(
+        files["files"],
+        serde_json::json!([own.display().to_string()]),
+        "{files}"
+    );
+    // The links are reported by their own names, as links.
+    let errors = server.json("/snapshot")["errors"].to_string();
+    for name in ["link-1-1.mmstats", "text-2-2.mmstats", "again-3-3.mmstats"] {
+        let about = errors.split("},{").find(|e| e.contains(name));
+        let about = about.unwrap_or_else(|| panic!("{name} not reported: {errors}"));
+        assert!(about.contains("symbolic link"), "{about}");
+    }
+    // Patterns that would go down into a directory are refused.
+    for glob in ["**/*", "private/*", "*/*.mmstats", "./private/*"] {
+        let (status, body) = server.get(&format!("/files/{glob}"));
+        assert_eq!(status, 400, "{glob}: {body}");
+        assert!(body.contains("subdirector"), "{glob}: {body}");
+        assert!(!body.contains("hidden"), "{glob}: {body}");
+    }
+    assert_eq!(
+        server.json("/files/private")["files"],
+        serde_json::json!([])
+    );
+}
+
+/// A file of the stats directory swapped again and again between a regular
+/// file and a link to a root-only stats file while the server reads it:
+/// the server never reads through the link, whenever it is swapped in.
+#[test]
+fn a_link_swapped_in_while_the_server_reads_is_never_followed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let mine = support::create(dir.path(), "mine", 5, "serving");
+    let secret = support::create(outside.path(), "secret", SECRET_HITS, "classified");
+    let secret_path = secret.path().unwrap().to_path_buf();
+    let copy = std::fs::read(mine.path().unwrap()).unwrap();
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, dir) = (Arc::clone(&stop), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            let target = dir.join("swap-9-9.mmstats");
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let link = dir.join(".link");
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(&secret_path, &link).unwrap();
+                std::fs::rename(&link, &target).unwrap();
+                let file = dir.join(".file");
+                std::fs::write(&file, &copy).unwrap();
+                std::fs::rename(&file, &target).unwrap();
+                swaps += 2;
+            }
+            swaps
+        })
+    };
+    let mut answers = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) || answers < 200 {
+        let path = ["/stats/t.hits", "/metrics", "/snapshot"][answers % 3];
+        let (status, body) = server.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains(&SECRET_HITS.to_string()),
+            "{path} read through the link: {body}"
+        );
+        answers += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    report(&format!(
+        "{answers} answers while the file was swapped {swaps} times: the link was never followed"
+    ));
+}
+
+/// A page of another site whose name is made to resolve to 127.0.0.1 (DNS
+/// rebinding) sends its own name as `Host`: refused. The addresses the
+/// server listens on, `localhost` and names given with --allow-host are
+/// served, whatever the port (a tunnel may change it).
+#[test]
+fn the_host_header_must_name_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = support::create(dir.path(), "mine", 5, "serving");
+    let server = Server::start(&["--allow-host", "stats.example", &dir_arg(dir.path())]);
+    let port = server.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_string(),
+        format!("localhost:{port}"),
+        "LocalHost".to_string(),
+        "localhost:8080".to_string(),
+        format!("stats.example:{port}"),
+        "STATS.example".to_string(),
+    ] {
+        let (status, body) = get_as(server.address, &host, "/stats/t.hits");
+        assert_eq!(status, 200, "Host: {host}: {body}");
+    }
+    for host in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_string(),
+        format!("127.0.0.1.attacker.example:{port}"),
+        format!("localhost.attacker.example:{port}"),
+        format!("127.0.0.2:{port}"),
+        format!("[::1]:{port}"),
+        "".to_string(),
+        "stats.example.attacker.example".to_string(),
+    ] {
+        for path in ["/stats/t.hits", "/", "/metrics"] {
+            let (status, body) = get_as(server.address, &host, path);
+            assert_eq!(status, 421, "Host: {host:?} {path}: {body}");
+            assert!(body.contains("Host"), "{body}");
+            assert!(!body.contains("t.hits"), "{body}");
+        }
+    }
+    // HTTP/1.1 requires a Host; HTTP/1.0 did not (and no browser omits it).
+    let (status, _) = raw(
+        server.address,
+        "GET /stats/ HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 400);
+    let (status, _) = raw(server.address, "GET /stats/ HTTP/1.0\r\n\r\n");
+    assert_eq!(status, 200);
+    // An absolute request target names the host itself.
+    let (status, _) = raw(
+        server.address,
+        &format!(
+            "GET http://attacker.example:{port}/stats/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 421);
+}
+
+/// A connection from `source` (a loopback address of 127.0.0.0/8) to the
+/// server.
+fn connect_from(source: std::net::IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(20))
+        .unwrap();
+    socket.into()
+}
+
+/// How many of `streams` the server still holds open: a closed one reads
+/// the end of the stream (or a reset), an open one times out.
+fn still_open(streams: &mut [TcpStream]) -> usize {
+    let mut open = 0;
+    for stream in streams.iter_mut() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let waiting = matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            || e.kind() == std::io::ErrorKind::TimedOut);
+        open += usize::from(waiting);
+    }
+    open
+}
+
+/// 100 requests from 127.0.0.1, each on a new connection: how many were
+/// answered with 200.
+fn answered(address: SocketAddr) -> usize {
+    (0..100)
+        .filter(|i| {
+            let path = ["/stats/t.hits", "/metrics"][i % 2];
+            let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let _ = write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            );
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response);
+            parse_response(&response).0 == 200
+        })
+        .count()
+}
+
+/// 1,100 idle connections from one client address (127.0.0.2) take no
+/// more than that client's share of the slots: 100 requests from another
+/// address (127.0.0.1) are all answered meanwhile.
+#[test]
+fn idle_connections_from_one_address_leave_room_for_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = support::create(dir.path(), "mine", 5, "serving");
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let started = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..1100)
+        .map(|_| connect_from(attacker, server.address))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let ok = answered(server.address);
+    let open = still_open(&mut idle);
+    report(&format!(
+        "1100 idle connections from 127.0.0.2: {open} still open; {ok} of 100 requests \
+         from 127.0.0.1 answered, {:?} in all",
+        started.elapsed()
+    ));
+    assert_eq!(ok, 100, "requests from another address were turned away");
+    assert!(open <= 256, "{open} idle connections of one client held");
+}
+
+/// The same from the very address legitimate clients use: a new
+/// connection takes the place of the client's oldest idle one, so 1,100
+/// idle connections from 127.0.0.1 do not stop 100 requests from
+/// 127.0.0.1.
+#[test]
+fn idle_connections_give_way_to_new_requests_from_the_same_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = support::create(dir.path(), "mine", 5, "serving");
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let started = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect_timeout(&server.address, Duration::from_secs(20)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let ok = answered(server.address);
+    let open = still_open(&mut idle);
+    report(&format!(
+        "1100 idle connections from 127.0.0.1: {open} still open; {ok} of 100 requests \
+         from 127.0.0.1 answered, {:?} in all",
+        started.elapsed()
+    ));
+    assert_eq!(ok, 100, "new requests were turned away");
+    assert!(open <= 256, "{open} idle connections of one client held");
+}
+
+/// A store with a FIFO in place of a chunk's data file: `/history` requests
+/// of that chunk may wait, but never more of them at once than the history
+/// share of the server, so `/metrics` and `/stats/` keep answering; a range
+/// wider than the server serves is a 400 that names the limit.
+#[test]
+fn history_is_bounded_and_a_fifo_in_the_store_stalls_nothing_else() {
+    use mmstats::mstore::{Options, Store};
+    let stats = tempfile::tempdir().unwrap();
+    let _writer = support::create(stats.path(), "mine", 5, "serving");
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let mut store = Store::create(
+        &store_dir,
+        Options {
+            chunk_size: 64,
+            resolution: 1,
+            start_time: 1000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    store.put("t.hits", 5, &[10u64, 20, 30]).unwrap();
+    store.put("t.hits", 200, &[40u64]).unwrap();
+    store.close().unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(stats.path()),
+    ]);
+    // The widest range served, and one slot more.
+    let started = Instant::now();
+    let widest = server.json("/history/t.hits?from=1000&to=101000");
+    let widest_took = started.elapsed();
+    assert_eq!(
+        widest["points"],
+        serde_json::json!([[1005, 10], [1006, 20], [1007, 30], [1200, 40]])
+    );
+    let (status, body) = server.get("/history/t.hits?from=1000&to=101001");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("100000"), "{body}");
+    let (status, body) = server.get("/history/t.hits?from=0&to=67108864");
+    assert_eq!(status, 400, "{body}");
+    // Without `from`, 300 slots before `to`.
+    let recent = server.json("/history/t.hits?to=1400");
+    assert_eq!(recent["points"], serde_json::json!([[1200, 40]]));
+
+    // The data file of the chunk that holds slot 200 becomes a FIFO.
+    let dat = walk(&store_dir)
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy() == "00000000000000000192.dat")
+        .expect("no data file of chunk 192");
+    std::fs::remove_file(&dat).unwrap();
+    let made = Command::new("mkfifo").arg(&dat).status().unwrap();
+    assert!(made.success());
+    let address = server.address;
+    let stalled: Vec<_> = (0..6)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                let _ = stream.write_all(
+                    b"GET /history/t.hits?from=1190&to=1210 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                );
+                let mut response = Vec::new();
+                let _ = stream.read_to_end(&mut response);
+                parse_response(&response).0
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    for path in ["/metrics", "/stats/t.hits", "/snapshot", "/files/"] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 200, "{path} while /history waits: {body}");
+    }
+    let others = started.elapsed();
+    // At most the history share waits on the FIFO (no answer in 20 s); the
+    // others are told to come back (503), or, with a store that refuses a
+    // FIFO, given its error.
+    let statuses: Vec<u16> = stalled.into_iter().map(|t| t.join().unwrap()).collect();
+    report(&format!(
+        "the widest /history range (100,000 slots) answered in {widest_took:?}; \
+         6 /history requests on a FIFO in the store: the other routes answered in {others:?}; \
+         the history requests got {statuses:?} (0: no answer in 20 s)"
+    ));
+    assert!(
+        statuses.iter().filter(|s| **s == 0).count() <= 2,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 0 || *s >= 400),
+        "{statuses:?}"
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+mod floats {
+    use mmstats::{Gauge, MmStats};
+
+    #[derive(MmStats)]
+    #[mmstats(prefix = "f.", defaults = false)]
+    pub struct Floats {
+        pub nan: Gauge<f64>,
+        pub up: Gauge<f64>,
+        pub down: Gauge<f64>,
+        pub half: Gauge<f64>,
+    }
+}
+
+/// NaN and the infinities keep their names in the JSON of the server and
+/// of `slurp --json`, as Prometheus writes them, instead of one `null`.
+#[test]
+fn non_finite_floats_keep_their_names_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    use mmstats::MmStats;
+    let stats = floats::Floats::builder()
+        .dir(dir.path())
+        .file("floats-1-1.mmstats")
+        .create()
+        .unwrap();
+    stats.nan.set(f64::NAN);
+    stats.up.set(f64::INFINITY);
+    stats.down.set(f64::NEG_INFINITY);
+    stats.half.set(0.5);
+    let expected = serde_json::json!({
+        "f.nan": ["NaN"], "f.up": ["+Inf"], "f.down": ["-Inf"], "f.half": [0.5]
+    });
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    assert_eq!(server.json("/stats/f."), expected);
+    assert_eq!(server.json("/stats/f.up?aggr=max")["f.up"], "+Inf");
+    let snapshot = server.json("/snapshot");
+    let view = snapshot["views"][0]["stats"].to_string();
+    for value in ["\"NaN\"", "\"+Inf\"", "\"-Inf\""] {
+        assert!(view.contains(value), "{view}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_mmstats"))
+        .args(["slurp", "--json", &dir_arg(dir.path())])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let document: Json = serde_json::from_slice(&output.stdout).unwrap();
+    let values: serde_json::Map<String, Json> = document["files"][0]["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["label"].as_str().unwrap().to_string(), s["value"].clone()))
+        .collect();
+    assert_eq!(values["f.nan"], "NaN");
+    assert_eq!(values["f.up"], "+Inf");
+    assert_eq!(values["f.down"], "-Inf");
+    assert_eq!(values["f.half"], 0.5);
+}
+
+/// A stats file of `fields` one-byte fields labelled `{prefix}{i}`, as a
+/// local user could plant it: 8 bytes a field.
+fn planted(path: &Path, prefix: &str, fields: usize) {
+    let mut out = vec![1u8];
+    for i in 0..fields {
+        let label = format!("{prefix}{i}");
+        out.extend_from_slice(&(label.len() as u16).to_ne_bytes());
+        out.extend_from_slice(label.as_bytes());
+        out.extend_from_slice(&1u16.to_ne_bytes());
+        out.extend_from_slice(b"b");
+        out.push(0xff);
+        out.push(7);
+    }
+    out.extend_from_slice(&[0, 0]);
+    out.resize(out.len().div_ceil(4096) * 4096, 0);
+    std::fs::write(path, out).unwrap();
+}
+
+/// Eight planted files of 40,000 fields each (320,000 in all, more than an
+/// answer takes by default): the dashboard's document, the label list and
+/// `/metrics` are built from the real writer's file and as many planted
+/// ones as fit, say which files were left out, and the server's memory
+/// stays bounded with two such requests at once.
+#[test]
+fn planted_fields_beyond_an_answers_limit_are_left_out_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = support::create(dir.path(), "mine", 5, "serving");
+    for i in 0..8 {
+        planted(
+            &dir.path().join(format!("planted-{i}-{i}.mmstats")),
+            &format!("p{i}."),
+            40_000,
+        );
+    }
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let before = rss_kib(server.pid());
+    let started = Instant::now();
+    let address = server.address;
+    let both: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || get(address, "/snapshot")))
+        .collect();
+    let mut largest = 0;
+    for answer in both {
+        let (status, body) = answer.join().unwrap();
+        assert_eq!(status, 200, "{}", &body[..body.len().min(500)]);
+        largest = largest.max(body.len());
+        let snapshot: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(snapshot["truncated"], true);
+        let mine = snapshot["views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == "cmd:mine")
+            .expect("the real writer's command is left out");
+        let hits = mine["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["label"] == "t.hits")
+            .unwrap();
+        assert_eq!(hits["value"], 5);
+        let left_out: Vec<&Json> = snapshot["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["error"].as_str().unwrap().contains("--max-fields"))
+            .collect();
+        assert!(left_out.len() >= 6, "{}", snapshot["errors"]);
+        assert!(left_out
+            .iter()
+            .all(|e| e["file"].as_str().unwrap().contains("/planted-")));
+    }
+    let elapsed = started.elapsed();
+    let peak = peak_rss_kib(server.pid());
+    let labels = server.json("/stats/");
+    assert_eq!(labels["truncated"], true);
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("mmstats_t_hits_total{cmd=\"mine\""));
+    assert!(
+        metrics.contains("left out"),
+        "no word of the files left out"
+    );
+    report(&format!(
+        "8 planted files of 40,000 fields: two /snapshot at once in {elapsed:?}, the larger \
+         {largest} bytes; server RSS {before} KiB before, at most {peak} KiB"
+    ));
+    assert!(peak < 512 * 1024, "the server grew to {peak} KiB");
+}
+
+/// With `--max-response-bytes`, a JSON answer never passes that size: a
+/// document that can say so is cut and says `"truncated": true`; one that
+/// cannot (`/stats/NAME`, `{LABEL: [VALUE, ...]}`) is a 400 that says why.
+#[test]
+fn json_answers_stop_at_their_byte_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = support::create(dir.path(), "mine", 5, "serving");
+    planted(&dir.path().join("planted-1-1.mmstats"), "p.", 20_000);
+    let limit = 100_000;
+    let server = Server::start(&[
+        "--max-response-bytes",
+        &limit.to_string(),
+        &dir_arg(dir.path()),
+    ]);
+    for path in ["/snapshot", "/stats/", "/files/"] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(body.len() <= limit, "{path}: {} bytes", body.len());
+        let document: Json = serde_json::from_str(&body).unwrap();
+        if path != "/files/" {
+            assert_eq!(document["truncated"], true, "{path}");
+        }
+    }
+    // The header says so too, on any route.
+    let mut stream = TcpStream::connect(server.address).unwrap();
+    stream
+        .write_all(b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let head = text.split("\r\n\r\n").next().unwrap();
+    assert!(head.contains("x-mmstats-truncated: true"), "{head}");
+    let (status, body) = server.get("/stats/p.");
+    assert_eq!(status, 400, "{}", &body[..body.len().min(300)]);
+    assert!(body.contains("--max-response-bytes"), "{body}");
+    // Small answers are whole.
+    assert_eq!(
+        server.json("/stats/t.hits?exact=1"),
+        serde_json::json!({ "t.hits": [5] })
+    );
+}
+
+/// A client that asks for large answers (15 MB) on 64 connections and
+/// never reads them: the answers waiting for it take at most the server's
+/// budget for held answers (256 MiB), the rest are refused with 503, and
+/// small answers to others are still given meanwhile.
+#[test]
+fn answers_never_taken_hold_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = support::create(dir.path(), "mine", 5, "serving");
+    planted(&dir.path().join("planted-1-1.mmstats"), "p.", 90_000);
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let (_, one) = server.get("/snapshot");
+    let greedy: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    let started = Instant::now();
+    let held: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut stream = connect_from(greedy, server.address);
+            stream
+                .write_all(b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    // The status line of each answer, and no more of it.
+    let mut held = held;
+    let mut statuses = std::collections::BTreeMap::new();
+    for stream in &mut held {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        let status = match stream.read_exact(&mut head) {
+            Ok(()) => String::from_utf8_lossy(&head[9..12]).into_owned(),
+            Err(e) => format!("{e}"),
+        };
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    let (status, body) = server.get("/stats/t.hits?exact=1");
+    assert_eq!(status, 200, "{body}");
+    let peak = peak_rss_kib(server.pid());
+    let kept = statuses.get("200").copied().unwrap_or(0);
+    let refused = statuses.get("503").copied().unwrap_or(0);
+    report(&format!(
+        "64 answers of {} bytes never read: {kept} held, {refused} refused (503); \
+         server RSS at most {peak} KiB, {:?}",
+        one.len(),
+        started.elapsed()
+    ));
+    assert_eq!(kept + refused, 64, "{statuses:?}");
+    assert!(kept * one.len() <= 256 << 20, "{statuses:?}");
+    // The held answers, and the four requests being built: not the 64.
+    assert!(peak < 900 * 1024, "the server grew to {peak} KiB");
+    drop(held);
+    assert_eq!(server.get("/snapshot").0, 200);
 }

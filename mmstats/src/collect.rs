@@ -100,6 +100,8 @@ pub struct Collector {
     failed: Vec<Failure>,
     skipped: Vec<Skip>,
     round: u64,
+    /// Whether a path that is itself a symbolic link is read through.
+    follow_links: bool,
 }
 
 impl std::fmt::Debug for Collector {
@@ -124,7 +126,16 @@ impl Collector {
             failed: Vec::new(),
             skipped: Vec::new(),
             round: 0,
+            follow_links: true,
         }
+    }
+
+    /// With `false`, a path that is itself a symbolic link is not read
+    /// through but fails to read (`ELOOP`), decided as the file is opened
+    /// ([`MappedFile::open_no_follow`]). The default, `true`, follows it.
+    pub fn follow_links(mut self, follow: bool) -> Collector {
+        self.follow_links = follow;
+        self
     }
 
     /// The arguments the collector was made with.
@@ -173,12 +184,21 @@ impl Collector {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io_error)?;
+        let meta = if self.follow_links {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        };
+        let meta = meta.map_err(io_error)?;
         let id = (meta.dev(), meta.ino(), meta.len());
         let reuse = self.sources.get(path).is_some_and(|s| s.id == id);
         if !reuse {
             self.sources.remove(path);
-            let map = MappedFile::open(path)?;
+            let map = if self.follow_links {
+                MappedFile::open(path)?
+            } else {
+                MappedFile::open_no_follow(path)?
+            };
             self.sources.insert(
                 path.to_path_buf(),
                 Source {
@@ -369,6 +389,36 @@ mod tests {
         let collection = collector.collect();
         assert!(collection.is_empty(), "{collection:?}");
         assert!(collector.sources.is_empty());
+    }
+
+    #[test]
+    fn links_are_read_through_unless_asked_not_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let stats = Small::builder().dir(outside.path()).create().unwrap();
+        stats.hits.incr_by(3);
+        let link = dir.path().join("link.mmstats");
+        std::os::unix::fs::symlink(stats.path().unwrap(), &link).unwrap();
+        let mut following = Collector::new(arg(dir.path()));
+        let collection = following.collect();
+        assert_eq!(collection.files.len(), 1);
+        let mut not_following = Collector::new(arg(dir.path())).follow_links(false);
+        let collection = not_following.collect_paths(vec![link.clone()], Vec::new());
+        assert!(collection.files.is_empty());
+        assert_eq!(collection.failed.len(), 1);
+        let error = &collection.failed[0].error;
+        assert!(
+            matches!(error, ReadError::Io { path, source }
+                if path == &link && source.raw_os_error() == Some(libc::ELOOP)),
+            "{error}"
+        );
+        // A regular file reads the same either way.
+        let direct = vec![stats.path().unwrap().to_path_buf()];
+        let collection = not_following.collect_paths(direct, Vec::new());
+        assert_eq!(
+            collection.files[0].get("hits").unwrap().value,
+            Value::Unsigned(3)
+        );
     }
 
     #[test]

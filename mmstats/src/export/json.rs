@@ -1,8 +1,11 @@
 //! JSON renderings of snapshots (feature `json`), shared by `mmstats slurp
 //! --json` and the server's JSON API.
 //!
-//! Values: integers as JSON numbers, floats as JSON numbers (a float that
-//! is not finite as `null`), flags as booleans, texts as strings.
+//! Values: integers as JSON numbers, floats as JSON numbers, flags as
+//! booleans, texts as strings. JSON has no number for NaN and the
+//! infinities, so those are the strings `"NaN"`, `"+Inf"` and `"-Inf"`, as
+//! Prometheus writes them: a script can tell them apart, and from a missing
+//! value (`null`).
 
 use serde_json::{json, Value as Json};
 
@@ -20,9 +23,15 @@ pub fn value(value: &Value) -> Json {
     }
 }
 
-/// A float as a JSON number, `null` when it is not finite.
+/// A float as a JSON number; NaN and the infinities, which JSON has no
+/// number for, as the strings `"NaN"`, `"+Inf"` and `"-Inf"`.
 pub fn float(x: f64) -> Json {
-    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+    match serde_json::Number::from_f64(x) {
+        Some(number) => Json::Number(number),
+        None if x.is_nan() => "NaN".into(),
+        None if x > 0.0 => "+Inf".into(),
+        None => "-Inf".into(),
+    }
 }
 
 /// One field: `{"label", "kind", "value", "unit"}`.
@@ -70,8 +79,25 @@ mod tests {
         assert_eq!(value(&Value::Unsigned(u64::MAX)), json!(u64::MAX));
         assert_eq!(value(&Value::Signed(-3)), json!(-3));
         assert_eq!(value(&Value::Float(0.5)), json!(0.5));
-        assert_eq!(value(&Value::Float(f64::NAN)), Json::Null);
+        assert_eq!(value(&Value::Float(-0.0)), json!(-0.0));
+        assert_eq!(value(&Value::Float(f64::MAX)), json!(f64::MAX));
         assert_eq!(value(&Value::Bool(true)), json!(true));
         assert_eq!(value(&Value::Text("a\"b".into())), json!("a\"b"));
+    }
+
+    #[test]
+    fn non_finite_floats_are_named_as_prometheus_names_them() {
+        assert_eq!(value(&Value::Float(f64::NAN)), json!("NaN"));
+        assert_eq!(value(&Value::Float(-f64::NAN)), json!("NaN"));
+        assert_eq!(value(&Value::Float(f64::INFINITY)), json!("+Inf"));
+        assert_eq!(value(&Value::Float(f64::NEG_INFINITY)), json!("-Inf"));
+        assert_eq!(float(f64::from(f32::INFINITY)), json!("+Inf"));
+        // The text a script reads back tells the three apart.
+        let text = json!([
+            float(f64::NAN),
+            float(f64::INFINITY),
+            float(f64::NEG_INFINITY)
+        ]);
+        assert_eq!(text.to_string(), r#"["NaN","+Inf","-Inf"]"#);
     }
 }

@@ -115,6 +115,17 @@ impl MappedFile {
     /// named pipe, a device) is refused without being read; an empty file
     /// is [`ReadError::Empty`].
     pub fn open(path: &Path) -> Result<MappedFile, ReadError> {
+        MappedFile::open_with(path, true)
+    }
+
+    /// Like [`MappedFile::open`], but a symbolic link at `path` itself is
+    /// not followed: it is an error (`ELOOP`) decided when the file is
+    /// opened, so a link swapped in after a check is never read through.
+    pub fn open_no_follow(path: &Path) -> Result<MappedFile, ReadError> {
+        MappedFile::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, follow: bool) -> Result<MappedFile, ReadError> {
         let io_error = |source| ReadError::Io {
             path: path.to_path_buf(),
             source,
@@ -123,8 +134,13 @@ impl MappedFile {
         options.read(true);
         // A named pipe among the stats files must not make the reader wait
         // for a writer to open it; on regular files the flag changes nothing.
+        let flags = if follow {
+            libc::O_NONBLOCK
+        } else {
+            libc::O_NONBLOCK | libc::O_NOFOLLOW
+        };
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, flags);
         let file = options.open(path).map_err(io_error)?;
         let metadata = file.metadata().map_err(io_error)?;
         if !metadata.is_file() {

@@ -235,7 +235,8 @@ async function poll() {
     const all = snapshot.views.find((v) => v.id === "all");
     statusLine.className = "";
     statusLine.textContent = `${all ? all.files : 0} files, ` +
-      `updated ${new Date(snapshot.time).toLocaleTimeString()}`;
+      `updated ${new Date(snapshot.time).toLocaleTimeString()}` +
+      (snapshot.truncated ? " (incomplete: over the server's limits, see below)" : "");
     errorList.replaceChildren(...snapshot.errors.map((e) => {
       const li = document.createElement("li");
       li.textContent = (e.file ? e.file + ": " : "") + e.error;

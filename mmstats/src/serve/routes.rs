@@ -8,11 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::aggregate::{self, Aggregate, Combined, Mode};
 use crate::collect::Collector;
 use crate::discover::{self, Skip};
-use crate::export::json::{float, value as json_value};
+use crate::export::json::{float, skip_path, value as json_value};
 use crate::format::{Kind, Shown};
 use crate::mstore::{self, ValueType};
 use crate::reader::{Snapshot, Value};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
 use crate::export::prometheus as prom;
 
@@ -27,7 +27,7 @@ const DASHBOARD_CSS: &str = include_str!("dashboard.css");
 fn dashboard_js() -> &'static str {
     static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SCRIPT.get_or_init(|| {
-        let kinds: Map<String, Json> = Kind::ALL
+        let kinds: serde_json::Map<String, Json> = Kind::ALL
             .iter()
             .map(|kind| {
                 let meaning = kind.meaning();
@@ -49,6 +49,43 @@ fn dashboard_js() -> &'static str {
 /// How far back `/history/` reaches when `from` is not given, in slots.
 const DEFAULT_HISTORY_SLOTS: u64 = 300;
 
+/// Most slots of the store one `/history/METRIC` answer covers, and so
+/// most points it holds: a little over a day at one slot a second. A wider
+/// range is refused (400) with the limit in the message. Reading and
+/// writing that many points takes milliseconds.
+pub const MAX_HISTORY_POINTS: u64 = 100_000;
+
+/// What an answer may cost, whatever the files hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most fields an answer is built from, summed over the files it reads
+    /// (`--max-fields`). Files are taken fewest fields first, so one huge
+    /// file is the one left out; those left out are reported as errors and
+    /// the answer says it is incomplete.
+    pub max_fields: usize,
+    /// Most bytes of one answer (`--max-response-bytes`). A document that
+    /// can say so stops there with `"truncated": true`; one that cannot
+    /// (`/stats/NAME`, `/metrics`) is an error instead.
+    pub max_response_bytes: usize,
+}
+
+/// The default of [`Limits::max_fields`]: 1,000 files of 100 fields.
+pub const DEFAULT_MAX_FIELDS: usize = 100_000;
+/// The default of [`Limits::max_response_bytes`]: 32 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+/// The least [`Limits::max_response_bytes`] can be: room for the shape of
+/// every document and an error message.
+pub const MIN_RESPONSE_BYTES: usize = 4096;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
 /// What the server was started with.
 #[derive(Debug)]
 pub struct State {
@@ -58,6 +95,8 @@ pub struct State {
     dir: PathBuf,
     /// The mstore directory, if one was given.
     store: Option<PathBuf>,
+    /// What one answer may cost.
+    limits: Limits,
     /// Collectors of the files, reused between requests.
     collectors: std::sync::Mutex<Vec<Collector>>,
 }
@@ -75,8 +114,24 @@ impl State {
             paths,
             dir,
             store,
+            limits: Limits::default(),
             collectors: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same state with other limits; a `max_response_bytes` below
+    /// [`MIN_RESPONSE_BYTES`] is taken as that.
+    pub fn with_limits(mut self, limits: Limits) -> State {
+        self.limits = Limits {
+            max_fields: limits.max_fields,
+            max_response_bytes: limits.max_response_bytes.max(MIN_RESPONSE_BYTES),
+        };
+        self
+    }
+
+    /// The limits answers are held to.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 }
 
@@ -89,6 +144,9 @@ pub struct Reply {
     pub content_type: &'static str,
     /// The body.
     pub body: Vec<u8>,
+    /// Whether something was left out of the answer to keep it within
+    /// [`Limits`] (the server then sends `x-mmstats-truncated: true`).
+    pub truncated: bool,
 }
 
 const JSON_TYPE: &str = "application/json";
@@ -99,6 +157,16 @@ impl Reply {
             status: 200,
             content_type: JSON_TYPE,
             body: value.to_string().into_bytes(),
+            truncated: false,
+        }
+    }
+
+    fn document(doc: Doc, truncated: bool) -> Reply {
+        Reply {
+            status: 200,
+            content_type: JSON_TYPE,
+            truncated: truncated || doc.full,
+            body: doc.out,
         }
     }
 
@@ -107,6 +175,7 @@ impl Reply {
             status: 200,
             content_type,
             body: body.as_bytes().to_vec(),
+            truncated: false,
         }
     }
 
@@ -116,7 +185,98 @@ impl Reply {
             status,
             content_type: JSON_TYPE,
             body: json!({ "error": message }).to_string().into_bytes(),
+            truncated: false,
         }
+    }
+}
+
+/// A JSON document written as it is built, that never grows past its
+/// limit: an item (a stat, a view's head, an error) that would take it past
+/// is left out, and so is every item after it; the document is then `full`.
+/// Only the punctuation that closes what is open is written after that,
+/// within the room kept for it.
+struct Doc {
+    out: Vec<u8>,
+    /// Where items must stop: the limit less [`CLOSING_ROOM`].
+    room: usize,
+    full: bool,
+    scratch: Vec<u8>,
+}
+
+/// Bytes a [`Doc`] keeps for the punctuation and keys written after its
+/// last item: a handful of brackets and `,"truncated":true`.
+const CLOSING_ROOM: usize = 256;
+
+impl Doc {
+    fn new(limit: usize) -> Doc {
+        Doc {
+            out: Vec::new(),
+            room: limit.saturating_sub(CLOSING_ROOM),
+            full: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Punctuation, keys and small scalars: always written.
+    fn raw(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+    }
+
+    /// Writes one item, after a comma unless `first`, if it fits; says
+    /// whether it did. `write` puts the item's text into the buffer given.
+    fn item(&mut self, first: &mut bool, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if self.full {
+            return false;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        write(&mut scratch);
+        let comma = usize::from(!*first);
+        let fits = self
+            .out
+            .len()
+            .saturating_add(comma)
+            .saturating_add(scratch.len())
+            <= self.room;
+        if fits {
+            if !*first {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(&scratch);
+            *first = false;
+        } else {
+            self.full = true;
+        }
+        self.scratch = scratch;
+        fits
+    }
+
+    /// [`Doc::item`] of one JSON value.
+    fn value(&mut self, first: &mut bool, value: &Json) -> bool {
+        self.item(first, |out| put(out, value))
+    }
+
+    /// [`Doc::item`] of one member of an object, `"key":value`.
+    fn member(&mut self, first: &mut bool, key: &str, value: &Json) -> bool {
+        self.item(first, |out| {
+            put_str(out, key);
+            out.push(b':');
+            put(out, value);
+        })
+    }
+}
+
+/// Writes `value` as JSON (which cannot fail for a `serde_json` value).
+fn put(out: &mut Vec<u8>, value: &Json) {
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Writes `text` as a JSON string.
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    if serde_json::to_writer(&mut *out, text).is_err() {
+        out.extend_from_slice(b"\"\"");
     }
 }
 
@@ -237,14 +397,22 @@ fn decode(text: &str, plus_is_space: bool) -> Result<String, Reply> {
 /// The files read for one request, in a collector of the server's pool.
 struct Files<'s> {
     collector: Pooled<'s>,
-    /// Paths that could not be read, and arguments that gave no file,
-    /// with why.
+    /// The files the answer is built from when some were left out to keep
+    /// within [`Limits::max_fields`]; `None` when it is every file read.
+    chosen: Option<Vec<Snapshot>>,
+    /// How many files were left out for [`Limits::max_fields`].
+    left_out: usize,
+    /// Paths that could not be read, arguments that gave no file, and
+    /// files left out, with why.
     errors: Vec<(String, String)>,
 }
 
 impl Files<'_> {
     fn snapshots(&self) -> &[Snapshot] {
-        self.collector.get().map_or(&[], |c| c.last().files)
+        match &self.chosen {
+            Some(chosen) => chosen,
+            None => self.collector.get().map_or(&[], |c| c.last().files),
+        }
     }
 }
 
@@ -274,23 +442,29 @@ impl Drop for Pooled<'_> {
 /// Most collectors kept for reuse: one per thread that reads files.
 const POOLED_COLLECTORS: usize = 8;
 
+/// Why a symbolic link among the files is not read.
+const LINK: &str = "a symbolic link (the server does not follow links it finds)";
+
 /// Reads the server's files, or with `glob` the files it matches in the
-/// stats directory.
+/// stats directory, and keeps of them what fits in [`Limits::max_fields`].
+///
+/// A symbolic link that a directory or a pattern expands to is never read
+/// through: it is reported by its own name (never by where it leads, and
+/// nothing of what it leads to is read), and the files are opened with
+/// `O_NOFOLLOW`, so a link swapped in after the listing is refused too.
 fn read<'s>(state: &'s State, glob: Option<&str>) -> Result<Files<'s>, Reply> {
     let found = match glob {
-        None | Some("") => None,
-        Some(glob) => Some(discover_in_dir(&state.dir, glob)?),
+        None | Some("") => own_files(&state.paths),
+        Some(glob) => discover_in_dir(&state.dir, glob)?,
     };
     let taken = state.collectors.lock().ok().and_then(|mut pool| pool.pop());
-    let mut collector = taken.unwrap_or_else(|| Collector::new(state.paths.clone()));
-    let collection = match found {
-        None => collector.collect(),
-        Some(found) => collector.collect_paths(found.files, found.skipped),
-    };
+    let mut collector =
+        taken.unwrap_or_else(|| Collector::new(state.paths.clone()).follow_links(false));
+    let collection = collector.collect_paths(found.files, found.skipped);
     let mut errors: Vec<(String, String)> = Vec::new();
     for skip in collection.skipped {
         if !matches!(skip, Skip::NoMatch { .. }) {
-            errors.push((String::new(), skip.to_string()));
+            errors.push((skip_path(skip), skip.to_string()));
         }
     }
     for failure in collection.failed {
@@ -299,18 +473,110 @@ fn read<'s>(state: &'s State, glob: Option<&str>) -> Result<Files<'s>, Reply> {
             failure.error.to_string(),
         ));
     }
+    let (chosen, left_out) = within_fields(collection.files, state.limits.max_fields, &mut errors);
     Ok(Files {
         collector: Pooled {
             pool: &state.collectors,
             collector: Some(collector),
         },
+        chosen,
+        left_out,
         errors,
     })
 }
 
-/// The files `glob` matches relative to `dir`. Refused (400): an absolute
-/// pattern, one with `..`, and any match that leads out of `dir` through a
-/// symbolic link.
+/// The files an answer is built from, fewest fields first up to
+/// `max_fields` in all (in path order again), with an error for each file
+/// left out; `None` when they all fit.
+fn within_fields(
+    files: &[Snapshot],
+    max_fields: usize,
+    errors: &mut Vec<(String, String)>,
+) -> (Option<Vec<Snapshot>>, usize) {
+    let total = files
+        .iter()
+        .fold(0usize, |sum, s| sum.saturating_add(s.stats.len()));
+    if total <= max_fields {
+        return (None, 0);
+    }
+    let mut order: Vec<(usize, usize)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.stats.len(), i))
+        .collect();
+    order.sort_unstable();
+    let mut keep = vec![false; files.len()];
+    let mut used = 0usize;
+    for (fields, i) in order {
+        let Some(sum) = used.checked_add(fields).filter(|sum| *sum <= max_fields) else {
+            break;
+        };
+        used = sum;
+        if let Some(k) = keep.get_mut(i) {
+            *k = true;
+        }
+    }
+    let mut chosen = Vec::new();
+    let mut left_out = 0;
+    for (snapshot, kept) in files.iter().zip(keep) {
+        if kept {
+            chosen.push(snapshot.clone());
+        } else {
+            left_out += 1;
+            let path = snapshot
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            errors.push((
+                path,
+                format!(
+                    "left out of this answer: its {} fields would take it past {max_fields} \
+                     fields, counted over all the files (--max-fields)",
+                    snapshot.stats.len()
+                ),
+            ));
+        }
+    }
+    (Some(chosen), left_out)
+}
+
+/// The files the server's own arguments name ([`discover::discover`]),
+/// less the symbolic links that a directory or a pattern expanded to. A
+/// link named as an argument is the user's choice and is read, through the
+/// path it resolves to now.
+fn own_files(paths: &[String]) -> discover::Found {
+    let found = discover::discover(paths);
+    let mut skipped = found.skipped;
+    let mut files = Vec::with_capacity(found.files.len());
+    for path in found.files {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if paths.iter().any(|arg| Path::new(arg) == path) {
+                    match std::fs::canonicalize(&path) {
+                        Ok(real) => files.push(real),
+                        Err(source) => skipped.push(Skip::Io { path, source }),
+                    }
+                } else {
+                    skipped.push(Skip::NotRegular { path, what: LINK });
+                }
+            }
+            Ok(_) => files.push(path),
+            // Gone since it was listed: as if never listed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => skipped.push(Skip::Io { path, source }),
+        }
+    }
+    files.sort();
+    files.dedup();
+    discover::Found { files, skipped }
+}
+
+/// The files whose names `glob` matches, directly in `dir`: a pattern of
+/// names, not of paths, so it never reaches into a subdirectory (one with
+/// a `/` is refused, 400, and so are an absolute one and one with `..`).
+/// Symbolic links, directories and special files that match are reported,
+/// not read.
 fn discover_in_dir(dir: &Path, glob: &str) -> Result<discover::Found, Reply> {
     let bad = |why: &str| Reply::error(400, &format!("glob={glob}: {why}"));
     if glob.starts_with('/') {
@@ -322,31 +588,67 @@ fn discover_in_dir(dir: &Path, glob: &str) -> Result<discover::Found, Reply> {
     if glob.contains('\0') {
         return Err(bad("must not contain a NUL"));
     }
-    let root = std::fs::canonicalize(dir)
+    if glob.contains('/') {
+        return Err(bad(
+            "matches the names of files in the stats directory itself; \
+             the server does not look into subdirectories",
+        ));
+    }
+    let pattern =
+        ::glob::Pattern::new(glob).map_err(|e| bad(&format!("not a valid pattern: {}", e.msg)))?;
+    let options = ::glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let entries = std::fs::read_dir(dir)
         .map_err(|e| Reply::error(500, &format!("the stats directory {}: {e}", dir.display())))?;
-    let pattern = format!(
-        "{}/{glob}",
-        ::glob::Pattern::escape(&root.to_string_lossy()).trim_end_matches('/')
-    );
-    let found = discover::discover(&[pattern]);
-    for skip in &found.skipped {
-        if let Skip::BehindLink { link, .. } = skip {
-            return Err(bad(&format!(
-                "{} is a symbolic link, which is not followed",
-                link.display()
-            )));
+    let mut found = discover::Found::default();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(source) => {
+                found.skipped.push(Skip::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+                continue;
+            }
+        };
+        let name = entry.file_name();
+        // A name that is not UTF-8 matches no pattern given as UTF-8.
+        if !name
+            .to_str()
+            .is_some_and(|n| pattern.matches_with(n, options))
+        {
+            continue;
+        }
+        let path = entry.path();
+        // The entry's own type: a link is not followed to find it.
+        match entry.file_type() {
+            Ok(kind) if kind.is_file() => found.files.push(path),
+            Ok(kind) => {
+                let what = if kind.is_symlink() {
+                    LINK
+                } else if kind.is_dir() {
+                    "a directory"
+                } else {
+                    "a special file"
+                };
+                found.skipped.push(Skip::NotRegular { path, what });
+            }
+            Err(source) => found.skipped.push(Skip::Io { path, source }),
         }
     }
-    for path in &found.files {
-        let inside = std::fs::canonicalize(path).is_ok_and(|real| real.starts_with(&root));
-        if !inside {
-            return Err(bad(&format!(
-                "{} leads out of the stats directory",
-                path.display()
-            )));
-        }
-    }
+    found.files.sort();
     Ok(found)
+}
+
+/// Adds `,"truncated":true` to a document that left something out.
+fn close_truncated(doc: &mut Doc, truncated: bool) {
+    if truncated || doc.full {
+        doc.raw(",\"truncated\":true");
+    }
 }
 
 /// `/stats/`: every label, sorted, each once.
@@ -357,7 +659,19 @@ fn labels(state: &State, params: &Params) -> Result<Reply, Reply> {
         .iter()
         .flat_map(|s| s.stats.iter().map(|stat| stat.label.as_str()))
         .collect();
-    Ok(Reply::json(&json!({ "stats": labels })))
+    let mut doc = Doc::new(state.limits.max_response_bytes);
+    doc.raw("{\"stats\":[");
+    let mut first = true;
+    for label in labels {
+        if !doc.item(&mut first, |out| put_str(out, label)) {
+            break;
+        }
+    }
+    doc.raw("]");
+    let truncated = files.left_out > 0;
+    close_truncated(&mut doc, truncated);
+    doc.raw("}");
+    Ok(Reply::document(doc, truncated))
 }
 
 fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
@@ -383,7 +697,11 @@ fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
             }
         }
     }
-    let mut document = Map::new();
+    // The original's shape, `{LABEL: [VALUE, ...]}`, has no room to say that
+    // it was cut: an answer too large is refused instead.
+    let mut doc = Doc::new(state.limits.max_response_bytes);
+    doc.raw("{");
+    let mut first = true;
     for (label, values) in values {
         let value = match aggr {
             None => Json::Array(values.iter().map(|v| json_value(v)).collect()),
@@ -393,23 +711,43 @@ fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
                 .as_ref()
                 .map_or(Json::Null, json_value),
         };
-        document.insert(label.to_string(), value);
+        if !doc.member(&mut first, label, &value) {
+            return Err(Reply::error(
+                400,
+                &format!(
+                    "the answer would be larger than {} bytes (--max-response-bytes): \
+                     ask for fewer labels (a longer NAME, exact=1) or fewer files (glob=)",
+                    state.limits.max_response_bytes
+                ),
+            ));
+        }
     }
-    Ok(Reply::json(&Json::Object(document)))
+    doc.raw("}");
+    Ok(Reply::document(doc, files.left_out > 0))
 }
 
 /// `/files/` and `/files/GLOB`: the files read.
 fn files(state: &State, glob: Option<&str>) -> Result<Reply, Reply> {
     let files = read(state, glob)?;
-    let paths: Vec<String> = files
-        .snapshots()
-        .iter()
-        .filter_map(|s| s.path.as_ref().map(|p| p.display().to_string()))
-        .collect();
-    Ok(Reply::json(&json!({ "files": paths })))
+    let mut doc = Doc::new(state.limits.max_response_bytes);
+    doc.raw("{\"files\":[");
+    let mut first = true;
+    for path in files.snapshots().iter().filter_map(|s| s.path.as_ref()) {
+        if !doc.item(&mut first, |out| put_str(out, &path.display().to_string())) {
+            break;
+        }
+    }
+    doc.raw("]");
+    let truncated = files.left_out > 0;
+    close_truncated(&mut doc, truncated);
+    doc.raw("}");
+    Ok(Reply::document(doc, truncated))
 }
 
-/// `/metrics`: the Prometheus text exposition.
+/// `/metrics`: the Prometheus text exposition. Files left out for
+/// [`Limits::max_fields`] count as read errors and are named in comments;
+/// an exposition larger than [`Limits::max_response_bytes`] is an error
+/// (Prometheus then marks the scrape failed rather than store a part).
 fn metrics(state: &State) -> Reply {
     // No glob: the server's own paths, which cannot be refused.
     let files = match read(state, None) {
@@ -417,79 +755,121 @@ fn metrics(state: &State) -> Reply {
         Err(reply) => return reply,
     };
     let (snapshots, errors) = (files.snapshots(), files.errors.len());
-    Reply::text(
-        "text/plain; version=0.0.4; charset=utf-8",
-        &prom::exposition(snapshots, errors),
-    )
+    let mut text = prom::exposition(snapshots, errors);
+    if files.left_out > 0 {
+        text.push_str(&format!(
+            "# {} files left out of this exposition: over {} fields in all (--max-fields)\n",
+            files.left_out, state.limits.max_fields
+        ));
+        for (file, error) in &files.errors {
+            if error.starts_with("left out") {
+                text.push_str("# left out: ");
+                text.push_str(&file.replace('\n', " "));
+                text.push('\n');
+            }
+        }
+    }
+    if text.len() > state.limits.max_response_bytes {
+        return Reply {
+            status: 500,
+            content_type: "text/plain; charset=utf-8",
+            body: format!(
+                "the exposition would be {} bytes, more than the {} of --max-response-bytes\n",
+                text.len(),
+                state.limits.max_response_bytes
+            )
+            .into_bytes(),
+            truncated: false,
+        };
+    }
+    let mut reply = Reply::text("text/plain; version=0.0.4; charset=utf-8", &text);
+    reply.truncated = files.left_out > 0;
+    reply
 }
 
 /// `/snapshot`: everything the dashboard shows, in one document.
 ///
 /// ```text
-/// {"time": MS, "views": [{"id", "name", "files", "stats": [{"label",
-///  "kind", "value"}], "series"}], "meta": {LABEL: {"unit", "help"}},
-///  "errors": [{"file", "error"}]}
+/// {"time": MS, "history": BOOL, "views": [{"id", "name", "files",
+///  "series", "stats": [{"label", "kind", "value"}]}],
+///  "meta": {LABEL: {"unit", "help"}}, "errors": [{"file", "error"}],
+///  "truncated": BOOL}
 /// ```
 ///
 /// Views: `all` (every file), `cmd:NAME` and `pid:PID` (files combined by
 /// the rules of `crate::aggregate`), `file:PATH` (one file as it is).
+/// `truncated` says that files were left out (each one named in `errors`)
+/// or that the document stopped at [`Limits::max_response_bytes`], leaving
+/// out the views, stats, labels and errors that came after.
 fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
     let files = read(state, params.get("glob"))?;
     let snapshots = files.snapshots();
-    let mut views = Vec::new();
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut doc = Doc::new(state.limits.max_response_bytes);
+    doc.raw(&format!(
+        "{{\"time\":{},\"history\":{},\"views\":[",
+        u64::try_from(time).unwrap_or(u64::MAX),
+        state.store.is_some()
+    ));
+    let mut views = Views {
+        doc: &mut doc,
+        first: true,
+    };
     // Each view with the prefix of its series in a store `mmstats record`
     // wrote (`cmd:NAME`, `pid:PID`, `file:STEM`, then `:LABEL`); all files
     // together have one only when they are all one command's.
-    let view = |id: String, name: String, count: usize, series: Option<String>, stats| json!({ "id": id, "name": name, "files": count, "series": series, "stats": stats });
     let commands = aggregate::by_command(snapshots);
     let only_command = match commands.as_slice() {
         [only] => Some(format!("cmd:{}", only.key)),
         _ => None,
     };
-    views.push(view(
-        "all".into(),
-        "all files".into(),
+    views.combined(
+        "all",
+        "all files",
         snapshots.len(),
-        only_command,
-        combined(&aggregate::combine(snapshots)),
-    ));
+        only_command.as_deref(),
+        &aggregate::combine(snapshots),
+    );
     for group in &commands {
+        if views.doc.full {
+            break;
+        }
         let id = format!("cmd:{}", group.key);
-        let stats = combined(&group.combine());
         let name = format!("command {}", group.key);
-        views.push(view(
-            id.clone(),
-            name,
+        views.combined(
+            &id,
+            &name,
             group.snapshots.len(),
-            Some(id),
-            stats,
-        ));
+            Some(&id),
+            &group.combine(),
+        );
     }
     for group in aggregate::by_process(snapshots) {
+        if views.doc.full {
+            break;
+        }
         let Some(pid) = group.key else { continue };
-        let stats = combined(&group.combine());
         let id = format!("pid:{pid}");
         let name = format!("process {pid}");
-        views.push(view(
-            id.clone(),
-            name,
+        views.combined(
+            &id,
+            &name,
             group.snapshots.len(),
-            Some(id),
-            stats,
-        ));
+            Some(&id),
+            &group.combine(),
+        );
     }
-    let mut meta = Map::new();
     for snapshot in snapshots {
+        if views.doc.full {
+            break;
+        }
         let path = snapshot
             .path
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        let stats = snapshot
-            .stats
-            .iter()
-            .map(|s| json!({ "label": s.label, "kind": s.kind.name(), "value": json_value(&s.value) }))
-            .collect();
         let stem = snapshot
             .path
             .as_deref()
@@ -497,42 +877,95 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let series = format!("file:{}", stem.strip_suffix(".mmstats").unwrap_or(&stem));
-        views.push(view(format!("file:{path}"), path, 1, Some(series), stats));
+        let stats = snapshot.stats.iter().map(
+            |s| json!({ "label": s.label, "kind": s.kind.name(), "value": json_value(&s.value) }),
+        );
+        views.view(&format!("file:{path}"), &path, 1, Some(&series), stats);
+    }
+    doc.raw("],\"meta\":{");
+    let mut first = true;
+    let mut seen = BTreeSet::new();
+    'meta: for snapshot in snapshots {
         for s in &snapshot.stats {
-            if !meta.contains_key(&s.label) {
-                meta.insert(s.label.clone(), json!({ "unit": s.unit, "help": s.help }));
+            if seen.insert(s.label.as_str()) {
+                let meta = json!({ "unit": s.unit, "help": s.help });
+                if !doc.member(&mut first, &s.label, &meta) {
+                    break 'meta;
+                }
             }
         }
     }
-    let errors: Vec<Json> = files
-        .errors
-        .iter()
-        .map(|(file, error)| json!({ "file": file, "error": error }))
-        .collect();
-    let time = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let history = state.store.is_some();
-    Ok(Reply::json(&json!({
-        "time": u64::try_from(time).unwrap_or(u64::MAX),
-        "history": history,
-        "views": views,
-        "meta": meta,
-        "errors": errors,
-    })))
+    doc.raw("},\"errors\":[");
+    let mut first = true;
+    for (file, error) in &files.errors {
+        if !doc.value(&mut first, &json!({ "file": file, "error": error })) {
+            break;
+        }
+    }
+    doc.raw("],\"truncated\":");
+    let truncated = files.left_out > 0 || doc.full;
+    doc.raw(if truncated { "true}" } else { "false}" });
+    Ok(Reply::document(doc, truncated))
 }
 
-fn combined(aggregates: &[Aggregate]) -> Vec<Json> {
-    aggregates
-        .iter()
-        .map(|a| {
+/// The views of a `/snapshot` document, written one after the other.
+struct Views<'d> {
+    doc: &'d mut Doc,
+    first: bool,
+}
+
+impl Views<'_> {
+    /// One view: its head, then as many of its stats as fit.
+    fn view(
+        &mut self,
+        id: &str,
+        name: &str,
+        files: usize,
+        series: Option<&str>,
+        stats: impl Iterator<Item = Json>,
+    ) {
+        let head = self.doc.item(&mut self.first, |out| {
+            out.extend_from_slice(b"{\"id\":");
+            put_str(out, id);
+            out.extend_from_slice(b",\"name\":");
+            put_str(out, name);
+            out.extend_from_slice(format!(",\"files\":{files},\"series\":").as_bytes());
+            match series {
+                Some(series) => put_str(out, series),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"stats\":[");
+        });
+        if !head {
+            return;
+        }
+        let mut first = true;
+        for stat in stats {
+            if !self.doc.value(&mut first, &stat) {
+                break;
+            }
+        }
+        self.doc.raw("]}");
+    }
+
+    /// A view of files combined by the rules of `crate::aggregate`.
+    fn combined(
+        &mut self,
+        id: &str,
+        name: &str,
+        files: usize,
+        series: Option<&str>,
+        aggregates: &[Aggregate],
+    ) {
+        let stats = aggregates.iter().map(|a| {
             let value = match &a.combined {
                 Combined::Value(v) => json_value(v),
                 Combined::Distinct(values) => values.iter().map(json_value).collect(),
             };
             json!({ "label": a.label, "kind": a.kind.name(), "value": value })
-        })
-        .collect()
+        });
+        self.view(id, name, files, series, stats);
+    }
 }
 
 /// Opens the store for one request.
@@ -549,25 +982,34 @@ fn open_store(state: &State) -> Result<mstore::Reader, Reply> {
 /// `/history/`: the metrics the store holds.
 fn history_list(state: &State) -> Result<Reply, Reply> {
     let mut store = open_store(state)?;
-    let metrics: Vec<Json> = store
+    let metrics = store
         .metrics()
-        .map_err(|e| Reply::error(500, &e.to_string()))?
-        .into_iter()
-        .map(|m| json!({ "name": m.name, "type": m.value_type.to_string() }))
-        .collect();
+        .map_err(|e| Reply::error(500, &e.to_string()))?;
     let info = store.info();
-    Ok(Reply::json(&json!({
-        "metrics": metrics,
-        "resolution": info.resolution,
-        "start_time": info.start_time,
-    })))
+    let mut doc = Doc::new(state.limits.max_response_bytes);
+    doc.raw("{\"metrics\":[");
+    let mut first = true;
+    for m in metrics {
+        let metric = json!({ "name": m.name, "type": m.value_type.to_string() });
+        if !doc.value(&mut first, &metric) {
+            break;
+        }
+    }
+    doc.raw(&format!(
+        "],\"resolution\":{},\"start_time\":{}",
+        info.resolution, info.start_time
+    ));
+    close_truncated(&mut doc, false);
+    doc.raw("}");
+    Ok(Reply::document(doc, false))
 }
 
 /// `/history/METRIC?from=T&to=T`: the set points of METRIC from time `from`
 /// up to, not including, time `to`, in the store's units of time; `to`
 /// defaults to now in milliseconds since the Unix epoch (the unit of
 /// `mmstats record`) plus one, `from` to [`DEFAULT_HISTORY_SLOTS`] slots
-/// before `to`.
+/// before `to`. A range of more than [`MAX_HISTORY_POINTS`] slots is
+/// refused (400) before anything is read.
 fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply> {
     let to = match params.number("to")? {
         Some(to) => to,
@@ -591,6 +1033,17 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
     let bad = |e: mstore::Error| Reply::error(400, &e.to_string());
     let first = store.slot_at(from.max(info.start_time)).map_err(bad)?;
     let last = store.slot_at(to.max(info.start_time)).map_err(bad)?;
+    let slots = last.saturating_sub(first);
+    if slots > MAX_HISTORY_POINTS {
+        return Err(Reply::error(
+            400,
+            &format!(
+                "from={from} to={to} spans {slots} slots of the store (one every {} units); \
+                 at most {MAX_HISTORY_POINTS} are served per request: ask for a shorter range",
+                info.resolution
+            ),
+        ));
+    }
     let value_type = store
         .value_type(metric)
         .map_err(|e| Reply::error(500, &e.to_string()))?
@@ -665,5 +1118,61 @@ mod tests {
         assert_eq!(decode("%zz", false).unwrap_err().status, 400);
         assert_eq!(decode("%4", false).unwrap_err().status, 400);
         assert_eq!(decode("%ff", false).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_document_never_passes_its_limit_and_stays_whole() {
+        for limit in [300, 1000, 5000] {
+            let mut doc = Doc::new(limit);
+            doc.raw("{\"items\":[");
+            let mut first = true;
+            let mut written = 0;
+            while doc.value(&mut first, &json!({ "n": written, "text": "x".repeat(40) })) {
+                written += 1;
+            }
+            assert!(doc.full);
+            doc.raw("]");
+            close_truncated(&mut doc, false);
+            doc.raw("}");
+            assert!(doc.out.len() <= limit, "{} > {limit}", doc.out.len());
+            let back: Json = serde_json::from_slice(&doc.out).unwrap();
+            assert_eq!(back["items"].as_array().unwrap().len(), written);
+            assert_eq!(back["truncated"], true);
+            // Nothing is written once full, even a small item.
+            assert!(!doc.value(&mut first, &json!(1)));
+        }
+    }
+
+    #[test]
+    fn the_files_with_the_fewest_fields_fit_first() {
+        let file = |name: &str, fields: usize| {
+            let mut bytes = vec![crate::format::VERSION];
+            for i in 0..fields {
+                let label = format!("f{i}");
+                bytes.extend_from_slice(&(label.len() as u16).to_ne_bytes());
+                bytes.extend_from_slice(label.as_bytes());
+                bytes.extend_from_slice(&1u16.to_ne_bytes());
+                bytes.extend_from_slice(b"b");
+                bytes.extend_from_slice(&[0xff, 1]);
+            }
+            bytes.resize(bytes.len() + 2, 0);
+            let mut snapshot = crate::reader::read_bytes(&bytes).unwrap();
+            snapshot.path = Some(PathBuf::from(name));
+            snapshot
+        };
+        let files = [file("a", 50), file("b", 5), file("c", 30), file("d", 10)];
+        let mut errors = Vec::new();
+        assert!(within_fields(&files, 95, &mut errors).0.is_none());
+        let (chosen, left_out) = within_fields(&files, 60, &mut errors);
+        let names: Vec<_> = chosen
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone().unwrap())
+            .collect();
+        assert_eq!(names, [PathBuf::from("b"), "c".into(), "d".into()]);
+        assert_eq!(left_out, 1);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, "a");
+        assert!(errors[0].1.contains("--max-fields"), "{}", errors[0].1);
     }
 }
