@@ -631,6 +631,81 @@ fn history_from_the_store() {
     assert_eq!(server.json("/snapshot")["history"], true);
 }
 
+#[test]
+fn history_takes_times_as_query_does() {
+    // A store as `mmstats record` makes it: milliseconds since the epoch,
+    // a point a second, the last ten seconds set.
+    use mmstats::mstore::{Options, Store};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let start = now / 1000 * 1000 - 60_000;
+    let stats = tempfile::tempdir().unwrap();
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let mut store = Store::create(
+        &store_dir,
+        Options {
+            chunk_size: 3600,
+            resolution: 1000,
+            start_time: start,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    store.put("t.hits", 50, &[1u64; 10]).unwrap();
+    store.sync().unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(stats.path()),
+    ]);
+    // Relative times, as `query --from -10s` takes them.
+    let recent = server.json("/history/t.hits?from=-30s&to=now");
+    assert_eq!(recent["points"].as_array().unwrap().len(), 10, "{recent}");
+    let older = server.json("/history/t.hits?from=-2m&to=-30s");
+    assert_eq!(older["points"].as_array().unwrap().len(), 0, "{older}");
+    // RFC 3339, and plain numbers in the store's units, as before.
+    let at = |ms: u64| {
+        let secs = ms / 1000;
+        let (days, rest) = (secs / 86400, secs % 86400);
+        // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60
+        )
+    };
+    let first = start + 50_000;
+    let by_date = server.json(&format!(
+        "/history/t.hits?from={}&to={}",
+        at(first),
+        at(first + 3000)
+    ));
+    assert_eq!(by_date["points"][0][0], first, "{by_date}");
+    assert_eq!(by_date["points"].as_array().unwrap().len(), 3, "{by_date}");
+    let by_number = server.json(&format!("/history/t.hits?from={first}&to={}", first + 2000));
+    assert_eq!(
+        by_number["points"].as_array().unwrap().len(),
+        2,
+        "{by_number}"
+    );
+    let (status, body) = server.get("/history/t.hits?from=yesterday");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("from=yesterday"), "{body}");
+}
+
 /// The page as a headless Chromium renders it after five seconds of
 /// (virtual) time, as HTML.
 fn rendered_dom(url: &str) -> String {

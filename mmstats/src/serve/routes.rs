@@ -349,15 +349,18 @@ impl Params {
     }
 
     /// A whole number parameter, if given.
-    fn number(&self, name: &str) -> Result<Option<u64>, Reply> {
+    /// A time: a whole number in the store's units, or as `mmstats query`
+    /// takes times (`now`, `-10s`, `-2h`, RFC 3339), then in milliseconds
+    /// since the Unix epoch, the unit of the stores `mmstats record` makes.
+    fn time(&self, name: &str, now_ms: u64) -> Result<Option<u64>, Reply> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|_| {
-                Reply::error(
-                    400,
-                    &format!("{name}={text}: not a whole number of at least 0"),
-                )
-            }),
+            Some(text) => match text.parse() {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => crate::time::parse_time(text, now_ms)
+                    .map(Some)
+                    .map_err(|e| Reply::error(400, &format!("{name}={text}: {e}"))),
+            },
         }
     }
 }
@@ -1011,16 +1014,16 @@ fn history_list(state: &State) -> Result<Reply, Reply> {
 /// before `to`. A range of more than [`MAX_HISTORY_POINTS`] slots is
 /// refused (400) before anything is read.
 fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply> {
-    let to = match params.number("to")? {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let to = match params.time("to", now)? {
         Some(to) => to,
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .saturating_add(1),
+        None => now.saturating_add(1),
     };
     let mut store = open_store(state)?;
     let info = store.info();
-    let from = match params.number("from")? {
+    let from = match params.time("from", now)? {
         Some(from) => from,
         None => to.saturating_sub(DEFAULT_HISTORY_SLOTS.saturating_mul(info.resolution)),
     };
