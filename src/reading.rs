@@ -108,5 +108,7 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+        // The flag's default is the library's.
+        assert_eq!(parse_size("64M"), Ok(Limits::DEFAULT.max_bytes));
     }
 }

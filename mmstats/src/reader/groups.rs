@@ -433,20 +433,30 @@ mod tests {
         struct Group {
             size: crate::Summary,
         }
-        // The file a writer leaves after adding 4.0 and 6.0, laid out by the
-        // model's own layout.
-        let mut bytes = vec![0u8; Group::MODEL.content_size];
-        let specs = Group::MODEL.fields;
-        let layout = Group::MODEL.layout;
+        model_file(&Group::MODEL, &[seq])
+    }
+
+    /// A file of `model`, whose fields are summaries, with their sequence
+    /// numbers `seqs`: the file a writer leaves after adding 4.0 and 6.0 to
+    /// each, laid out by the model's own layout.
+    fn model_file(model: &crate::stats::Model, seqs: &[u64]) -> Vec<u8> {
+        let mut bytes = vec![0u8; model.content_size];
+        let specs = model.fields;
+        let layout = model.layout;
         bytes[0] = 1;
-        let values: [u64; 6] = [
-            5.0f64.to_bits(),
-            2,
-            10.0f64.to_bits(),
-            4.0f64.to_bits(),
-            6.0f64.to_bits(),
-            seq,
-        ];
+        let values: Vec<u64> = seqs
+            .iter()
+            .flat_map(|&seq| {
+                [
+                    5.0f64.to_bits(),
+                    2,
+                    10.0f64.to_bits(),
+                    4.0f64.to_bits(),
+                    6.0f64.to_bits(),
+                    seq,
+                ]
+            })
+            .collect();
         for ((spec, place), value) in specs.iter().zip(layout).zip(values) {
             let label = format!("{}{}", spec.label, spec.suffix);
             let mut at = place.offset;
@@ -538,5 +548,45 @@ mod tests {
             .unsettled
             .is_empty());
         assert_eq!(settled.copies.get(), 1 + 1 + 1 + 1);
+    }
+
+    /// Live memory that counts the copies made at each offset.
+    struct CountingAt {
+        bytes: Vec<u8>,
+        copies: std::cell::RefCell<std::collections::HashMap<usize, u64>>,
+    }
+
+    impl mem::Memory for CountingAt {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            *self.copies.borrow_mut().entry(offset).or_default() += 1;
+            self.bytes.as_slice().copy(offset, out)
+        }
+    }
+
+    #[test]
+    fn once_a_read_has_spent_its_retry_budget_a_group_gets_one_try() {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Two {
+            a: crate::Summary,
+            b: crate::Summary,
+        }
+        let live = CountingAt {
+            bytes: model_file(&Two::MODEL, &[1, 3]),
+            copies: Default::default(),
+        };
+        let snapshot = parse(&live, super::super::Limits::default()).unwrap();
+        assert_eq!(snapshot.unsettled, ["a.seq", "b.seq"]);
+        let seq_at = |index: usize| Two::MODEL.layout[index].value_offset;
+        let copies = live.copies.borrow();
+        // The first group took the budget (its tries stop short of the
+        // most, once it is spent); the second, one try.
+        assert!(copies[&seq_at(5)] < u64::from(GROUP_ATTEMPTS), "{copies:?}");
+        assert_eq!(copies[&seq_at(11)], 1, "{copies:?}");
     }
 }
