@@ -11,8 +11,12 @@
 //! ```
 //!
 //! Every subcommand reads through `mmstats::reader` only, maps files
-//! read-only, takes no lock a writer could wait on, and never writes to a
-//! live file. `record` writes only to its history store (`mmstats::mstore`),
+//! read-only (only those no other user can shrink; others are read through
+//! bounded copies), takes no lock a writer could wait on, and never writes
+//! to a live file. Totals (`poll`, `record`, `serve`) count only the files
+//! of the user the command runs as (`poll` and `record` take `--all-users`
+//! for every user's, kept apart by owner); `slurp` shows every file, with
+//! its owner when it is another user's. `record` writes only to its history store (`mmstats::mstore`),
 //! which `query` and `metrics` read without a lock.
 //!
 //! Exit status: 0 when everything went well, 1 when a file could not be read
@@ -41,6 +45,7 @@ mod clean;
 mod out;
 mod poll;
 mod query;
+mod reading;
 mod record;
 mod serve;
 mod slurp;

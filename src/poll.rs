@@ -11,6 +11,7 @@ use mmstats::reader::{Snapshot, Value};
 use mmstats::Kind;
 
 use crate::out::{self, Out, Status, Stop};
+use crate::reading::{LimitArgs, OthersNote};
 
 /// Print one line per interval with one column per field, summed over every
 /// matching file (threads and processes).
@@ -20,7 +21,8 @@ use crate::out::{self, Out, Status, Stop};
 /// mean over files, flags whether any file has them set; the rules are those
 /// of mmstats::aggregate. Files that appear are picked up; files that vanish
 /// are dropped without the sums stepping back. A file is used when it has at
-/// least one of the FIELDS and matches every --filter.
+/// least one of the FIELDS and matches every --filter. Only the files of
+/// the user poll runs as are summed, unless --all-users is given.
 #[derive(clap::Args)]
 pub struct Args {
     /// Comma-separated labels, each put after --prefix (`requests,status.5XX`).
@@ -54,6 +56,13 @@ pub struct Args {
     /// every --delay seconds; stop at the end of the input.
     #[arg(long)]
     on_input: bool,
+    /// Sum the files of every user, not only those of the user poll runs
+    /// as (any user can put a file in a shared directory such as /tmp, under
+    /// any name).
+    #[arg(long)]
+    all_users: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -147,8 +156,9 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         },
     };
     let mut poller = Poller::with_rules(rules).only(labels.iter().cloned());
-    let mut collector = Collector::new(args.paths.clone());
+    let mut collector = args.limits.collector(&args.paths).all_users(args.all_users);
     let mut warned: HashSet<PathBuf> = HashSet::new();
+    let mut others = OthersNote::default();
     let mut out = Out::new();
     let mut lines: u64 = 0;
     let mut since_header: Option<u64> = None;
@@ -165,7 +175,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
                 Err(e) => return Err(Stop::Fatal(format!("cannot read standard input: {e}"))),
             }
         }
-        let (snapshots, unreadable) = sample(&mut collector, &labels, &filters, &mut warned);
+        let (snapshots, unreadable) =
+            sample(&mut collector, &labels, &filters, &mut warned, &mut others);
         let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
         let width = column_width(terminal_columns(), labels.len());
         let header_due = match since_header {
@@ -197,8 +208,10 @@ fn sample<'c>(
     labels: &[String],
     filters: &[Filter],
     warned: &mut HashSet<PathBuf>,
+    others: &mut OthersNote,
 ) -> (Vec<&'c Snapshot>, Vec<PathBuf>) {
     let collection = collector.collect();
+    others.warn(collection.others);
     let mut unreadable = Vec::new();
     for failure in collection.failed {
         if warned.insert(failure.path.clone()) {

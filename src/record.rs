@@ -23,6 +23,7 @@ use mmstats::record::{self, open_or_create, Recorder};
 use mmstats::Kind;
 
 use crate::out::{self, Out, Status, Stop};
+use crate::reading::LimitArgs;
 use mmstats::time as when;
 
 /// Sample every mmstats file (or the given ones) at each interval and append
@@ -30,7 +31,10 @@ use mmstats::time as when;
 ///
 /// Series are named `cmd:<command>:<label>` (one per command, summed over
 /// its processes and threads), `pid:<pid>:<label>` (one per process) or
-/// `file:<name>:<label>` (one per file), as chosen with --by. Counters are
+/// `file:<name>:<label>` (one per file), as chosen with --by; only the files
+/// of the user record runs as, unless --all-users is given, and then the
+/// files of each other user have series of their own, named with
+/// `@<uid>` after the group (`cmd:webserver@1000:hits`). Counters are
 /// stored as u64 running totals, gauges as i64, averages and timers as f64,
 /// flags as 0 or 1; texts and statics are not recorded. A line per sample
 /// says how many series and points were written; each point is durable
@@ -67,6 +71,16 @@ pub struct Args {
     /// Print only warnings and the final summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Record the files of every user, each user's in series of their own,
+    /// not only those of the user record runs as.
+    #[arg(long)]
+    all_users: bool,
+    /// The most series one chunk of the store takes: points of further new
+    /// series are left out (and reported) until the next chunk begins.
+    #[arg(long, value_name = "N", default_value_t = record::MAX_SERIES)]
+    max_series: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Files, directories (their *.mmstats files) or glob patterns, looked
     /// up again at every sample; by default the default glob.
     #[arg(value_name = "PATH|DIR|GLOB")]
@@ -170,7 +184,12 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         out.flush()?;
     }
     let by: Vec<record::By> = args.by.iter().map(|b| b.to_library()).collect();
-    let mut recorder = Recorder::new(store, args.paths.clone()).by(by).rules(rules);
+    let mut recorder = Recorder::new(store, args.paths.clone())
+        .by(by)
+        .rules(rules)
+        .limits(args.limits.limits())
+        .all_users(args.all_users)
+        .max_series(args.max_series);
     let (mut samples, mut points): (u64, u64) = (0, 0);
     let mut next_slot: u64 = if args.on_input { 0 } else { first };
     let result = 'run: loop {

@@ -1,36 +1,42 @@
 //! `mmstats slurp`: every field of every file.
 
-use mmstats::collect::Collector;
 use mmstats::export::json;
 use mmstats::reader::{Snapshot, Stat};
 
 use crate::out::{self, Out, Status, Stop};
+use crate::reading::LimitArgs;
 
 /// Print every field of every stats file.
 ///
 /// For each file: a line `==> PATH`, then one line per field, labels in a
-/// column, then the value and its unit. With no PATH, reads the default glob
-/// (MMSTATS_GLOB, else MMSTATS_PATH/*.mmstats, MMSTATS_PATH defaulting to
-/// the temporary directory).
+/// column, then the value and its unit. A file of another user is shown
+/// too, with `(owned by user UID)` after its path. With no PATH, reads the
+/// default glob (MMSTATS_GLOB, else MMSTATS_PATH/*.mmstats, MMSTATS_PATH
+/// defaulting to the temporary directory).
 #[derive(clap::Args)]
 pub struct Args {
     /// Files, directories (their *.mmstats files) or glob patterns.
     #[arg(value_name = "PATH|DIR|GLOB")]
     paths: Vec<String>,
-    /// Print one JSON document instead: {"files": [{"file", "pid", "stats":
-    /// [{"label", "kind", "value", "unit"}]}], "errors": [{"file", "error"}]}.
-    /// A float that is NaN or infinite is the string "NaN", "+Inf" or "-Inf"
-    /// (JSON has no number for them).
+    /// Print one JSON document instead: {"files": [{"file", "pid", "owner",
+    /// "stats": [{"label", "kind", "value", "unit"}], "unsettled"}],
+    /// "errors": [{"file", "error"}]}, written out file by file. A float
+    /// that is NaN or infinite is the string "NaN", "+Inf" or "-Inf" (JSON
+    /// has no number for them).
     #[arg(long)]
     json: bool,
     /// Keep only the fields whose label starts with PREFIX (repeatable);
     /// files with no such field are left out.
     #[arg(short, long, value_name = "PREFIX")]
     filter: Vec<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 pub fn run(args: &Args) -> Result<Status, Stop> {
-    let mut collector = Collector::new(args.paths.clone());
+    // Every user's files: slurp adds nothing up, and shows whose each is.
+    let mut collector = args.limits.collector(&args.paths).all_users(true);
+    let me = collector.user();
     let collection = collector.collect();
     let mut errors: Vec<(String, String)> = collection
         .skipped
@@ -63,23 +69,45 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         out::warn(message);
         out.failed();
     }
+    for (snapshot, _) in &files {
+        for group in &snapshot.unsettled {
+            out::warn(&format!(
+                "{}: the group of {group} did not settle (its writer is in the middle of an \
+                 update, or died in one); its values may be half old, half new",
+                path_of(snapshot)
+            ));
+        }
+    }
     if args.json {
-        let files: Vec<serde_json::Value> = files
-            .iter()
-            .map(|(snapshot, stats)| json::file(snapshot, stats.iter().copied()))
-            .collect();
+        // One file at a time: the document is never whole in memory.
+        out.line("{\"files\": [")?;
+        for (i, (snapshot, stats)) in files.iter().enumerate() {
+            let mut file = json::file(snapshot, stats.iter().copied());
+            if let serde_json::Value::Object(map) = &mut file {
+                map.insert("owner".into(), snapshot.owner.into());
+                map.insert("unsettled".into(), snapshot.unsettled.clone().into());
+            }
+            let comma = if i.saturating_add(1) < files.len() {
+                ","
+            } else {
+                ""
+            };
+            out.line(&format!("{file}{comma}"))?;
+        }
         let errors: Vec<serde_json::Value> = errors
             .iter()
             .map(|(file, e)| json::error(file, e))
             .collect();
-        let document = serde_json::json!({ "files": files, "errors": errors });
-        out.line(&document.to_string())?;
+        out.line(&format!(
+            "], \"errors\": {}}}",
+            serde_json::Value::from(errors)
+        ))?;
     } else {
         for (i, (snapshot, stats)) in files.iter().enumerate() {
             if i > 0 {
                 out.line("")?;
             }
-            text(&mut out, snapshot, stats)?;
+            text(&mut out, snapshot, stats, me)?;
         }
     }
     if args.paths.is_empty() && files.is_empty() && errors.is_empty() {
@@ -91,13 +119,20 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     out.finish()
 }
 
-fn text(out: &mut Out, snapshot: &Snapshot, stats: &[&Stat]) -> Result<(), Stop> {
-    let path = snapshot
+fn path_of(snapshot: &Snapshot) -> String {
+    snapshot
         .path
         .as_ref()
         .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    out.line(&format!("==> {path}"))?;
+        .unwrap_or_default()
+}
+
+fn text(out: &mut Out, snapshot: &Snapshot, stats: &[&Stat], me: u32) -> Result<(), Stop> {
+    let path = path_of(snapshot);
+    match snapshot.owner {
+        Some(owner) if owner != me => out.line(&format!("==> {path} (owned by user {owner})"))?,
+        _ => out.line(&format!("==> {path}"))?,
+    }
     let width = stats
         .iter()
         .map(|s| s.label.chars().count())

@@ -174,6 +174,8 @@ fn golden_files_read_like_the_original_reader() {
             assert_eq!(snapshot.path.as_deref(), Some(path.as_path()));
             compare(&name, &snapshot, &golden);
             snapshot.path = None;
+            // A file has an owner, bytes in memory none.
+            assert!(snapshot.owner.take().is_some());
             assert_eq!(
                 from_bytes.as_ref().ok(),
                 Some(&snapshot),

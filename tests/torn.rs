@@ -241,8 +241,12 @@ fn a_summary_is_always_read_whole_though_its_fields_change_apart() {
     let mut writer = Writer::start(&path, false);
     let file = MappedFile::open(&path).unwrap();
 
-    // Through the reader: count, sum and sequence number always agree.
+    // Through the reader: count, sum and sequence number always agree in
+    // a group read whole. A read gives up on a group after a few
+    // milliseconds (the writer may have died in the middle of an update)
+    // and says so: such reads are counted apart.
     let mut reads = 0u64;
+    let mut unsettled = 0u64;
     let mut mixed = 0u64;
     let mut distinct = 0u64;
     let mut last = 0;
@@ -253,7 +257,11 @@ fn a_summary_is_always_read_whole_though_its_fields_change_apart() {
             "{reads} reads, {distinct} changes"
         );
         let snapshot = file.read().unwrap();
-        assert!(snapshot.unsettled.is_empty(), "{:?}", snapshot.unsettled);
+        if !snapshot.unsettled.is_empty() {
+            assert_eq!(snapshot.unsettled, ["group.seq"]);
+            unsettled += 1;
+            continue;
+        }
         let value = |label: &str| snapshot.get(label).unwrap().value.clone();
         let (Value::Unsigned(count), Value::Float(sum), Value::Unsigned(seq)) =
             (value("group.count"), value("group.sum"), value("group.seq"))
@@ -301,8 +309,9 @@ fn a_summary_is_always_read_whole_though_its_fields_change_apart() {
     assert!(writer.is_running());
     drop(writer);
     println!(
-        "summary: {reads} reads through the reader, {mixed} mixed, {distinct} distinct counts; \
-         {unprotected_mixed} of {unprotected_reads} unprotected reads mixed"
+        "summary: {reads} reads through the reader, {mixed} mixed, {unsettled} more unsettled, \
+         {distinct} distinct counts; {unprotected_mixed} of {unprotected_reads} unprotected \
+         reads mixed"
     );
     assert_eq!(mixed, 0);
     assert!(distinct >= MIN_CHANGES, "the writer was writing");

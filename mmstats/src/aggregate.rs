@@ -22,6 +22,16 @@
 //! mixed types (a damaged or foreign file), numbers still add up as floats;
 //! a text among numbers makes the label fall back to distinct values.
 //!
+//! # Files of several users
+//!
+//! Any local user can write a stats directory such as `/tmp`, and name a
+//! file as one of another user's programs would be named. Values of files
+//! of different owners ([`Snapshot::owner`]) are therefore never added up
+//! by the tools: a [`Collector`](crate::collect::Collector) reads only the
+//! files of the user it runs as unless asked for every user's, and then
+//! the tools group by owner as well as by command
+//! ([`by_owner_and_command`]).
+//!
 //! # Counters over time
 //!
 //! [`Poller`] turns counters into changes between two samples, file by
@@ -432,6 +442,18 @@ pub fn by_command(snapshots: &[Snapshot]) -> Vec<Group<'_, String>> {
     })
 }
 
+/// Groups files by owner ([`Snapshot::owner`]) and command (as
+/// [`by_command`] does), in the order of owner, then command name: files of
+/// different users never share a group, whatever they are named.
+pub fn by_owner_and_command(snapshots: &[Snapshot]) -> Vec<Group<'_, (Option<u32>, String)>> {
+    group_by(snapshots, |s| {
+        (
+            s.owner,
+            s.path.as_deref().map(command_of).unwrap_or_default(),
+        )
+    })
+}
+
 fn group_by<K: Ord>(snapshots: &[Snapshot], key: impl Fn(&Snapshot) -> K) -> Vec<Group<'_, K>> {
     let mut groups: BTreeMap<K, Vec<&Snapshot>> = BTreeMap::new();
     for snapshot in snapshots {
@@ -655,6 +677,7 @@ mod tests {
             fields_end: 0,
             meta: true,
             unsettled: Vec::new(),
+            owner: None,
         }
     }
 
@@ -759,6 +782,41 @@ mod tests {
         let commands = by_command(&files);
         assert_eq!(commands.len(), 1);
         assert_eq!(commands[0].key, "web");
+    }
+
+    #[test]
+    fn files_of_different_owners_never_share_a_group() {
+        let mut files = [
+            worker("/d/web-1-1.mmstats", 1, 5, 0.5, false, ""),
+            worker("/d/web-1-2.mmstats", 1, 7, 0.0, true, "idle"),
+            worker(
+                "/d/web-4000000-4000000.mmstats",
+                4_000_000,
+                1 << 50,
+                1.5,
+                false,
+                "",
+            ),
+        ];
+        files[0].owner = Some(0);
+        files[1].owner = Some(0);
+        files[2].owner = Some(65534);
+        let groups = by_owner_and_command(&files);
+        let keys: Vec<_> = groups.iter().map(|g| g.key.clone()).collect();
+        assert_eq!(
+            keys,
+            [
+                (Some(0), "web".to_string()),
+                (Some(65534), "web".to_string())
+            ]
+        );
+        let root = groups[0].combine();
+        assert_eq!(get(&root, "hits"), &Combined::Value(Value::Unsigned(12)));
+        let other = groups[1].combine();
+        assert_eq!(
+            get(&other, "hits"),
+            &Combined::Value(Value::Unsigned(1 << 50))
+        );
     }
 
     #[test]

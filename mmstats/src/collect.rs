@@ -7,13 +7,22 @@
 //!
 //! 1. finds the files ([`discover::discover`]: regular files only, links to
 //!    directories not followed);
-//! 2. reads each one as it is at that moment, through a mapping kept from
-//!    the previous collection while the file stays the same file (same
-//!    device, inode and size), into snapshots whose buffers are reused, so
-//!    that a steady set of files is read without allocating;
-//! 3. skips a file that vanished between being listed and being read, as if
+//! 2. leaves out the files of other users (their owner is not the user the
+//!    collector runs as), listing them in [`Collection::others`], unless
+//!    asked for every user's ([`Collector::all_users`]): another user can
+//!    plant a file under any name, and its counts must not add up with this
+//!    user's. Each snapshot says its file's owner ([`Snapshot::owner`]);
+//! 3. reads each file as it is at that moment, within the collector's
+//!    [`Limits`], into snapshots whose buffers are reused, so that a steady
+//!    set of files is read without allocating. A file that only the
+//!    reading user and root can shrink is mapped, and the mapping kept
+//!    from one collection to the next while the file stays the same file
+//!    (same device, inode and size); any other file is read through
+//!    bounded copies into the same reused buffers, opened anew each time
+//!    (so that no descriptor is kept for it), see [`MappedFile`];
+//! 4. skips a file that vanished between being listed and being read, as if
 //!    it had never been listed (a writer that exits removes its file);
-//! 4. reports every other failure with its path ([`Collection::failed`]),
+//! 5. reports every other failure with its path ([`Collection::failed`]),
 //!    and every argument that gave no file ([`Collection::skipped`]).
 //!
 //! `slurp`, `poll`, `record`, `serve` and the library's exporters all go
@@ -50,7 +59,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::discover::{self, Skip};
-use crate::reader::{Field, Frame, MappedFile, ReadError, Snapshot, Stat, Value, ValueRef};
+use crate::reader::{Field, Frame, Limits, MappedFile, ReadError, Snapshot, Stat, Value, ValueRef};
 
 /// A file that exists but could not be read.
 #[derive(Debug)]
@@ -59,6 +68,15 @@ pub struct Failure {
     pub path: PathBuf,
     /// Why it could not be read; the message names the path.
     pub error: ReadError,
+}
+
+/// A file left out because another user owns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Other {
+    /// The file.
+    pub path: PathBuf,
+    /// Its owner's user id.
+    pub owner: u32,
 }
 
 /// What one [`Collector::collect`] found.
@@ -70,6 +88,9 @@ pub struct Collection<'a> {
     pub failed: &'a [Failure],
     /// The arguments, and paths they expanded to, that gave no file.
     pub skipped: &'a [Skip],
+    /// The files left out because another user owns them (none with
+    /// [`Collector::all_users`]).
+    pub others: &'a [Other],
 }
 
 impl Collection<'_> {
@@ -79,7 +100,8 @@ impl Collection<'_> {
     }
 }
 
-/// A mapping kept between collections, with what identified its file.
+/// A mapping kept between collections, with what identified its file
+/// (files read through copies are not kept).
 struct Source {
     map: MappedFile,
     /// Device, inode and size of the file when it was mapped.
@@ -99,7 +121,12 @@ pub struct Collector {
     read: usize,
     failed: Vec<Failure>,
     skipped: Vec<Skip>,
+    others: Vec<Other>,
     round: u64,
+    limits: Limits,
+    all_users: bool,
+    /// The user the collector reads for (its effective user id).
+    me: u32,
     /// Whether a path that is itself a symbolic link is read through.
     follow_links: bool,
 }
@@ -109,13 +136,16 @@ impl std::fmt::Debug for Collector {
         f.debug_struct("Collector")
             .field("args", &self.args)
             .field("mapped", &self.sources.len())
+            .field("limits", &self.limits)
+            .field("all_users", &self.all_users)
             .finish_non_exhaustive()
     }
 }
 
 impl Collector {
     /// A collector of the files that `args` (files, directories, glob
-    /// patterns) name, or of the default glob when `args` is empty.
+    /// patterns) name, or of the default glob when `args` is empty: this
+    /// user's files only, within the default [`Limits`].
     pub fn new(args: Vec<String>) -> Collector {
         Collector {
             args,
@@ -125,7 +155,11 @@ impl Collector {
             read: 0,
             failed: Vec::new(),
             skipped: Vec::new(),
+            others: Vec::new(),
             round: 0,
+            limits: Limits::default(),
+            all_users: false,
+            me: rustix::process::geteuid().as_raw(),
             follow_links: true,
         }
     }
@@ -136,6 +170,34 @@ impl Collector {
     pub fn follow_links(mut self, follow: bool) -> Collector {
         self.follow_links = follow;
         self
+    }
+
+    /// The same collector, reading each file within `limits`.
+    pub fn limits(mut self, limits: Limits) -> Collector {
+        self.limits = limits;
+        self.frame.set_limits(limits);
+        self.sources.clear();
+        self
+    }
+
+    /// The same collector, reading every user's files (`true`) or only
+    /// those of the user it runs as (`false`, the default). Another user's
+    /// files are then read too, through copies, and each snapshot says
+    /// whose it is ([`Snapshot::owner`]): group by owner before adding
+    /// values up ([`crate::aggregate::by_owner_and_command`]).
+    pub fn all_users(mut self, all: bool) -> Collector {
+        self.all_users = all;
+        self
+    }
+
+    /// The user whose files are read when not [`Collector::all_users`]:
+    /// the effective user id of this process.
+    pub fn user(&self) -> u32 {
+        self.me
+    }
+
+    fn admits(&self, owner: u32) -> bool {
+        self.all_users || owner == self.me
     }
 
     /// The arguments the collector was made with.
@@ -155,6 +217,7 @@ impl Collector {
         self.round = self.round.wrapping_add(1);
         self.read = 0;
         self.failed.clear();
+        self.others.clear();
         self.skipped = skipped;
         for path in paths {
             match self.read_one(&path) {
@@ -176,6 +239,7 @@ impl Collector {
             files: self.snapshots.get(..self.read).unwrap_or_default(),
             failed: &self.failed,
             skipped: &self.skipped,
+            others: &self.others,
         }
     }
 
@@ -190,19 +254,38 @@ impl Collector {
             std::fs::symlink_metadata(path)
         };
         let meta = meta.map_err(io_error)?;
+        if !self.admits(meta.uid()) {
+            self.sources.remove(path);
+            self.others.push(Other {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+            });
+            return Ok(());
+        }
         let id = (meta.dev(), meta.ino(), meta.len());
         let reuse = self.sources.get(path).is_some_and(|s| s.id == id);
         if !reuse {
             self.sources.remove(path);
-            let map = if self.follow_links {
-                MappedFile::open(path)?
-            } else {
-                MappedFile::open_no_follow(path)?
-            };
+            let file = MappedFile::open_options(path, self.limits, self.follow_links)?;
+            // The owner of the file opened, which may not be the one the
+            // path named a moment ago.
+            if !self.admits(file.owner()) {
+                self.others.push(Other {
+                    path: path.to_path_buf(),
+                    owner: file.owner(),
+                });
+                return Ok(());
+            }
+            if !file.is_mapped() {
+                // Read through copies now, and closed: nothing kept.
+                file.read_into(&mut self.frame)?;
+                self.keep(path);
+                return Ok(());
+            }
             self.sources.insert(
                 path.to_path_buf(),
                 Source {
-                    map,
+                    map: file,
                     id,
                     seen: self.round,
                 },
@@ -213,6 +296,13 @@ impl Collector {
         };
         source.seen = self.round;
         source.map.read_into(&mut self.frame)?;
+        self.keep(path);
+        Ok(())
+    }
+
+    /// Keeps the file the frame holds, read from `path`, as the next
+    /// snapshot of this collection.
+    fn keep(&mut self, path: &Path) {
         if self.snapshots.len() <= self.read {
             self.snapshots.push(self.frame.to_snapshot());
         }
@@ -220,7 +310,6 @@ impl Collector {
             fill(&self.frame, path, snapshot);
             self.read = self.read.saturating_add(1);
         }
-        Ok(())
     }
 }
 
@@ -236,6 +325,7 @@ pub fn fill(frame: &Frame, path: &Path, snapshot: &mut Snapshot) {
     snapshot.end = frame.end();
     snapshot.fields_end = frame.fields_end();
     snapshot.meta = frame.has_meta();
+    snapshot.owner = frame.owner();
     snapshot.stats.truncate(frame.len());
     let kept = snapshot.stats.len();
     for (i, field) in frame.fields().enumerate() {

@@ -29,10 +29,40 @@
 //! 5. A [`ReadMap`] owns a shared, read-only mapping of a stats file that a
 //!    writer (another process, or a thread of this one through its own
 //!    mapping) may be updating while it is read. The mapping stays valid as
-//!    long as the `ReadMap` lives, even if the file is deleted. (A file that
-//!    another process truncates makes a load past its new end raise
-//!    `SIGBUS`, which stops the process; writers never truncate a file they
-//!    publish.)
+//!    long as the `ReadMap` lives, even if the file is deleted. A load from
+//!    a page past the file's end raises `SIGBUS`, which stops the process,
+//!    so a file is only mapped when nobody but the reading user and root
+//!    can make it shorter ([`mappable`], the only way to a `ReadMap`):
+//!
+//!    * it is a regular file, and the checks are made on the descriptor
+//!      that is then mapped (`fstat`, `fstatfs`), never on a path that
+//!      could name another file by the time it is opened;
+//!    * its owner is the reading user (the effective uid) or root. Only its
+//!      owner and root may change its mode, and only root its owner;
+//!    * it has no group or other write permission. To shorten a file a
+//!      process needs it open for writing (`ftruncate`) or write permission
+//!      (`truncate`), and with neither bit set only the owner and root have
+//!      that permission. An ACL entry that grants write to another user or
+//!      group sets the group write bit (the bits then show the ACL's mask),
+//!      so no such entry hides behind clear bits;
+//!    * it is not on a file system that another machine or a user-space
+//!      server serves (NFS, SMB, FUSE, 9P, Ceph, AFS): there the bytes
+//!      behind a page can go away or fail to arrive without any local
+//!      process shrinking the file.
+//!
+//!    Every other file is read through bounded copies (`pread` into the
+//!    reader's own buffers, `crate::reader`): a file that shrinks under
+//!    such a read gives a short read, which the reader reports as a typed
+//!    error. What is left is a trusted user shrinking their own file (no
+//!    writer of this crate ever does; `crate::file` sizes a file once,
+//!    before it is published, and the cleaner only unlinks), a descriptor
+//!    opened for writing while the file was still writable by others and
+//!    kept after its mode changed (only the owner or root changes the
+//!    mode, and a file of this crate is created with its final mode), and
+//!    a disk that fails to read a page back, which ends the process as it
+//!    would end any program that maps files. The mapping covers at most
+//!    the reader's byte limit, never more of a large file than a read may
+//!    look at.
 //! 6. No reference to its bytes is ever made: a `&[u8]` would promise the
 //!    compiler that they do not change. [`ReadMap::copy`] is the only way to
 //!    them. It checks that the whole range lies inside the mapping before it
@@ -333,11 +363,80 @@ impl Bytes {
     }
 }
 
+/// Why a file is read through copies instead of a mapping (module docs,
+/// point 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Untrusted {
+    /// Another user owns it.
+    Owner(u32),
+    /// Its mode lets users other than its owner write it.
+    Writable(u32),
+    /// It is on a file system served by another machine or a process.
+    Remote(u64),
+    /// It is not a regular file.
+    NotRegular,
+}
+
+/// File systems whose pages another machine or a user-space server
+/// provides (`statfs(2)`'s magic numbers): NFS, SMB (three), FUSE, 9P,
+/// Ceph, AFS (two), Coda.
+#[cfg(target_os = "linux")]
+const REMOTE_FILE_SYSTEMS: [u64; 10] = [
+    0x6969,
+    0x517b,
+    0xff53_4d42,
+    0xfe53_4d42,
+    0x6573_5546,
+    0x0102_1997,
+    0x00c3_6400,
+    0x5346_414f,
+    0x6b41_4653,
+    0x7375_7245,
+];
+
+/// Whether `file` may be mapped for reading (module docs, point 5):
+/// `metadata` must come from the same open file (`File::metadata` is an
+/// `fstat` of its descriptor).
+pub(crate) fn mappable(
+    file: &std::fs::File,
+    metadata: &std::fs::Metadata,
+) -> Result<(), Untrusted> {
+    use std::os::unix::fs::MetadataExt;
+    if !metadata.is_file() {
+        return Err(Untrusted::NotRegular);
+    }
+    let me = rustix::process::geteuid().as_raw();
+    let owner = metadata.uid();
+    if owner != me && owner != 0 {
+        return Err(Untrusted::Owner(owner));
+    }
+    let mode = metadata.mode();
+    if mode & 0o022 != 0 {
+        return Err(Untrusted::Writable(mode));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // A file system that cannot say what it is, is not trusted either.
+        let kind = rustix::fs::fstatfs(file)
+            .map(|stat| u64::try_from(stat.f_type).unwrap_or(u64::MAX))
+            .unwrap_or(u64::MAX);
+        if kind == u64::MAX || REMOTE_FILE_SYSTEMS.contains(&kind) {
+            return Err(Untrusted::Remote(kind));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+    Ok(())
+}
+
 /// A read-only shared mapping of a stats file that a writer may be updating
 /// while it is read: its bytes are only ever copied out with atomic loads
 /// (see the module docs, points 5 to 8).
 pub(crate) struct ReadMap {
     map: memmap2::MmapRaw,
+    /// The size of the file when it was mapped, of which the mapping may
+    /// cover only the start.
+    file_size: usize,
 }
 
 // The reader's copies run on files anyone can write: like the rest of the
@@ -350,15 +449,35 @@ pub(crate) struct ReadMap {
     clippy::arithmetic_side_effects
 )]
 impl ReadMap {
-    /// Maps the whole of `file` read-only and shared.
-    pub(crate) fn map(file: &std::fs::File) -> std::io::Result<ReadMap> {
-        let map = memmap2::MmapOptions::new().map_raw_read_only(file)?;
-        Ok(ReadMap { map })
+    /// Maps the first `len` bytes of `file` (at most its size) read-only
+    /// and shared, if [`mappable`] says it may be, checking anew on the
+    /// descriptor; `Ok(None)` when it may not (read it through copies).
+    pub(crate) fn map(file: &std::fs::File, len: usize) -> std::io::Result<Option<ReadMap>> {
+        let metadata = file.metadata()?;
+        if mappable(file, &metadata).is_err() {
+            return Ok(None);
+        }
+        let file_size = usize::try_from(metadata.len()).unwrap_or(usize::MAX);
+        let len = len.min(file_size);
+        if len == 0 {
+            return Ok(None);
+        }
+        // Safe to make (an `MmapRaw` lends no reference to its bytes); what
+        // makes the loads through it sound is point 5 above, just checked.
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)?;
+        Ok(Some(ReadMap { map, file_size }))
     }
 
     /// The size of the mapping in bytes.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The size of the file when it was mapped.
+    pub(crate) fn file_size(&self) -> usize {
+        self.file_size
     }
 
     /// Copies `out.len()` bytes starting at `offset` into `out`, with atomic
@@ -406,28 +525,20 @@ impl ReadMap {
                 out.copy_from_slice(&v.to_ne_bytes());
             }
             _ => {
-                // Byte by byte up to the first 8-aligned address, then a
-                // word at a time, then the bytes left: a long label or
-                // text costs an eighth of the loads.
-                let load_byte = |p: *mut u8| {
-                    // SAFETY: every caller passes a `p` inside the live
-                    // mapping (`at + i` with `i < out.len()`, bounds
-                    // checked above); `AtomicU8` needs no alignment; the
-                    // byte is only ever accessed atomically by this
-                    // process, and a relaxed 1-byte load is allowed on
-                    // read-only memory.
-                    unsafe { AtomicU8::from_ptr(p) }.load(Ordering::Relaxed)
-                };
+                // Up to the first 8-aligned address, then a word at a
+                // time, then what is left, each of the short stretches with
+                // the widest aligned loads that fit (`copy_short`): a long
+                // label or text costs an eighth of the loads, and every
+                // aligned value of 2, 4 or 8 bytes inside the range is read
+                // with one load, so that a group of values copied in one go
+                // reads none of them torn.
                 #[cfg(target_pointer_width = "64")]
                 let head = at.align_offset(std::mem::align_of::<AtomicU64>());
                 #[cfg(not(target_pointer_width = "64"))]
                 let head = out.len();
                 let (head_out, rest) = out.split_at_mut(head.min(out.len()));
-                let mut p = at;
-                for o in head_out {
-                    *o = load_byte(p);
-                    p = p.wrapping_add(1);
-                }
+                copy_short(at, head_out);
+                let mut p = at.wrapping_add(head_out.len());
                 let mut words = rest.chunks_exact_mut(8);
                 #[cfg(target_pointer_width = "64")]
                 for word in &mut words {
@@ -443,13 +554,70 @@ impl ReadMap {
                     word.copy_from_slice(&v.to_ne_bytes());
                     p = p.wrapping_add(8);
                 }
-                for o in words.into_remainder() {
-                    *o = load_byte(p);
-                    p = p.wrapping_add(1);
-                }
+                copy_short(p, words.into_remainder());
             }
         }
         true
+    }
+}
+
+/// Copies `out.len()` bytes of a live read-only mapping from `p` into `out`,
+/// a 4-byte load at each 4-aligned address with 4 bytes left, else a
+/// 2-byte load at each 2-aligned address with 2 left, else a byte: from
+/// any start the copy reaches every 2- and 4-aligned address inside the
+/// range, so an aligned value of 2 or 4 bytes inside it is read with one
+/// load (a 2-byte one may be inside a 4-byte load, also whole).
+///
+/// The caller guarantees that `p..p + out.len()` lies inside a live
+/// mapping that this process only ever accesses atomically (see
+/// [`ReadMap::copy`]).
+#[deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+fn copy_short(mut p: *mut u8, out: &mut [u8]) {
+    let mut rest = out;
+    while !rest.is_empty() {
+        let aligned = |align: usize| (p as usize).checked_rem(align) == Some(0);
+        let n = if aligned(4) && rest.len() >= 4 {
+            4
+        } else if aligned(2) && rest.len() >= 2 {
+            2
+        } else {
+            1
+        };
+        let (this, tail) = rest.split_at_mut(n);
+        match this {
+            [a, b, c, d] => {
+                // SAFETY: `p..p + 4` is inside the live mapping (the
+                // caller's range, of which `this` stands for the next four
+                // bytes), `p` is aligned for `AtomicU32` (checked just
+                // above), the mapping is only ever accessed atomically by
+                // this process, and a relaxed 4-byte load is allowed on
+                // read-only memory.
+                let v = unsafe { AtomicU32::from_ptr(p.cast::<u32>()) }.load(Ordering::Relaxed);
+                [*a, *b, *c, *d] = v.to_ne_bytes();
+            }
+            [a, b] => {
+                // SAFETY: as for the 4-byte load, for `p..p + 2`, aligned
+                // for `AtomicU16`.
+                let v = unsafe { AtomicU16::from_ptr(p.cast::<u16>()) }.load(Ordering::Relaxed);
+                [*a, *b] = v.to_ne_bytes();
+            }
+            [a] => {
+                // SAFETY: `p` is inside the live mapping (the caller's
+                // range); `AtomicU8` needs no alignment; the byte is only
+                // ever accessed atomically, and a relaxed 1-byte load is
+                // allowed on read-only memory.
+                *a = unsafe { AtomicU8::from_ptr(p) }.load(Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        p = p.wrapping_add(n);
+        rest = tail;
     }
 }
 
@@ -481,6 +649,51 @@ mod tests {
         assert_eq!(slot.load(), 0x0102_0304_0506_0708);
         let bytes = region.bytes_mut();
         assert_eq!(&bytes[8..16], &0x0102_0304_0506_0708u64.to_ne_bytes());
+    }
+
+    #[test]
+    fn read_map_copies_every_range_exactly_and_refuses_what_is_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bytes");
+        let bytes: Vec<u8> = (0..100u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let map = ReadMap::map(&file, 64)
+            .unwrap()
+            .expect("this user's own file");
+        assert_eq!((map.len(), map.file_size()), (64, 100));
+        for offset in 0..64 {
+            for len in 0..=(64 - offset) {
+                let mut out = vec![0xAA; len];
+                assert!(map.copy(offset, &mut out), "{offset} {len}");
+                assert_eq!(out, &bytes[offset..offset + len]);
+            }
+        }
+        let mut out = [0u8; 2];
+        assert!(!map.copy(63, &mut out));
+        assert!(!map.copy(usize::MAX, &mut out));
+    }
+
+    #[test]
+    fn only_files_no_other_user_can_shrink_are_mapped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 16]).unwrap();
+        for (mode, mapped) in [(0o644, true), (0o600, true), (0o664, false), (0o646, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let metadata = file.metadata().unwrap();
+            assert_eq!(mappable(&file, &metadata).is_ok(), mapped, "{mode:o}");
+            assert_eq!(
+                ReadMap::map(&file, 16).unwrap().is_some(),
+                mapped,
+                "{mode:o}"
+            );
+        }
+        let dir_file = std::fs::File::open(dir.path()).unwrap();
+        let metadata = dir_file.metadata().unwrap();
+        assert_eq!(mappable(&dir_file, &metadata), Err(Untrusted::NotRegular));
     }
 
     #[test]

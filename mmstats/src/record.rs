@@ -15,6 +15,21 @@
 //! | `Pid` | `pid:<pid>:<label>` | every file of one process (its threads), by the file's `sys.pid` |
 //! | `File` | `file:<name>:<label>` | one file, named without `.mmstats` |
 //!
+//! The files of another user ([`Snapshot::owner`]), which a recorder reads
+//! only when asked ([`Recorder::all_users`]), are never combined with this
+//! user's: their groups are their owner's, named with `@<uid>` after the
+//! group, `cmd:webserver@65534:hits`. A user's own series never carry the
+//! suffix, so another user cannot write into them.
+//!
+//! # Bounds
+//!
+//! A chunk of the store holds at most [`Recorder::max_series`] series
+//! (default [`MAX_SERIES`]): once that many have points in the chunk being
+//! written, the points of further new series are left out, reported, until
+//! the next chunk begins. A file of many labels cannot make the store grow
+//! without bound, and series that come and go (processes that restart) are
+//! recorded again in later chunks.
+//!
 //! # Values
 //!
 //! | kind | stored as |
@@ -57,7 +72,11 @@ use crate::aggregate::{self, Aggregate, Combined, Rules};
 use crate::collect::Collector;
 use crate::format::{Kind, Record};
 use crate::mstore::{self, Options, Point, Store};
-use crate::reader::{Snapshot, Value};
+use crate::reader::{Limits, Snapshot, Value};
+
+/// The most series a chunk of the store takes by default (see the module
+/// docs).
+pub const MAX_SERIES: usize = 10_000;
 
 /// How files are grouped into series (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,9 +193,10 @@ pub fn point(kind: Kind, combined: &Combined) -> Option<Point> {
     }
 }
 
-/// The series of one sample of `snapshots`: name and point, in a stable
-/// order (see the module docs for the names).
-pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules) -> Vec<(String, Point)> {
+/// The series of one sample of `snapshots`, read by the user `me`: name
+/// and point, in a stable order (see the module docs for the names; the
+/// files of owners other than `me` are grouped apart, under `@<uid>`).
+pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules, me: u32) -> Vec<(String, Point)> {
     let mut out = Vec::new();
     let mut add = |prefix: String, aggregates: Vec<Aggregate>| {
         for a in aggregates {
@@ -185,22 +205,32 @@ pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules) -> Vec<(String, P
             }
         }
     };
+    let tag = |owner: Option<u32>| match owner {
+        Some(owner) if owner != me => format!("@{owner}"),
+        _ => String::new(),
+    };
     if by.contains(&By::Cmd) {
-        for group in aggregate::by_command(snapshots) {
+        for group in aggregate::by_owner_and_command(snapshots) {
+            let (owner, cmd) = &group.key;
             add(
-                format!("cmd:{}", group.key),
+                format!("cmd:{cmd}{}", tag(*owner)),
                 rules.combine(group.snapshots.iter().copied()),
             );
         }
     }
     if by.contains(&By::Pid) {
-        for group in aggregate::by_process(snapshots) {
-            // Files that name no process have no pid series.
-            if let Some(pid) = group.key {
-                add(
-                    format!("pid:{pid}"),
-                    rules.combine(group.snapshots.iter().copied()),
-                );
+        let owners: std::collections::BTreeSet<Option<u32>> =
+            snapshots.iter().map(|s| s.owner).collect();
+        for owner in owners {
+            let files: Vec<&Snapshot> = snapshots.iter().filter(|s| s.owner == owner).collect();
+            for (pid, group) in by_process_refs(&files) {
+                // Files that name no process have no pid series.
+                if let Some(pid) = pid {
+                    add(
+                        format!("pid:{pid}{}", tag(owner)),
+                        rules.combine(group.iter().copied()),
+                    );
+                }
             }
         }
     }
@@ -213,10 +243,24 @@ pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules) -> Vec<(String, P
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default();
             let name = name.strip_suffix(".mmstats").unwrap_or(&name).to_string();
-            add(format!("file:{name}"), rules.combine([snapshot]));
+            add(
+                format!("file:{name}{}", tag(snapshot.owner)),
+                rules.combine([snapshot]),
+            );
         }
     }
     out
+}
+
+/// Files grouped by the process they name, as [`aggregate::by_process`]
+/// groups them.
+fn by_process_refs<'a>(files: &[&'a Snapshot]) -> Vec<(Option<u32>, Vec<&'a Snapshot>)> {
+    let mut groups: std::collections::BTreeMap<Option<u32>, Vec<&'a Snapshot>> =
+        std::collections::BTreeMap::new();
+    for file in files {
+        groups.entry(file.pid()).or_default().push(file);
+    }
+    groups.into_iter().collect()
 }
 
 /// Writes `point` into slot `slot` of series `name`.
@@ -243,6 +287,11 @@ pub struct Sample {
     pub warnings: Vec<String>,
     /// Whether some series' points were left out this time.
     pub left_out: bool,
+    /// Series left out because the chunk holds [`Recorder::max_series`]
+    /// series already.
+    pub over_limit: usize,
+    /// Files left out because another user owns them.
+    pub others: usize,
 }
 
 /// Samples files into a store: a [`Collector`], the grouping and rules,
@@ -255,6 +304,11 @@ pub struct Recorder {
     rules: Rules,
     warned: HashSet<String>,
     series: HashSet<String>,
+    max_series: usize,
+    /// The chunk being written (slot / chunk size), and the series that
+    /// have points in it.
+    chunk: Option<u64>,
+    in_chunk: HashSet<String>,
 }
 
 impl Recorder {
@@ -268,7 +322,31 @@ impl Recorder {
             rules: Rules::default(),
             warned: HashSet::new(),
             series: HashSet::new(),
+            max_series: MAX_SERIES,
+            chunk: None,
+            in_chunk: HashSet::new(),
         }
+    }
+
+    /// Reads every user's files too (see
+    /// [`Collector::all_users`]); their series are named apart (see the
+    /// module docs).
+    pub fn all_users(mut self, all: bool) -> Recorder {
+        self.collector = self.collector.all_users(all);
+        self
+    }
+
+    /// Reads each file within `limits`.
+    pub fn limits(mut self, limits: Limits) -> Recorder {
+        self.collector = self.collector.limits(limits);
+        self
+    }
+
+    /// Writes at most `n` series into a chunk of the store (see the module
+    /// docs).
+    pub fn max_series(mut self, n: usize) -> Recorder {
+        self.max_series = n;
+        self
     }
 
     /// Groups into series by these (see [`By`]).
@@ -299,6 +377,7 @@ impl Recorder {
     /// [`Sample::warnings`].
     pub fn sample(&mut self, slot: u64) -> mstore::Result<Sample> {
         let mut sample = Sample::default();
+        let me = self.collector.user();
         let collection = self.collector.collect();
         for skip in collection.skipped {
             let message = skip.to_string();
@@ -313,9 +392,34 @@ impl Recorder {
             }
         }
         sample.files = collection.files.len();
-        let points = series(collection.files, &self.by, self.rules);
+        sample.others = collection.others.len();
+        for other in collection.others {
+            if self
+                .warned
+                .insert(format!("other {}", other.path.display()))
+            {
+                sample.warnings.push(format!(
+                    "{}: left out, another user ({}) owns it; --all-users records it apart",
+                    other.path.display(),
+                    other.owner
+                ));
+            }
+        }
+        let points = series(collection.files, &self.by, self.rules, me);
         sample.series = points.len();
+        let chunk = slot.checked_div(self.store.info().chunk_size);
+        if chunk != self.chunk {
+            self.chunk = chunk;
+            self.in_chunk.clear();
+        }
         for (name, p) in &points {
+            if !self.in_chunk.contains(name) {
+                if self.in_chunk.len() >= self.max_series {
+                    sample.over_limit = sample.over_limit.saturating_add(1);
+                    continue;
+                }
+                self.in_chunk.insert(name.clone());
+            }
             match put(&mut self.store, name, slot, *p) {
                 Ok(()) => {
                     sample.written = sample.written.saturating_add(1);
@@ -336,6 +440,22 @@ impl Recorder {
                     sample.left_out = true;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        if sample.over_limit > 0 {
+            sample.left_out = true;
+            let message = format!(
+                "{} series left out: a chunk of the store takes at most {} series \
+                 (until the next chunk begins, at slot {})",
+                sample.over_limit,
+                self.max_series,
+                chunk
+                    .and_then(|c| c.checked_add(1))
+                    .and_then(|c| c.checked_mul(self.store.info().chunk_size))
+                    .unwrap_or(u64::MAX),
+            );
+            if self.warned.insert(format!("over limit in chunk {chunk:?}")) {
+                sample.warnings.push(message);
             }
         }
         self.store.sync()?;

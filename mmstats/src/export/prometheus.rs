@@ -29,6 +29,13 @@
 //! sample per command, combined by the rules of `crate::aggregate` (a
 //! value the files disagree on, such as a static, has no such sample).
 //!
+//! When the files are of several owners ([`Snapshot::owner`]; a
+//! [`Collector`](crate::collect::Collector) reads other users' files only
+//! when asked), every sample also has the label `owner`, the owner's user
+//! id, and the `_by_cmd` family has one sample per owner and command: the
+//! files of one user never add up with another's, whatever they are
+//! named. With files of one owner only, there is no `owner` label.
+//!
 //! A label whose name is already taken by another label (`a.b` and `a_b`
 //! both make `mmstats_a_b`) is left out, with a comment saying so, and so is
 //! a second file with the same `cmd`, `pid` and `tid`: the exposition is
@@ -64,7 +71,7 @@ struct Family {
     samples: Vec<String>,
     by_cmd_samples: Vec<String>,
     /// The label sets already given a sample.
-    seen: HashSet<[String; 3]>,
+    seen: HashSet<[String; 4]>,
 }
 
 /// The exposition of `snapshots`, `errors` being how many files could not
@@ -91,6 +98,9 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
         );
     }
+    let owners: BTreeSet<Option<u32>> = snapshots.iter().map(|s| s.owner).collect();
+    let by_owner = owners.len() > 1;
+    let owner_of = |owner: Option<u32>| owner.map(|o| o.to_string()).unwrap_or_default();
     let mut families: Vec<Family> = Vec::new();
     let mut by_label: HashMap<String, Option<usize>> = HashMap::new();
     let mut skipped: BTreeSet<(String, String)> = BTreeSet::new();
@@ -142,13 +152,17 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
         }
     }
     for snapshot in snapshots {
-        let ids = identity(snapshot);
-        let labels = format!(
-            "cmd=\"{}\",pid=\"{}\",tid=\"{}\"",
-            escape_label(&ids[0]),
-            ids[1],
-            ids[2]
-        );
+        let [cmd, pid, tid] = identity(snapshot);
+        let owner = owner_of(snapshot.owner);
+        let labels = if by_owner {
+            format!(
+                "cmd=\"{}\",owner=\"{owner}\",pid=\"{pid}\",tid=\"{tid}\"",
+                escape_label(&cmd),
+            )
+        } else {
+            format!("cmd=\"{}\",pid=\"{pid}\",tid=\"{tid}\"", escape_label(&cmd))
+        };
+        let ids = [cmd, owner, pid, tid];
         for stat in &snapshot.stats {
             let Some(Some(index)) = by_label.get(&stat.label) else {
                 continue;
@@ -164,8 +178,17 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
             }
         }
     }
-    for group in aggregate::by_command(snapshots) {
-        let labels = format!("cmd=\"{}\"", escape_label(&group.key));
+    for group in aggregate::by_owner_and_command(snapshots) {
+        let (owner, cmd) = &group.key;
+        let labels = if by_owner {
+            format!(
+                "cmd=\"{}\",owner=\"{}\"",
+                escape_label(cmd),
+                owner_of(*owner)
+            )
+        } else {
+            format!("cmd=\"{}\"", escape_label(cmd))
+        };
         for combined in group.combine() {
             let Some(Some(index)) = by_label.get(&combined.label) else {
                 continue;
@@ -396,6 +419,7 @@ mod tests {
             fields_end: 0,
             meta: true,
             unsettled: Vec::new(),
+            owner: None,
         }
     }
 
@@ -446,5 +470,42 @@ mod tests {
             text.contains("mmstats_sys_pid_by_cmd{cmd=\"web\"} 7\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn files_of_several_owners_get_an_owner_label_and_totals_of_their_own() {
+        let mut files = [
+            file("/d/webserver-7-8.mmstats", 7, 5, "idle"),
+            file(
+                "/d/webserver-4000000-4000000.mmstats",
+                4_000_000,
+                1_000_000_000_000_000,
+                "x",
+            ),
+        ];
+        files[0].owner = Some(0);
+        files[1].owner = Some(65534);
+        let text = exposition(&files, 0);
+        assert!(
+            text.contains("mmstats_hits_by_cmd_total{cmd=\"webserver\",owner=\"0\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mmstats_hits_by_cmd_total{cmd=\"webserver\",owner=\"65534\"} 1000000000000000\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mmstats_hits_total{cmd=\"webserver\",owner=\"0\",pid=\"7\",tid=\"8\"} 5\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("} 1000000000000005"), "{text}");
+        // One owner: no owner label, as before.
+        files[1].owner = Some(0);
+        let one = exposition(&files[..1], 0);
+        assert!(!one.contains("owner="), "{one}");
     }
 }

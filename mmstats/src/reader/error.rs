@@ -118,6 +118,48 @@ pub enum ReadError {
         /// How many copies were tried.
         attempts: u32,
     },
+    /// Reading the file would take more bytes than the reader's limit
+    /// ([`Limits::max_bytes`](super::Limits::max_bytes)).
+    #[error(
+        "the file needs more than {limit} bytes, the most a reader takes: \
+         the {what} at offset {offset} ends at byte {end}"
+    )]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+        /// Which part of the file runs past it.
+        what: &'static str,
+        /// Where that part starts.
+        offset: usize,
+        /// Where it ends.
+        end: usize,
+    },
+    /// The file has more fields than the reader's limit
+    /// ([`Limits::max_fields`](super::Limits::max_fields)).
+    #[error(
+        "the file has more than {limit} fields, the most a reader takes \
+         (the next one is at offset {offset})"
+    )]
+    TooManyFields {
+        /// The limit.
+        limit: usize,
+        /// Where the first field past the limit starts.
+        offset: usize,
+    },
+    /// The file got shorter while it was read: another process truncated
+    /// it. Nothing read from it is returned.
+    #[error(
+        "the file shrank while it was read: {needed} bytes at offset {offset} \
+         were asked for, {got} were there"
+    )]
+    Shrunk {
+        /// Where the read started.
+        offset: usize,
+        /// Bytes asked for.
+        needed: usize,
+        /// Bytes the file still had there.
+        got: usize,
+    },
 }
 
 impl ReadError {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::limits::Limits;
 use super::text::{frame_str, text_value_bytes, Span};
 use super::types::{EndMarker, Snapshot, Stat, Value};
 use crate::format::{self, Kind, ValueType};
@@ -136,6 +137,10 @@ pub struct Frame {
     pub(super) end: EndMarker,
     pub(super) fields_end: usize,
     pub(super) meta: bool,
+    /// The owner of the file last read, when it was read from a file.
+    pub(super) owner: Option<u32>,
+    /// How much a read into the frame may take.
+    pub(super) limits: Limits,
 }
 
 impl Default for Frame {
@@ -153,6 +158,7 @@ impl fmt::Debug for Frame {
             .field("end", &self.end)
             .field("fields_end", &self.fields_end)
             .field("meta", &self.meta)
+            .field("owner", &self.owner)
             .field("unsettled", &self.unsettled().collect::<Vec<_>>())
             .finish()
     }
@@ -160,8 +166,14 @@ impl fmt::Debug for Frame {
 
 impl Frame {
     /// An empty frame, with no field, that allocates nothing until a file is
-    /// read into it.
+    /// read into it, and reads within the default [`Limits`].
     pub const fn new() -> Frame {
+        Frame::with_limits(Limits::DEFAULT)
+    }
+
+    /// An empty frame that reads within `limits`: a read into it that would
+    /// take more fails with a typed error (see [`Limits`]).
+    pub const fn with_limits(limits: Limits) -> Frame {
         Frame {
             text: String::new(),
             entries: Vec::new(),
@@ -175,7 +187,19 @@ impl Frame {
             end: EndMarker::Eof,
             fields_end: 0,
             meta: false,
+            owner: None,
+            limits,
         }
+    }
+
+    /// The limits reads into the frame keep to.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Makes reads into the frame keep to `limits`.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// Forgets the last file read, keeping the buffers.
@@ -189,6 +213,7 @@ impl Frame {
         self.end = EndMarker::Eof;
         self.fields_end = 0;
         self.meta = false;
+        self.owner = None;
     }
 
     pub(super) fn str(&self, span: Span) -> &str {
@@ -266,6 +291,12 @@ impl Frame {
         self.meta
     }
 
+    /// The owner (user id) of the file last read, as [`Snapshot::owner`]
+    /// says.
+    pub fn owner(&self) -> Option<u32> {
+        self.owner
+    }
+
     /// Labels of the sequence fields whose groups could not be read whole
     /// (see [`Snapshot::unsettled`]).
     pub fn unsettled(&self) -> impl Iterator<Item = &str> + '_ {
@@ -286,6 +317,7 @@ impl Frame {
             fields_end: self.fields_end,
             meta: self.meta,
             unsettled: self.unsettled().map(str::to_owned).collect(),
+            owner: self.owner,
         }
     }
 }

@@ -14,20 +14,60 @@ use crate::format::{self, Kind, ValueType};
 /// flipped its buffers during the copy, before giving up.
 pub const MAX_BUFFER_ATTEMPTS: u32 = 1000;
 
-/// How long a reader keeps trying to read a group guarded by a sequence
-/// field whole, before giving up on it (see [`Snapshot::unsettled`]). A
-/// group's update takes nanoseconds, but a writer can be descheduled in the
-/// middle of one for a time slice; only a writer that died in the middle of
-/// an update keeps a reader waiting this long.
+/// The most times a reader tries to read a group guarded by a sequence
+/// field whole, before it reports the group as unsettled (see
+/// [`Snapshot::unsettled`]); fewer once the read has spent its
+/// [`RETRY_BUDGET`]. A group's update takes nanoseconds, so a group that a
+/// live writer updates settles within a few tries, unless the writer was
+/// descheduled in the middle of an update: then the reader spins a little,
+/// yields, and at last sleeps [`GROUP_PAUSE`] between tries, to let the
+/// writer finish. A group whose writer died in the middle of an update (or
+/// a forged one) never settles.
 ///
 /// [`Snapshot::unsettled`]: super::Snapshot::unsettled
-pub const GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+pub const GROUP_ATTEMPTS: u32 = 1000;
+
+/// The pause between two late tries at a group (see [`GROUP_ATTEMPTS`]).
+pub const GROUP_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// The most time one read of a file spends trying values again (double
+/// buffers the writer flipped during a copy, groups that did not settle):
+/// once it is spent, each value still to be read gets one try only, so
+/// that a file of many groups left unsettled costs a read a few
+/// milliseconds in all, not a wait per group.
+pub const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The time one read has spent trying values again, measured from its
+/// first retry (a read that needs none never looks at the clock).
+pub(super) struct Retries {
+    started: Option<std::time::Instant>,
+    spent: bool,
+}
+
+impl Retries {
+    pub(super) fn new() -> Retries {
+        Retries {
+            started: None,
+            spent: false,
+        }
+    }
+
+    /// Whether the read has used up [`RETRY_BUDGET`].
+    fn spent(&mut self) -> bool {
+        if !self.spent {
+            let started = *self.started.get_or_insert_with(std::time::Instant::now);
+            self.spent = started.elapsed() > RETRY_BUDGET;
+        }
+        self.spent
+    }
+}
 
 /// Reads every double-buffered value of `frame` again from the live file, by
 /// the double buffer's protocol (see `read_buffered`).
 pub(super) fn reread_buffered<M: mem::Memory + ?Sized>(
     mem: &M,
     frame: &mut Frame,
+    retries: &mut Retries,
 ) -> Result<(), ReadError> {
     let Frame {
         text,
@@ -43,6 +83,7 @@ pub(super) fn reread_buffered<M: mem::Memory + ?Sized>(
             entry.value_at.saturating_sub(format::WRITE_BUFFER_BYTES),
             entry.value_size,
             scratch,
+            retries,
         )?;
         entry.value = slot(entry.value_type, scratch, |b| push_utf8_ignore(text, b));
     }
@@ -51,15 +92,20 @@ pub(super) fn reread_buffered<M: mem::Memory + ?Sized>(
 
 /// Reads each group guarded by a sequence field again, whole: the sequence
 /// number, then the group's values, then the sequence number again, until
-/// the two are the same even number (trying for at most [`GROUP_WAIT`], and
-/// yielding to the writer now and then). The sequence fields whose groups
-/// never settled are listed in `frame.unsettled`.
+/// the two are the same even number (at most [`GROUP_ATTEMPTS`] tries, and
+/// one once the read has spent [`RETRY_BUDGET`], yielding to the writer now
+/// and then). The sequence fields whose groups never settled are listed in
+/// `frame.unsettled`, with the values first read.
 ///
 /// A group is the sequence field's label without `.seq` (the base) and the
 /// fields right before it whose label is the base or starts with the base
 /// and a dot. Only unbuffered values take part; a group with anything else
 /// is left as first read.
-pub(super) fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) {
+pub(super) fn settle_groups<M: mem::Memory + ?Sized>(
+    mem: &M,
+    frame: &mut Frame,
+    retries: &mut Retries,
+) {
     for seq_index in 0..frame.entries.len() {
         let Some(&seq) = frame.entries.get(seq_index) else {
             continue;
@@ -101,49 +147,46 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame)
             ok.then(|| u64::from_ne_bytes(bytes))
         };
         // The window between the two loads of the sequence number must be
-        // short, or a busy writer never leaves it alone: raw bytes are
-        // copied into a buffer, and decoded only when they settled.
-        let sizes: usize = group
-            .iter()
-            .map(|g| g.value_size)
-            .fold(0, usize::saturating_add);
+        // short, or a busy writer never leaves it alone: the group's bytes,
+        // from its first value to the end of its last, are copied in one go
+        // (one `pread` for a file read through copies; aligned words for a
+        // mapping, so that no value that fits one is read in parts), and
+        // decoded only when they settled.
+        let (Some(head), Some(tail)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let span_start = head.value_at;
+        let span_end = tail.value_at.saturating_add(tail.value_size);
         let mut raw = std::mem::take(&mut frame.scratch);
         raw.clear();
-        raw.resize(sizes, 0);
+        raw.resize(span_end.saturating_sub(span_start), 0);
         let mut settled = None;
-        let started = std::time::Instant::now();
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
-            if attempts.is_multiple_of(64) {
-                // Let a descheduled writer finish its update: yield at first,
-                // then sleep a little, so that it gets a processor even on a
-                // machine that is busy with other work.
-                if attempts < 1024 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(std::time::Duration::from_micros(100));
-                }
-                if started.elapsed() > GROUP_WAIT {
+            if attempts > 1 {
+                if !mem.live() || attempts > GROUP_ATTEMPTS {
+                    // Bytes nobody writes (reading them again changes
+                    // nothing), or tried enough.
                     break;
                 }
-            }
-            if attempts > 1 && !mem.live() {
-                // Bytes nobody writes: reading them again changes nothing.
-                break;
+                if retries.spent() {
+                    break;
+                }
+                // Let a descheduled writer finish its update: spin at first,
+                // then yield now and then, then pause between tries.
+                if attempts > 256 {
+                    std::thread::sleep(GROUP_PAUSE);
+                } else if attempts > 64 && attempts.is_multiple_of(8) {
+                    std::thread::yield_now();
+                }
             }
             let Some(before) = load_seq() else { break };
             if !before.is_multiple_of(2) {
                 std::hint::spin_loop();
                 continue;
             }
-            let mut rest = raw.as_mut_slice();
-            let mut copied = true;
-            for entry in group {
-                let (this, tail) = rest.split_at_mut(entry.value_size.min(rest.len()));
-                copied &= mem.copy(entry.value_at, this);
-                rest = tail;
-            }
+            let copied = mem.copy(span_start, &mut raw);
             // The group's loads happen before the second load of the
             // sequence number.
             fence(Ordering::Acquire);
@@ -157,12 +200,13 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame)
         match settled {
             Some(number) => {
                 let Frame { text, entries, .. } = &mut *frame;
-                let mut rest = raw.as_slice();
                 if let Some(group) = entries.get_mut(first..seq_index) {
                     for entry in group {
-                        let (this, tail) = rest.split_at(entry.value_size.min(rest.len()));
+                        let at = entry.value_at.saturating_sub(span_start);
+                        let this = raw
+                            .get(at..at.saturating_add(entry.value_size))
+                            .unwrap_or_default();
                         entry.value = slot(entry.value_type, this, |b| push_utf8_ignore(text, b));
-                        rest = tail;
                     }
                 }
                 if let Some(seq) = entries.get_mut(seq_index) {
@@ -181,9 +225,11 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame)
 /// The writer fills `buffers[write_buffer]` and then flips `write_buffer`, so
 /// the write index is loaded before and after the copy and the copy is taken
 /// only if the index did not move in between; otherwise it is tried again,
-/// up to [`MAX_BUFFER_ATTEMPTS`] times. (A writer that flips an even number of
+/// up to [`MAX_BUFFER_ATTEMPTS`] times, fewer once the read has spent
+/// [`RETRY_BUDGET`]. (A writer that flips an even number of
 /// times during one copy cannot be told apart; values of 8 bytes or less that
 /// the writer aligns are copied with one load and cannot tear anyway.)
+#[allow(clippy::too_many_arguments)]
 fn read_buffered<M: mem::Memory + ?Sized>(
     mem: &M,
     label: &str,
@@ -191,6 +237,7 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     write_buffer_offset: usize,
     size: usize,
     out: &mut Vec<u8>,
+    retries: &mut Retries,
 ) -> Result<(), ReadError> {
     let buffers = write_buffer_offset.saturating_add(format::WRITE_BUFFER_BYTES);
     out.clear();
@@ -214,7 +261,12 @@ fn read_buffered<M: mem::Memory + ?Sized>(
             Err(truncated("write-buffer byte", write_buffer_offset, 1))
         }
     };
-    for _ in 0..MAX_BUFFER_ATTEMPTS {
+    let mut attempts: u32 = 0;
+    while attempts < MAX_BUFFER_ATTEMPTS {
+        attempts = attempts.saturating_add(1);
+        if attempts.is_multiple_of(16) && retries.spent() {
+            break;
+        }
         let before = load_index()?;
         let read = usize::from(before ^ 1);
         if read > 1 {
@@ -242,7 +294,7 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     Err(ReadError::UnstableBuffer {
         label: label.to_owned(),
         offset: start,
-        attempts: MAX_BUFFER_ATTEMPTS,
+        attempts,
     })
 }
 
@@ -294,7 +346,7 @@ mod tests {
             write_buffer_offset: 1 + 2 + 4 + 2 + 1,
             loads: std::cell::Cell::new(0),
         };
-        match parse(&flipping) {
+        match parse(&flipping, super::super::Limits::default()) {
             Err(ReadError::UnstableBuffer {
                 label, attempts, ..
             }) => {
@@ -381,20 +433,30 @@ mod tests {
         struct Group {
             size: crate::Summary,
         }
-        // The file a writer leaves after adding 4.0 and 6.0, laid out by the
-        // model's own layout.
-        let mut bytes = vec![0u8; Group::MODEL.content_size];
-        let specs = Group::MODEL.fields;
-        let layout = Group::MODEL.layout;
+        model_file(&Group::MODEL, &[seq])
+    }
+
+    /// A file of `model`, whose fields are summaries, with their sequence
+    /// numbers `seqs`: the file a writer leaves after adding 4.0 and 6.0 to
+    /// each, laid out by the model's own layout.
+    fn model_file(model: &crate::stats::Model, seqs: &[u64]) -> Vec<u8> {
+        let mut bytes = vec![0u8; model.content_size];
+        let specs = model.fields;
+        let layout = model.layout;
         bytes[0] = 1;
-        let values: [u64; 6] = [
-            5.0f64.to_bits(),
-            2,
-            10.0f64.to_bits(),
-            4.0f64.to_bits(),
-            6.0f64.to_bits(),
-            seq,
-        ];
+        let values: Vec<u64> = seqs
+            .iter()
+            .flat_map(|&seq| {
+                [
+                    5.0f64.to_bits(),
+                    2,
+                    10.0f64.to_bits(),
+                    4.0f64.to_bits(),
+                    6.0f64.to_bits(),
+                    seq,
+                ]
+            })
+            .collect();
         for ((spec, place), value) in specs.iter().zip(layout).zip(values) {
             let label = format!("{}{}", spec.label, spec.suffix);
             let mut at = place.offset;
@@ -437,5 +499,94 @@ mod tests {
         let torn = read_bytes(&summary_file(5)).unwrap();
         assert_eq!(torn.unsettled, ["size.seq"]);
         assert_eq!(torn.get("size").unwrap().value, Value::Float(5.0));
+    }
+
+    /// Live memory that counts the copies made from it.
+    struct Counting {
+        bytes: Vec<u8>,
+        copies: std::cell::Cell<u64>,
+    }
+
+    impl mem::Memory for Counting {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            self.copies.set(self.copies.get() + 1);
+            self.bytes.as_slice().copy(offset, out)
+        }
+    }
+
+    #[test]
+    fn a_group_that_never_settles_costs_a_bounded_number_of_tries() {
+        let live = Counting {
+            bytes: summary_file(7),
+            copies: std::cell::Cell::new(0),
+        };
+        let snapshot = parse(&live, super::super::Limits::default()).unwrap();
+        assert_eq!(snapshot.unsettled, ["size.seq"]);
+        assert_eq!(
+            snapshot.get("size.count").unwrap().value,
+            Value::Unsigned(2)
+        );
+        // One copy of the file, then one load of the odd sequence number per
+        // try: tried again, but no more than the bound (fewer once the
+        // read's retry budget is spent).
+        let copies = live.copies.get();
+        assert!(
+            copies > 2 && copies <= 1 + u64::from(GROUP_ATTEMPTS),
+            "{copies}"
+        );
+        // A group whose number is even settles at the first try.
+        let settled = Counting {
+            bytes: summary_file(8),
+            copies: std::cell::Cell::new(0),
+        };
+        assert!(parse(&settled, super::super::Limits::default())
+            .unwrap()
+            .unsettled
+            .is_empty());
+        assert_eq!(settled.copies.get(), 1 + 1 + 1 + 1);
+    }
+
+    /// Live memory that counts the copies made at each offset.
+    struct CountingAt {
+        bytes: Vec<u8>,
+        copies: std::cell::RefCell<std::collections::HashMap<usize, u64>>,
+    }
+
+    impl mem::Memory for CountingAt {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            *self.copies.borrow_mut().entry(offset).or_default() += 1;
+            self.bytes.as_slice().copy(offset, out)
+        }
+    }
+
+    #[test]
+    fn once_a_read_has_spent_its_retry_budget_a_group_gets_one_try() {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Two {
+            a: crate::Summary,
+            b: crate::Summary,
+        }
+        let live = CountingAt {
+            bytes: model_file(&Two::MODEL, &[1, 3]),
+            copies: Default::default(),
+        };
+        let snapshot = parse(&live, super::super::Limits::default()).unwrap();
+        assert_eq!(snapshot.unsettled, ["a.seq", "b.seq"]);
+        let seq_at = |index: usize| Two::MODEL.layout[index].value_offset;
+        let copies = live.copies.borrow();
+        // The first group took the budget (its tries stop short of the
+        // most, once it is spent); the second, one try.
+        assert!(copies[&seq_at(5)] < u64::from(GROUP_ATTEMPTS), "{copies:?}");
+        assert_eq!(copies[&seq_at(11)], 1, "{copies:?}");
     }
 }

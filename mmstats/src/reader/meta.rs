@@ -37,6 +37,8 @@ pub(super) fn read_meta(
     let read = match read_meta_records(cursor, offset, frame, text) {
         Ok(read) => read,
         Err(Halt::More(end)) => return Err(Halt::More(end)),
+        // Past what a reader may look at: the read stops there.
+        Err(Halt::Bad(e @ super::error::ReadError::TooLarge { .. })) => return Err(Halt::Bad(e)),
         // Cut short by the end of the file: no metadata.
         Err(Halt::Bad(_)) => false,
     };

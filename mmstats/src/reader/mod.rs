@@ -1,10 +1,12 @@
 //! Reading mmstats files, the way the original Python reader does.
 //!
-//! [`read_path`] maps a file read-only and parses it in place; [`read_bytes`]
-//! parses bytes already in memory. Both return a [`Snapshot`]: every field in
-//! file order with its label, decoded value, type signature and, where the
-//! file carries the metadata block (see [`format::META_MAGIC`]), its kind,
-//! unit and help text.
+//! [`read_path`] reads a file (mapped read-only when no other user can
+//! shrink it, else through bounded copies: see [`MappedFile`]);
+//! [`read_bytes`] parses bytes already in memory. Both return a
+//! [`Snapshot`]: every field in file order with its label, decoded value,
+//! type signature and, where the file carries the metadata block (see
+//! [`format::META_MAGIC`]), its kind, unit and help text. A read takes at
+//! most what its [`Limits`] allow.
 //!
 //! The semantics are those of the reference reader (mmstats 0.8.0): fields are
 //! walked one after the other until a label size of zero, the end of the file,
@@ -47,6 +49,7 @@ use std::path::{Path, PathBuf};
 mod error;
 mod frame;
 mod groups;
+mod limits;
 mod mem;
 mod meta;
 mod parse;
@@ -57,75 +60,123 @@ mod types;
 
 pub use error::ReadError;
 pub use frame::{Field, Frame, ValueRef};
-pub use groups::{GROUP_WAIT, MAX_BUFFER_ATTEMPTS};
+pub use groups::{GROUP_ATTEMPTS, GROUP_PAUSE, MAX_BUFFER_ATTEMPTS, RETRY_BUDGET};
+pub use limits::Limits;
 pub use types::{EndMarker, Snapshot, Stat, Value};
 
 use crate::map::ReadMap;
+use mem::{Fault, FileCopy};
 use parse::{parse, parse_into};
 
-/// Reads an mmstats file that is already in memory.
+/// Reads an mmstats file that is already in memory, within the default
+/// [`Limits`].
 ///
 /// The result does not name a path ([`Snapshot::path`] is `None`).
 pub fn read_bytes(bytes: &[u8]) -> Result<Snapshot, ReadError> {
-    parse(bytes)
+    parse(bytes, Limits::default())
 }
 
 /// Reads an mmstats file that is already in memory into `frame`, reusing its
-/// buffers (see [`Frame`]). On an error the frame is left empty.
+/// buffers (see [`Frame`]), within the frame's [`Limits`]. On an error the
+/// frame is left empty.
 pub fn read_bytes_into(bytes: &[u8], frame: &mut Frame) -> Result<(), ReadError> {
     parse_into(bytes, frame)
 }
 
-/// Reads the mmstats file at `path`.
+/// Reads the mmstats file at `path`, within the default [`Limits`].
 ///
-/// The file is mapped read-only and parsed in place, without a lock and
-/// without ever writing to it, so it can be read while its writer is still
-/// updating it. Every error names the path. Anything but a regular file
-/// (a directory, a named pipe, a device) is refused without being read.
-///
-/// A file that another process truncates while it is being read can still
-/// make the operating system stop this process (`SIGBUS`); writers never
-/// truncate a file they publish.
+/// The file is read as [`MappedFile`] reads it: without a lock and without
+/// ever writing to it, so it can be read while its writer is still
+/// updating it; mapped when no other user can shrink it, else through
+/// bounded copies, so that a file that shrinks while it is read is a typed
+/// error ([`ReadError::Shrunk`]), never a signal. Every error names the
+/// path. Anything but a regular file (a directory, a named pipe, a device)
+/// is refused without being read.
 pub fn read_path(path: &Path) -> Result<Snapshot, ReadError> {
     MappedFile::open(path)?.read()
 }
 
-/// A stats file mapped once, to be read again and again (a tool polling a
-/// file, a stress test) without mapping it anew each time.
+/// How a [`MappedFile`] reaches the bytes of its file.
+enum Source {
+    /// A mapping, for a file that no other user can shrink.
+    Map(ReadMap),
+    /// The open file, read through copies each time, and its size when it
+    /// was opened.
+    Copy(std::fs::File, usize),
+}
+
+/// A stats file opened once, to be read again and again (a tool polling a
+/// file, a stress test) without opening it anew each time.
 ///
-/// Like [`read_path`], it maps the file read-only, takes no lock and never
-/// writes; each [`MappedFile::read`] parses the file as it is at that moment.
-/// A mapping keeps the file's data alive even after the file is deleted.
+/// Like [`read_path`], it takes no lock and never writes; each
+/// [`MappedFile::read`] parses the file as it is at that moment. How it
+/// reads depends on who could change the file's size, which it checks on
+/// the open file (`fstat`), so that the answer is about the file read:
+///
+/// * a regular file owned by the reading user or root, with no group or
+///   other write permission, on a local file system, is mapped read-only
+///   (no one else can shrink it, so a load from the mapping never faults);
+///   the mapping keeps the file's data alive even after the file is
+///   deleted, and holds no descriptor;
+/// * any other file is kept open and read through bounded copies (`pread`
+///   into the reader's reused buffers, with double buffers and sequence
+///   groups read again the same way): a file that shrinks during a read
+///   gives [`ReadError::Shrunk`], a file that grows is read up to the size
+///   it had when it was opened.
+///
+/// Either way a read takes at most what the [`Limits`] allow, and a
+/// mapping covers at most [`Limits::max_bytes`] of the file.
 pub struct MappedFile {
     path: PathBuf,
-    map: ReadMap,
+    source: Source,
+    owner: u32,
+    limits: Limits,
 }
 
 impl fmt::Debug for MappedFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (mapped, len) = match &self.source {
+            Source::Map(map) => (true, map.file_size()),
+            Source::Copy(_, len) => (false, *len),
+        };
         f.debug_struct("MappedFile")
             .field("path", &self.path)
-            .field("len", &self.map.len())
+            .field("len", &len)
+            .field("mapped", &mapped)
+            .field("owner", &self.owner)
             .finish()
     }
 }
 
 impl MappedFile {
-    /// Maps the file at `path`. Anything but a regular file (a directory, a
-    /// named pipe, a device) is refused without being read; an empty file
-    /// is [`ReadError::Empty`].
+    /// Opens the file at `path` for reads within the default [`Limits`].
+    /// Anything but a regular file (a directory, a named pipe, a device) is
+    /// refused without being read; an empty file is [`ReadError::Empty`].
     pub fn open(path: &Path) -> Result<MappedFile, ReadError> {
-        MappedFile::open_with(path, true)
+        MappedFile::open_options(path, Limits::default(), true)
     }
 
     /// Like [`MappedFile::open`], but a symbolic link at `path` itself is
     /// not followed: it is an error (`ELOOP`) decided when the file is
     /// opened, so a link swapped in after a check is never read through.
     pub fn open_no_follow(path: &Path) -> Result<MappedFile, ReadError> {
-        MappedFile::open_with(path, false)
+        MappedFile::open_options(path, Limits::default(), false)
     }
 
-    fn open_with(path: &Path, follow: bool) -> Result<MappedFile, ReadError> {
+    /// Opens the file at `path` for reads within `limits` (see
+    /// [`MappedFile::open`]).
+    pub fn open_with(path: &Path, limits: Limits) -> Result<MappedFile, ReadError> {
+        MappedFile::open_options(path, limits, true)
+    }
+
+    /// Opens the file at `path` for reads within `limits`, following a
+    /// symbolic link at `path` itself only if `follow`.
+    pub fn open_options(
+        path: &Path,
+        limits: Limits,
+        follow: bool,
+    ) -> Result<MappedFile, ReadError> {
+        use std::os::unix::fs::MetadataExt;
         let io_error = |source| ReadError::Io {
             path: path.to_path_buf(),
             source,
@@ -139,9 +190,9 @@ impl MappedFile {
         } else {
             libc::O_NONBLOCK | libc::O_NOFOLLOW
         };
-        #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, flags);
         let file = options.open(path).map_err(io_error)?;
+        // Of the open file: the checks are about the file that is read.
         let metadata = file.metadata().map_err(io_error)?;
         if !metadata.is_file() {
             return Err(io_error(std::io::Error::new(
@@ -156,10 +207,15 @@ impl MappedFile {
                 error: Box::new(ReadError::Empty),
             });
         }
-        let map = ReadMap::map(&file).map_err(io_error)?;
+        let source = match ReadMap::map(&file, limits.max_bytes).map_err(io_error)? {
+            Some(map) => Source::Map(map),
+            None => Source::Copy(file, usize::try_from(metadata.len()).unwrap_or(usize::MAX)),
+        };
         Ok(MappedFile {
             path: path.to_path_buf(),
-            map,
+            source,
+            owner: metadata.uid(),
+            limits,
         })
     }
 
@@ -168,29 +224,77 @@ impl MappedFile {
         &self.path
     }
 
+    /// The user who owns the file (from the open file).
+    pub fn owner(&self) -> u32 {
+        self.owner
+    }
+
+    /// Whether the file is mapped (nobody else can shrink it), rather than
+    /// read through copies.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.source, Source::Map(_))
+    }
+
     /// Parses the file as it is now. Every error names the path.
-    ///
-    /// A file that another process truncates while it is mapped can make the
-    /// operating system stop this process (`SIGBUS`); writers never truncate
-    /// a file they publish.
     pub fn read(&self) -> Result<Snapshot, ReadError> {
-        let mut snapshot = parse(&self.map).map_err(|error| ReadError::File {
-            path: self.path.clone(),
-            error: Box::new(error),
-        })?;
+        let mut frame = Frame::with_limits(self.limits);
+        self.read_into(&mut frame)?;
+        let mut snapshot = frame.to_snapshot();
         snapshot.path = Some(self.path.clone());
         Ok(snapshot)
     }
 
     /// Parses the file as it is now into `frame`, reusing its buffers (see
     /// [`Frame`]): what [`MappedFile::read`] does, without allocating once
-    /// the frame has grown to the file's size. On an error, which names the
-    /// path, the frame is left empty.
+    /// the frame has grown to the file's size, within both the frame's
+    /// limits and those the file was opened with. On an error, which names
+    /// the path, the frame is left empty.
     pub fn read_into(&self, frame: &mut Frame) -> Result<(), ReadError> {
-        parse_into(&self.map, frame).map_err(|error| ReadError::File {
+        let in_file = |error| ReadError::File {
             path: self.path.clone(),
             error: Box::new(error),
-        })
+        };
+        let limits = frame.limits;
+        frame.limits = Limits {
+            max_bytes: limits.max_bytes.min(self.limits.max_bytes),
+            max_fields: limits.max_fields.min(self.limits.max_fields),
+        };
+        let result = match &self.source {
+            Source::Map(map) => parse_into(map, frame).map_err(in_file),
+            Source::Copy(file, len) => {
+                let copy = FileCopy::new(file, *len);
+                let parsed = parse_into(&copy, frame);
+                match copy.take_fault() {
+                    None => parsed.map_err(in_file),
+                    // Whatever the parse made of it, the file changed
+                    // under the read: nothing of it is returned.
+                    Some(Fault::Shrunk {
+                        offset,
+                        needed,
+                        got,
+                    }) => Err(in_file(ReadError::Shrunk {
+                        offset,
+                        needed,
+                        got,
+                    })),
+                    Some(Fault::Io(source)) => Err(ReadError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }),
+                }
+            }
+        };
+        frame.limits = limits;
+        match result {
+            Ok(()) => {
+                frame.owner = Some(self.owner);
+                Ok(())
+            }
+            Err(error) => {
+                frame.clear();
+                Err(error)
+            }
+        }
     }
 }
 
@@ -254,8 +358,147 @@ mod tests {
         let path = dir.path().join("x.mmstats");
         std::fs::write(&path, &bytes).unwrap();
         let mut from_path = read_path(&path).unwrap();
-        assert_eq!(from_path.path.take(), Some(path));
+        assert_eq!(from_path.path.take(), Some(path.clone()));
+        assert_eq!(from_path.owner.take(), Some(me()));
         assert_eq!(from_path, read_bytes(&bytes).unwrap());
         assert_eq!(from_path.stats[0].value, Value::Unsigned(1));
+        // The same file, writable by others: read through copies, the same.
+        set_mode(&path, 0o666);
+        let copied = MappedFile::open(&path).unwrap();
+        assert!(!copied.is_mapped());
+        let mut snapshot = copied.read().unwrap();
+        assert_eq!(snapshot.path.take(), Some(path.clone()));
+        assert_eq!(snapshot.owner.take(), Some(me()));
+        assert_eq!(snapshot, read_bytes(&bytes).unwrap());
+        set_mode(&path, 0o644);
+        assert!(MappedFile::open(&path).unwrap().is_mapped());
+    }
+
+    fn me() -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A file with a number, then a text whose value takes `text` bytes.
+    fn long_file(text: usize) -> Vec<u8> {
+        let signature = format!("{text}s");
+        let value = vec![b'x'; text];
+        file(
+            &[
+                (b"n", b"  Q", 0xFF, &7u64.to_ne_bytes()),
+                (b"t", signature.as_bytes(), 0xFF, &value),
+            ],
+            0,
+        )
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_read_through_copies_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shrinks.mmstats");
+        let bytes = long_file(100_000);
+        std::fs::write(&path, &bytes).unwrap();
+        set_mode(&path, 0o666);
+        let file = MappedFile::open(&path).unwrap();
+        assert!(!file.is_mapped());
+        let mut frame = Frame::new();
+        file.read_into(&mut frame).unwrap();
+        assert_eq!(frame.get("n").unwrap().value, ValueRef::Unsigned(7));
+        // Another process cuts it to its first page: the next read says so,
+        // and leaves nothing in the frame.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let e = file.read_into(&mut frame).unwrap_err();
+        match e.without_path() {
+            ReadError::Shrunk { got, .. } => assert!(*got < bytes.len(), "{e}"),
+            other => panic!("{other}"),
+        }
+        assert!(e.to_string().contains("shrank while it was read"), "{e}");
+        assert_eq!(e.path(), Some(path.as_path()));
+        assert!(frame.is_empty());
+        // Grown back (with zeros past the first page), it reads again, up
+        // to the size it had when it was opened.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(bytes.len() as u64 * 2)
+            .unwrap();
+        file.read_into(&mut frame).unwrap();
+        assert_eq!(frame.get("n").unwrap().value, ValueRef::Unsigned(7));
+        assert_eq!(frame.file_size(), bytes.len());
+    }
+
+    #[test]
+    fn limits_stop_a_read_with_a_typed_error() {
+        let bytes = long_file(100_000);
+        let e = read_bytes_into(
+            &bytes,
+            &mut Frame::with_limits(Limits::default().max_bytes(50_000)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ReadError::TooLarge {
+                    limit: 50_000,
+                    what: "value",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = read_bytes_into(
+            &bytes,
+            &mut Frame::with_limits(Limits::default().max_fields(1)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ReadError::TooManyFields {
+                    limit: 1,
+                    offset: 18
+                }
+            ),
+            "{e}"
+        );
+        // Both from files, mapped or copied; a file larger than the limit
+        // whose fields end within it reads, the mapping covering only the
+        // limit.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.mmstats");
+        std::fs::write(&path, &bytes).unwrap();
+        let small = dir.path().join("small.mmstats");
+        let mut padded = file(&[(b"n", b"  Q", 0xFF, &7u64.to_ne_bytes())], 0);
+        padded.resize(1 << 20, 0);
+        std::fs::write(&small, &padded).unwrap();
+        for mode in [0o644, 0o666] {
+            set_mode(&path, mode);
+            set_mode(&small, mode);
+            let limits = Limits::default().max_bytes(50_000);
+            let long = MappedFile::open_with(&path, limits).unwrap();
+            assert_eq!(long.is_mapped(), mode == 0o644);
+            let e = long.read().unwrap_err();
+            assert!(
+                matches!(e.without_path(), ReadError::TooLarge { .. }),
+                "{e}"
+            );
+            // A frame's own larger limit does not widen the file's.
+            let mut frame = Frame::with_limits(Limits::default());
+            assert!(long.read_into(&mut frame).is_err());
+            let short = MappedFile::open_with(&small, limits).unwrap();
+            let snapshot = short.read().unwrap();
+            assert_eq!(snapshot.get("n").unwrap().value, Value::Unsigned(7));
+            assert_eq!(snapshot.file_size, 1 << 20);
+        }
     }
 }

@@ -3,7 +3,8 @@
 
 use super::error::ReadError;
 use super::frame::{slot, Entry, Frame};
-use super::groups::{reread_buffered, settle_groups};
+use super::groups::{reread_buffered, settle_groups, Retries};
+use super::limits::Limits;
 use super::mem;
 use super::meta::{default_kind, read_meta};
 use super::text::{finish_text, frame_str, ignore_invalid, push_raw, Span};
@@ -32,6 +33,8 @@ pub(super) struct Cursor<'b> {
     pub(super) bytes: &'b [u8],
     /// The size of the whole file, of which `bytes` may be the start.
     pub(super) file_size: usize,
+    /// How far into the file a read may look (see [`Limits::max_bytes`]).
+    pub(super) limit: usize,
     pub(super) pos: usize,
 }
 
@@ -46,10 +49,21 @@ impl<'b> Cursor<'b> {
         label: Option<&[u8]>,
     ) -> Result<&'b [u8], Halt> {
         let end = offset.checked_add(n);
-        if let Some(bytes) = end.and_then(|end| self.bytes.get(offset..end)) {
+        if let Some(bytes) = end
+            .filter(|&end| end <= self.limit)
+            .and_then(|end| self.bytes.get(offset..end))
+        {
             return Ok(bytes);
         }
         match end {
+            Some(end) if end <= self.file_size && end > self.limit => {
+                Err(Halt::Bad(ReadError::TooLarge {
+                    limit: self.limit,
+                    what,
+                    offset,
+                    end,
+                }))
+            }
             Some(end) if end <= self.file_size => Err(Halt::More(end)),
             _ => Err(Halt::Bad(ReadError::Truncated {
                 what,
@@ -93,9 +107,12 @@ impl<'b> Cursor<'b> {
     }
 }
 
-/// Parses a whole file into a new [`Snapshot`].
-pub(super) fn parse<M: mem::Memory + ?Sized>(mem: &M) -> Result<Snapshot, ReadError> {
-    let mut frame = Frame::new();
+/// Parses a whole file into a new [`Snapshot`], within `limits`.
+pub(super) fn parse<M: mem::Memory + ?Sized>(
+    mem: &M,
+    limits: Limits,
+) -> Result<Snapshot, ReadError> {
+    let mut frame = Frame::with_limits(limits);
     parse_into(mem, &mut frame)?;
     Ok(frame.to_snapshot())
 }
@@ -116,6 +133,10 @@ pub(super) fn parse_into<M: mem::Memory + ?Sized>(
 /// a file before.
 const FIRST_COPY: usize = 16 * 1024;
 
+/// How large a copy buffer a frame keeps when the file it was grown for
+/// no longer needs it.
+const KEPT_COPY: usize = 1 << 20;
+
 /// Parses the bytes of `mem`: in place when they are ordinary memory, else
 /// from a copy of as much of the start of the file as the fields and the
 /// metadata take (copied anew, larger, when a parse finds it needs more).
@@ -124,29 +145,43 @@ const FIRST_COPY: usize = 16 * 1024;
 /// guarded by a sequence field by theirs.
 fn parse_memory<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) -> Result<(), ReadError> {
     let file_size = mem.len();
+    let limit = frame.limits.max_bytes.min(mem.limit());
+    // The most that is ever copied: the file, or as much of it as a read
+    // may look at.
+    let most = file_size.min(limit);
     let mut copy = std::mem::take(&mut frame.copy);
     let mut want = match frame.extent {
         0 => FIRST_COPY,
         extent => extent,
     }
-    .clamp(1, file_size.max(1));
+    .clamp(1, most.max(1));
     let parsed = loop {
         let bytes: &[u8] = match mem.as_slice() {
             Some(bytes) => bytes,
             None => {
                 copy.clear();
-                copy.resize(want.min(file_size), 0);
+                copy.resize(want.min(most), 0);
                 if !mem.copy(0, &mut copy) {
+                    // A file read through copies that got shorter (the
+                    // caller reports it as such).
+                    let wanted = copy.len();
                     copy.clear();
+                    break Err(ReadError::Truncated {
+                        what: "copy of the file",
+                        label: None,
+                        offset: 0,
+                        needed: wanted,
+                        available: 0,
+                    });
                 }
                 &copy
             }
         };
-        match parse_bytes(bytes, file_size, frame) {
+        match parse_bytes(bytes, file_size, limit, frame) {
             Ok(extent) => break Ok(extent),
             Err(Halt::Bad(error)) => break Err(error),
-            Err(Halt::More(end)) if bytes.len() < end && end <= file_size => {
-                want = end.max(want.saturating_mul(2)).min(file_size);
+            Err(Halt::More(end)) if bytes.len() < end && end <= most => {
+                want = end.max(want.saturating_mul(2)).min(most);
             }
             Err(Halt::More(end)) => {
                 // Not reached: a parse asks for more only of a copy shorter
@@ -161,23 +196,44 @@ fn parse_memory<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) -> Result<(
             }
         }
     };
+    // The copy buffer is kept for the next read, but not one grown for a
+    // large file: a read of a file at the byte limit must not leave that
+    // much memory behind in every frame that ever met one.
+    match parsed {
+        Ok(extent) if copy.capacity() > KEPT_COPY.max(extent.saturating_mul(2)) => {
+            copy.clear();
+            copy.shrink_to(extent);
+        }
+        Ok(_) => {}
+        Err(_) => {
+            copy.clear();
+            copy.shrink_to(KEPT_COPY);
+        }
+    }
     frame.copy = copy;
     frame.extent = parsed?;
+    let mut retries = Retries::new();
     if mem.as_slice().is_none() {
-        reread_buffered(mem, frame)?;
+        reread_buffered(mem, frame, &mut retries)?;
     }
-    settle_groups(mem, frame);
+    settle_groups(mem, frame, &mut retries);
     Ok(())
 }
 
 /// Parses the bytes of a file of `file_size` bytes, or the start of them,
 /// into `frame`. Returns how far into the file it read.
-fn parse_bytes(bytes: &[u8], file_size: usize, frame: &mut Frame) -> Result<usize, Halt> {
+fn parse_bytes(
+    bytes: &[u8],
+    file_size: usize,
+    limit: usize,
+    frame: &mut Frame,
+) -> Result<usize, Halt> {
     frame.clear();
     let mut text = std::mem::take(&mut frame.text).into_bytes();
     let mut cursor = Cursor {
         bytes,
         file_size,
+        limit,
         pos: 0,
     };
     let parsed = parse_raw(&mut cursor, frame, &mut text);
@@ -229,6 +285,13 @@ fn parse_raw(cursor: &mut Cursor<'_>, frame: &mut Frame, text: &mut Vec<u8>) -> 
         if label_size == 0 {
             cursor.pos = start;
             break EndMarker::ZeroLabelSize;
+        }
+        if frame.entries.len() >= frame.limits.max_fields {
+            return Err(ReadError::TooManyFields {
+                limit: frame.limits.max_fields,
+                offset: start,
+            }
+            .into());
         }
         parse_field(cursor, start, label_size, frame, text)?;
     };

@@ -28,8 +28,14 @@ pub struct Snapshot {
     pub meta: bool,
     /// Labels of the sequence fields (see [`Kind::Sequence`]) whose groups
     /// could not be read whole: the writer was always in the middle of an
-    /// update (or died in one). Their values are the last ones read.
+    /// update (or died in one). Their values are the first ones read, and
+    /// may be half old, half new.
     pub unsettled: Vec<String>,
+    /// The user who owns the file (its owner's user id, from the open file
+    /// itself), if the snapshot was read from a file. Tools keep other
+    /// users' files out of this user's totals (see
+    /// [`Collector::all_users`](crate::collect::Collector::all_users)).
+    pub owner: Option<u32>,
 }
 
 impl Snapshot {
