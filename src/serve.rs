@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::out::{self, Status, Stop};
+use crate::reading::LimitArgs;
 
 /// Serve the stats over HTTP: a live dashboard at `/`, a JSON API, and
 /// Prometheus metrics at `/metrics`.
@@ -49,7 +50,13 @@ pub struct Args {
     /// reads. Files are taken fewest fields first; those left out are
     /// reported as errors, and the answer says it is incomplete.
     #[arg(long, value_name = "N", default_value_t = mmstats::serve::routes::DEFAULT_MAX_FIELDS)]
-    max_fields: usize,
+    max_answer_fields: usize,
+    /// Also serve the files of other users (by default only those of the
+    /// user the server runs as); each is labelled with its owner.
+    #[arg(long)]
+    all_users: bool,
+    #[command(flatten)]
+    file_limits: LimitArgs,
     /// Most bytes of one answer. A JSON document that can say so stops
     /// there with "truncated": true; `/stats/NAME` and `/metrics` are an
     /// error instead. At least 4096.
@@ -66,11 +73,12 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<Status, Stop> {
     let address = listen_address(&args.listen, args.allow_remote).map_err(Stop::Fatal)?;
     let limits = mmstats::serve::routes::Limits {
-        max_fields: args.max_fields,
+        max_fields: args.max_answer_fields,
         max_response_bytes: args.max_response_bytes,
     };
-    let state =
-        mmstats::serve::State::new(args.paths.clone(), args.store.clone()).with_limits(limits);
+    let state = mmstats::serve::State::new(args.paths.clone(), args.store.clone())
+        .with_limits(limits)
+        .reading(args.file_limits.limits(), args.all_users);
     let server = mmstats::serve::Server::bind(address, state)
         .map_err(|e| Stop::Fatal(e.to_string()))?
         .allow_hosts(&args.allow_host);

@@ -1584,7 +1584,7 @@ fn planted_fields_beyond_an_answers_limit_are_left_out_and_said_so() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["error"].as_str().unwrap().contains("--max-fields"))
+            .filter(|e| e["error"].as_str().unwrap().contains("--max-answer-fields"))
             .collect();
         assert!(left_out.len() >= 6, "{}", snapshot["errors"]);
         assert!(left_out

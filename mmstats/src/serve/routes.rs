@@ -59,7 +59,7 @@ pub const MAX_HISTORY_POINTS: u64 = 100_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Most fields an answer is built from, summed over the files it reads
-    /// (`--max-fields`). Files are taken fewest fields first, so one huge
+    /// (`--max-answer-fields`). Files are taken fewest fields first, so one huge
     /// file is the one left out; those left out are reported as errors and
     /// the answer says it is incomplete.
     pub max_fields: usize,
@@ -99,6 +99,10 @@ pub struct State {
     limits: Limits,
     /// Collectors of the files, reused between requests.
     collectors: std::sync::Mutex<Vec<Collector>>,
+    /// What one file may cost a read.
+    file_limits: crate::reader::Limits,
+    /// Whether other users' files are served too.
+    all_users: bool,
 }
 
 impl State {
@@ -116,7 +120,21 @@ impl State {
             store,
             limits: Limits::default(),
             collectors: std::sync::Mutex::new(Vec::new()),
+            file_limits: crate::reader::Limits::default(),
+            all_users: false,
         }
+    }
+
+    /// The same state, reading each file within `file_limits`, and the
+    /// files of every user (each labelled with its owner) if `all_users`,
+    /// else only those of the user the server runs as.
+    pub fn reading(mut self, file_limits: crate::reader::Limits, all_users: bool) -> State {
+        self.file_limits = file_limits;
+        self.all_users = all_users;
+        if let Ok(mut pool) = self.collectors.lock() {
+            pool.clear();
+        }
+        self
     }
 
     /// The same state with other limits; a `max_response_bytes` below
@@ -461,8 +479,12 @@ fn read<'s>(state: &'s State, glob: Option<&str>) -> Result<Files<'s>, Reply> {
         Some(glob) => discover_in_dir(&state.dir, glob)?,
     };
     let taken = state.collectors.lock().ok().and_then(|mut pool| pool.pop());
-    let mut collector =
-        taken.unwrap_or_else(|| Collector::new(state.paths.clone()).follow_links(false));
+    let mut collector = taken.unwrap_or_else(|| {
+        Collector::new(state.paths.clone())
+            .follow_links(false)
+            .limits(state.file_limits)
+            .all_users(state.all_users)
+    });
     let collection = collector.collect_paths(found.files, found.skipped);
     let mut errors: Vec<(String, String)> = Vec::new();
     for skip in collection.skipped {
@@ -535,7 +557,7 @@ fn within_fields(
                 path,
                 format!(
                     "left out of this answer: its {} fields would take it past {max_fields} \
-                     fields, counted over all the files (--max-fields)",
+                     fields, counted over all the files (--max-answer-fields)",
                     snapshot.stats.len()
                 ),
             ));
@@ -761,7 +783,7 @@ fn metrics(state: &State) -> Reply {
     let mut text = prom::exposition(snapshots, errors);
     if files.left_out > 0 {
         text.push_str(&format!(
-            "# {} files left out of this exposition: over {} fields in all (--max-fields)\n",
+            "# {} files left out of this exposition: over {} fields in all (--max-answer-fields)\n",
             files.left_out, state.limits.max_fields
         ));
         for (file, error) in &files.errors {
