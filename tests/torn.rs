@@ -111,6 +111,9 @@ fn readers_never_see_a_torn_number_in_an_aligned_file() {
         if !snapshot.unsettled.is_empty() {
             tally.unsettled += 1;
         }
+        // A group the reader gave up on is named, its values the last ones
+        // read: a text left unsettled is not checked.
+        let text_settled = !snapshot.unsettled.iter().any(|l| l == "text.seq");
         for stat in &snapshot.stats {
             tally.field_reads += 1;
             match (stat.label.as_str(), &stat.value) {
@@ -131,7 +134,7 @@ fn readers_never_see_a_torn_number_in_an_aligned_file() {
                     tally.torn_numbers += 1
                 }
                 ("short", Value::Unsigned(v)) if !halves_equal(*v, 8) => tally.torn_numbers += 1,
-                ("text", Value::Text(t)) => {
+                ("text", Value::Text(t)) if text_settled => {
                     tally.text_reads += 1;
                     let first = t.as_bytes().first().copied();
                     if t.len() != 64 || !t.bytes().all(|b| Some(b) == first) {
@@ -141,7 +144,7 @@ fn readers_never_see_a_torn_number_in_an_aligned_file() {
                         }
                     }
                 }
-                ("wide" | "float" | "int" | "short" | "text.seq", _) => {}
+                ("wide" | "float" | "int" | "short" | "text" | "text.seq", _) => {}
                 (label, _) if label.starts_with("group") => {}
                 (label, value) => panic!("unexpected field {label} = {value:?}"),
             }
@@ -257,8 +260,14 @@ fn a_summary_is_always_read_whole_though_its_fields_change_apart() {
             "{reads} reads, {distinct} changes"
         );
         let snapshot = file.read().unwrap();
-        if !snapshot.unsettled.is_empty() {
-            assert_eq!(snapshot.unsettled, ["group.seq"]);
+        // The stress writer's file has two groups: the summary and the text.
+        for label in &snapshot.unsettled {
+            assert!(
+                ["group.seq", "text.seq"].contains(&label.as_str()),
+                "{label}"
+            );
+        }
+        if snapshot.unsettled.iter().any(|l| l == "group.seq") {
             unsettled += 1;
             continue;
         }
@@ -349,8 +358,13 @@ fn a_text_is_always_read_whole_while_its_writer_changes_it() {
             "{reads} reads, {torn} torn, {changes} changes"
         );
         let snapshot = file.read().unwrap();
+        // A group the reader gave up on (after its few milliseconds of
+        // tries) is named unsettled, its value the last one read: such
+        // reads are counted apart, not checked.
         if !snapshot.unsettled.is_empty() {
+            assert_eq!(snapshot.unsettled, ["text.seq"]);
             unsettled += 1;
+            continue;
         }
         let Value::Text(text) = &snapshot.get("text").unwrap().value else {
             panic!("a text")
@@ -403,6 +417,11 @@ fn a_text_is_always_read_whole_while_its_writer_changes_it() {
     );
     assert!(changes >= MIN_CHANGES, "the writer was writing");
     assert!(raw_mixed > 0, "the unprotected reads never saw a mix");
-    assert_eq!(torn, 0, "{torn} torn texts in {reads} reads");
-    assert_eq!(unsettled, 0, "{unsettled} reads left the text unsettled");
+    assert_eq!(torn, 0, "{torn} torn texts in {reads} settled reads");
+    // Giving up is for a writer stopped in the middle of an update; one
+    // that runs is seldom given up on.
+    assert!(
+        unsettled < reads / 10,
+        "{unsettled} reads left the text unsettled, {reads} settled"
+    );
 }

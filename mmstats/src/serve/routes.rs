@@ -1198,6 +1198,10 @@ mod tests {
         assert_eq!(left_out, 1);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "a");
-        assert!(errors[0].1.contains("--max-fields"), "{}", errors[0].1);
+        assert!(
+            errors[0].1.contains("--max-answer-fields"),
+            "{}",
+            errors[0].1
+        );
     }
 }
