@@ -10,6 +10,8 @@ use mmstats::collect::Collector;
 use mmstats::reader::{Snapshot, Value};
 use mmstats::Kind;
 
+use mmstats::time as when;
+
 use crate::out::{self, Out, Status, Stop};
 use crate::reading::{LimitArgs, OthersNote};
 
@@ -31,11 +33,13 @@ pub struct Args {
     /// up again for every line; by default the default glob.
     #[arg(value_name = "PATH|DIR|GLOB")]
     paths: Vec<String>,
-    /// Seconds between lines (fractions allowed).
-    #[arg(short, long, default_value = "1", value_parser = parse_delay)]
-    delay: Duration,
+    /// Time between lines, as every command takes durations (`1s`, `500ms`,
+    /// `2m`, or a number of seconds such as `0.5`); `--delay` is the same.
+    #[arg(short, long, alias = "delay", value_name = "DURATION", default_value = "1s",
+          value_parser = parse_delay)]
+    interval: Duration,
     /// Repeat the header every N lines; 0 prints it once.
-    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20)]
     headers: u64,
     /// Put in front of every field (`web.`); headers leave it out.
     #[arg(short, long, default_value = "")]
@@ -53,7 +57,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "gauge")]
     unknown_as: UnknownAs,
     /// Take a sample each time a line arrives on standard input instead of
-    /// every --delay seconds; stop at the end of the input.
+    /// every --interval; stop at the end of the input.
     #[arg(long)]
     on_input: bool,
     /// Sum the files of every user, not only those of the user poll runs
@@ -72,13 +76,10 @@ enum UnknownAs {
 }
 
 fn parse_delay(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err("the delay must be above zero".into());
+    match when::parse_duration_ms(text)? {
+        0 => Err("the interval must be at least 1ms".into()),
+        ms => Ok(Duration::from_millis(ms)),
     }
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// Narrowest and widest a column gets.
@@ -162,6 +163,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut out = Out::new();
     let mut lines: u64 = 0;
     let mut since_header: Option<u64> = None;
+    let mut matched = false;
     let mut input = std::io::stdin().lock();
     if args.count == Some(0) {
         return out.finish();
@@ -177,6 +179,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         }
         let (snapshots, unreadable) =
             sample(&mut collector, &labels, &filters, &mut warned, &mut others);
+        matched = matched || !snapshots.is_empty();
         let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
         let width = column_width(terminal_columns(), labels.len());
         let header_due = match since_header {
@@ -195,8 +198,21 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             break;
         }
         if !args.on_input {
-            std::thread::sleep(args.delay);
+            std::thread::sleep(args.interval);
         }
+    }
+    if !matched {
+        // Every line was `-`: say why rather than exit as if all was well.
+        out::warn(&format!(
+            "no file has any of the fields {}{}",
+            labels.join(", "),
+            if args.filter.is_empty() {
+                String::new()
+            } else {
+                " and matches every --filter".to_string()
+            }
+        ));
+        out.failed();
     }
     out.finish()
 }
@@ -212,6 +228,13 @@ fn sample<'c>(
 ) -> (Vec<&'c Snapshot>, Vec<PathBuf>) {
     let collection = collector.collect();
     others.warn(collection.others);
+    for skip in collection.skipped {
+        // Keyed by the message: an argument that matches nothing is said
+        // once, not at every line.
+        if warned.insert(PathBuf::from(skip.to_string())) {
+            out::warn(&skip.to_string());
+        }
+    }
     let mut unreadable = Vec::new();
     for failure in collection.failed {
         if warned.insert(failure.path.clone()) {
@@ -292,5 +315,9 @@ mod tests {
         assert!(parse_delay("nan").is_err());
         assert!(parse_delay("1e30").is_err());
         assert_eq!(parse_delay("0.5"), Ok(Duration::from_millis(500)));
+        // The syntax of every other command's durations.
+        assert_eq!(parse_delay("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_delay("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_delay("2m"), Ok(Duration::from_secs(120)));
     }
 }

@@ -115,6 +115,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             "no stats files match {}",
             mmstats::file::default_glob()
         ));
+        // Nothing at all to show is a failure a script can see.
+        out.failed();
     }
     out.finish()
 }

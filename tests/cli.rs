@@ -321,7 +321,10 @@ fn poll_picks_up_new_files_and_drops_vanished_ones_without_going_negative() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = Writer::start(dir.path(), "a", 1, 100);
     let mut b = Writer::start(dir.path(), "b", 1, 40);
-    let mut poll = Poll::start(&["hits", "-p", "t.", "-c", "4", "-n", "2"], dir.path());
+    let mut poll = Poll::start(
+        &["hits", "-p", "t.", "-c", "4", "--headers", "2"],
+        dir.path(),
+    );
     assert_eq!(poll.sample(true)[1].trim(), "140");
     // b dies and its file goes; a handles 7 more.
     b.kill();
@@ -424,7 +427,26 @@ fn poll_every_delay_and_with_filters() {
         poll(&["-c", "1", "-f", "t.sta", "-f", "t.state=serving"]),
         ["hits queue", "11 6"]
     );
-    assert_eq!(poll(&["-c", "1", "-f", "t.nothing"]), ["hits queue", "- -"]);
+    // A filter no file matches: a row of `-`, said, and status 1.
+    let (output, stdout, stderr) = run(mmstats()
+        .args([
+            "poll",
+            "hits,queue",
+            "-p",
+            "t.",
+            "-c",
+            "1",
+            "-f",
+            "t.nothing",
+        ])
+        .arg(dir.path()));
+    assert_eq!(output.status.code(), Some(1));
+    let rows: Vec<String> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(rows, ["hits queue", "- -"]);
+    assert!(stderr.contains("matches every --filter"), "{stderr}");
 }
 
 /// Model for a file that names a pid and a creation time of the test's
@@ -608,13 +630,31 @@ fn arguments_that_match_nothing() {
     let (output, _, stderr) = run(mmstats().arg("slurp").arg(&missing));
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("missing.mmstats: no such file"), "{stderr}");
-    // The default glob finding nothing is no error, but is said.
+    // The default glob finding nothing is said, and fails (status 1).
     let (output, stdout, stderr) = run(mmstats().arg("slurp").env("MMSTATS_PATH", dir.path()));
-    assert!(output.status.success());
+    assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout, "");
     assert!(stderr.contains("no stats files match"), "{stderr}");
-    // A bad delay is a usage error.
+    // A bad interval is a usage error; one in the syntax of every command
+    // is taken.
     let (output, _, stderr) = run(mmstats().args(["poll", "x", "--delay", "0"]));
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr.contains("above zero"), "{stderr}");
+    assert!(stderr.contains("at least 1ms"), "{stderr}");
+    // poll of a field no file has says so and fails, though it prints its
+    // line of `-`; its interval takes a unit like record's.
+    let (output, stdout, stderr) = run(mmstats().args([
+        "poll",
+        "nosuch",
+        "--interval",
+        "10ms",
+        "--count",
+        "2",
+        &dir.path().display().to_string(),
+    ]));
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains('-'), "{stdout}");
+    assert!(
+        stderr.contains("no file has any of the fields nosuch"),
+        "{stderr}"
+    );
 }

@@ -708,7 +708,15 @@ fn the_tools_survive_files_that_shrink_while_they_read_them() {
     // poll and record read every user's files, as asked; serve this
     // user's only.
     let mut poll = mmstats()
-        .args(["poll", "g", "--all-users", "--delay", "0.005", "-n", "0"])
+        .args([
+            "poll",
+            "g",
+            "--all-users",
+            "--delay",
+            "0.005",
+            "--headers",
+            "0",
+        ])
         .arg(&arg)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
