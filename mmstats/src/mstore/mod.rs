@@ -356,6 +356,7 @@ mod format;
 mod reader;
 mod store;
 mod types;
+mod vfs;
 
 pub use error::{Error, Result};
 pub use reader::Reader;
