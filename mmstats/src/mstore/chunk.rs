@@ -236,8 +236,16 @@ impl Chunk {
             idx.set_len(recs.valid_end as u64)
                 .ctx(&idx_path, "truncate torn record")?;
         }
-        let open_other = |p: &Path| -> Result<Option<Box<dyn VFile>>> {
+        // A writer makes a data or presence file that is missing (a power
+        // cut can take a name whose directory was not synced yet); its
+        // name must then be made durable before any presence is.
+        let mut made = false;
+        let mut open_other = |p: &Path| -> Result<Option<Box<dyn VFile>>> {
             if writable {
+                if let Some(f) = vfs::open_existing(fs.as_ref(), p, Mode::Write)? {
+                    return Ok(Some(f));
+                }
+                made = true;
                 vfs::open_file(fs.as_ref(), p, Mode::Create).map(Some)
             } else {
                 vfs::open_existing(fs.as_ref(), p, Mode::Read)
@@ -285,7 +293,7 @@ impl Chunk {
             wbuf_bytes: 0,
             unsynced: false,
             idx_unsynced: false,
-            new_files: false,
+            new_files: made,
             last_used: 0,
             scratch: Vec::new(),
         };
@@ -299,12 +307,20 @@ impl Chunk {
 
     /// Creates a new, empty chunk (writer only), in the layout with
     /// checksums. Leftover data and presence files of an earlier chunk
-    /// with this base are emptied first, then the index appears atomically
-    /// by rename.
+    /// with this base are replaced by new ones first, then the index
+    /// appears atomically by rename.
     pub fn create(fs: &FsRef, chunks_dir: &Path, base: u64, chunk_size: u64) -> Result<Chunk> {
         let [idx_path, dat_path, bit_path] = chunk_paths(chunks_dir, base);
         for p in [&dat_path, &bit_path] {
-            vfs::open_file(fs.as_ref(), p, Mode::Truncate)?;
+            // Fresh files, not old ones emptied: an emptied file's old
+            // content could come back after a power cut, beside the new
+            // index.
+            match fs.remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).ctx(p, "remove leftover"),
+            }
+            vfs::open_file(fs.as_ref(), p, Mode::Create)?;
         }
         vfs::write_atomic(
             fs.as_ref(),
@@ -934,40 +950,49 @@ impl Chunk {
     /// Writer: makes the data durable, then writes and syncs the presence
     /// bits of the rows written since the last flush.
     pub fn flush(&mut self) -> Result<()> {
-        if self.flush_data()? {
+        if self.flush_values()? {
             if let Some(dir) = self.idx_path.parent() {
                 vfs::sync_dir(self.fs.as_ref(), dir)?;
             }
         }
+        self.flush_index()?;
         self.flush_bits()
     }
 
-    /// First half of a flush: writes out gathered values and makes the data
-    /// and index durable. Returns true if the chunk's files are new since
-    /// the last flush, so that the directory must be synced before
-    /// [`flush_bits`](Self::flush_bits).
-    pub fn flush_data(&mut self) -> Result<bool> {
+    /// First step of a flush: writes out gathered values and makes them
+    /// durable. Returns true if a file of the chunk is new since the last
+    /// flush: the directory must then be synced before the index records
+    /// are (so that no index row can be durable beside a file name that is
+    /// not) and before any presence is.
+    pub fn flush_values(&mut self) -> Result<bool> {
         if !self.unsynced {
-            return Ok(false);
+            // A file made when the chunk was opened (for a read, say)
+            // still needs its name made durable.
+            return Ok(self.new_files);
         }
         self.write_buffers()?;
         if let Some(dat) = &self.dat {
             dat.sync_data().ctx(&self.dat_path, "fsync")?;
         }
+        Ok(self.new_files)
+    }
+
+    /// Second step of a flush: makes the index records durable.
+    pub fn flush_index(&mut self) -> Result<()> {
         if self.idx_unsynced {
             self.idx.sync_data().ctx(&self.idx_path, "fsync")?;
             self.idx_unsynced = false;
         }
-        Ok(self.new_files)
+        Ok(())
     }
 
-    /// Second half of a flush: writes and syncs the presence bits. Call
-    /// only after `flush_data` (and the directory sync it asked for).
+    /// Last step of a flush: writes and syncs the presence bits. Call
+    /// only after the steps before.
     pub fn flush_bits(&mut self) -> Result<()> {
+        self.new_files = false;
         if !self.unsynced {
             return Ok(());
         }
-        self.new_files = false;
         let mut first_error = None;
         if self.bit.is_some() {
             for r in 0..self.pending.len() {

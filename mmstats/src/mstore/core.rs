@@ -133,7 +133,7 @@ pub(crate) struct Core {
     pub meta: Meta,
     pub writable: bool,
     pub list: MetricList,
-    cache: HashMap<u64, Chunk>,
+    cache: std::collections::BTreeMap<u64, Chunk>,
     tick: u64,
     max_open: usize,
 }
@@ -155,7 +155,7 @@ impl Core {
             meta,
             writable,
             list,
-            cache: HashMap::new(),
+            cache: std::collections::BTreeMap::new(),
             tick: 0,
             max_open: max_open.max(1),
         }
@@ -305,15 +305,18 @@ impl Core {
         self.cache.remove(&base);
     }
 
-    /// Flushes every open chunk: all data first, then one directory sync if
-    /// any chunk is new, then all presence bits.
+    /// Flushes every open chunk: all values first, then one directory sync
+    /// if a chunk file is new, then all index records, then all presence.
     pub fn flush_all(&mut self) -> Result<()> {
         let mut new_files = false;
         for c in self.cache.values_mut() {
-            new_files |= c.flush_data()?;
+            new_files |= c.flush_values()?;
         }
         if new_files {
             vfs::sync_dir(self.fs.as_ref(), &self.chunks_dir)?;
+        }
+        for c in self.cache.values_mut() {
+            c.flush_index()?;
         }
         for c in self.cache.values_mut() {
             c.flush_bits()?;

@@ -69,12 +69,20 @@ impl Store {
     pub(crate) fn create_in(fs: FsRef, dir: &Path, options: Options) -> Result<Store> {
         validate(&options)?;
         let f = fs.as_ref();
-        let made = !vfs::exists(f, dir)?;
+        // The directories this makes must have durable entries in their
+        // parents too, or a power cut could take the whole store away.
+        let mut made = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+            if vfs::exists(f, d)? {
+                break;
+            }
+            made.push(d);
+            at = d.parent();
+        }
         f.create_dir_all(dir).ctx(dir, "create directory")?;
-        if made {
-            // The new directory's entry in its parent must be durable too,
-            // or a power cut could take the whole store away.
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        for d in made.iter().rev() {
+            if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
                 sync_dir(f, parent)?;
             }
         }
@@ -307,39 +315,49 @@ impl Store {
     pub fn delete_before(&mut self, slot: u64) -> Result<u64> {
         let s = self.core.meta.chunk_size;
         let cutoff = slot / s * s;
-        let mut n = 0;
         let f = self.core.fs.clone();
-        for base in list_bases(f.as_ref(), &self.core.chunks_dir)? {
-            if base >= cutoff {
-                break;
-            }
-            self.core.forget_chunk(base);
-            // The index goes first: without it the chunk does not exist.
-            for p in chunk_paths(&self.core.chunks_dir, base) {
-                match f.remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).ctx(&p, "remove"),
-                }
-            }
-            n += 1;
+        let remove = |p: &Path| match f.remove_file(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).ctx(p, "remove"),
+        };
+        let doomed: Vec<u64> = list_bases(f.as_ref(), &self.core.chunks_dir)?
+            .into_iter()
+            .filter(|b| *b < cutoff)
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
         }
-        if n > 0 {
-            sync_dir(f.as_ref(), &self.core.chunks_dir)?;
+        // The indexes go first, durably: without its index a chunk does not
+        // exist, and a power cut cannot keep a chunk's index while losing
+        // its data file, whatever order the removals reach the disk in.
+        for base in &doomed {
+            self.core.forget_chunk(*base);
+            remove(&chunk_paths(&self.core.chunks_dir, *base)[0])?;
         }
+        sync_dir(f.as_ref(), &self.core.chunks_dir)?;
+        // Then the rest, durably too: were an old data or presence file to
+        // come back after a power cut, a chunk made again with this base
+        // could find it beside its new index.
+        for base in &doomed {
+            for p in &chunk_paths(&self.core.chunks_dir, *base)[1..] {
+                remove(p)?;
+            }
+        }
+        sync_dir(f.as_ref(), &self.core.chunks_dir)?;
+        let n = doomed.len() as u64;
         Ok(n)
     }
 
     /// Makes every point written so far durable and visible to readers:
-    /// the metric list, then each chunk's data and index, then its presence
-    /// bits, each with `fsync`, then the directories.
+    /// the metric list, then each chunk's data and index (and the chunks
+    /// directory if a chunk file is new), then its presence bits, each
+    /// with `fdatasync`.
     pub fn sync(&mut self) -> Result<()> {
         self.list_file
             .sync_data()
             .ctx(&self.core.list_path, "fsync")?;
-        self.core.flush_all()?;
-        sync_dir(self.core.fs.as_ref(), &self.core.chunks_dir)?;
-        sync_dir(self.core.fs.as_ref(), &self.core.dir)
+        self.core.flush_all()
     }
 
     /// Syncs and closes the store, releasing the writer lock.
@@ -371,6 +389,7 @@ pub(crate) fn slot_at(meta: &Meta, time: u64) -> Result<u64> {
 /// no index (left by a crash during create or delete).
 fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
     for d in [dir, chunks_dir] {
+        let mut removed = false;
         for name in fs.list_dir(d).ctx(d, "list directory")? {
             let p: PathBuf = d.join(&name);
             let Some(name) = name.to_str() else {
@@ -380,11 +399,16 @@ fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
                 && !vfs::exists(fs, &p.with_extension("idx"))?;
             if name.ends_with(".tmp") || (d == chunks_dir && orphan) {
                 match fs.remove_file(&p) {
-                    Ok(()) => {}
+                    Ok(()) => removed = true,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e).ctx(&p, "remove leftover"),
                 }
             }
+        }
+        // Durably: a leftover data or presence file that came back after a
+        // power cut could sit beside the index of a chunk made again.
+        if removed && d == chunks_dir {
+            sync_dir(fs, d)?;
         }
     }
     Ok(())
