@@ -597,7 +597,7 @@ impl Chunk {
             let (first, last) = self.block_slots(k);
             return Err(bad_bits(&self.bit_path, first, last));
         }
-        let overlap = (off..off + n).any(|t| bit_get(&p.bits, t));
+        let overlap = bits::any_in(&p.bits, off as usize, n as usize);
         if p.fresh || !overlap {
             return Ok(());
         }
@@ -613,12 +613,7 @@ impl Chunk {
             }
             let (s, e) = self.block_span(k);
             let (lo, hi) = (off.max(s), (off + n).min(e));
-            let hit = (lo..hi).any(|t| {
-                let i = (t - s) as usize;
-                rec.words
-                    .get(i / 64)
-                    .is_some_and(|w| w >> (i % 64) & 1 == 1)
-            });
+            let hit = lo < hi && bits::any_in(&rec.words, (lo - s) as usize, (hi - lo) as usize);
             if !hit {
                 continue;
             }
@@ -627,7 +622,7 @@ impl Chunk {
             let mut vals = vec![0u8; ((e - s) * 8) as usize];
             let row_at = self.row_offset(row).unwrap_or(0);
             self.read_data(&mut vals, row_at + s * 8)?;
-            if format::data_crc(&self.pos(row, k), &rec.words, &vals) != rec.data_crc {
+            if format::data_crc(&self.pos(row, k), &rec, &vals) != rec.data_crc {
                 let (first, last) = self.block_slots(k);
                 return Err(bad_data(&self.dat_path, first, last));
             }
@@ -697,13 +692,34 @@ impl Chunk {
     /// Layout 2: presence of blocks `b0..b1` of `row` from their records,
     /// as words from block `b0` on, plus the records (checked: a record
     /// that fails its checksum is an error).
-    fn file_bits_v2(&self, row: u32, b0: u64, b1: u64) -> Result<(Vec<u64>, Vec<RecState>)> {
+    fn file_bits_v2(
+        &self,
+        row: u32,
+        b0: u64,
+        b1: u64,
+        range: Option<(u64, u64)>,
+    ) -> Result<(Vec<u64>, Vec<RecState>, Vec<u8>)> {
         let raw = self.read_records(row, b0, b1)?;
         let mut words = vec![0u64; ((b1 - b0) as usize) * BLOCK_WORDS];
         let mut recs = Vec::with_capacity((b1 - b0) as usize);
         for k in b0..b1 {
             let i = (k - b0) as usize;
-            let st = self.decode(row, k, &raw[i * REC_LEN..(i + 1) * REC_LEN]);
+            let bytes = &raw[i * REC_LEN..(i + 1) * REC_LEN];
+            let mut st = format::parse_rec(bytes);
+            if let RecState::Valid(rec) = &st {
+                let (s, e) = self.block_span(k);
+                // A record whose values a read checks is checked with them
+                // (the data checksum covers its presence and flags); any
+                // other, by its own checksum.
+                let checked_with_data = rec.flags & UNCHECKED == 0
+                    && range.is_some_and(|(lo, hi)| {
+                        let (a, b) = (lo.max(s), hi.min(e));
+                        a < b && bits::any_in(&rec.words, (a - s) as usize, (b - a) as usize)
+                    });
+                if !checked_with_data && !format::rec_crc_ok(bytes, &self.pos(row, k)) {
+                    st = RecState::Bad;
+                }
+            }
             match st {
                 RecState::Empty => {}
                 RecState::Valid(rec) => {
@@ -711,9 +727,7 @@ impl Chunk {
                     let n = (e - s) as usize;
                     // Bits past the end of a short last block: not written
                     // by the store.
-                    let mut past = vec![0u64; BLOCK_WORDS];
-                    bits::or_bits(&rec.words, n, &mut past, 0, BLOCK_WORDS * 64 - n);
-                    if past.iter().any(|w| *w != 0) {
+                    if bits::any_in(&rec.words, n, BLOCK_WORDS * 64 - n) {
                         let (first, last) = self.block_slots(k);
                         return Err(bad_bits(&self.bit_path, first, last));
                     }
@@ -726,7 +740,7 @@ impl Chunk {
             }
             recs.push(st);
         }
-        Ok((words, recs))
+        Ok((words, recs, raw))
     }
 
     /// Reads points `off..off + n` of `row`: values (little-endian) into
@@ -790,8 +804,8 @@ impl Chunk {
                 (v, s, None)
             }
             (Layout::V2, None) => {
-                let (v, recs) = self.file_bits_v2(row, b0, b1)?;
-                (v, (off - b0 * BLOCK) as usize, Some(recs))
+                let (v, recs, raw) = self.file_bits_v2(row, b0, b1, Some((off, off + n as u64)))?;
+                (v, (off - b0 * BLOCK) as usize, Some((recs, raw)))
             }
         };
         let mut set = vec![0u64; n.div_ceil(64)];
@@ -807,10 +821,17 @@ impl Chunk {
         // Which blocks' values are checked: those with set points whose
         // record is in force.
         let check: Vec<(u64, BlockRec)> = match &recs {
-            Some(recs) => (b0..b1)
+            Some((recs, _)) => (b0..b1)
                 .zip(recs.iter())
                 .filter_map(|(k, st)| match st {
-                    RecState::Valid(rec) if rec.flags & UNCHECKED == 0 => Some((k, *rec)),
+                    RecState::Valid(rec) if rec.flags & UNCHECKED == 0 => {
+                        // Only blocks with points in the range are checked
+                        // (and must be: their records were taken on trust).
+                        let (s, e) = self.block_span(k);
+                        let (a, b) = (off.max(s), (off + n as u64).min(e));
+                        (a < b && bits::any_in(&rec.words, (a - s) as usize, (b - a) as usize))
+                            .then_some((k, *rec))
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -857,13 +878,15 @@ impl Chunk {
             if let Some(k) = bad {
                 // The writer may have changed the record meanwhile.
                 let again = self.read_records(row, k, k + 1)?;
-                let before = recs
-                    .as_ref()
-                    .and_then(|r| r.get((k - b0) as usize).copied());
-                if before != Some(self.decode(row, k, &again)) {
+                let at = (k - b0) as usize * REC_LEN;
+                let before = recs.as_ref().and_then(|(_, raw)| raw.get(at..at + REC_LEN));
+                if before != Some(&again[..]) {
                     return Ok(None);
                 }
                 let (first, last) = self.block_slots(k);
+                if !format::rec_crc_ok(&again, &self.pos(row, k)) {
+                    return Err(bad_bits(&self.bit_path, first, last));
+                }
                 return Err(bad_data(&self.dat_path, first, last));
             }
         }
@@ -928,7 +951,7 @@ impl Chunk {
         check.iter().find_map(|(k, rec)| {
             let (s, e) = self.block_span(*k);
             let vals = span.get(((s - s0) * 8) as usize..((e - s0) * 8) as usize)?;
-            (format::data_crc(&self.pos(row, *k), &rec.words, vals) != rec.data_crc).then_some(*k)
+            (format::data_crc(&self.pos(row, *k), rec, vals) != rec.data_crc).then_some(*k)
         })
     }
 
@@ -940,7 +963,7 @@ impl Chunk {
         match self.layout {
             Layout::V1 => Ok(self.file_bits_v1(row, 0, self.chunk_size as usize)?.0),
             Layout::V2 => {
-                let (mut words, _) = self.file_bits_v2(row, 0, self.blocks_per_row)?;
+                let (mut words, _, _) = self.file_bits_v2(row, 0, self.blocks_per_row, None)?;
                 words.truncate(self.words_per_row);
                 Ok(words)
             }
@@ -1084,7 +1107,7 @@ impl Chunk {
                     match format::decode_rec(&old[i * REC_LEN..(i + 1) * REC_LEN], &pos) {
                         RecState::Valid(rec)
                             if rec.flags & UNCHECKED == 0
-                                && format::data_crc(&pos, &rec.words, vals) != rec.data_crc =>
+                                && format::data_crc(&pos, &rec, vals) != rec.data_crc =>
                         {
                             let (first, last) = self.block_slots(k);
                             first_error.get_or_insert(bad_data(&self.dat_path, first, last));
@@ -1104,7 +1127,7 @@ impl Chunk {
                     *word = p.bits.get(w + j).copied().unwrap_or(0);
                 }
                 if !rec.is_empty() {
-                    rec.data_crc = format::data_crc(&pos, &rec.words, vals);
+                    rec.data_crc = format::data_crc(&pos, &rec, vals);
                 }
                 out[i * REC_LEN..(i + 1) * REC_LEN]
                     .copy_from_slice(&format::encode_rec(&rec, &pos));

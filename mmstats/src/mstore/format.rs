@@ -221,15 +221,34 @@ pub(crate) fn encode_rec(rec: &BlockRec, pos: &BlockPos) -> [u8; REC_LEN] {
 }
 
 pub(crate) fn decode_rec(b: &[u8], pos: &BlockPos) -> RecState {
+    match parse_rec(b) {
+        RecState::Valid(_) if !rec_crc_ok(b, pos) => RecState::Bad,
+        other => other,
+    }
+}
+
+/// Whether a record's own checksum holds.
+pub(crate) fn rec_crc_ok(b: &[u8], pos: &BlockPos) -> bool {
+    let Some(b) = b.get(..REC_LEN) else {
+        return false;
+    };
+    let mut h = pos.hasher();
+    h.update(&b[..60]);
+    h.finalize() == u32_at(b, 60)
+}
+
+/// Decodes a record without checking its own checksum: for a read that
+/// checks the block's data checksum, which covers the record's presence
+/// and flags too (the record's checksum is then checked only to tell which
+/// file is damaged).
+pub(crate) fn parse_rec(b: &[u8]) -> RecState {
     let Some(b) = b.get(..REC_LEN) else {
         return RecState::Bad;
     };
     if b.iter().all(|x| *x == 0) {
         return RecState::Empty;
     }
-    let mut h = pos.hasher();
-    h.update(&b[..60]);
-    if h.finalize() != u32_at(b, 60) || u32_at(b, 56) != 0 || u32_at(b, 52) & !UNCHECKED != 0 {
+    if u32_at(b, 56) != 0 || u32_at(b, 52) & !UNCHECKED != 0 {
         return RecState::Bad;
     }
     let mut rec = BlockRec {
@@ -247,29 +266,52 @@ pub(crate) fn decode_rec(b: &[u8], pos: &BlockPos) -> RecState {
     RecState::Valid(rec)
 }
 
-/// Checksum of a block's values: `data` holds the block's `n` points
-/// (little-endian, `n * 8` bytes); points whose bit in `words` is clear
-/// count as zero, so that writing into unset points leaves it valid.
-pub(crate) fn data_crc(pos: &BlockPos, words: &[u64; BLOCK_WORDS], data: &[u8]) -> u32 {
+/// Checksum of a block's values and of the presence that vouches for
+/// them: the position, the presence words and the flags (as in bytes
+/// 0..48 and 52..56 of the record), then `data`, the block's `n` points
+/// (little-endian, `n * 8` bytes), where points whose bit in `words` is
+/// clear count as zero, so that writing into unset points leaves it valid.
+pub(crate) fn data_crc(pos: &BlockPos, rec: &BlockRec, data: &[u8]) -> u32 {
+    let words = &rec.words;
     let mut h = pos.hasher();
+    let mut head = [0u8; BLOCK_WORDS * 8 + 4];
+    for (i, w) in words.iter().enumerate() {
+        head[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    head[BLOCK_WORDS * 8..].copy_from_slice(&rec.flags.to_le_bytes());
+    h.update(&head);
     let mut masked = [0u8; 512];
-    for (i, piece) in data.chunks(512).enumerate() {
-        let w = words.get(i).copied().unwrap_or(0);
+    // Runs of fully set words go to the hasher in one piece (much faster
+    // than word by word); a partly set word is masked first.
+    let full_word = |i: usize, piece: &[u8]| {
         let k = piece.len() / 8;
         let full = if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
-        if w & full == full {
-            h.update(piece);
-        } else {
-            let m = &mut masked[..piece.len()];
-            for (j, (dst, src)) in m.chunks_exact_mut(8).zip(piece.chunks_exact(8)).enumerate() {
-                if w >> j & 1 == 1 {
-                    dst.copy_from_slice(src);
-                } else {
-                    dst.fill(0);
-                }
+        words.get(i).is_some_and(|w| w & full == full)
+    };
+    let count = data.len().div_ceil(512);
+    let piece = |i: usize| &data[i * 512..((i + 1) * 512).min(data.len())];
+    let mut i = 0;
+    while i < count {
+        if full_word(i, piece(i)) {
+            let start = i;
+            while i < count && full_word(i, piece(i)) {
+                i += 1;
             }
-            h.update(m);
+            h.update(&data[start * 512..(i * 512).min(data.len())]);
+            continue;
         }
+        let piece = piece(i);
+        let w = words.get(i).copied().unwrap_or(0);
+        let m = &mut masked[..piece.len()];
+        for (j, (dst, src)) in m.chunks_exact_mut(8).zip(piece.chunks_exact(8)).enumerate() {
+            if w >> j & 1 == 1 {
+                dst.copy_from_slice(src);
+            } else {
+                dst.fill(0);
+            }
+        }
+        h.update(m);
+        i += 1;
     }
     h.finalize()
 }
