@@ -121,7 +121,7 @@ fn read_points(
 
 fn unknown_metric(reader: &mut Reader, dir: &Path, metric: &str) -> Stop {
     let shown = dir.display();
-    let names = reader.metrics().unwrap_or_default();
+    let names = reader.salvage_metrics().map(|m| m.0).unwrap_or_default();
     let close = history::similar(metric, &names);
     let hint = if close.is_empty() {
         format!("`mmstats metrics --store {shown}` lists them")
@@ -302,8 +302,15 @@ struct Span {
 pub fn run_metrics(args: &MetricsArgs) -> Result<Status, Stop> {
     let mut reader = open(&args.store)?;
     let info = reader.info();
-    let metrics = reader.metrics().map_err(|e| Stop::Fatal(e.to_string()))?;
+    // A damaged metric list is reported, and what can be found is listed.
+    let (metrics, damage) = reader
+        .salvage_metrics()
+        .map_err(|e| Stop::Fatal(e.to_string()))?;
     let mut out = Out::new();
+    for e in &damage {
+        out::warn(&e.to_string());
+        out.failed();
+    }
     // One pass over every stored point gives each series its span.
     let spans = reader.fold(
         std::collections::HashMap::<String, Span>::new(),

@@ -496,6 +496,38 @@ fn a_damaged_chunk_names_its_file_and_spares_other_series() {
 }
 
 #[test]
+fn a_damaged_metric_list_or_a_flipped_bit_is_named_and_the_rest_still_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    record_five_samples(&files, &store, "cmd");
+    let s = store.to_str().unwrap();
+    // One byte of the first record of the metric list.
+    let list = store.join("metrics.list");
+    let mut bytes = std::fs::read(&list).unwrap();
+    bytes[12] ^= 0x5a;
+    std::fs::write(&list, bytes).unwrap();
+    let (output, stdout, stderr) = run(&["metrics", "--store", s]);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&list.display().to_string()), "{stderr}");
+    assert!(stdout.contains("cmd:app:t.hits"), "{stdout}");
+    assert!(stdout.contains("cmd:app:t.queue"), "{stdout}");
+    let hits = query_json(&store, "cmd:app:t.hits", &[]);
+    assert_eq!(values_u64(&hits), [20, 25, 30, 35, 40]);
+    // One bit of a stored value: the command fails naming the file, the
+    // other chunks' points are still shown, and no wrong value is.
+    let dat = store.join("chunks").join(format!("{:020}.dat", 0));
+    let mut bytes = std::fs::read(&dat).unwrap();
+    bytes[0] ^= 0x10;
+    std::fs::write(&dat, bytes).unwrap();
+    let (output, stdout, stderr) = run(&["query", "--store", s, "cmd:app:t.hits", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&dat.display().to_string()), "{stderr}");
+    let shown: Json = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(values_u64(&shown), [30, 35, 40]);
+}
+
+#[test]
 fn bad_input_is_reported_and_fails_the_command() {
     let tmp = tempfile::tempdir().unwrap();
     let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));

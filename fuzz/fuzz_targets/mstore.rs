@@ -50,6 +50,8 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn exercise_reader(dir: &Path) {
     let Ok(mut reader) = Reader::open(dir) else { return };
     let _ = reader.count();
+    let _ = reader.salvage_metrics();
+    let _ = reader.value_type("a");
     let names: Vec<String> = match reader.metrics() {
         Ok(metrics) => metrics.into_iter().map(|m| m.name).collect(),
         Err(_) => vec!["a".into(), "b".into(), "c".into()],

@@ -242,13 +242,13 @@ fn chunk_index_truncated_at_every_byte() {
         for name in ["alpha", "beta-metric", "c"] {
             match exact_or_unset(&mut r, name, 0, S) {
                 Ok(n) => {
-                    assert!(cut >= 28);
+                    assert!(cut >= 32);
                     if n > 0 {
                         complete += 1;
                     }
                 }
                 Err(Error::Corrupt { path, .. }) => {
-                    assert!(cut < 28, "cut {cut}");
+                    assert!(cut < 32, "cut {cut}");
                     assert_eq!(path, idx0(&work));
                 }
                 Err(e) => panic!("{e}"),
@@ -258,7 +258,7 @@ fn chunk_index_truncated_at_every_byte() {
             assert_eq!(n, expect_count(name, S, 2 * S));
         }
         // Only whole records count, and they are the first ones.
-        let recs = [28 + 13, 28 + 13 + 19, 28 + 13 + 19 + 9];
+        let recs = [32 + 13, 32 + 13 + 19, 32 + 13 + 19 + 9];
         assert_eq!(
             complete,
             recs.iter().filter(|e| **e <= cut).count(),
@@ -301,7 +301,7 @@ fn chunk_index_garbled_at_every_byte() {
             );
         }
         // Damage before the last record is reported, not dropped silently.
-        if at < 28 + 13 + 19 {
+        if at < 32 + 13 + 19 {
             assert_eq!(errors, 3, "byte {at}");
         }
         writer_recovers(&work);

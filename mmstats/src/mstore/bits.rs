@@ -51,6 +51,22 @@ pub(crate) fn set_range(words: &mut [u64], start: usize, n: usize) {
     }
 }
 
+/// Whether any of bits `start..start + n` is set; bits past the end are
+/// unset.
+pub(crate) fn any_in(words: &[u64], start: usize, n: usize) -> bool {
+    let mut done = 0;
+    while done < n {
+        let d = start + done;
+        let db = d % 64;
+        let take = (64 - db).min(n - done);
+        if words.get(d / 64).is_some_and(|w| w >> db & mask(take) != 0) {
+            return true;
+        }
+        done += take;
+    }
+    false
+}
+
 /// Whether bit `i` is set; bits past the end are unset.
 pub(crate) fn get(words: &[u64], i: usize) -> bool {
     words.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
@@ -146,6 +162,9 @@ mod tests {
             }
             prop_assert_eq!(&rebuilt[..], &model[..n]);
             prop_assert_eq!(count(&w, n), model[..n].iter().filter(|b| **b).count() as u64);
+            for (s, l) in [(0usize, 512usize), (3, 70), (64, 64), (100, 1), (450, 62)] {
+                prop_assert_eq!(any_in(&w, s, l), model[s..s + l].iter().any(|b| *b), "{} {}", s, l);
+            }
         }
     }
 }

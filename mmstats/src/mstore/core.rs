@@ -1,8 +1,6 @@
 //! State and read paths shared by the writer and readers.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::chunk::{self, Chunk};
@@ -10,7 +8,11 @@ use super::error::{Error, IoContext, Result};
 use super::format::{self, Meta};
 use super::types::sealed::Sealed;
 use super::types::{make_splits, MetricInfo, Points, Run, Value, ValueType};
+use super::vfs::{self, FsRef, Mode, Vfs};
 use super::{bits, MAX_NAME_LEN, MAX_READ_POINTS};
+
+/// Names with their types.
+pub(crate) type Names = Vec<(String, ValueType)>;
 
 pub(crate) const META_FILE: &str = "mstore.meta";
 pub(crate) const LIST_FILE: &str = "metrics.list";
@@ -36,16 +38,20 @@ pub(crate) fn slot_limit(s: u64) -> u64 {
     u64::MAX / s * s
 }
 
-pub(crate) fn read_meta(dir: &Path) -> Result<Meta> {
+pub(crate) fn read_meta(fs: &dyn Vfs, dir: &Path) -> Result<Meta> {
     let path = dir.join(META_FILE);
-    let bytes = chunk::read_file(&path)?;
+    let bytes = vfs::read_file(fs, &path)?;
     format::decode_meta(&path, &bytes)
 }
 
 /// The store's metadata, checked against the chunk size the caller expects
 /// (if any): the one check every way of opening a store makes.
-pub(crate) fn read_meta_expecting(dir: &Path, expected_chunk_size: Option<u64>) -> Result<Meta> {
-    let meta = read_meta(dir)?;
+pub(crate) fn read_meta_expecting(
+    fs: &dyn Vfs,
+    dir: &Path,
+    expected_chunk_size: Option<u64>,
+) -> Result<Meta> {
+    let meta = read_meta(fs, dir)?;
     match expected_chunk_size {
         Some(expected) if expected != meta.chunk_size => Err(Error::ChunkSizeMismatch {
             path: dir.join(META_FILE),
@@ -65,23 +71,23 @@ pub(crate) struct MetricList {
     pub valid_end: u64,
     pub torn_tail: bool,
     pub damage: Option<u64>,
-    /// (inode, length) of the file last read, to skip needless re-reads.
-    pub seen: (u64, u64),
+    /// ((device, inode), length) of the file last read, to skip needless
+    /// re-reads.
+    pub seen: ((u64, u64), u64),
 }
 
 impl MetricList {
-    pub fn load(path: &Path) -> Result<MetricList> {
-        let f = File::open(path).ctx(path, "open")?;
-        let md = f.metadata().ctx(path, "stat")?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut &f, &mut bytes).ctx(path, "read")?;
+    pub fn load(fs: &dyn Vfs, path: &Path) -> Result<MetricList> {
+        let f = vfs::open_file(fs, path, Mode::Read)?;
+        let md = f.stat().ctx(path, "stat")?;
+        let bytes = vfs::read_all(f.as_ref(), path)?;
         format::check_list_header(path, &bytes)?;
         let recs = format::scan_records(&bytes, format::LIST_HEADER_LEN);
         let mut l = MetricList {
             valid_end: recs.valid_end as u64,
             torn_tail: recs.torn_tail,
             damage: recs.damage.map(|d| d as u64),
-            seen: (md.ino(), md.len()),
+            seen: (md.id, md.len),
             ..MetricList::default()
         };
         for (name, ty) in recs.records {
@@ -91,12 +97,10 @@ impl MetricList {
     }
 
     /// Like `load`, but a bad header reads as an empty, damaged list.
-    pub fn load_tolerant(path: &Path) -> Result<MetricList> {
-        match MetricList::load(path) {
+    pub fn load_tolerant(fs: &dyn Vfs, path: &Path) -> Result<MetricList> {
+        match MetricList::load(fs, path) {
             Err(Error::Corrupt { offset, .. }) => {
-                let seen = std::fs::metadata(path)
-                    .map(|m| (m.ino(), m.len()))
-                    .unwrap_or_default();
+                let seen = fs.stat(path).map(|m| (m.id, m.len)).unwrap_or_default();
                 Ok(MetricList {
                     damage: Some(offset),
                     seen,
@@ -105,6 +109,12 @@ impl MetricList {
             }
             other => other,
         }
+    }
+
+    /// True when records may be missing: damage, or bytes after the last
+    /// valid record (a torn append, or damage to the last record).
+    pub fn incomplete(&self) -> bool {
+        self.damage.is_some() || self.torn_tail
     }
 
     pub fn push(&mut self, name: String, ty: ValueType) {
@@ -116,27 +126,36 @@ impl MetricList {
 }
 
 pub(crate) struct Core {
+    pub fs: FsRef,
     pub dir: PathBuf,
     pub chunks_dir: PathBuf,
     pub list_path: PathBuf,
     pub meta: Meta,
     pub writable: bool,
     pub list: MetricList,
-    cache: HashMap<u64, Chunk>,
+    cache: std::collections::BTreeMap<u64, Chunk>,
     tick: u64,
     max_open: usize,
 }
 
 impl Core {
-    pub fn new(dir: &Path, meta: Meta, writable: bool, max_open: usize, list: MetricList) -> Core {
+    pub fn new(
+        fs: FsRef,
+        dir: &Path,
+        meta: Meta,
+        writable: bool,
+        max_open: usize,
+        list: MetricList,
+    ) -> Core {
         Core {
+            fs,
             dir: dir.to_path_buf(),
             chunks_dir: dir.join(CHUNKS_DIR),
             list_path: dir.join(LIST_FILE),
             meta,
             writable,
             list,
-            cache: HashMap::new(),
+            cache: std::collections::BTreeMap::new(),
             tick: 0,
             max_open: max_open.max(1),
         }
@@ -147,19 +166,81 @@ impl Core {
         if self.writable {
             return Ok(());
         }
-        let md = std::fs::metadata(&self.list_path).ctx(&self.list_path, "stat")?;
-        if (md.ino(), md.len()) != self.list.seen {
-            self.list = MetricList::load_tolerant(&self.list_path)?;
+        let md = self.fs.stat(&self.list_path).ctx(&self.list_path, "stat")?;
+        if (md.id, md.len) != self.list.seen {
+            self.list = MetricList::load_tolerant(self.fs.as_ref(), &self.list_path)?;
         }
         Ok(())
     }
 
+    /// The type of `name`: from the metric list, or, when the list may be
+    /// missing records (damage, a torn end), from the chunk indexes, which
+    /// repeat every name and type.
     pub fn lookup_type(&mut self, name: &str) -> Result<Option<ValueType>> {
         if let Some(t) = self.list.by_name.get(name) {
             return Ok(Some(*t));
         }
         self.refresh_list()?;
-        Ok(self.list.by_name.get(name).copied())
+        if let Some(t) = self.list.by_name.get(name) {
+            return Ok(Some(*t));
+        }
+        if self.writable || !self.list.incomplete() {
+            return Ok(None);
+        }
+        let (found, _) = self.index_names()?;
+        Ok(found.into_iter().find(|(n, _)| n == name).map(|(_, t)| t))
+    }
+
+    /// Every name in the chunk indexes, in order of chunks and rows, each
+    /// once, with the errors of indexes that could not be read.
+    pub fn index_names(&self) -> Result<(Names, Vec<Error>)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for base in chunk::list_bases(self.fs.as_ref(), &self.chunks_dir)? {
+            match Chunk::open_index(&self.fs, &self.chunks_dir, base, self.meta.chunk_size) {
+                Ok(Some(c)) => {
+                    for (n, t) in c.names {
+                        if seen.insert(n.clone()) {
+                            out.push((n, t));
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok((out, errors))
+    }
+
+    /// Every metric that can be found, with the damage met on the way: the
+    /// metric list's valid records, and when the list may be missing some,
+    /// the names in the chunk indexes after them.
+    pub fn salvage_metrics(&mut self) -> Result<(Vec<MetricInfo>, Vec<Error>)> {
+        self.refresh_list()?;
+        let mut errors = Vec::new();
+        if let Some(offset) = self.list.damage {
+            errors.push(Error::Corrupt {
+                path: self.list_path.clone(),
+                offset,
+                reason: "damaged metric list; the metrics are also taken from the chunk indexes",
+            });
+        }
+        let mut all: Vec<(String, ValueType)> = self.list.order.clone();
+        if self.list.incomplete() {
+            let (names, bad) = self.index_names()?;
+            errors.extend(bad);
+            for (n, t) in names {
+                if !self.list.by_name.contains_key(&n) {
+                    all.push((n, t));
+                }
+            }
+        }
+        let infos = all
+            .into_iter()
+            .map(|(name, value_type)| MetricInfo { name, value_type })
+            .collect();
+        Ok((infos, errors))
     }
 
     /// Open chunk `base`, from the cache or from disk. `create` (writer
@@ -174,11 +255,16 @@ impl Core {
         };
         if stale {
             self.cache.remove(&base);
-            let c = match Chunk::open(&self.chunks_dir, base, self.meta.chunk_size, self.writable)?
-            {
+            let c = match Chunk::open(
+                &self.fs,
+                &self.chunks_dir,
+                base,
+                self.meta.chunk_size,
+                self.writable,
+            )? {
                 Some(c) => c,
                 None if create && self.writable => {
-                    Chunk::create(&self.chunks_dir, base, self.meta.chunk_size)?
+                    Chunk::create(&self.fs, &self.chunks_dir, base, self.meta.chunk_size)?
                 }
                 None => return Ok(None),
             };
@@ -219,15 +305,18 @@ impl Core {
         self.cache.remove(&base);
     }
 
-    /// Flushes every open chunk: all data first, then one directory sync if
-    /// any chunk is new, then all presence bits.
+    /// Flushes every open chunk: all values first, then one directory sync
+    /// if a chunk file is new, then all index records, then all presence.
     pub fn flush_all(&mut self) -> Result<()> {
         let mut new_files = false;
         for c in self.cache.values_mut() {
-            new_files |= c.flush_data()?;
+            new_files |= c.flush_values()?;
         }
         if new_files {
-            chunk::sync_dir(&self.chunks_dir)?;
+            vfs::sync_dir(self.fs.as_ref(), &self.chunks_dir)?;
+        }
+        for c in self.cache.values_mut() {
+            c.flush_index()?;
         }
         for c in self.cache.values_mut() {
             c.flush_bits()?;
@@ -314,7 +403,7 @@ impl Core {
         F: FnMut(A, &str, u64, Run<'_>) -> A,
     {
         let mut acc = init;
-        for base in chunk::list_bases(&self.chunks_dir)? {
+        for base in chunk::list_bases(self.fs.as_ref(), &self.chunks_dir)? {
             let Some(c) = self.chunk(base, false)? else {
                 continue;
             };
@@ -359,6 +448,11 @@ impl Core {
                 offset,
                 reason: "damaged record in metric list",
             });
+        }
+        if self.list.torn_tail && !self.writable {
+            // The last record may be damaged rather than torn: the chunk
+            // indexes tell which metrics it may have held.
+            return Ok(self.salvage_metrics()?.0);
         }
         Ok(self
             .list

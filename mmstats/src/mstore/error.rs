@@ -50,6 +50,31 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// Stored points, or the presence record that vouches for them, fail
+    /// their checksum: the file was changed by something other than the
+    /// store (a flipped bit on the disk, a stray write). The points of
+    /// those slots are not returned; other blocks, chunks and metrics read
+    /// normally.
+    #[error("{path}: {reason} (slots {first} to {last})")]
+    Damaged {
+        /// The file at fault: the data file if the points fail their
+        /// checksum, the presence file if their presence record does.
+        path: PathBuf,
+        /// First slot of the damaged block.
+        first: u64,
+        /// Last slot of the damaged block (included).
+        last: u64,
+        /// What failed.
+        reason: &'static str,
+    },
+    /// A path in the store names something other than a regular file (a
+    /// FIFO, a device, a directory, a symbolic link). It is refused without
+    /// being read, so it can neither block nor feed the store.
+    #[error("{path}: not a regular file; the store uses only regular files")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// The store (or one of its chunk files) was made with another chunk
     /// size than the one asked for.
     #[error("{path}: chunk size is {found}, but {expected} was expected")]

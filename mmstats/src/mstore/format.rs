@@ -11,6 +11,18 @@ pub(crate) const LIST_MAGIC: &[u8; 8] = b"MSTLIST1";
 pub(crate) const LIST_HEADER_LEN: usize = 8;
 pub(crate) const INDEX_MAGIC: &[u8; 8] = b"MSTINDX1";
 pub(crate) const INDEX_HEADER_LEN: usize = 28;
+/// Chunk index of the second layout: presence and checksums per block.
+pub(crate) const INDEX2_MAGIC: &[u8; 8] = b"MSTINDX2";
+pub(crate) const INDEX2_HEADER_LEN: usize = 32;
+/// Points per checksummed block in the second layout.
+pub(crate) const BLOCK: u64 = 384;
+/// Words of presence bits in one block record.
+pub(crate) const BLOCK_WORDS: usize = (BLOCK / 64) as usize;
+/// Bytes of one block record: 8 of them fill an aligned 512-byte sector.
+pub(crate) const REC_LEN: usize = 64;
+/// Block record flag: the block's points are being overwritten, its data
+/// checksum is not in force until the next sync.
+pub(crate) const UNCHECKED: u32 = 1;
 pub(crate) const RECORD_TAG: u8 = b'R';
 /// Bytes a record adds around its name: tag, type, length, checksum.
 pub(crate) const RECORD_OVERHEAD: usize = 8;
@@ -76,33 +88,232 @@ pub(crate) fn decode_meta(path: &Path, b: &[u8]) -> Result<Meta> {
     Ok(m)
 }
 
-pub(crate) fn encode_index_header(chunk_size: u64, base: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(INDEX_HEADER_LEN);
-    v.extend_from_slice(INDEX_MAGIC);
+pub(crate) fn encode_index2_header(chunk_size: u64, base: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(INDEX2_HEADER_LEN);
+    v.extend_from_slice(INDEX2_MAGIC);
     v.extend_from_slice(&chunk_size.to_le_bytes());
     v.extend_from_slice(&base.to_le_bytes());
+    v.extend_from_slice(&(BLOCK as u32).to_le_bytes());
     let c = crc(&v);
     v.extend_from_slice(&c.to_le_bytes());
     v
 }
 
-/// Checks a chunk index header; returns `(chunk_size, base)`.
-pub(crate) fn decode_index_header(path: &Path, b: &[u8]) -> Result<(u64, u64)> {
+/// The layout of a chunk, from its index header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `MSTINDX1`: plain presence bitmaps, no checksums (stores written
+    /// before checksums; read and written as they are).
+    V1,
+    /// `MSTINDX2`: presence and checksums in block records.
+    V2,
+}
+
+/// A decoded chunk index header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexHeader {
+    pub chunk_size: u64,
+    pub base: u64,
+    pub layout: Layout,
+    pub len: usize,
+}
+
+/// Checks a chunk index header of either layout.
+pub(crate) fn decode_index_header(path: &Path, b: &[u8]) -> Result<IndexHeader> {
     let bad = |offset: u64, reason| Error::Corrupt {
         path: path.to_path_buf(),
         offset,
         reason,
     };
-    if b.len() < INDEX_HEADER_LEN {
+    if b.len() < 8 {
         return Err(bad(b.len() as u64, "chunk index header is truncated"));
     }
-    if &b[..8] != INDEX_MAGIC {
-        return Err(bad(0, "not a chunk index (bad magic)"));
+    let (layout, len) = match &b[..8] {
+        m if m == INDEX_MAGIC => (Layout::V1, INDEX_HEADER_LEN),
+        m if m == INDEX2_MAGIC => (Layout::V2, INDEX2_HEADER_LEN),
+        _ => return Err(bad(0, "not a chunk index (bad magic)")),
+    };
+    if b.len() < len {
+        return Err(bad(b.len() as u64, "chunk index header is truncated"));
     }
-    if crc(&b[..24]) != u32_at(b, 24) {
-        return Err(bad(24, "chunk index header checksum mismatch"));
+    if crc(&b[..len - 4]) != u32_at(b, len - 4) {
+        return Err(bad(len as u64 - 4, "chunk index header checksum mismatch"));
     }
-    Ok((u64_at(b, 8), u64_at(b, 16)))
+    if layout == Layout::V2 && u32_at(b, 24) != BLOCK as u32 {
+        return Err(bad(
+            24,
+            "chunk index names a block size this version does not use",
+        ));
+    }
+    Ok(IndexHeader {
+        chunk_size: u64_at(b, 8),
+        base: u64_at(b, 16),
+        layout,
+        len,
+    })
+}
+
+/// Where a block record belongs: its checksums cover this, so that a
+/// record or data copied to another place, or a row reused by another
+/// metric, fails them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockPos {
+    pub base: u64,
+    pub row: u32,
+    pub block: u32,
+    /// CRC-32 of the metric's name.
+    pub name_crc: u32,
+}
+
+impl BlockPos {
+    fn hasher(&self) -> crc32fast::Hasher {
+        let mut h = crc32fast::Hasher::new();
+        let mut seed = [0u8; 20];
+        seed[..8].copy_from_slice(&self.base.to_le_bytes());
+        seed[8..12].copy_from_slice(&self.row.to_le_bytes());
+        seed[12..16].copy_from_slice(&self.block.to_le_bytes());
+        seed[16..20].copy_from_slice(&self.name_crc.to_le_bytes());
+        h.update(&seed);
+        h
+    }
+}
+
+/// One block record: the presence of a block's points and the checksum of
+/// their values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct BlockRec {
+    pub words: [u64; BLOCK_WORDS],
+    pub data_crc: u32,
+    pub flags: u32,
+}
+
+impl BlockRec {
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|w| *w == 0)
+    }
+}
+
+/// A block record as found on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecState {
+    /// All zeros (never written, or a hole): no point is set.
+    Empty,
+    Valid(BlockRec),
+    /// Fails its checksum.
+    Bad,
+}
+
+pub(crate) fn encode_rec(rec: &BlockRec, pos: &BlockPos) -> [u8; REC_LEN] {
+    let mut b = [0u8; REC_LEN];
+    if rec.is_empty() {
+        // An empty block is all zeros, like a block never written.
+        return b;
+    }
+    for (i, w) in rec.words.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    b[48..52].copy_from_slice(&rec.data_crc.to_le_bytes());
+    b[52..56].copy_from_slice(&rec.flags.to_le_bytes());
+    let mut h = pos.hasher();
+    h.update(&b[..60]);
+    b[60..64].copy_from_slice(&h.finalize().to_le_bytes());
+    b
+}
+
+pub(crate) fn decode_rec(b: &[u8], pos: &BlockPos) -> RecState {
+    match parse_rec(b) {
+        RecState::Valid(_) if !rec_crc_ok(b, pos) => RecState::Bad,
+        other => other,
+    }
+}
+
+/// Whether a record's own checksum holds.
+pub(crate) fn rec_crc_ok(b: &[u8], pos: &BlockPos) -> bool {
+    let Some(b) = b.get(..REC_LEN) else {
+        return false;
+    };
+    let mut h = pos.hasher();
+    h.update(&b[..60]);
+    h.finalize() == u32_at(b, 60)
+}
+
+/// Decodes a record without checking its own checksum: for a read that
+/// checks the block's data checksum, which covers the record's presence
+/// and flags too (the record's checksum is then checked only to tell which
+/// file is damaged).
+pub(crate) fn parse_rec(b: &[u8]) -> RecState {
+    let Some(b) = b.get(..REC_LEN) else {
+        return RecState::Bad;
+    };
+    if b.iter().all(|x| *x == 0) {
+        return RecState::Empty;
+    }
+    if u32_at(b, 56) != 0 || u32_at(b, 52) & !UNCHECKED != 0 {
+        return RecState::Bad;
+    }
+    let mut rec = BlockRec {
+        data_crc: u32_at(b, 48),
+        flags: u32_at(b, 52),
+        ..BlockRec::default()
+    };
+    for (i, w) in rec.words.iter_mut().enumerate() {
+        *w = u64_at(b, i * 8);
+    }
+    if rec.is_empty() {
+        // Zero presence is written as an all-zero record, never like this.
+        return RecState::Bad;
+    }
+    RecState::Valid(rec)
+}
+
+/// Checksum of a block's values and of the presence that vouches for
+/// them: the position, the presence words and the flags (as in bytes
+/// 0..48 and 52..56 of the record), then `data`, the block's `n` points
+/// (little-endian, `n * 8` bytes), where points whose bit in `words` is
+/// clear count as zero, so that writing into unset points leaves it valid.
+pub(crate) fn data_crc(pos: &BlockPos, rec: &BlockRec, data: &[u8]) -> u32 {
+    let words = &rec.words;
+    let mut h = pos.hasher();
+    let mut head = [0u8; BLOCK_WORDS * 8 + 4];
+    for (i, w) in words.iter().enumerate() {
+        head[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    head[BLOCK_WORDS * 8..].copy_from_slice(&rec.flags.to_le_bytes());
+    h.update(&head);
+    let mut masked = [0u8; 512];
+    // Runs of fully set words go to the hasher in one piece (much faster
+    // than word by word); a partly set word is masked first.
+    let full_word = |i: usize, piece: &[u8]| {
+        let k = piece.len() / 8;
+        let full = if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+        words.get(i).is_some_and(|w| w & full == full)
+    };
+    let count = data.len().div_ceil(512);
+    let piece = |i: usize| &data[i * 512..((i + 1) * 512).min(data.len())];
+    let mut i = 0;
+    while i < count {
+        if full_word(i, piece(i)) {
+            let start = i;
+            while i < count && full_word(i, piece(i)) {
+                i += 1;
+            }
+            h.update(&data[start * 512..(i * 512).min(data.len())]);
+            continue;
+        }
+        let piece = piece(i);
+        let w = words.get(i).copied().unwrap_or(0);
+        let m = &mut masked[..piece.len()];
+        for (j, (dst, src)) in m.chunks_exact_mut(8).zip(piece.chunks_exact(8)).enumerate() {
+            if w >> j & 1 == 1 {
+                dst.copy_from_slice(src);
+            } else {
+                dst.fill(0);
+            }
+        }
+        h.update(m);
+        i += 1;
+    }
+    h.finalize()
 }
 
 pub(crate) fn check_list_header(path: &Path, b: &[u8]) -> Result<()> {

@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use super::core::{self, Core, MetricList};
-use super::error::Result;
+use super::error::{Error, Result};
 use super::store::slot_at;
 use super::types::{MetricInfo, OpenOptions, Points, Run, StoreInfo, Value, ValueType};
+use super::vfs::{self, FsRef};
 
 /// Read-only access to a store, from any number of processes at once and
 /// beside the writer. A `Reader` takes no lock, so it never waits for the
@@ -39,11 +40,14 @@ impl Reader {
     /// then reports it, and [`get`](Self::get) takes types from the chunk
     /// indexes.
     pub fn open_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Reader> {
-        let dir = dir.as_ref();
-        let meta = core::read_meta_expecting(dir, options.expected_chunk_size)?;
-        let list = MetricList::load_tolerant(&dir.join(core::LIST_FILE))?;
+        Reader::open_in(vfs::real(), dir.as_ref(), options)
+    }
+
+    pub(crate) fn open_in(fs: FsRef, dir: &Path, options: OpenOptions) -> Result<Reader> {
+        let meta = core::read_meta_expecting(fs.as_ref(), dir, options.expected_chunk_size)?;
+        let list = MetricList::load_tolerant(fs.as_ref(), &dir.join(core::LIST_FILE))?;
         Ok(Reader {
-            core: Core::new(dir, meta, false, options.max_open_chunks, list),
+            core: Core::new(fs, dir, meta, false, options.max_open_chunks, list),
         })
     }
 
@@ -67,16 +71,31 @@ impl Reader {
         self.core.get(metric, from, to)
     }
 
-    /// The type of `metric`, if the metric list knows it.
+    /// The type of `metric`, if it exists: from the metric list, or, if
+    /// the list is damaged or ends in an incomplete record, from the chunk
+    /// indexes (which repeat every name and type), so that a damaged list
+    /// does not hide a metric whose points can be read.
     pub fn value_type(&mut self, metric: &str) -> Result<Option<ValueType>> {
         self.core.lookup_type(metric)
     }
 
     /// Every metric with its type, in order of first write. Fails with
-    /// [`Error::Corrupt`](super::Error::Corrupt) naming the metric list if it is damaged (the
-    /// writer repairs it on its next open).
+    /// [`Error::Corrupt`](super::Error::Corrupt) naming the metric list if
+    /// it is damaged (the writer repairs it on its next open);
+    /// [`salvage_metrics`](Self::salvage_metrics) lists what can still be
+    /// found.
     pub fn metrics(&mut self) -> Result<Vec<MetricInfo>> {
         self.core.metrics()
+    }
+
+    /// Every metric that can be found, with the damage met on the way: the
+    /// metric list's valid records in order, then, if the list is damaged
+    /// or ends in an incomplete record, the names only the chunk indexes
+    /// hold. The errors name the damaged metric list and any chunk index
+    /// that could not be read; an `Err` means the store could not be read
+    /// at all.
+    pub fn salvage_metrics(&mut self) -> Result<(Vec<MetricInfo>, Vec<Error>)> {
+        self.core.salvage_metrics()
     }
 
     /// Number of metrics in the metric list.

@@ -1,17 +1,16 @@
 //! The writer.
 
-use std::fs::{self, File, OpenOptions as FsOpenOptions, TryLockError};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::chunk::{chunk_paths, list_bases, sync_dir, write_atomic, Chunk};
+use super::chunk::{chunk_paths, list_bases, Chunk};
 use super::core::{self, check_name, slot_limit, Core, MetricList};
 use super::error::{Error, IoContext, Result};
 use super::format::{self, Meta};
 use super::types::{
     make_splits, MetricInfo, OpenOptions, Options, Points, Run, StoreInfo, Value, ValueType,
 };
+use super::vfs::{self, sync_dir, write_atomic, FsRef, Mode, VFile, Vfs};
 use super::MAX_CHUNK_SIZE;
 
 /// The writer of a store: one per store at a time, enforced by an exclusive
@@ -21,8 +20,8 @@ use super::MAX_CHUNK_SIZE;
 /// [`close`](Store::close) to see them.
 pub struct Store {
     core: Core,
-    list_file: File,
-    _lock: File,
+    list_file: Box<dyn VFile>,
+    _lock: Box<dyn VFile>,
     closed: bool,
 }
 
@@ -34,21 +33,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn lock(dir: &Path) -> Result<File> {
+fn lock(fs: &dyn Vfs, dir: &Path) -> Result<Box<dyn VFile>> {
     let path = dir.join(core::LOCK_FILE);
-    let f = FsOpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .ctx(&path, "open lock file")?;
-    // An exclusive lock that does not wait, held until the file is closed:
-    // std documents it as `flock` with `LOCK_EX | LOCK_NB` on Unix.
+    let f = vfs::open_file(fs, &path, Mode::Create)?;
+    // An exclusive lock that does not wait, held until the file is closed.
     match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(TryLockError::Error(e)) => Err(e).ctx(&path, "flock"),
+        Ok(true) => Ok(f),
+        Ok(false) => Err(Error::Locked { path }),
+        Err(e) => Err(e).ctx(&path, "flock"),
     }
 }
 
@@ -71,27 +63,46 @@ impl Store {
     /// Creates a new store in `dir` (made if missing) and opens it for
     /// writing. Fails with [`Error::AlreadyExists`] if `dir` holds a store.
     pub fn create(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        Store::create_in(vfs::real(), dir.as_ref(), options)
+    }
+
+    pub(crate) fn create_in(fs: FsRef, dir: &Path, options: Options) -> Result<Store> {
         validate(&options)?;
-        let dir = dir.as_ref();
-        fs::create_dir_all(dir).ctx(dir, "create directory")?;
-        let lock = lock(dir)?;
+        let f = fs.as_ref();
+        // The directories this makes must have durable entries in their
+        // parents too, or a power cut could take the whole store away.
+        let mut made = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+            if vfs::exists(f, d)? {
+                break;
+            }
+            made.push(d);
+            at = d.parent();
+        }
+        f.create_dir_all(dir).ctx(dir, "create directory")?;
+        for d in made.iter().rev() {
+            if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(f, parent)?;
+            }
+        }
+        let lock = lock(f, dir)?;
         let meta_path = dir.join(core::META_FILE);
-        if meta_path.exists() {
+        if vfs::exists(f, &meta_path)? {
             return Err(Error::AlreadyExists { path: meta_path });
         }
         let chunks = dir.join(core::CHUNKS_DIR);
-        fs::create_dir_all(&chunks).ctx(&chunks, "create directory")?;
-        write_atomic(&dir.join(core::LIST_FILE), format::LIST_MAGIC)?;
-        sync_dir(&chunks)?;
+        f.create_dir_all(&chunks).ctx(&chunks, "create directory")?;
+        write_atomic(f, &dir.join(core::LIST_FILE), format::LIST_MAGIC)?;
         let meta = Meta {
             chunk_size: options.chunk_size,
             resolution: options.resolution,
             start_time: options.start_time,
         };
         // The header goes last: a store exists once it is in place.
-        write_atomic(&meta_path, &format::encode_meta(&meta))?;
-        sync_dir(dir)?;
-        Store::open_locked(dir, lock, options.max_open_chunks)
+        write_atomic(f, &meta_path, &format::encode_meta(&meta))?;
+        sync_dir(f, dir)?;
+        Store::open_locked(fs, dir, lock, options.max_open_chunks)
     }
 
     /// Opens an existing store for writing, with default [`OpenOptions`].
@@ -103,17 +114,20 @@ impl Store {
     /// another writer has it, and with [`Error::ChunkSizeMismatch`] if
     /// `options.expected_chunk_size` differs from the store's.
     pub fn open_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
-        let dir = dir.as_ref();
-        core::read_meta_expecting(dir, options.expected_chunk_size)?;
-        let lock = lock(dir)?;
-        Store::open_locked(dir, lock, options.max_open_chunks)
+        Store::open_in(vfs::real(), dir.as_ref(), options)
+    }
+
+    pub(crate) fn open_in(fs: FsRef, dir: &Path, options: OpenOptions) -> Result<Store> {
+        core::read_meta_expecting(fs.as_ref(), dir, options.expected_chunk_size)?;
+        let lock = lock(fs.as_ref(), dir)?;
+        Store::open_locked(fs, dir, lock, options.max_open_chunks)
     }
 
     /// Opens the store in `dir`, creating it with `options` if it does not
     /// exist. An existing store must have `options.chunk_size`.
     pub fn open_or_create(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
         let dir = dir.as_ref();
-        if dir.join(core::META_FILE).exists() {
+        if vfs::exists(vfs::real().as_ref(), &dir.join(core::META_FILE))? {
             Store::open_with(
                 dir,
                 OpenOptions {
@@ -126,13 +140,15 @@ impl Store {
         }
     }
 
-    fn open_locked(dir: &Path, lock: File, max_open: usize) -> Result<Store> {
-        let meta = core::read_meta(dir)?;
+    fn open_locked(fs: FsRef, dir: &Path, lock: Box<dyn VFile>, max_open: usize) -> Result<Store> {
+        let f = fs.as_ref();
+        let meta = core::read_meta(f, dir)?;
         let chunks_dir = dir.join(core::CHUNKS_DIR);
-        fs::create_dir_all(&chunks_dir).ctx(&chunks_dir, "create directory")?;
-        cleanup(dir, &chunks_dir)?;
+        f.create_dir_all(&chunks_dir)
+            .ctx(&chunks_dir, "create directory")?;
+        cleanup(f, dir, &chunks_dir)?;
         let list_path = dir.join(core::LIST_FILE);
-        let list = match MetricList::load_tolerant(&list_path) {
+        let list = match MetricList::load_tolerant(f, &list_path) {
             Ok(l) => l,
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 MetricList {
@@ -146,10 +162,10 @@ impl Store {
         // stays reserved. The writer appends to the list before it appends
         // to an index, so a name can only be missing after damage.
         let mut chunk_names = Vec::new();
-        for base in list_bases(&chunks_dir)? {
+        for base in list_bases(f, &chunks_dir)? {
             // A damaged chunk index adds no names; it reports itself when
             // read.
-            if let Ok(Some(c)) = Chunk::open_index(&chunks_dir, base, meta.chunk_size) {
+            if let Ok(Some(c)) = Chunk::open_index(&fs, &chunks_dir, base, meta.chunk_size) {
                 chunk_names.extend(c.names);
             }
         }
@@ -157,17 +173,13 @@ impl Store {
             .iter()
             .any(|(n, _)| !list.by_name.contains_key(n));
         let list = if list.torn_tail || list.damage.is_some() || missing {
-            rebuild_list(dir, list, chunk_names)?
+            rebuild_list(f, dir, list, chunk_names)?
         } else {
             list
         };
-        let list_file = FsOpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&list_path)
-            .ctx(&list_path, "open")?;
+        let list_file = vfs::open_file(f, &list_path, Mode::Write)?;
         Ok(Store {
-            core: Core::new(dir, meta, true, max_open, list),
+            core: Core::new(fs, dir, meta, true, max_open, list),
             list_file,
             _lock: lock,
             closed: false,
@@ -303,38 +315,49 @@ impl Store {
     pub fn delete_before(&mut self, slot: u64) -> Result<u64> {
         let s = self.core.meta.chunk_size;
         let cutoff = slot / s * s;
-        let mut n = 0;
-        for base in list_bases(&self.core.chunks_dir)? {
-            if base >= cutoff {
-                break;
-            }
-            self.core.forget_chunk(base);
-            // The index goes first: without it the chunk does not exist.
-            for p in chunk_paths(&self.core.chunks_dir, base) {
-                match fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).ctx(&p, "remove"),
-                }
-            }
-            n += 1;
+        let f = self.core.fs.clone();
+        let remove = |p: &Path| match f.remove_file(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).ctx(p, "remove"),
+        };
+        let doomed: Vec<u64> = list_bases(f.as_ref(), &self.core.chunks_dir)?
+            .into_iter()
+            .filter(|b| *b < cutoff)
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
         }
-        if n > 0 {
-            sync_dir(&self.core.chunks_dir)?;
+        // The indexes go first, durably: without its index a chunk does not
+        // exist, and a power cut cannot keep a chunk's index while losing
+        // its data file, whatever order the removals reach the disk in.
+        for base in &doomed {
+            self.core.forget_chunk(*base);
+            remove(&chunk_paths(&self.core.chunks_dir, *base)[0])?;
         }
+        sync_dir(f.as_ref(), &self.core.chunks_dir)?;
+        // Then the rest, durably too: were an old data or presence file to
+        // come back after a power cut, a chunk made again with this base
+        // could find it beside its new index.
+        for base in &doomed {
+            for p in &chunk_paths(&self.core.chunks_dir, *base)[1..] {
+                remove(p)?;
+            }
+        }
+        sync_dir(f.as_ref(), &self.core.chunks_dir)?;
+        let n = doomed.len() as u64;
         Ok(n)
     }
 
     /// Makes every point written so far durable and visible to readers:
-    /// the metric list, then each chunk's data and index, then its presence
-    /// bits, each with `fsync`, then the directories.
+    /// the metric list, then each chunk's data and index (and the chunks
+    /// directory if a chunk file is new), then its presence bits, each
+    /// with `fdatasync`.
     pub fn sync(&mut self) -> Result<()> {
         self.list_file
             .sync_data()
             .ctx(&self.core.list_path, "fsync")?;
-        self.core.flush_all()?;
-        sync_dir(&self.core.chunks_dir)?;
-        sync_dir(&self.core.dir)
+        self.core.flush_all()
     }
 
     /// Syncs and closes the store, releasing the writer lock.
@@ -364,20 +387,28 @@ pub(crate) fn slot_at(meta: &Meta, time: u64) -> Result<u64> {
 
 /// Removes temporary files and the data/presence files of chunks that have
 /// no index (left by a crash during create or delete).
-fn cleanup(dir: &Path, chunks_dir: &Path) -> Result<()> {
+fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
     for d in [dir, chunks_dir] {
-        let rd = fs::read_dir(d).ctx(d, "list directory")?;
-        for e in rd {
-            let e = e.ctx(d, "list directory")?;
-            let p: PathBuf = e.path();
-            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+        let mut removed = false;
+        for name in fs.list_dir(d).ctx(d, "list directory")? {
+            let p: PathBuf = d.join(&name);
+            let Some(name) = name.to_str() else {
                 continue;
             };
             let orphan = (name.ends_with(".dat") || name.ends_with(".bit"))
-                && !p.with_extension("idx").exists();
+                && !vfs::exists(fs, &p.with_extension("idx"))?;
             if name.ends_with(".tmp") || (d == chunks_dir && orphan) {
-                fs::remove_file(&p).ctx(&p, "remove leftover")?;
+                match fs.remove_file(&p) {
+                    Ok(()) => removed = true,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).ctx(&p, "remove leftover"),
+                }
             }
+        }
+        // Durably: a leftover data or presence file that came back after a
+        // power cut could sit beside the index of a chunk made again.
+        if removed && d == chunks_dir {
+            sync_dir(fs, d)?;
         }
     }
     Ok(())
@@ -386,6 +417,7 @@ fn cleanup(dir: &Path, chunks_dir: &Path) -> Result<()> {
 /// Rewrites the metric list from its valid records plus the names found in
 /// chunk indexes, through a temporary file, fsync and rename.
 fn rebuild_list(
+    fs: &dyn Vfs,
     dir: &Path,
     mut list: MetricList,
     chunk_names: Vec<(String, ValueType)>,
@@ -398,8 +430,8 @@ fn rebuild_list(
         bytes.extend(format::encode_record(n, *t));
     }
     let path = dir.join(core::LIST_FILE);
-    write_atomic(&path, &bytes)?;
-    sync_dir(dir)?;
+    write_atomic(fs, &path, &bytes)?;
+    sync_dir(fs, dir)?;
     list.valid_end = bytes.len() as u64;
     list.torn_tail = false;
     list.damage = None;
