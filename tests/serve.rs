@@ -632,6 +632,58 @@ fn history_from_the_store() {
 }
 
 #[test]
+fn a_damaged_metric_list_leaves_the_history_listed_and_says_so() {
+    use mmstats::mstore::{Options, Store};
+    let stats = tempfile::tempdir().unwrap();
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let mut store = Store::create(
+        &store_dir,
+        Options {
+            chunk_size: 64,
+            resolution: 1,
+            start_time: 1000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    store.put("t.hits", 5, &[10u64, 20, 30]).unwrap();
+    store.put("t.latency", 6, &[0.5f64]).unwrap();
+    store.close().unwrap();
+    // One byte of the metric list flipped.
+    let list = store_dir.join("metrics.list");
+    let mut bytes = std::fs::read(&list).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&list, bytes).unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(stats.path()),
+    ]);
+    let (status, body) = server.get("/history/");
+    assert_eq!(status, 200, "{body}");
+    let answer: Json = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = answer["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"t.hits"), "{answer}");
+    assert!(
+        answer["damage"][0]
+            .as_str()
+            .unwrap()
+            .contains("metrics.list"),
+        "{answer}"
+    );
+    // The series still read.
+    let points = server.json("/history/t.hits?from=1000&to=1100");
+    assert_eq!(points["points"].as_array().unwrap().len(), 3, "{points}");
+}
+
+#[test]
 fn history_takes_times_as_query_does() {
     // A store as `mmstats record` makes it: milliseconds since the epoch,
     // a point a second, the last ten seconds set.

@@ -1007,8 +1007,10 @@ fn open_store(state: &State) -> Result<mstore::Reader, Reply> {
 /// `/history/`: the metrics the store holds.
 fn history_list(state: &State) -> Result<Reply, Reply> {
     let mut store = open_store(state)?;
-    let metrics = store
-        .metrics()
+    // Whatever can be found, with the damage met on the way: a damaged
+    // metric list leaves the series the chunks name readable.
+    let (metrics, damage) = store
+        .salvage_metrics()
         .map_err(|e| Reply::error(500, &e.to_string()))?;
     let info = store.info();
     let mut doc = Doc::new(state.limits.max_response_bytes);
@@ -1024,6 +1026,10 @@ fn history_list(state: &State) -> Result<Reply, Reply> {
         "],\"resolution\":{},\"start_time\":{}",
         info.resolution, info.start_time
     ));
+    if !damage.is_empty() {
+        let damage: Vec<String> = damage.iter().map(ToString::to_string).collect();
+        doc.raw(&format!(",\"damage\":{}", Json::from(damage)));
+    }
     close_truncated(&mut doc, false);
     doc.raw("}");
     Ok(Reply::document(doc, false))
