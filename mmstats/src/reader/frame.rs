@@ -129,6 +129,8 @@ pub struct Frame {
     pub(super) last_signature: Option<(usize, usize, format::SignatureInfo, Span)>,
     /// The start of a mapped file, copied to be parsed.
     pub(super) copy: Vec<u8>,
+    /// The bounce buffer of reads through copies (see `mem::FileCopy`).
+    pub(super) lines: Vec<u64>,
     /// How far into its file the last parse read: how much to copy first
     /// next time.
     pub(super) extent: usize,
@@ -181,6 +183,7 @@ impl Frame {
             scratch: Vec::new(),
             last_signature: None,
             copy: Vec::new(),
+            lines: Vec::new(),
             extent: 0,
             version: 0,
             file_size: 0,

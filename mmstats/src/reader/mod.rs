@@ -262,9 +262,11 @@ impl MappedFile {
         let result = match &self.source {
             Source::Map(map) => parse_into(map, frame).map_err(in_file),
             Source::Copy(file, len) => {
-                let copy = FileCopy::new(file, *len);
+                let copy = FileCopy::new(file, *len, std::mem::take(&mut frame.lines));
                 let parsed = parse_into(&copy, frame);
-                match copy.take_fault() {
+                let fault = copy.take_fault();
+                frame.lines = copy.into_lines();
+                match fault {
                     None => parsed.map_err(in_file),
                     // Whatever the parse made of it, the file changed
                     // under the read: nothing of it is returned.
