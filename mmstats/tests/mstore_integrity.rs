@@ -121,6 +121,64 @@ fn a_flipped_bit_in_a_data_file_is_an_error_naming_the_file_and_slots() {
         .is_err());
 }
 
+/// A reader that keeps a chunk open checks a block's values once under
+/// each record: a block that a writer changes afterwards is checked again,
+/// so damage that comes with or after the change is found by the same
+/// reader.
+#[test]
+fn a_block_changed_after_a_reader_checked_it_is_checked_again() {
+    let d = tempfile::tempdir().unwrap();
+    build(d.path());
+    let dat = chunk_file(d.path(), 0, "dat");
+    let mut r = Reader::open(d.path()).unwrap();
+    assert_eq!(read_a(&mut r, 0, S).unwrap(), S);
+    // Read again, under the same records: still exact.
+    assert_eq!(read_a(&mut r, 0, S).unwrap(), S);
+    // A writer changes slot 120 (in the block of slot 123), then slot
+    // 123's stored bytes are damaged.
+    let mut s = Store::open(d.path()).unwrap();
+    s.put("a", 120, &[val(9, 120)]).unwrap();
+    s.close().unwrap();
+    flip_bit(&dat, 123 * 8 + 3, 5);
+    match r.get::<u64>("a", 0, S) {
+        Ok(p) => panic!(
+            "read {:?} for slot 123 (written {}) without an error",
+            p.at(123),
+            val(0, 123)
+        ),
+        Err(e) => assert!(e.to_string().contains(&dat.display().to_string()), "{e}"),
+    }
+    // Other blocks of the row, checked before, read as before.
+    assert_eq!(read_a(&mut r, 800, S).unwrap(), S - 800);
+}
+
+/// Damage to the presence records of blocks a reader has checked and
+/// remembers is found by that same reader: it trusts a block only under
+/// the very record it checked it with.
+#[test]
+fn damaged_records_of_blocks_a_reader_checked_are_found_by_that_reader() {
+    let d = tempfile::tempdir().unwrap();
+    build(d.path());
+    let bit = chunk_file(d.path(), 0, "bit");
+    let len = fs::metadata(&bit).unwrap().len() as usize;
+    let good = fs::read(&bit).unwrap();
+    // One presence bit of the first block of `a` (slot 19) cleared, which
+    // would make a point vanish; then the whole file overwritten.
+    let mut one_bit = good.clone();
+    one_bit[2] ^= 1 << 3;
+    let damage = [one_bit, vec![0xff; len], vec![0x55; len], vec![0x01; len]];
+    for (i, bytes) in damage.iter().enumerate() {
+        let mut r = Reader::open(d.path()).unwrap();
+        assert_eq!(read_a(&mut r, 0, S).unwrap(), S);
+        fs::write(&bit, bytes).unwrap();
+        match r.get::<u64>("a", 0, S) {
+            Ok(p) => panic!("damage {i}: {} points read without an error", p.count_set()),
+            Err(e) => assert!(e.to_string().contains(&bit.display().to_string()), "{e}"),
+        }
+        fs::write(&bit, &good).unwrap();
+    }
+}
+
 #[test]
 fn garbage_in_a_presence_file_is_an_error_naming_it_not_extra_points() {
     let d = tempfile::tempdir().unwrap();

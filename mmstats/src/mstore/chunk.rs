@@ -121,7 +121,39 @@ pub(crate) struct Chunk {
     new_files: bool,
     pub last_used: u64,
     scratch: Vec<u8>,
+    /// Reader: the blocks whose values this open chunk has checked, by
+    /// `row * blocks_per_row + block`, each with a fingerprint of the
+    /// record it was checked under ([`fingerprint`]; 0: not checked). A
+    /// block read again under a record of the same fingerprint is not
+    /// checked again. A writer that
+    /// changes a block changes its record first, so the block is then
+    /// checked anew.
+    verified: Vec<u64>,
+    /// When the oldest entry of `verified` was made: after [`RECHECK`]
+    /// every block is checked anew, so that a long-lived reader (`serve`)
+    /// finds damage done under it within that time.
+    verified_since: Option<std::time::Instant>,
 }
+
+/// How many blocks of one open chunk are remembered as checked, at most
+/// (8 bytes each: 8 MiB).
+const MAX_VERIFIED: usize = 1 << 20;
+
+/// A fingerprint of a record's bytes: a change to any one of its 8-byte
+/// words (any number of flipped bits in it) always changes it, because each
+/// step below is a bijection of the state for a given word and of the word
+/// for a given state; changes to several words collide with odds of about
+/// 2^-64.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.chunks(8).fold(0x243F_6A88_85A3_08D3, |h: u64, word| {
+        let mut w = [0u8; 8];
+        w[..word.len()].copy_from_slice(word);
+        (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    })
+}
+
+/// How long an open chunk trusts the blocks it has checked.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn bad_bits(path: &Path, first: u64, last: u64) -> Error {
     Error::Damaged {
@@ -296,6 +328,8 @@ impl Chunk {
             new_files: made,
             last_used: 0,
             scratch: Vec::new(),
+            verified: Vec::new(),
+            verified_since: None,
         };
         c.add_records(recs.records)?;
         if writable {
@@ -711,12 +745,16 @@ impl Chunk {
                 // A record whose values a read checks is checked with them
                 // (the data checksum covers its presence and flags); any
                 // other, by its own checksum.
+                // A record this chunk checked with its values before, and
+                // unchanged since, needs neither.
+                let known = self.was_verified(row, k, bytes);
                 let checked_with_data = rec.flags & UNCHECKED == 0
+                    && !known
                     && range.is_some_and(|(lo, hi)| {
                         let (a, b) = (lo.max(s), hi.min(e));
                         a < b && bits::any_in(&rec.words, (a - s) as usize, (b - a) as usize)
                     });
-                if !checked_with_data && !format::rec_crc_ok(bytes, &self.pos(row, k)) {
+                if !known && !checked_with_data && !format::rec_crc_ok(bytes, &self.pos(row, k)) {
                     st = RecState::Bad;
                 }
             }
@@ -785,6 +823,10 @@ impl Chunk {
         dst_off: usize,
     ) -> Result<Option<u64>> {
         let n = out.len() / 8;
+        if self.verified_since.is_some_and(|t| t.elapsed() > RECHECK) {
+            self.verified.clear();
+            self.verified_since = None;
+        }
         let pending = match self.pending.get(row as usize) {
             Some(Some(p)) => Some(&p.bits),
             _ => None,
@@ -821,10 +863,13 @@ impl Chunk {
         // Which blocks' values are checked: those with set points whose
         // record is in force.
         let check: Vec<(u64, BlockRec)> = match &recs {
-            Some((recs, _)) => (b0..b1)
+            Some((recs, raw)) => (b0..b1)
                 .zip(recs.iter())
-                .filter_map(|(k, st)| match st {
-                    RecState::Valid(rec) if rec.flags & UNCHECKED == 0 => {
+                .zip(raw.chunks_exact(REC_LEN))
+                .filter_map(|((k, st), bytes)| match st {
+                    RecState::Valid(rec)
+                        if rec.flags & UNCHECKED == 0 && !self.was_verified(row, k, bytes) =>
+                    {
                         // Only blocks with points in the range are checked
                         // (and must be: their records were taken on trust).
                         let (s, e) = self.block_span(k);
@@ -889,6 +934,18 @@ impl Chunk {
                 }
                 return Err(bad_data(&self.dat_path, first, last));
             }
+            if !check.is_empty() {
+                self.verified_since
+                    .get_or_insert_with(std::time::Instant::now);
+            }
+            if let Some((_, raw)) = &recs {
+                for (k, _) in &check {
+                    let at = (k - b0) as usize * REC_LEN;
+                    if let Some(bytes) = raw.get(at..at + REC_LEN) {
+                        self.set_verified(row, *k, bytes);
+                    }
+                }
+            }
         }
         // Values still in the writer's buffer are newer than the file's.
         let mut covered = 0..0;
@@ -937,6 +994,31 @@ impl Chunk {
             });
         }
         Ok(())
+    }
+
+    /// Whether block `k` of `row` was checked under this very record.
+    fn was_verified(&self, row: u32, k: u64, bytes: &[u8]) -> bool {
+        let i = u64::from(row) * self.blocks_per_row + k;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.verified.get(i))
+            .is_some_and(|&known| known != 0 && known == fingerprint(bytes))
+    }
+
+    /// Notes that block `k` of `row` was checked under record `bytes`.
+    fn set_verified(&mut self, row: u32, k: u64, bytes: &[u8]) {
+        let i = u64::from(row) * self.blocks_per_row + k;
+        let Ok(i) = usize::try_from(i) else {
+            return;
+        };
+        if i >= MAX_VERIFIED {
+            // Past the bound, blocks are checked on every read.
+            return;
+        }
+        if self.verified.len() <= i {
+            self.verified.resize(i + 1, 0);
+        }
+        self.verified[i] = fingerprint(bytes);
     }
 
     /// Checks the values of blocks `check` in `span` (which starts at chunk
