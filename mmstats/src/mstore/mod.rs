@@ -338,6 +338,15 @@
 //! checksum leaves its record as it is and returns the error, and a put
 //! that would overwrite points of a damaged block fails with it.
 //!
+//! A reader checks a block's values once under each record it sees: an
+//! open chunk remembers a fingerprint of the record (a change to any one
+//! of its 8-byte words always changes it) and does not check the values
+//! again while the record stays the same, for at most a minute. A writer
+//! changes a block's record before its values, so changed values are
+//! checked again; values damaged on disk under an unchanged record are
+//! found by the next reader of the chunk, or by the same one within that
+//! minute.
+//!
 //! A damaged metric list makes [`Reader::metrics`] fail naming it;
 //! [`Reader::salvage_metrics`] lists the list's valid records and then
 //! the names only the chunk indexes hold (which repeat every name and
