@@ -67,13 +67,15 @@ struct Made {
 include!(concat!(env!("OUT_DIR"), "/generated_models.rs"));
 
 /// The default fields' labels, without the prefix.
-const DEFAULT_LABELS: [&str; 6] = [
+const DEFAULT_LABELS: [&str; 8] = [
     "sys.pid",
     "sys.tid",
     "sys.uid",
     "sys.gid",
     "sys.created",
     "org.rust-lang.version",
+    "sys.cmd",
+    "sys.model",
 ];
 
 /// Checks one model's file as this crate's reader reads it.

@@ -35,7 +35,8 @@ struct TestStats {
 fn create(dir: &Path, hits: u64) -> mmstats::Stats<TestStats> {
     let stats = TestStats::builder()
         .dir(dir)
-        .file("app-{PID}-{TID}.mmstats")
+        .cmd("app")
+        .file("{CMD}-{PID}-{TID}.mmstats")
         .create()
         .unwrap();
     stats.hits.incr_by(hits);
@@ -67,7 +68,8 @@ fn writer_process() {
     if let Some(dir) = spec.strip_prefix("float:") {
         let stats = FloatStats::builder()
             .dir(dir)
-            .file("app-{PID}-{TID}.mmstats")
+            .cmd("app")
+            .file("{CMD}-{PID}-{TID}.mmstats")
             .create()
             .unwrap();
         stats.hits.set(0.5);
@@ -687,7 +689,8 @@ fn every_point_is_taken_at_the_start_of_its_slot() {
         std::thread::spawn(move || {
             let clock = Clock::builder()
                 .dir(&stats_dir)
-                .file("clock-{PID}-{TID}.mmstats")
+                .cmd("clock")
+                .file("{CMD}-{PID}-{TID}.mmstats")
                 .create()
                 .unwrap();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {

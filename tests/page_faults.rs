@@ -60,7 +60,8 @@ struct Measured {
 fn measure(dir: &Path, time: Duration) -> Measured {
     let stats = Pages::builder()
         .dir(dir)
-        .file("faults-{PID}-{TID}.mmstats")
+        .cmd("faults")
+        .file("{CMD}-{PID}-{TID}.mmstats")
         .create()
         .unwrap();
     let path = stats.path().unwrap().to_path_buf();

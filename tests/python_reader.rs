@@ -323,8 +323,12 @@ fn the_original_reader_reads_defaults_prefixes_texts_and_large_files() {
             "org.exämple.sys.gid",
             "org.exämple.sys.created",
             "org.exämple.org.rust-lang.version",
+            "org.exämple.sys.cmd",
+            "org.exämple.sys.model",
         ]
     );
+    assert_eq!(theirs[13].1, Json::from(mmstats::file::program_name()));
+    assert_eq!(theirs[14].1, Json::from("labels"));
     assert_eq!(theirs[2].1, Json::from("❤❤❤"));
     assert_eq!(theirs[3].1, Json::from(2u64));
     assert_eq!(theirs[4].1.as_str().map(str::len), Some(5000));

@@ -667,7 +667,8 @@ fn the_tools_survive_files_that_shrink_while_they_read_them() {
     // The legitimate writer's file: this process's, mapped by the readers.
     let legit = Legit::builder()
         .dir(dir.path())
-        .file("legit-{PID}-{TID}.mmstats")
+        .cmd("legit")
+        .file("{CMD}-{PID}-{TID}.mmstats")
         .create()
         .unwrap();
     legit.g.set(1);
@@ -873,7 +874,8 @@ fn another_users_file_never_enters_this_users_totals() {
     }
     let mine = Web::builder()
         .dir(dir.path())
-        .file("webserver-{PID}-{TID}.mmstats")
+        .cmd("webserver")
+        .file("{CMD}-{PID}-{TID}.mmstats")
         .create()
         .unwrap();
     mine.hits.incr_by(5);

@@ -126,7 +126,9 @@ fn default_fields_describe_the_writer() {
             "app.sys.uid",
             "app.sys.gid",
             "app.sys.created",
-            "app.org.rust-lang.version"
+            "app.org.rust-lang.version",
+            "app.sys.cmd",
+            "app.sys.model"
         ]
     );
     let value = |i: usize| decode(&fields[i]);
@@ -146,7 +148,13 @@ fn default_fields_describe_the_writer() {
     };
     assert!(version.starts_with("rustc "), "{version}");
     assert!(version.contains("mmstats"), "{version}");
-    // The file name follows the default template with CMD, PID and TID.
+    let Expected::S(cmd) = value(7) else {
+        panic!("cmd is text")
+    };
+    assert_eq!(cmd, mmstats::file::program_name());
+    assert_eq!(value(8), Expected::S("with_defaults"));
+    // The file name follows the default template with CMD, PID, TID and
+    // MODEL.
     let name = stats
         .path()
         .unwrap()
@@ -158,7 +166,7 @@ fn default_fields_describe_the_writer() {
     assert_eq!(
         name,
         format!(
-            "{}-{}-{}.mmstats",
+            "{}-{}-{}-with_defaults.mmstats",
             mmstats::file::program_name(),
             std::process::id(),
             mmstats::file::thread_id()
@@ -267,14 +275,21 @@ fn a_live_writers_file_is_not_taken_over_but_a_finished_one_is_continued() {
     let dir = tempfile::tempdir().unwrap();
     let first = make_all_types(dir.path());
     first.counter.incr_by(5);
-    let err = AllTypes::builder()
+    // A second writer under the same name takes a numbered one, and leaves
+    // the live writer's file alone.
+    let beside = AllTypes::builder()
         .dir(dir.path())
         .file("all-types.mmstats")
         .create()
-        .unwrap_err();
-    assert!(matches!(err, Error::InUse { .. }), "{err}");
+        .unwrap();
+    assert_eq!(
+        beside.path().unwrap(),
+        dir.path().join("all-types.1.mmstats")
+    );
+    beside.counter.incr();
     let (fields, _) = walk(&std::fs::read(first.path().unwrap()).unwrap());
     assert_eq!(decode(&fields[0]), Expected::U(5));
+    beside.remove().unwrap();
     // Once its writer is gone, the file is a finished one of this process:
     // a new writer replaces it and carries on counting from its total.
     drop(first);

@@ -11,13 +11,15 @@ use crate::ctxt::Ctxt;
 /// The default fields' label suffixes, in file order; the runtime's
 /// `DEFAULT_LABELS` holds the same list, and a `const` check in the
 /// generated code keeps the two in step.
-pub const DEFAULT_LABELS: [&str; 6] = [
+pub const DEFAULT_LABELS: [&str; 8] = [
     "sys.pid",
     "sys.tid",
     "sys.uid",
     "sys.gid",
     "sys.created",
     "org.rust-lang.version",
+    "sys.cmd",
+    "sys.model",
 ];
 
 pub struct Model<'a> {
@@ -110,6 +112,15 @@ impl<'a> Model<'a> {
         self.attrs.defaults.as_ref().is_none_or(|d| d.value)
     }
 
+    /// The model's name in file names (`{MODEL}`) and in `sys.model`:
+    /// `#[mmstats(name = "...")]`, else the struct's name in snake case.
+    pub fn short_name(&self) -> String {
+        match &self.attrs.name {
+            Some(name) => name.value.clone(),
+            None => snake_case(&self.ident.to_string()),
+        }
+    }
+
     /// The default fields' labels with the prefix.
     pub fn default_labels(&self) -> Vec<String> {
         let prefix = self
@@ -143,5 +154,41 @@ impl UnrawString for Ident {
             Some(stripped) => stripped.to_string(),
             None => name,
         }
+    }
+}
+
+/// `WebStats` -> `web_stats`, `HTTPStats` -> `http_stats`, `Db2` -> `db2`.
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.trim_start_matches("r#").chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let after_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let before_lower = i > 0
+                && chars[i - 1].is_uppercase()
+                && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if (after_lower || before_lower) && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn struct_names_in_snake_case() {
+        assert_eq!(snake_case("WebStats"), "web_stats");
+        assert_eq!(snake_case("HTTPStats"), "http_stats");
+        assert_eq!(snake_case("Db2Stats"), "db2_stats");
+        assert_eq!(snake_case("stats"), "stats");
+        assert_eq!(snake_case("My_Stats"), "my_stats");
     }
 }

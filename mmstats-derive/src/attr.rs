@@ -13,12 +13,13 @@ pub const DEFAULTS: &str = "defaults";
 pub const CRATE: &str = "crate";
 pub const DIR: &str = "dir";
 pub const FILE: &str = "file";
+pub const NAME: &str = "name";
 pub const LABEL: &str = "label";
 pub const UNIT: &str = "unit";
 pub const HELP: &str = "help";
 pub const VALUE: &str = "value";
 
-const CONTAINER_KEYS: &str = "`prefix`, `defaults`, `dir`, `file` or `crate`";
+const CONTAINER_KEYS: &str = "`prefix`, `defaults`, `dir`, `file`, `name` or `crate`";
 const FIELD_KEYS: &str = "`label`, `unit`, `help` or `value`";
 
 /// A value given to an attribute, with where it was written.
@@ -35,6 +36,7 @@ pub struct Container {
     pub krate: Option<syn::Path>,
     pub dir: Option<Spanned<String>>,
     pub file: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
 }
 
 /// One field's attributes.
@@ -63,6 +65,8 @@ impl Container {
                     set_once(cx, &meta, &mut out.dir, string_value(cx, &meta)?);
                 } else if meta.path.is_ident(FILE) {
                     set_once(cx, &meta, &mut out.file, string_value(cx, &meta)?);
+                } else if meta.path.is_ident(NAME) {
+                    set_once(cx, &meta, &mut out.name, string_value(cx, &meta)?);
                 } else if meta.path.is_ident(CRATE) {
                     if let Some(lit) = string_value(cx, &meta)? {
                         match LitStr::new(&lit.value, lit.span).parse::<syn::Path>() {

@@ -15,6 +15,37 @@ pub fn check(cx: &Ctxt, input: &DeriveInput, model: &Model) {
     check_generics(cx, input);
     check_labels(cx, model);
     check_texts(cx, model);
+    check_name(cx, model);
+}
+
+/// The longest `name`: the size of the `sys.model` text field.
+const MAX_NAME_LEN: usize = 64;
+
+/// A model's name goes into file names and `sys.model`: short, and only
+/// letters, digits, `_`, `-` and `.`, not starting with `.`.
+fn check_name(cx: &Ctxt, model: &Model) {
+    let Some(name) = &model.attrs.name else {
+        return;
+    };
+    let value = &name.value;
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if value.is_empty() {
+        cx.syn_error(syn::Error::new(name.span, "`name` must not be empty"));
+    } else if value.len() > MAX_NAME_LEN {
+        cx.syn_error(syn::Error::new(
+            name.span,
+            format!(
+                "`name` is {} bytes long; at most {MAX_NAME_LEN} fit",
+                value.len()
+            ),
+        ));
+    } else if value.starts_with('.') || !value.chars().all(ok_char) {
+        cx.syn_error(syn::Error::new(
+            name.span,
+            "`name` goes into file names: use only ASCII letters, digits, `_`, `-` and `.`, \
+             and do not start it with `.`",
+        ));
+    }
 }
 
 fn check_generics(cx: &Ctxt, input: &DeriveInput) {

@@ -26,6 +26,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
 fn expand(model: &Model) -> TokenStream {
     let ident = model.ident;
     let name = ident.to_string();
+    let short_name = model.short_name();
     let krate = match &model.attrs.krate {
         Some(path) => quote!(#path),
         None => quote!(::mmstats),
@@ -138,6 +139,7 @@ fn expand(model: &Model) -> TokenStream {
             impl __mm::MmStats for #ident {
                 const MODEL: __mm::Model = __mm::Model {
                     name: #name,
+                    short_name: #short_name,
                     fields: &__FIELDS,
                     layout: &__LAYOUT,
                     own_fields: __OWN,

@@ -434,24 +434,18 @@ pub fn by_process(snapshots: &[Snapshot]) -> Vec<Group<'_, Option<u32>>> {
 }
 
 /// Groups files by command, in the order of the command names: the name is
-/// [`command_of`] the file's path; a snapshot without a path is in the
+/// [`Snapshot::command`] (the file's `sys.cmd` field, else what
+/// [`command_of`] makes of its name); a snapshot with neither is in the
 /// group `""`.
 pub fn by_command(snapshots: &[Snapshot]) -> Vec<Group<'_, String>> {
-    group_by(snapshots, |s| {
-        s.path.as_deref().map(command_of).unwrap_or_default()
-    })
+    group_by(snapshots, Snapshot::command)
 }
 
 /// Groups files by owner ([`Snapshot::owner`]) and command (as
 /// [`by_command`] does), in the order of owner, then command name: files of
 /// different users never share a group, whatever they are named.
 pub fn by_owner_and_command(snapshots: &[Snapshot]) -> Vec<Group<'_, (Option<u32>, String)>> {
-    group_by(snapshots, |s| {
-        (
-            s.owner,
-            s.path.as_deref().map(command_of).unwrap_or_default(),
-        )
-    })
+    group_by(snapshots, |s| (s.owner, s.command()))
 }
 
 fn group_by<K: Ord>(snapshots: &[Snapshot], key: impl Fn(&Snapshot) -> K) -> Vec<Group<'_, K>> {
@@ -465,9 +459,11 @@ fn group_by<K: Ord>(snapshots: &[Snapshot], key: impl Fn(&Snapshot) -> K) -> Vec
         .collect()
 }
 
-/// The command a file belongs to, from its name.
+/// The command a file belongs to, from its name: for files that do not
+/// say (files of the original writer; this crate's carry `sys.cmd`, see
+/// [`Snapshot::command`]).
 ///
-/// The default file name template is `{CMD}-{PID}-{TID}.mmstats`: the rule
+/// The original's file name template is `{CMD}-{PID}-{TID}.mmstats`: the rule
 /// takes the file name without its last extension and drops up to two
 /// trailing `-<digits>` parts. `webserver-812-815.mmstats` is `webserver`,
 /// `my-app-12.mmstats` is `my-app`, `queue.mmstats` is `queue`. A name that

@@ -46,7 +46,7 @@ pub const ENV_FILES: &str = "MMSTATS_FILES";
 /// The environment variable holding the glob that readers scan.
 pub const ENV_GLOB: &str = "MMSTATS_GLOB";
 /// The file name template used when neither code nor environment sets one.
-pub const DEFAULT_FILE_TEMPLATE: &str = "{CMD}-{PID}-{TID}.mmstats";
+pub const DEFAULT_FILE_TEMPLATE: &str = "{CMD}-{PID}-{TID}-{MODEL}.mmstats";
 /// The permission bits of a new stats file unless configured.
 pub const DEFAULT_MODE: u32 = 0o644;
 /// The RAM-backed directory that is the default where it is a tmpfs.
@@ -107,7 +107,8 @@ pub(crate) fn default_dir_for_writer() -> PathBuf {
     dir
 }
 
-/// The file name template: `MMSTATS_FILES`, else `{CMD}-{PID}-{TID}.mmstats`.
+/// The file name template: `MMSTATS_FILES`, else
+/// `{CMD}-{PID}-{TID}-{MODEL}.mmstats`.
 pub fn default_file_template() -> String {
     match std::env::var(ENV_FILES) {
         Ok(template) if !template.is_empty() => template,
@@ -136,6 +137,10 @@ pub struct Vars {
     pub pid: u32,
     /// `{TID}`: the operating system's id of the calling thread.
     pub tid: i64,
+    /// `{MODEL}`: the name of the model the file is for
+    /// ([`Model::short_name`](crate::stats::Model::short_name)); empty
+    /// where there is none.
+    pub model: String,
     /// The inode number of the process's PID namespace, if known. When it
     /// is not the initial namespace's ([`INITIAL_PID_NAMESPACE`]), as in a
     /// container, `{PID}` becomes `ns<inode>-<pid>`: process ids are only
@@ -152,6 +157,7 @@ impl Vars {
             cmd: program_name(),
             pid: std::process::id(),
             tid: thread_id(),
+            model: String::new(),
             pid_namespace: (identity.pid_namespace != 0).then_some(identity.pid_namespace),
         }
     }
@@ -183,7 +189,7 @@ pub fn program_name() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Substitutes `{CMD}`, `{PID}` and `{TID}` in `template`.
+/// Substitutes `{CMD}`, `{PID}`, `{TID}` and `{MODEL}` in `template`.
 ///
 /// `{{` and `}}` stand for literal braces; any other `{...}` is an error.
 /// `{PID}` is [`Vars::pid_text`].
@@ -216,14 +222,15 @@ fn expand_with(template: &str, vars: &Vars, tid: Option<&str>) -> Result<String,
             match &tail[1..close] {
                 "CMD" => out.push_str(&vars.cmd),
                 "PID" => out.push_str(&vars.pid_text()),
+                "MODEL" => out.push_str(&vars.model),
                 "TID" => match tid {
                     Some(pattern) => out.push_str(pattern),
                     None => out.push_str(&vars.tid.to_string()),
                 },
                 other => {
                     return Err(bad(format!(
-                        "unknown placeholder `{{{other}}}`; use {{CMD}}, {{PID}} or {{TID}}"
-                    )))
+                    "unknown placeholder `{{{other}}}`; use {{CMD}}, {{PID}}, {{TID}} or {{MODEL}}"
+                )))
                 }
             }
             rest = &tail[close + 1..];
@@ -1098,6 +1105,7 @@ mod tests {
             cmd: "web".into(),
             pid: 42,
             tid: 43,
+            model: "web_stats".into(),
             pid_namespace: None,
         }
     }

@@ -90,7 +90,8 @@ pub use stats::{Builder, Model, Stats};
 /// Struct attributes, all optional, inside `#[mmstats(...)]`:
 /// - `prefix = "web."`: put in front of every label, the default fields' too;
 /// - `defaults = false`: leave out the default fields (`sys.pid`, ...);
-/// - `dir = "/run/app"`, `file = "{CMD}-{PID}-{TID}.mmstats"`: file settings
+/// - `dir = "/run/app"`, `file = "{CMD}-{PID}-{TID}-{MODEL}.mmstats"`,
+///   `name = "db"` (the model's name in `{MODEL}`): file settings
 ///   that win over the environment;
 /// - `crate = "path::to::mmstats"`: where the runtime crate is, if renamed.
 ///

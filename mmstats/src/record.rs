@@ -52,7 +52,7 @@
 //! # use mmstats::MmStats;
 //! # #[derive(MmStats)]
 //! # struct S { hits: mmstats::Counter }
-//! # let stats = S::builder().dir(dir.path()).file("web-1-1.mmstats").create()?;
+//! # let stats = S::builder().dir(dir.path()).cmd("web").create()?;
 //! # stats.hits.incr_by(3);
 //! use mmstats::record::{open_or_create, Recorder};
 //! let store = open_or_create(&dir.path().join("history"), 1000, 3600, 1_800_000_000_000)?;

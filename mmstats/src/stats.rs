@@ -24,6 +24,10 @@ use crate::MmStats;
 pub struct Model {
     /// The struct's name.
     pub name: &'static str,
+    /// The model's name in file names (`{MODEL}`) and in the `sys.model`
+    /// field: `#[mmstats(name = "...")]`, else the struct's name in snake
+    /// case (`WebStats`: `web_stats`).
+    pub short_name: &'static str,
     /// Every field, the model's own first, then the default fields.
     pub fields: &'static [FieldSpec],
     /// Where each field sits, in the same order.
@@ -59,7 +63,7 @@ pub struct DefaultField {
 /// writer, by the reader (which kinds they have in a file without
 /// metadata) and by the derive's check (a const assertion compares the
 /// derive's labels with [`DEFAULT_LABELS`]).
-pub const DEFAULT_FIELDS: [DefaultField; 6] = [
+pub const DEFAULT_FIELDS: [DefaultField; 8] = [
     default_row(
         "sys.pid",
         static_number(b'I', 4),
@@ -97,7 +101,28 @@ pub const DEFAULT_FIELDS: [DefaultField; 6] = [
         unit: "",
         help: "compiler and mmstats version of the writer",
     },
+    DefaultField {
+        label: "sys.cmd",
+        ending: "sys.cmd",
+        ty: crate::fields::text_field_type(CMD_TEXT_SIZE),
+        unit: "",
+        help: "the program's name, as {CMD} gives it",
+    },
+    DefaultField {
+        label: "sys.model",
+        ending: "sys.model",
+        ty: crate::fields::text_field_type(MODEL_TEXT_SIZE),
+        unit: "",
+        help: "the model's name, as {MODEL} gives it",
+    },
 ];
+
+/// Size of the text of the `sys.cmd` default field.
+const CMD_TEXT_SIZE: usize = 128;
+
+/// Size of the text of the `sys.model` default field (the derive refuses
+/// longer names).
+const MODEL_TEXT_SIZE: usize = 64;
 
 const fn default_row(
     label: &'static str,
@@ -115,8 +140,8 @@ const fn default_row(
 }
 
 /// The default fields' labels, after the model's prefix, in file order.
-pub const DEFAULT_LABELS: [&str; 6] = {
-    let mut labels = [""; 6];
+pub const DEFAULT_LABELS: [&str; 8] = {
+    let mut labels = [""; 8];
     let mut i = 0;
     while i < DEFAULT_FIELDS.len() {
         labels[i] = DEFAULT_FIELDS[i].label;
@@ -163,12 +188,13 @@ pub const fn default_field(index: usize, label: &'static str) -> FieldSpec {
 /// Settings given here win over the model's attributes, which win over the
 /// environment (`MMSTATS_PATH`, `MMSTATS_FILES`), which wins over the
 /// defaults ([`file::default_dir`]: `/dev/shm` where it is a tmpfs, else the
-/// temporary directory; `{CMD}-{PID}-{TID}.mmstats`; 0644).
+/// temporary directory; `{CMD}-{PID}-{TID}-{MODEL}.mmstats`; 0644).
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `create` is called"]
 pub struct Builder<T> {
     dir: Option<PathBuf>,
     file: Option<String>,
+    cmd: Option<String>,
     mode: u32,
     _model: PhantomData<fn() -> T>,
 }
@@ -178,6 +204,7 @@ impl<T: MmStats> Default for Builder<T> {
         Builder {
             dir: None,
             file: None,
+            cmd: None,
             mode: file::DEFAULT_MODE,
             _model: PhantomData,
         }
@@ -195,6 +222,15 @@ impl<T: MmStats> Builder<T> {
     /// The file name template.
     pub fn file(mut self, template: impl Into<String>) -> Self {
         self.file = Some(template.into());
+        self
+    }
+
+    /// The command the file says it belongs to, in `{CMD}` and in its
+    /// `sys.cmd` field, which readers group files by: the program's file
+    /// name unless set here (a program installed under several names, or
+    /// one that wants a name of its own in `/metrics`).
+    pub fn cmd(mut self, cmd: impl Into<String>) -> Self {
+        self.cmd = Some(cmd.into());
         self
     }
 
@@ -231,26 +267,32 @@ impl<T: MmStats> Builder<T> {
     /// so that the process's totals never drop.
     pub fn create(self) -> Result<Stats<T>, Error> {
         let (dir_template, template) = self.templates();
-        let vars = Vars::current();
+        let mut vars = Vars::current();
+        vars.model = T::MODEL.short_name.to_string();
+        if let Some(cmd) = &self.cmd {
+            vars.cmd.clone_from(cmd);
+        }
         let dir = PathBuf::from(file::expand(&dir_template.to_string_lossy(), &vars)?);
         let name = file::expand(&template, &vars)?;
-        let path = dir.join(name);
         let size = crate::format::file_size(
             T::MODEL.content_size.saturating_add(file::IDENTITY_SIZE),
             page_size(),
         );
-        let mut pending = file::prepare(&path, size, self.mode)?;
-        let previous = pending.previous().cloned();
-        match pending.region_mut() {
-            Some(region) => {
-                initialize::<T>(region, &vars)?;
-                if let Some(previous) = &previous {
-                    continue_from(region.bytes_mut(), &T::MODEL, previous);
-                }
+        // A live writer may hold the name already: another model or another
+        // `create` on this thread under a template without `{MODEL}`, or
+        // other threads or processes under one without `{TID}` or `{PID}`.
+        // The file then takes the first free name with a number before its
+        // extension (`web-1-2.1.mmstats`), so that no stats are lost.
+        let mut taken = 0;
+        let (file, region, path) = loop {
+            let path = dir.join(numbered(&name, taken));
+            // The name may also be taken between the check and the
+            // publication, by a writer creating it at the same moment.
+            match self.create_at(&path, size, &vars) {
+                Err(Error::InUse { .. }) if taken < MAX_NUMBERED => taken += 1,
+                other => break other?,
             }
-            None => return Err(Error::io("map", &path, std::io::ErrorKind::NotFound.into())),
-        }
-        let (file, region, path) = pending.publish()?;
+        };
         let model = bind::<T>(&region)?;
         Ok(Stats {
             model,
@@ -264,6 +306,44 @@ impl<T: MmStats> Builder<T> {
             }),
             _not_sync: PhantomData,
         })
+    }
+}
+
+impl<T: MmStats> Builder<T> {
+    /// Creates, fills and publishes the file at `path`.
+    fn create_at(
+        &self,
+        path: &Path,
+        size: usize,
+        vars: &Vars,
+    ) -> Result<(File, Region, PathBuf), Error> {
+        let mut pending = file::prepare(path, size, self.mode)?;
+        let previous = pending.previous().cloned();
+        match pending.region_mut() {
+            Some(region) => {
+                initialize::<T>(region, vars)?;
+                if let Some(previous) = &previous {
+                    continue_from(region.bytes_mut(), &T::MODEL, previous);
+                }
+            }
+            None => return Err(Error::io("map", path, std::io::ErrorKind::NotFound.into())),
+        }
+        pending.publish()
+    }
+}
+
+/// How many numbered names a new file tries after its own (see
+/// [`Builder::create`]).
+const MAX_NUMBERED: u32 = 64;
+
+/// `name` with `n` before its extension: `web.mmstats`, `web.1.mmstats`, ...
+fn numbered(name: &str, n: u32) -> String {
+    if n == 0 {
+        return name.to_string();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}.{n}.{ext}"),
+        _ => format!("{name}.{n}"),
     }
 }
 
@@ -366,6 +446,16 @@ fn write_defaults(places: &Places<'_>, vars: &Vars) -> Result<(), Error> {
         .place(first + 5)?
         .bytes()?
         .write_c_string(version.as_bytes());
+    let cmd = crate::fields::fit_text(&vars.cmd, CMD_TEXT_SIZE);
+    places
+        .place(first + 6)?
+        .bytes()?
+        .write_c_string(cmd.as_bytes());
+    let model = crate::fields::fit_text(places.model.short_name, MODEL_TEXT_SIZE);
+    places
+        .place(first + 7)?
+        .bytes()?
+        .write_c_string(model.as_bytes());
     Ok(())
 }
 

@@ -37,7 +37,8 @@ pub struct TestStats {
 pub fn create(dir: &Path, name: &str, hits: u64, state: &str) -> mmstats::Stats<TestStats> {
     let stats = TestStats::builder()
         .dir(dir)
-        .file(format!("{name}-{{PID}}-{{TID}}.mmstats"))
+        .cmd(name)
+        .file("{CMD}-{PID}-{TID}.mmstats")
         .create()
         .unwrap();
     stats.hits.incr_by(hits);

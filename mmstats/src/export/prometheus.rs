@@ -263,17 +263,18 @@ fn sanitize(label: &str) -> String {
     name
 }
 
-/// `cmd`, `pid` and `tid` of a file: from its name and its `sys.pid` and
-/// `sys.tid` fields (see the module docs).
+/// `cmd`, `pid` and `tid` of a file: from its `sys.cmd`, `sys.pid` and
+/// `sys.tid` fields, else from its name (see the module docs).
 fn identity(snapshot: &Snapshot) -> [String; 3] {
     let path = snapshot.path.as_deref().unwrap_or(Path::new(""));
-    let cmd = aggregate::command_of(path);
+    let cmd = snapshot.command();
+    let named = aggregate::command_of(path);
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let numbers: Vec<&str> = stem
-        .strip_prefix(cmd.as_str())
+        .strip_prefix(named.as_str())
         .unwrap_or("")
         .split('-')
         .filter(|n| !n.is_empty())

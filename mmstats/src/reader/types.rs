@@ -54,6 +54,41 @@ impl Snapshot {
             .find(|stat| stat.label.ends_with("sys.pid"))?;
         stat.value.as_ref().as_pid()
     }
+
+    /// The text of the first field whose label ends with `ending` (a label
+    /// prefix may come before it), if it is a text that is not empty.
+    fn text_ending(&self, ending: &str) -> Option<&str> {
+        let stat = self
+            .stats
+            .iter()
+            .find(|stat| stat.label.ends_with(ending))?;
+        match &stat.value {
+            Value::Text(text) if !text.is_empty() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The command that wrote the file: its `sys.cmd` field, which every
+    /// file this crate writes carries, else what
+    /// [`command_of`](crate::aggregate::command_of) makes of its name (as
+    /// for files of the original writer); `""` for a snapshot with
+    /// neither.
+    pub fn command(&self) -> String {
+        match self.text_ending("sys.cmd") {
+            Some(cmd) => cmd.to_string(),
+            None => self
+                .path
+                .as_deref()
+                .map(crate::aggregate::command_of)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The model the file was written for: its `sys.model` field, if it has
+    /// one.
+    pub fn model(&self) -> Option<&str> {
+        self.text_ending("sys.model")
+    }
 }
 
 /// What ended the list of fields.
