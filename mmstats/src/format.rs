@@ -28,6 +28,8 @@
 //! value's alignment; Python's `struct` ignores those spaces, so the original
 //! reader computes the same size and reads the same value.
 
+use crate::labels::LabelDims;
+
 /// The only file format version there is; the first byte of every file.
 pub const VERSION: u8 = 1;
 
@@ -383,6 +385,13 @@ pub struct FieldSpec {
     /// `.count`, `.seq`, ... for the further values some field types publish
     /// (see [`Part`]).
     pub suffix: &'static str,
+    /// The labels of the family this field is a member of
+    /// ([`LabelDims::NONE`] for a field that is not one): member
+    /// [`FieldSpec::member`]'s label set goes between the label and the
+    /// suffix.
+    pub labels: &'static LabelDims,
+    /// Which member of the family.
+    pub member: usize,
     /// What the field type stores and how.
     pub ty: FieldType,
     /// Unit of the value (`seconds`, `bytes`, ...), or empty.
@@ -426,6 +435,8 @@ impl FieldSpec {
         FieldSpec {
             label,
             suffix: "",
+            labels: &LabelDims::NONE,
+            member: 0,
             ty,
             unit: if unit.is_empty() {
                 ty.default_unit
@@ -438,18 +449,31 @@ impl FieldSpec {
 }
 
 impl FieldSpec {
-    /// Bytes of the label in the file: the label and the suffix.
+    /// Bytes of the label in the file: the label, the member's label set
+    /// and the suffix.
     pub const fn label_len(&self) -> usize {
-        self.label.len() + self.suffix.len()
+        self.label.len() + self.labels.text_len(self.member) + self.suffix.len()
     }
 
-    /// Byte `i` of the label in the file (label, then suffix).
+    /// Byte `i` of the label in the file (label, label set, then suffix).
     pub const fn label_byte(&self, i: usize) -> u8 {
+        let set = self.labels.text_len(self.member);
         if i < self.label.len() {
             self.label.as_bytes()[i]
+        } else if i < self.label.len() + set {
+            self.labels.text_byte(self.member, i - self.label.len())
         } else {
-            self.suffix.as_bytes()[i - self.label.len()]
+            self.suffix.as_bytes()[i - self.label.len() - set]
         }
+    }
+
+    /// The label in the file, whole.
+    pub fn file_label(&self) -> String {
+        let mut label = String::with_capacity(self.label_len());
+        label.push_str(self.label);
+        label.push_str(&self.labels.text(self.member));
+        label.push_str(self.suffix);
+        label
     }
 }
 
@@ -471,22 +495,45 @@ pub struct Part {
     pub help: &'static str,
 }
 
-/// One field of a model as the derive declares it: its main spec and the
-/// parts its type adds.
+/// One field of a model as the derive declares it: its main spec, the
+/// parts its type adds, and the members it stands for.
 #[derive(Clone, Copy, Debug)]
 pub struct Decl {
     /// The main value.
     pub spec: FieldSpec,
     /// The further values, placed right after the main one.
     pub parts: &'static [Part],
+    /// The labels of the members, for a field type that is a family (see
+    /// [`Field::MEMBERS`](crate::Field::MEMBERS)): each member is the main
+    /// value and its parts, labelled with the member's label set, one after
+    /// the other.
+    pub members: &'static LabelDims,
+}
+
+impl Decl {
+    /// How many members the field has: 1 unless it is a family, and 1 for a
+    /// type that does not compile anyway (so that a family too large for a
+    /// file is reported, not laid out).
+    pub const fn member_count(&self) -> usize {
+        if self.spec.ty.error.is_some() {
+            1
+        } else {
+            self.members.members()
+        }
+    }
+
+    /// How many file fields the declared field makes.
+    pub const fn field_count(&self) -> usize {
+        (1 + self.parts.len()).saturating_mul(self.member_count())
+    }
 }
 
 /// How many file fields a model's declared fields make.
 pub const fn spec_count(decls: &[Decl]) -> usize {
-    let mut n = 0;
+    let mut n: usize = 0;
     let mut i = 0;
     while i < decls.len() {
-        n += 1 + decls[i].parts.len();
+        n = n.saturating_add(decls[i].field_count());
         i += 1;
     }
     n
@@ -499,7 +546,7 @@ pub const fn first_indexes<const K: usize>(decls: &[Decl; K]) -> [usize; K] {
     let mut i = 0;
     while i < K {
         out[i] = n;
-        n += 1 + decls[i].parts.len();
+        n += decls[i].field_count();
         i += 1;
     }
     out
@@ -519,21 +566,29 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
     let mut n = 0;
     let mut i = 0;
     while i < K {
-        out[n] = decls[i].spec;
-        n += 1;
-        let mut j = 0;
-        while j < decls[i].parts.len() {
-            let part = decls[i].parts[j];
-            let main = decls[i].spec;
-            out[n] = FieldSpec {
-                label: main.label,
-                suffix: part.suffix,
-                ty: part.ty,
-                unit: if part.same_unit { main.unit } else { "" },
-                help: part.help,
+        let mut m = 0;
+        while m < decls[i].member_count() {
+            let main = FieldSpec {
+                labels: decls[i].members,
+                member: m,
+                ..decls[i].spec
             };
+            out[n] = main;
             n += 1;
-            j += 1;
+            let mut j = 0;
+            while j < decls[i].parts.len() {
+                let part = decls[i].parts[j];
+                out[n] = FieldSpec {
+                    suffix: part.suffix,
+                    ty: part.ty,
+                    unit: if part.same_unit { main.unit } else { "" },
+                    help: part.help,
+                    ..main
+                };
+                n += 1;
+                j += 1;
+            }
+            m += 1;
         }
         i += 1;
     }
@@ -545,6 +600,10 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
     }
     out
 }
+
+/// The most fields one file can hold: the metadata block counts them in a
+/// `u16`.
+pub const MAX_FIELDS: usize = u16::MAX as usize;
 
 /// Where one field sits in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -672,6 +731,9 @@ pub const fn file_size(content: usize, page_size: usize) -> usize {
 /// with the same label. Checked at compile time for derived models (whose
 /// field types are checked one by one, through [`FieldType::error`]).
 pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
+    if specs.len() > MAX_FIELDS {
+        return Some("a file can hold at most 65535 fields (the metadata counts them in 16 bits): this model, with its families' members, has more");
+    }
     let mut i = 0;
     while i < specs.len() {
         let spec = &specs[i];
