@@ -727,15 +727,36 @@ pub const fn file_size(content: usize, page_size: usize) -> usize {
 }
 
 /// The first problem with a model's labels, if any: a label that is empty,
-/// too long or holds a NUL byte, a unit or help text too long, or two fields
-/// with the same label. Checked at compile time for derived models (whose
-/// field types are checked one by one, through [`FieldType::error`]).
-pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
-    if specs.len() > MAX_FIELDS {
+/// too long or holds a NUL byte, a unit or help text too long, two fields
+/// with the same label, or more fields than a file can hold. Checked at
+/// compile time for derived models (whose field types are checked one by
+/// one, through [`FieldType::error`]).
+///
+/// The members of a family (fields with a label set, see
+/// [`Field::MEMBERS`](crate::Field::MEMBERS)) are not compared with each
+/// other label by label: their label sets differ by construction (distinct
+/// values per label, distinct keys per tuple), and from a label without a
+/// `{` by that `{`. What is compared, so that the check stays linear in the
+/// members and a family of thousands compiles: the fields that are not
+/// members with each other, every label that holds a `{` of its own with
+/// every member, the parts of one member with each other, and the labels of
+/// two families.
+pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) -> Option<&'static str> {
+    if N > MAX_FIELDS {
         return Some("a file can hold at most 65535 fields (the metadata counts them in 16 bits): this model, with its families' members, has more");
     }
+    // Indexes of the fields that are not members, of those whose own label
+    // or suffix holds a `{`, of the members, and of each family's first.
+    let mut plain = [0usize; N];
+    let mut plains = 0;
+    let mut braced = [0usize; N];
+    let mut braceds = 0;
+    let mut members = [0usize; N];
+    let mut member_count = 0;
+    let mut heads = [0usize; N];
+    let mut head_count = 0;
     let mut i = 0;
-    while i < specs.len() {
+    while i < N {
         let spec = &specs[i];
         let len = spec.label_len();
         if len == 0 {
@@ -744,26 +765,106 @@ pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
         if len > MAX_LABEL_LEN {
             return Some("a label must not be longer than 65535 bytes");
         }
-        let mut b = 0;
-        while b < len {
-            if spec.label_byte(b) == 0 {
-                return Some("a label must not contain a NUL byte");
-            }
-            b += 1;
+        if has_byte(spec.label, 0) || has_byte(spec.suffix, 0) {
+            return Some("a label must not contain a NUL byte");
         }
         if spec.unit.len() > u16::MAX as usize || spec.help.len() > u16::MAX as usize {
             return Some("a unit or help text must not be longer than 65535 bytes");
         }
-        let mut j = 0;
-        while j < i {
-            if labels_eq(&specs[j], spec) {
-                return Some("two fields have the same label");
+        let brace = has_byte(spec.label, b'{') || has_byte(spec.suffix, b'{');
+        if brace {
+            let mut m = 0;
+            while m < member_count {
+                if labels_eq(&specs[members[m]], spec) {
+                    return Some("two fields have the same label");
+                }
+                m += 1;
             }
-            j += 1;
+            braced[braceds] = i;
+            braceds += 1;
+        }
+        if spec.labels.is_empty() || brace {
+            let mut p = 0;
+            while p < plains {
+                if labels_eq(&specs[plain[p]], spec) {
+                    return Some("two fields have the same label");
+                }
+                p += 1;
+            }
+            plain[plains] = i;
+            plains += 1;
+        } else {
+            let mut b = 0;
+            while b < braceds {
+                if labels_eq(&specs[braced[b]], spec) {
+                    return Some("two fields have the same label");
+                }
+                b += 1;
+            }
+            // The parts of the same member, right before it.
+            let mut j = i;
+            let mut head = true;
+            while j > 0 {
+                j -= 1;
+                let other = &specs[j];
+                if other.labels.is_empty() || !str_eq(other.label, spec.label) {
+                    break;
+                }
+                // A family's members come in order: the next one, or more
+                // parts of the same.
+                if other.member != spec.member {
+                    head = other.member + 1 != spec.member;
+                    break;
+                }
+                head = false;
+                if str_eq(other.suffix, spec.suffix) {
+                    return Some("two fields have the same label");
+                }
+            }
+            if head {
+                let mut h = 0;
+                while h < head_count {
+                    if str_eq(specs[heads[h]].label, spec.label) {
+                        return Some("two fields have the same label");
+                    }
+                    h += 1;
+                }
+                heads[head_count] = i;
+                head_count += 1;
+            }
+            members[member_count] = i;
+            member_count += 1;
         }
         i += 1;
     }
     None
+}
+
+const fn has_byte(text: &str, byte: u8) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == byte {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether two fields have the same label in the file (label and suffix).
@@ -959,6 +1060,38 @@ mod tests {
             FieldSpec::new("a", t, "", "")
         ])
         .is_some());
+    }
+
+    #[test]
+    fn checks_catch_a_plain_label_that_spells_a_member() {
+        use crate::labels::{LabelDim, LabelDims};
+        const DIMS: LabelDims = LabelDims::one(LabelDim {
+            key: "k",
+            pairs: &["k=\"a\"", "k=\"b\""],
+        });
+        let t = ty(b'Q', 8);
+        let member = |m| FieldSpec {
+            labels: &DIMS,
+            member: m,
+            ..FieldSpec::new("f", t, "", "")
+        };
+        assert_eq!(check_specs(&[member(0), member(1)]), None);
+        // A plain field labelled as a member is found, before or after it.
+        let plain = FieldSpec::new("f{k=\"b\"}", t, "", "");
+        assert!(check_specs(&[member(0), member(1), plain]).is_some());
+        assert!(check_specs(&[plain, member(0), member(1)]).is_some());
+        // Two families of one label.
+        assert!(check_specs(&[member(0), member(1), member(0)]).is_some());
+        // The parts of one member.
+        let part = |m, suffix| FieldSpec {
+            suffix,
+            ..member(m)
+        };
+        assert_eq!(
+            check_specs(&[member(0), part(0, ".seq"), member(1), part(1, ".seq")]),
+            None
+        );
+        assert!(check_specs(&[member(0), part(0, ".seq"), part(0, ".seq")]).is_some());
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub mod __private {
     }
 
     /// Fails compilation with `message` if the specs break a rule.
-    pub const fn check_specs(specs: &[FieldSpec]) {
+    pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) {
         if let Some(message) = crate::format::check_specs(specs) {
             panic!("{}", message);
         }
