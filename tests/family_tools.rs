@@ -1,0 +1,342 @@
+//! The tools on a model with labelled families: `/metrics` (one Prometheus
+//! family with the members' labels, clean for `promtool`, summed by label
+//! by a real Prometheus), `slurp`, `poll` and the JSON API's selectors.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mmstats::{Counter, Family, Labels, MmStats, Summary};
+use serde_json::Value as Json;
+
+#[derive(Labels, Clone, Copy)]
+#[mmstats(key = "method")]
+enum Method {
+    Get,
+    Post,
+}
+
+#[derive(Labels, Clone, Copy)]
+#[mmstats(key = "status")]
+enum Status {
+    #[mmstats(value = "2xx")]
+    Ok,
+    #[mmstats(value = "4xx")]
+    Client,
+    #[mmstats(value = "5xx")]
+    Server,
+}
+
+#[derive(MmStats)]
+#[mmstats(prefix = "web.")]
+struct WebStats {
+    /// Requests answered.
+    requests: Family<(Method, Status), Counter>,
+    /// Time to answer.
+    #[mmstats(unit = "seconds")]
+    latency: Family<Method, Summary>,
+    plain: Counter,
+}
+
+/// A file of `WebStats` in `dir` with known counts: get 2xx 7, get 5xx 2,
+/// post 2xx 3, post 4xx 1.
+fn known_file(dir: &Path) -> mmstats::Stats<WebStats> {
+    let stats = WebStats::builder()
+        .dir(dir)
+        .file("web-{PID}-{TID}.mmstats")
+        .create()
+        .unwrap();
+    stats.requests[(Method::Get, Status::Ok)].incr_by(7);
+    stats.requests[(Method::Get, Status::Server)].incr_by(2);
+    stats.requests[(Method::Post, Status::Ok)].incr_by(3);
+    stats.requests[(Method::Post, Status::Client)].incr_by(1);
+    stats.latency[Method::Get].add(0.5);
+    stats.plain.incr();
+    stats
+}
+
+/// A writer thread that keeps counting: 3 `get 2xx` and 1 `post 5xx` every
+/// 10 ms until stopped.
+struct Busy {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Busy {
+    fn start(dir: &Path) -> Busy {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, dir) = (stop.clone(), dir.to_path_buf());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let stats = known_file(&dir);
+            tx.send(()).unwrap();
+            while !flag.load(Ordering::Relaxed) {
+                stats.requests[(Method::Get, Status::Ok)].incr_by(3);
+                stats.requests[(Method::Post, Status::Server)].incr();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        rx.recv().unwrap();
+        Busy {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn mmstats() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
+    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// `mmstats serve` on a free loopback port reading `dir`.
+fn serve(dir: &Path) -> (Guard, SocketAddr) {
+    let mut child = mmstats()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (guard, address)
+}
+
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "family tools test: {line}");
+}
+
+#[test]
+fn metrics_export_one_family_with_the_member_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let _stats = known_file(dir.path());
+    let (_server, address) = serve(dir.path());
+    let (status, text) = get(address, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        text.matches("# TYPE mmstats_web_requests_total counter\n")
+            .count(),
+        1,
+        "{text}"
+    );
+    let pid = std::process::id();
+    for (labels, value) in [
+        (r#"method="get",status="2xx""#, 7),
+        (r#"method="get",status="5xx""#, 2),
+        (r#"method="post",status="4xx""#, 1),
+        (r#"method="post",status="5xx""#, 0),
+    ] {
+        let line = format!("{labels}}} {value}\n");
+        let found = text.lines().any(|l| {
+            l.starts_with("mmstats_web_requests_total{cmd=\"web\",pid=")
+                && l.contains(&format!("pid=\"{pid}\""))
+                && format!("{l}\n").ends_with(&line)
+        });
+        assert!(found, "no sample {labels} {value} in\n{text}");
+        let by_cmd = format!("mmstats_web_requests_by_cmd_total{{cmd=\"web\",{labels}}} {value}\n");
+        assert!(text.contains(&by_cmd), "{by_cmd} not in\n{text}");
+    }
+    assert!(
+        text.contains("mmstats_web_latency_count_total{cmd=\"web\",pid="),
+        "{text}"
+    );
+    assert!(text.contains(",method=\"get\"} 1\n"), "{text}");
+}
+
+/// `promtool check metrics` on the exposition of a model with families.
+#[test]
+#[ignore = "needs promtool (Debian package prometheus)"]
+fn metrics_with_families_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let _stats = known_file(dir.path());
+    let (_server, address) = serve(dir.path());
+    let (_, text) = get(address, "/metrics");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed for this test (Debian package prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool: {said}\n{text}");
+    assert_eq!(said.trim(), "", "promtool: {said}\n{text}");
+    report(&format!(
+        "promtool check metrics with families: clean, {} lines",
+        text.lines().count()
+    ));
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A real Prometheus scrapes a busy writer and sums the family's rate by
+/// the member label `status`.
+#[test]
+#[ignore = "needs prometheus (Debian package prometheus)"]
+fn prometheus_sums_a_family_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let _busy = Busy::start(dir.path());
+    let (_server, server) = serve(dir.path());
+    let config = work.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
+             - targets: ['127.0.0.1:{}']\n",
+            server.port()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            work.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus must be installed for this test (Debian package prometheus)");
+    let _prometheus = Guard(prometheus);
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // sum by (status) (rate(mmstats_web_requests_total{cmd="web"}[10s]))
+    let query = "/api/v1/query?query=sum%20by%20(status)%20(rate(mmstats_web_requests_total%7Bcmd%3D%22web%22%7D%5B10s%5D))";
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    let rates = loop {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not sum the family in time; last answer: {last}\nlog: {}",
+            std::fs::read_to_string(work.path().join("prometheus.log")).unwrap_or_default()
+        );
+        if TcpStream::connect(address).is_ok() {
+            let (status, body) = get(address, query);
+            last = body.clone();
+            if status == 200 {
+                let answer: Json = serde_json::from_str(&body).unwrap();
+                let result = answer["data"]["result"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let rates: Vec<(String, f64)> = result
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["metric"]["status"].as_str().unwrap_or("").to_string(),
+                            r["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0),
+                        )
+                    })
+                    .collect();
+                if rates.len() == 3 && rates.iter().any(|(s, r)| s == "5xx" && *r > 0.0) {
+                    break rates;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    report(&format!(
+        "Prometheus: sum by (status) (rate(mmstats_web_requests_total[10s])) = {rates:?}"
+    ));
+    let rate = |status: &str| rates.iter().find(|(s, _)| s == status).unwrap().1;
+    // 3 per 10 ms against 1 per 10 ms, whatever the machine's pace.
+    assert!(rate("2xx") > 2.0 * rate("5xx"), "{rates:?}");
+    assert!(rate("5xx") > 0.0, "{rates:?}");
+    assert_eq!(rate("4xx"), 0.0, "{rates:?}");
+}
