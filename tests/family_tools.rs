@@ -340,3 +340,88 @@ fn prometheus_sums_a_family_by_status() {
     assert!(rate("5xx") > 0.0, "{rates:?}");
     assert_eq!(rate("4xx"), 0.0, "{rates:?}");
 }
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let output = mmstats().args(args).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn slurp_shows_members_under_their_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let _stats = known_file(dir.path());
+    let dir_arg = dir.path().to_str().unwrap();
+    let (ok, out, err) = run(&["slurp", dir_arg]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines.iter().position(|l| *l == "  web.requests").unwrap();
+    assert!(
+        lines[at + 1].starts_with(r#"    {method="get",status="2xx"}"#),
+        "{out}"
+    );
+    assert!(lines[at + 1].ends_with("  7"), "{out}");
+    assert!(
+        lines[at + 6].starts_with(r#"    {method="post",status="5xx"}"#),
+        "{out}"
+    );
+    let latency = lines.iter().position(|l| *l == "  web.latency").unwrap();
+    assert!(
+        lines[latency + 2].starts_with(r#"    {method="get"}.count"#),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("  web.plain ")), "{out}");
+    // JSON: the whole label, the family and the labels.
+    let (ok, out, err) = run(&["slurp", "--json", dir_arg]);
+    assert!(ok, "{err}");
+    let doc: Json = serde_json::from_str(&out).unwrap();
+    let stats = doc["files"][0]["stats"].as_array().unwrap();
+    let member = stats
+        .iter()
+        .find(|s| s["label"] == r#"web.requests{method="get",status="2xx"}"#)
+        .unwrap();
+    assert_eq!(member["family"], "web.requests");
+    assert_eq!(member["labels"]["method"], "get");
+    assert_eq!(member["labels"]["status"], "2xx");
+    assert_eq!(member["value"], 7);
+    let plain = stats.iter().find(|s| s["label"] == "web.plain").unwrap();
+    assert!(plain.get("family").is_none(), "{plain}");
+}
+
+#[test]
+fn poll_sums_a_family_and_picks_members_by_their_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let _stats = known_file(dir.path());
+    let dir_arg = dir.path().to_str().unwrap();
+    let fields = r#"requests,requests{status="2xx"},requests{status="5xx",method="get"},requests{method="post"},latency.count,plain"#;
+    let (ok, out, err) = run(&["poll", "-p", "web.", "-c", "1", fields, dir_arg]);
+    assert!(ok, "{err}");
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    // All 13, 2xx 7 + 3, get 5xx 2, post 3 + 1, one latency, one plain.
+    assert_eq!(row, ["13", "10", "2", "4", "1", "1"], "{out}");
+    // A member nobody has, and a malformed set.
+    let (ok, out, _) = run(&[
+        "poll",
+        "-p",
+        "web.",
+        "-c",
+        "1",
+        r#"requests{status="3xx"},plain"#,
+        dir_arg,
+    ]);
+    assert!(ok);
+    assert_eq!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["-", "1"]
+    );
+    let (ok, _, err) = run(&["poll", "-c", "1", r#"requests{status=5xx}"#, dir_arg]);
+    assert!(!ok);
+    assert!(err.contains("malformed label set"), "{err}");
+}

@@ -385,9 +385,109 @@ fn parse_set(text: &str, offset: usize) -> Result<(Pairs, usize), LabelSetError>
     }
 }
 
+/// A comma-separated list of selectors taken apart at the commas that are
+/// not inside a label set: `a,b{k="x",j="y"},c` is three.
+pub fn split_list(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut depth, mut quoted, mut escaped) = (0, 0usize, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' if depth > 0 => quoted = !quoted,
+            '{' if !quoted => depth = depth.saturating_add(1),
+            '}' if !quoted => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(text.get(start..i).unwrap_or(""));
+                start = i.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+    out.push(text.get(start..).unwrap_or(""));
+    out
+}
+
+/// What a tool is asked to show: a field's label, or a family's label with
+/// some of its labels (`web.requests{status="5xx"}`), standing for every
+/// member that has them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selector {
+    /// The text as given.
+    pub text: String,
+    /// The family's label: the text before its label set.
+    pub family: String,
+    /// The labels a member must have.
+    pub labels: Vec<(String, String)>,
+}
+
+impl Selector {
+    /// Reads `requests`, `requests{status="5xx"}` or a whole member's label;
+    /// an error for a label set that does not parse.
+    pub fn parse(text: &str) -> Result<Selector, LabelSetError> {
+        match split(text)? {
+            None => Ok(Selector {
+                text: text.to_string(),
+                family: text.to_string(),
+                labels: Vec::new(),
+            }),
+            Some(member) => Ok(Selector {
+                text: text.to_string(),
+                family: member.family,
+                labels: member.labels,
+            }),
+        }
+    }
+
+    /// Whether the field labelled `label` is selected: it is the text, or a
+    /// member of the family with every label asked for.
+    pub fn matches(&self, label: &str) -> bool {
+        if label == self.text {
+            return true;
+        }
+        match split(label) {
+            Ok(Some(member)) => {
+                member.family == self.family
+                    && self.labels.iter().all(|want| member.labels.contains(want))
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    #[test]
+    fn lists_split_outside_label_sets() {
+        assert_eq!(
+            split_list(r#"a,b{k="x,}",j="y\","},c"#),
+            ["a", r#"b{k="x,}",j="y\","}"#, "c"]
+        );
+        assert_eq!(split_list(""), [""]);
+    }
+
+    #[test]
+    fn selectors_pick_members_by_some_of_their_labels() {
+        let all = Selector::parse("web.requests").unwrap();
+        let five = Selector::parse("web.requests{status=\"5xx\"}").unwrap();
+        let one = Selector::parse("web.requests{status=\"5xx\",method=\"get\"}").unwrap();
+        let get5 = "web.requests{method=\"get\",status=\"5xx\"}";
+        let get2 = "web.requests{method=\"get\",status=\"2xx\"}";
+        assert!(all.matches(get5) && all.matches(get2) && all.matches("web.requests"));
+        assert!(five.matches(get5) && !five.matches(get2));
+        // The order of the labels asked for does not matter.
+        assert!(one.matches(get5) && !one.matches(get2));
+        assert!(!all.matches("web.requests.other{method=\"get\"}"));
+        assert!(!all.matches("web.requestsx{method=\"get\"}"));
+        assert!(!all.matches("web.other"));
+        // A part of a summary's members is a family of its own.
+        let count = Selector::parse("web.latency.count").unwrap();
+        assert!(count.matches("web.latency{method=\"get\"}.count"));
+        assert!(!count.matches("web.latency{method=\"get\"}"));
+        assert!(Selector::parse("web.requests{status=}").is_err());
+    }
+
     use super::*;
 
     const METHOD: LabelDim = LabelDim {
