@@ -425,3 +425,35 @@ fn poll_sums_a_family_and_picks_members_by_their_labels() {
     assert!(!ok);
     assert!(err.contains("malformed label set"), "{err}");
 }
+
+#[test]
+fn the_json_api_takes_the_same_selectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let _stats = known_file(dir.path());
+    let (_server, address) = serve(dir.path());
+    let json = |path: &str| {
+        let (status, body) = get(address, path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<Json>(&body).unwrap()
+    };
+    // /stats/web.requests{status="5xx"}
+    let five = json("/stats/web.requests%7Bstatus%3D%225xx%22%7D");
+    let keys: Vec<&String> = five.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            r#"web.requests{method="get",status="5xx"}"#,
+            r#"web.requests{method="post",status="5xx"}"#
+        ]
+    );
+    assert_eq!(
+        five[r#"web.requests{method="get",status="5xx"}"#],
+        serde_json::json!([2])
+    );
+    let all = json("/stats/web.requests?exact=1&aggr=sum");
+    assert_eq!(all.as_object().unwrap().len(), 6, "{all}");
+    assert_eq!(all[r#"web.requests{method="get",status="2xx"}"#], 7);
+    let (status, body) = get(address, "/stats/web.requests%7Bstatus%3D5xx%7D");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed label set"), "{body}");
+}
