@@ -457,3 +457,26 @@ fn the_json_api_takes_the_same_selectors() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("malformed label set"), "{body}");
 }
+
+/// The recorder keeps one series per member, named by the member's whole
+/// label, so that a history of each label set can be queried.
+#[test]
+fn record_stores_a_series_per_member() {
+    use mmstats::mstore::Point;
+    use mmstats::record::{series, By};
+    let dir = tempfile::tempdir().unwrap();
+    let stats = known_file(dir.path());
+    let snapshot = mmstats::reader::read_path(stats.path().unwrap()).unwrap();
+    let me = snapshot.owner.unwrap();
+    let all = series(&[snapshot], &[By::Cmd], Default::default(), me);
+    let members: Vec<&(String, Point)> = all
+        .iter()
+        .filter(|(name, _)| name.starts_with("cmd:web:web.requests{"))
+        .collect();
+    assert_eq!(members.len(), 6, "{all:?}");
+    let get_2xx = all
+        .iter()
+        .find(|(name, _)| name == r#"cmd:web:web.requests{method="get",status="2xx"}"#)
+        .unwrap();
+    assert_eq!(format!("{:?}", get_2xx.1), format!("{:?}", Point::U64(7)));
+}
