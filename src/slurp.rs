@@ -153,7 +153,10 @@ fn text(out: &mut Out, snapshot: &Snapshot, stats: &[&Stat], me: u32) -> Result<
         .collect();
     let width = lines
         .iter()
-        .map(|(family, shown, _)| shown.chars().count() + if family.is_some() { 2 } else { 0 })
+        .map(|(family, shown, _)| {
+            let indent = if family.is_some() { 2 } else { 0 };
+            shown.chars().count().saturating_add(indent)
+        })
         .max()
         .unwrap_or(0);
     let mut current: Option<&str> = None;
