@@ -480,3 +480,83 @@ fn record_stores_a_series_per_member() {
         .unwrap();
     assert_eq!(format!("{:?}", get_2xx.1), format!("{:?}", Point::U64(7)));
 }
+
+/// The page as a headless Chromium renders it after five seconds of
+/// (virtual) time, as HTML.
+fn rendered_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = profile.path().join("dom.html");
+    let child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium must be installed for this test (Debian package chromium)");
+    let mut browser = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = browser.0.try_wait().unwrap() {
+            assert!(status.success(), "chromium failed: {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "chromium did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// The dashboard draws a family as one graph with a line per member, and a
+/// legend naming each member's label set.
+#[test]
+#[ignore = "needs chromium (Debian package chromium)"]
+fn the_dashboard_graphs_a_family_as_one_chart_with_a_line_per_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let _busy = Busy::start(dir.path());
+    let (_server, address) = serve(dir.path());
+    let dom = rendered_dom(&format!("http://{address}/"));
+    let chart = dom
+        .split("<div class=\"chart family\" data-family=\"web.requests\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no family chart for web.requests in\n{dom}"));
+    let chart = chart.split("</ul>").next().unwrap();
+    assert_eq!(
+        dom.matches("data-family=\"web.requests\"").count(),
+        1,
+        "one graph for the family"
+    );
+    let lines = chart.matches("class=\"line member\"").count();
+    assert_eq!(lines, 6, "a line per member:\n{chart}");
+    assert!(chart.contains("6 members"), "{chart}");
+    assert!(chart.contains("{method=\"get\",status=\"2xx\"}"), "{chart}");
+    assert!(
+        chart.contains("data-member=\"{method=&quot;post&quot;,status=&quot;5xx&quot;}\""),
+        "{chart}"
+    );
+    // No graph of its own for a member; the plain counter keeps its own.
+    assert!(
+        !dom.contains("<div class=\"chart\" data-label=\"web.requests{"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<div class=\"chart\" data-label=\"web.plain\""),
+        "{dom}"
+    );
+    // A summary's parts in a family are families too, each one graph.
+    assert!(dom.contains("data-family=\"web.latency.count\""), "{dom}");
+    report(&format!(
+        "dashboard: web.requests drawn as one graph of {lines} lines"
+    ));
+}
