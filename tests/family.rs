@@ -200,6 +200,27 @@ fn each_member_is_its_own_field_in_the_file() {
         mmstats::Kind::Sequence
     );
     assert_eq!(snapshot.stats.len(), WebStats::MODEL.fields.len());
+    // The reader takes a member's label apart.
+    let member = snapshot.stats[4].member().unwrap().unwrap();
+    assert_eq!(member.family, "web.requests");
+    assert_eq!(
+        member.labels,
+        [
+            ("method".to_string(), "post".to_string()),
+            ("status".to_string(), "4xx".to_string())
+        ]
+    );
+    let part = snapshot
+        .get(r#"web.latency{method="post"}.count"#)
+        .unwrap()
+        .member()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (part.family.as_str(), part.suffix),
+        ("web.latency.count", ".count")
+    );
+    assert_eq!(snapshot.get("web.plain").unwrap().member(), Ok(None));
 }
 
 #[test]
