@@ -19,21 +19,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mmstats::reader::{self, Value};
-use mmstats::{Counter, Flag, Gauge, MmStats, Static, Text, Timer};
+use mmstats::{Counter, Family, Flag, Gauge, Labels, MmStats, Static, Text, Timer};
 
 // ANCHOR: model
+/// The request's method: a label of the `responses` family.
+#[derive(Labels, Clone, Copy)]
+#[mmstats(key = "method")]
+enum Method {
+    Get,
+    Post,
+}
+
+/// The class of the response's status.
+#[derive(Labels, Clone, Copy)]
+#[mmstats(key = "status")]
+enum Status {
+    #[mmstats(value = "2xx")]
+    Ok,
+    #[mmstats(value = "5xx")]
+    Error,
+}
+
 /// What every worker thread publishes.
 #[derive(MmStats)]
 #[mmstats(prefix = "web.")]
 struct WebStats {
     /// Requests served.
     requests: Counter,
-    /// Responses with a 2XX status.
-    #[mmstats(label = "status.2XX")]
-    status_2xx: Counter,
-    /// Responses with a 5XX status.
-    #[mmstats(label = "status.5XX")]
-    status_5xx: Counter,
+    /// Responses, by method and status.
+    ///
+    /// One field per member: `web.responses{method="get",status="2xx"}`, ...
+    responses: Family<(Method, Status), Counter>,
     /// Bytes sent in response bodies.
     #[mmstats(unit = "bytes")]
     bytes_sent: Counter,
@@ -116,11 +132,17 @@ fn worker(id: u32, stop: &AtomicBool) {
             let work = if n.is_multiple_of(50) { 3_000 } else { 300 };
             std::thread::sleep(Duration::from_micros(work));
             s.requests.incr();
-            if n.is_multiple_of(97) {
-                s.status_5xx.incr();
+            let method = if n.is_multiple_of(4) {
+                Method::Post
             } else {
-                s.status_2xx.incr();
-            }
+                Method::Get
+            };
+            let status = if n.is_multiple_of(97) {
+                Status::Error
+            } else {
+                Status::Ok
+            };
+            s.responses[(method, status)].incr();
             s.bytes_sent.incr_by(512 + n % 1024);
             s.last_path.set(path);
             s.in_flight.sub(1);
@@ -166,7 +188,11 @@ fn report(dir: &Path, started: Instant, last_requests: &mut u64) {
         for stat in &snapshot.stats {
             match (stat.label.as_str(), &stat.value) {
                 ("web.requests", Value::Unsigned(n)) => requests += n,
-                ("web.status.5XX", Value::Unsigned(n)) => errors += n,
+                (label, Value::Unsigned(n))
+                    if label.starts_with("web.responses{") && label.contains("status=\"5xx\"") =>
+                {
+                    errors += n
+                }
                 ("web.latency", Value::Float(mean)) if *mean > 0.0 => {
                     latency += mean;
                     timed += 1;

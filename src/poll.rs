@@ -5,8 +5,9 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mmstats::aggregate::{Aggregate, Combined, Poller, Rules};
+use mmstats::aggregate::{self, Aggregate, Combined, Poller, Rules};
 use mmstats::collect::Collector;
+use mmstats::labels::Selector;
 use mmstats::reader::{Snapshot, Value};
 use mmstats::Kind;
 
@@ -28,6 +29,9 @@ use crate::reading::{LimitArgs, OthersNote};
 #[derive(clap::Args)]
 pub struct Args {
     /// Comma-separated labels, each put after --prefix (`requests,status.5XX`).
+    /// A labelled family's label sums its members (`requests`), and with
+    /// some of its labels the members that have them
+    /// (`requests{status="5xx"}`).
     fields: String,
     /// Files, directories (their *.mmstats files) or glob patterns, looked
     /// up again for every line; by default the default glob.
@@ -139,9 +143,8 @@ impl Filter {
 }
 
 pub fn run(args: &Args) -> Result<Status, Stop> {
-    let labels: Vec<String> = args
-        .fields
-        .split(',')
+    let labels: Vec<String> = mmstats::labels::split_list(&args.fields)
+        .into_iter()
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .map(|f| format!("{}{f}", args.prefix))
@@ -149,6 +152,13 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     if labels.is_empty() {
         return Err(Stop::Fatal("poll needs at least one field".into()));
     }
+    let selectors = labels
+        .iter()
+        .map(|label| {
+            Selector::parse(label)
+                .map_err(|e| Stop::Fatal(format!("cannot read the field {label:?}: {e}")))
+        })
+        .collect::<Result<Vec<Selector>, Stop>>()?;
     let filters: Vec<Filter> = args.filter.iter().map(|f| Filter::parse(f)).collect();
     let rules = Rules {
         unknown_integer: match args.unknown_as {
@@ -156,7 +166,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             UnknownAs::Counter => Kind::Counter,
         },
     };
-    let mut poller = Poller::with_rules(rules).only(labels.iter().cloned());
+    let mut poller = Poller::with_rules(rules).only_selected(selectors.clone());
     let mut collector = args.limits.collector(&args.paths).all_users(args.all_users);
     let mut warned: HashSet<PathBuf> = HashSet::new();
     let mut others = OthersNote::default();
@@ -177,8 +187,13 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
                 Err(e) => return Err(Stop::Fatal(format!("cannot read standard input: {e}"))),
             }
         }
-        let (snapshots, unreadable) =
-            sample(&mut collector, &labels, &filters, &mut warned, &mut others);
+        let (snapshots, unreadable) = sample(
+            &mut collector,
+            &selectors,
+            &filters,
+            &mut warned,
+            &mut others,
+        );
         matched = matched || !snapshots.is_empty();
         let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
         let width = column_width(terminal_columns(), labels.len());
@@ -190,7 +205,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             out.line(&header(&labels, &args.prefix, width))?;
             since_header = Some(0);
         }
-        out.line(&row(&labels, &aggregates, width))?;
+        out.line(&row(&selectors, &aggregates, width))?;
         out.flush()?;
         since_header = since_header.map(|n| n.saturating_add(1));
         lines = lines.saturating_add(1);
@@ -221,7 +236,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
 /// there but could not be read.
 fn sample<'c>(
     collector: &'c mut Collector,
-    labels: &[String],
+    selectors: &[Selector],
     filters: &[Filter],
     warned: &mut HashSet<PathBuf>,
     others: &mut OthersNote,
@@ -246,7 +261,10 @@ fn sample<'c>(
         .files
         .iter()
         .filter(|snapshot| {
-            snapshot.stats.iter().any(|s| labels.contains(&s.label))
+            snapshot
+                .stats
+                .iter()
+                .any(|s| selectors.iter().any(|sel| sel.matches(&s.label)))
                 && filters.iter().all(|f| f.matches(snapshot))
         })
         .collect();
@@ -265,14 +283,12 @@ fn header(labels: &[String], prefix: &str, width: usize) -> String {
     cells.join(" ")
 }
 
-fn row(labels: &[String], aggregates: &[Aggregate], width: usize) -> String {
-    let cells: Vec<String> = labels
+fn row(selectors: &[Selector], aggregates: &[Aggregate], width: usize) -> String {
+    let cells: Vec<String> = selectors
         .iter()
-        .map(|label| {
-            let cell = aggregates
-                .iter()
-                .find(|a| &a.label == label)
-                .map(|a| cell(&a.combined, width))
+        .map(|selector| {
+            let cell = aggregate::select(aggregates, selector)
+                .map(|combined| cell(&combined, width))
                 .unwrap_or_else(|| "-".into());
             format!("{cell:>width$}")
         })

@@ -9,7 +9,10 @@ use crate::reading::LimitArgs;
 /// Print every field of every stats file.
 ///
 /// For each file: a line `==> PATH`, then one line per field, labels in a
-/// column, then the value and its unit. A file of another user is shown
+/// column, then the value and its unit. The members of a labelled family
+/// (`web.requests{method="get"}`) are shown under the family's label, one
+/// line per label set; --json gives each member's whole label, with its
+/// "family" and "labels". A file of another user is shown
 /// too, with `(owned by user UID)` after its path. With no PATH, reads the
 /// default glob (MMSTATS_GLOB, else MMSTATS_PATH/*.mmstats, MMSTATS_PATH
 /// defaulting to the temporary directory).
@@ -135,22 +138,51 @@ fn text(out: &mut Out, snapshot: &Snapshot, stats: &[&Stat], me: u32) -> Result<
         Some(owner) if owner != me => out.line(&format!("==> {path} (owned by user {owner})"))?,
         _ => out.line(&format!("==> {path}"))?,
     }
-    let width = stats
+    // A member of a labelled family is shown under its family's label, by
+    // its label set (and part): `web.requests` then `  {method="get"}`.
+    let lines: Vec<(Option<&str>, &str, &Stat)> = stats
         .iter()
-        .map(|s| s.label.chars().count())
+        .map(|stat| match mmstats::labels::split(&stat.label) {
+            Ok(Some(member)) => {
+                let base = member.base;
+                let rest = stat.label.get(base.len()..).unwrap_or("");
+                (Some(base), rest, *stat)
+            }
+            _ => (None, stat.label.as_str(), *stat),
+        })
+        .collect();
+    let width = lines
+        .iter()
+        .map(|(family, shown, _)| {
+            let indent = if family.is_some() { 2 } else { 0 };
+            shown.chars().count().saturating_add(indent)
+        })
         .max()
         .unwrap_or(0);
-    for stat in stats {
-        out.line(&field_line(stat, width))?;
+    let mut current: Option<&str> = None;
+    for (family, shown, stat) in &lines {
+        match family {
+            Some(base) => {
+                if current != Some(*base) {
+                    out.line(&format!("  {base}"))?;
+                    current = Some(*base);
+                }
+                out.line(&field_line(&format!("  {shown}"), stat, width))?;
+            }
+            None => {
+                current = None;
+                out.line(&field_line(shown, stat, width))?;
+            }
+        }
     }
     Ok(())
 }
 
-fn field_line(stat: &Stat, width: usize) -> String {
+fn field_line(shown: &str, stat: &Stat, width: usize) -> String {
     let value = stat.value.to_string();
     if stat.unit.is_empty() {
-        format!("  {:<width$}  {value}", stat.label)
+        format!("  {shown:<width$}  {value}")
     } else {
-        format!("  {:<width$}  {value} {}", stat.label, stat.unit)
+        format!("  {shown:<width$}  {value} {}", stat.unit)
     }
 }

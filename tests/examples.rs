@@ -108,6 +108,7 @@ fn webserver_stops_cleanly_on_ctrl_c_and_a_killed_one_leaves_readable_files() {
         } else {
             assert_eq!(files.len(), 3, "{files:?}");
             let mut requests = 0;
+            let mut get_2xx = 0;
             for file in files {
                 let snapshot = reader::read_path(&file.path()).unwrap();
                 assert_eq!(snapshot.pid(), Some(pid as u32));
@@ -116,8 +117,19 @@ fn webserver_stops_cleanly_on_ctrl_c_and_a_killed_one_leaves_readable_files() {
                 {
                     requests += n;
                 }
+                // The status counters are a family: one field per member.
+                if let Some(Value::Unsigned(n)) = snapshot
+                    .get(r#"web.responses{method="get",status="2xx"}"#)
+                    .map(|s| s.value.clone())
+                {
+                    get_2xx += n;
+                }
             }
             assert!(requests > 0);
+            assert!(
+                get_2xx > 0 && get_2xx <= requests,
+                "{get_2xx} of {requests}"
+            );
         }
     }
 }

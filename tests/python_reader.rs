@@ -485,3 +485,79 @@ fn the_original_reader_never_sees_a_torn_16_bit_gauge() {
         assert_eq!(TornTally::get(&tally.torn, label), 0, "{label}: {tally:?}");
     }
 }
+
+/// A model with labelled families: the original reader reads every member
+/// (and every part of a summary member) as an ordinary field, with its
+/// whole label and its value.
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn the_original_reader_reads_every_member_of_a_family_as_a_field() {
+    use mmstats::{Counter, Family, Gauge, Labels, MmStats, Summary};
+    #[derive(Labels, Clone, Copy)]
+    #[mmstats(key = "method")]
+    enum Method {
+        Get,
+        Post,
+    }
+    #[derive(Labels, Clone, Copy)]
+    #[mmstats(key = "status")]
+    enum Status {
+        #[mmstats(value = "2xx")]
+        Ok,
+        #[mmstats(value = "say \"5\"\\xx")]
+        Server,
+    }
+    #[derive(MmStats)]
+    #[mmstats(prefix = "web.")]
+    struct Web {
+        requests: Family<(Method, Status), Counter>,
+        latency: Family<Method, Summary>,
+        queue: Family<Status, Gauge<u16>>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Web::builder().dir(dir.path()).create().unwrap();
+    stats.requests[(Method::Get, Status::Ok)].incr_by(7);
+    stats.requests[(Method::Post, Status::Server)].incr_by(2);
+    stats.latency[Method::Post].add(0.25);
+    stats.queue[Status::Server].set(300);
+    let path = stats.path().unwrap();
+    let theirs = python_read(path);
+    let labels: Vec<&str> = theirs.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        &labels[..6],
+        [
+            r#"web.requests{method="get",status="2xx"}"#,
+            r#"web.requests{method="get",status="say \"5\"\\xx"}"#,
+            r#"web.requests{method="post",status="2xx"}"#,
+            r#"web.requests{method="post",status="say \"5\"\\xx"}"#,
+            r#"web.latency{method="get"}"#,
+            r#"web.latency{method="get"}.count"#,
+        ]
+    );
+    let value = |label: &str| {
+        theirs
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("the original reader has no {label}"))
+            .1
+            .clone()
+    };
+    assert_eq!(
+        value(r#"web.requests{method="get",status="2xx"}"#),
+        Json::from(7u64)
+    );
+    assert_eq!(
+        value(r#"web.requests{method="post",status="say \"5\"\\xx"}"#),
+        Json::from(2u64)
+    );
+    assert_eq!(
+        value(r#"web.latency{method="post"}.count"#),
+        Json::from(1u64)
+    );
+    assert_eq!(
+        value(r#"web.queue{status="say \"5\"\\xx"}"#),
+        Json::from(300u64)
+    );
+    assert_eq!(theirs.len(), Web::MODEL.fields.len());
+    assert_same_as_python(path);
+}

@@ -129,7 +129,12 @@ impl Field {
 }
 
 /// Stores `value` unless the key was already given; returns whether stored.
-fn set_once<T>(cx: &Ctxt, meta: &ParseNestedMeta, slot: &mut Option<T>, value: Option<T>) -> bool {
+pub fn set_once<T>(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta,
+    slot: &mut Option<T>,
+    value: Option<T>,
+) -> bool {
     match value {
         Some(_) if slot.is_some() => {
             duplicate(cx, meta);
@@ -152,7 +157,7 @@ fn key_name(meta: &ParseNestedMeta) -> String {
         .join("::")
 }
 
-fn duplicate(cx: &Ctxt, meta: &ParseNestedMeta) {
+pub fn duplicate(cx: &Ctxt, meta: &ParseNestedMeta) {
     cx.error_spanned_by(
         &meta.path,
         format!("duplicate mmstats attribute `{}`", key_name(meta)),
@@ -160,7 +165,7 @@ fn duplicate(cx: &Ctxt, meta: &ParseNestedMeta) {
 }
 
 /// Records an unknown key and skips its value, so parsing goes on.
-fn unknown(cx: &Ctxt, meta: &ParseNestedMeta, expected: &str) -> syn::Result<()> {
+pub fn unknown(cx: &Ctxt, meta: &ParseNestedMeta, expected: &str) -> syn::Result<()> {
     let name = key_name(meta);
     cx.error_spanned_by(
         &meta.path,
@@ -175,7 +180,7 @@ fn unknown(cx: &Ctxt, meta: &ParseNestedMeta, expected: &str) -> syn::Result<()>
 }
 
 /// The string literal after `key =`; anything else is recorded as an error.
-fn string_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Spanned<String>>> {
+pub fn string_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Spanned<String>>> {
     let name = key_name(meta);
     if !meta.input.peek(Token![=]) {
         cx.error_spanned_by(

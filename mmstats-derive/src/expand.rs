@@ -51,6 +51,7 @@ fn expand(model: &Model) -> TokenStream {
             __mm::Decl {
                 spec: __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help),
                 parts: <#ty as __mm::Field>::PARTS,
+                members: <#ty as __mm::Field>::MEMBERS,
             }
         }
     });

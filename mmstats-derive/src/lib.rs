@@ -10,6 +10,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod labels;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -19,6 +20,16 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_mmstats(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Derives `mmstats::Labels` for a fieldless enum; see that trait for the
+/// attributes.
+#[proc_macro_derive(Labels, attributes(mmstats))]
+pub fn derive_labels(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    labels::derive(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

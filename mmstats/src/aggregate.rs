@@ -540,6 +540,8 @@ impl FileId {
 pub struct Poller {
     rules: Rules,
     only: Option<std::collections::HashSet<String>>,
+    /// Also combined, with `only`: the members these select.
+    selected: Vec<crate::labels::Selector>,
     last: HashMap<FileId, HashMap<String, Value>>,
 }
 
@@ -554,6 +556,7 @@ impl Poller {
         Poller {
             rules,
             only: None,
+            selected: Vec::new(),
             last: HashMap::new(),
         }
     }
@@ -565,8 +568,17 @@ impl Poller {
         self
     }
 
+    /// The same poller, combining only the fields these select (labels,
+    /// or families with some of their labels: see [`select`]).
+    pub fn only_selected(mut self, selectors: Vec<crate::labels::Selector>) -> Poller {
+        self.only = Some(selectors.iter().map(|s| s.text.clone()).collect());
+        self.selected = selectors;
+        self
+    }
+
     fn wanted(&self, label: &str) -> bool {
         self.only.as_ref().is_none_or(|only| only.contains(label))
+            || self.selected.iter().any(|s| s.matches(label))
     }
 
     /// Combines one sample of files, counters as changes.
@@ -620,6 +632,46 @@ impl Poller {
             }
         }
         aggregates
+    }
+}
+
+/// What `selector` stands for among `aggregates`: the aggregate of its
+/// label, else the members it selects added up (numbers; counters as the
+/// poller gives them, changes), or each distinct value when they are not
+/// all numbers. `None` when nothing is selected.
+pub fn select(aggregates: &[Aggregate], selector: &crate::labels::Selector) -> Option<Combined> {
+    if let Some(exact) = aggregates.iter().find(|a| a.label == selector.text) {
+        return Some(exact.combined.clone());
+    }
+    let members: Vec<&Aggregate> = aggregates
+        .iter()
+        .filter(|a| selector.matches(&a.label))
+        .collect();
+    let values: Option<Vec<&Value>> = members
+        .iter()
+        .map(|a| match &a.combined {
+            Combined::Value(v) if v.as_f64().is_some() => Some(v),
+            _ => None,
+        })
+        .collect();
+    match (members.len(), values) {
+        (0, _) => None,
+        (_, Some(values)) => Some(Combined::Value(sum(&values))),
+        (_, None) => {
+            let mut distinct: Vec<Value> = Vec::new();
+            for member in &members {
+                let values = match &member.combined {
+                    Combined::Value(v) => std::slice::from_ref(v),
+                    Combined::Distinct(vs) => vs.as_slice(),
+                };
+                for v in values {
+                    if !distinct.contains(v) {
+                        distinct.push(v.clone());
+                    }
+                }
+            }
+            Some(Combined::Distinct(distinct))
+        }
     }
 }
 

@@ -28,6 +28,8 @@
 //! value's alignment; Python's `struct` ignores those spaces, so the original
 //! reader computes the same size and reads the same value.
 
+use crate::labels::LabelDims;
+
 /// The only file format version there is; the first byte of every file.
 pub const VERSION: u8 = 1;
 
@@ -383,6 +385,13 @@ pub struct FieldSpec {
     /// `.count`, `.seq`, ... for the further values some field types publish
     /// (see [`Part`]).
     pub suffix: &'static str,
+    /// The labels of the family this field is a member of
+    /// ([`LabelDims::NONE`] for a field that is not one): member
+    /// [`FieldSpec::member`]'s label set goes between the label and the
+    /// suffix.
+    pub labels: &'static LabelDims,
+    /// Which member of the family.
+    pub member: usize,
     /// What the field type stores and how.
     pub ty: FieldType,
     /// Unit of the value (`seconds`, `bytes`, ...), or empty.
@@ -426,6 +435,8 @@ impl FieldSpec {
         FieldSpec {
             label,
             suffix: "",
+            labels: &LabelDims::NONE,
+            member: 0,
             ty,
             unit: if unit.is_empty() {
                 ty.default_unit
@@ -438,18 +449,31 @@ impl FieldSpec {
 }
 
 impl FieldSpec {
-    /// Bytes of the label in the file: the label and the suffix.
+    /// Bytes of the label in the file: the label, the member's label set
+    /// and the suffix.
     pub const fn label_len(&self) -> usize {
-        self.label.len() + self.suffix.len()
+        self.label.len() + self.labels.text_len(self.member) + self.suffix.len()
     }
 
-    /// Byte `i` of the label in the file (label, then suffix).
+    /// Byte `i` of the label in the file (label, label set, then suffix).
     pub const fn label_byte(&self, i: usize) -> u8 {
+        let set = self.labels.text_len(self.member);
         if i < self.label.len() {
             self.label.as_bytes()[i]
+        } else if i < self.label.len() + set {
+            self.labels.text_byte(self.member, i - self.label.len())
         } else {
-            self.suffix.as_bytes()[i - self.label.len()]
+            self.suffix.as_bytes()[i - self.label.len() - set]
         }
+    }
+
+    /// The label in the file, whole.
+    pub fn file_label(&self) -> String {
+        let mut label = String::with_capacity(self.label_len());
+        label.push_str(self.label);
+        label.push_str(&self.labels.text(self.member));
+        label.push_str(self.suffix);
+        label
     }
 }
 
@@ -471,22 +495,45 @@ pub struct Part {
     pub help: &'static str,
 }
 
-/// One field of a model as the derive declares it: its main spec and the
-/// parts its type adds.
+/// One field of a model as the derive declares it: its main spec, the
+/// parts its type adds, and the members it stands for.
 #[derive(Clone, Copy, Debug)]
 pub struct Decl {
     /// The main value.
     pub spec: FieldSpec,
     /// The further values, placed right after the main one.
     pub parts: &'static [Part],
+    /// The labels of the members, for a field type that is a family (see
+    /// [`Field::MEMBERS`](crate::Field::MEMBERS)): each member is the main
+    /// value and its parts, labelled with the member's label set, one after
+    /// the other.
+    pub members: &'static LabelDims,
+}
+
+impl Decl {
+    /// How many members the field has: 1 unless it is a family, and 1 for a
+    /// type that does not compile anyway (so that a family too large for a
+    /// file is reported, not laid out).
+    pub const fn member_count(&self) -> usize {
+        if self.spec.ty.error.is_some() {
+            1
+        } else {
+            self.members.members()
+        }
+    }
+
+    /// How many file fields the declared field makes.
+    pub const fn field_count(&self) -> usize {
+        (1 + self.parts.len()).saturating_mul(self.member_count())
+    }
 }
 
 /// How many file fields a model's declared fields make.
 pub const fn spec_count(decls: &[Decl]) -> usize {
-    let mut n = 0;
+    let mut n: usize = 0;
     let mut i = 0;
     while i < decls.len() {
-        n += 1 + decls[i].parts.len();
+        n = n.saturating_add(decls[i].field_count());
         i += 1;
     }
     n
@@ -499,7 +546,7 @@ pub const fn first_indexes<const K: usize>(decls: &[Decl; K]) -> [usize; K] {
     let mut i = 0;
     while i < K {
         out[i] = n;
-        n += 1 + decls[i].parts.len();
+        n += decls[i].field_count();
         i += 1;
     }
     out
@@ -519,21 +566,29 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
     let mut n = 0;
     let mut i = 0;
     while i < K {
-        out[n] = decls[i].spec;
-        n += 1;
-        let mut j = 0;
-        while j < decls[i].parts.len() {
-            let part = decls[i].parts[j];
-            let main = decls[i].spec;
-            out[n] = FieldSpec {
-                label: main.label,
-                suffix: part.suffix,
-                ty: part.ty,
-                unit: if part.same_unit { main.unit } else { "" },
-                help: part.help,
+        let mut m = 0;
+        while m < decls[i].member_count() {
+            let main = FieldSpec {
+                labels: decls[i].members,
+                member: m,
+                ..decls[i].spec
             };
+            out[n] = main;
             n += 1;
-            j += 1;
+            let mut j = 0;
+            while j < decls[i].parts.len() {
+                let part = decls[i].parts[j];
+                out[n] = FieldSpec {
+                    suffix: part.suffix,
+                    ty: part.ty,
+                    unit: if part.same_unit { main.unit } else { "" },
+                    help: part.help,
+                    ..main
+                };
+                n += 1;
+                j += 1;
+            }
+            m += 1;
         }
         i += 1;
     }
@@ -545,6 +600,10 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
     }
     out
 }
+
+/// The most fields one file can hold: the metadata block counts them in a
+/// `u16`.
+pub const MAX_FIELDS: usize = u16::MAX as usize;
 
 /// Where one field sits in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -668,12 +727,36 @@ pub const fn file_size(content: usize, page_size: usize) -> usize {
 }
 
 /// The first problem with a model's labels, if any: a label that is empty,
-/// too long or holds a NUL byte, a unit or help text too long, or two fields
-/// with the same label. Checked at compile time for derived models (whose
-/// field types are checked one by one, through [`FieldType::error`]).
-pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
+/// too long or holds a NUL byte, a unit or help text too long, two fields
+/// with the same label, or more fields than a file can hold. Checked at
+/// compile time for derived models (whose field types are checked one by
+/// one, through [`FieldType::error`]).
+///
+/// The members of a family (fields with a label set, see
+/// [`Field::MEMBERS`](crate::Field::MEMBERS)) are not compared with each
+/// other label by label: their label sets differ by construction (distinct
+/// values per label, distinct keys per tuple), and from a label without a
+/// `{` by that `{`. What is compared, so that the check stays linear in the
+/// members and a family of thousands compiles: the fields that are not
+/// members with each other, every label that holds a `{` of its own with
+/// every member, the parts of one member with each other, and the labels of
+/// two families.
+pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) -> Option<&'static str> {
+    if N > MAX_FIELDS {
+        return Some("a file can hold at most 65535 fields (the metadata counts them in 16 bits): this model, with its families' members, has more");
+    }
+    // Indexes of the fields that are not members, of those whose own label
+    // or suffix holds a `{`, of the members, and of each family's first.
+    let mut plain = [0usize; N];
+    let mut plains = 0;
+    let mut braced = [0usize; N];
+    let mut braceds = 0;
+    let mut members = [0usize; N];
+    let mut member_count = 0;
+    let mut heads = [0usize; N];
+    let mut head_count = 0;
     let mut i = 0;
-    while i < specs.len() {
+    while i < N {
         let spec = &specs[i];
         let len = spec.label_len();
         if len == 0 {
@@ -682,26 +765,106 @@ pub const fn check_specs(specs: &[FieldSpec]) -> Option<&'static str> {
         if len > MAX_LABEL_LEN {
             return Some("a label must not be longer than 65535 bytes");
         }
-        let mut b = 0;
-        while b < len {
-            if spec.label_byte(b) == 0 {
-                return Some("a label must not contain a NUL byte");
-            }
-            b += 1;
+        if has_byte(spec.label, 0) || has_byte(spec.suffix, 0) {
+            return Some("a label must not contain a NUL byte");
         }
         if spec.unit.len() > u16::MAX as usize || spec.help.len() > u16::MAX as usize {
             return Some("a unit or help text must not be longer than 65535 bytes");
         }
-        let mut j = 0;
-        while j < i {
-            if labels_eq(&specs[j], spec) {
-                return Some("two fields have the same label");
+        let brace = has_byte(spec.label, b'{') || has_byte(spec.suffix, b'{');
+        if brace {
+            let mut m = 0;
+            while m < member_count {
+                if labels_eq(&specs[members[m]], spec) {
+                    return Some("two fields have the same label");
+                }
+                m += 1;
             }
-            j += 1;
+            braced[braceds] = i;
+            braceds += 1;
+        }
+        if spec.labels.is_empty() || brace {
+            let mut p = 0;
+            while p < plains {
+                if labels_eq(&specs[plain[p]], spec) {
+                    return Some("two fields have the same label");
+                }
+                p += 1;
+            }
+            plain[plains] = i;
+            plains += 1;
+        } else {
+            let mut b = 0;
+            while b < braceds {
+                if labels_eq(&specs[braced[b]], spec) {
+                    return Some("two fields have the same label");
+                }
+                b += 1;
+            }
+            // The parts of the same member, right before it.
+            let mut j = i;
+            let mut head = true;
+            while j > 0 {
+                j -= 1;
+                let other = &specs[j];
+                if other.labels.is_empty() || !str_eq(other.label, spec.label) {
+                    break;
+                }
+                // A family's members come in order: the next one, or more
+                // parts of the same.
+                if other.member != spec.member {
+                    head = other.member + 1 != spec.member;
+                    break;
+                }
+                head = false;
+                if str_eq(other.suffix, spec.suffix) {
+                    return Some("two fields have the same label");
+                }
+            }
+            if head {
+                let mut h = 0;
+                while h < head_count {
+                    if str_eq(specs[heads[h]].label, spec.label) {
+                        return Some("two fields have the same label");
+                    }
+                    h += 1;
+                }
+                heads[head_count] = i;
+                head_count += 1;
+            }
+            members[member_count] = i;
+            member_count += 1;
         }
         i += 1;
     }
     None
+}
+
+const fn has_byte(text: &str, byte: u8) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == byte {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether two fields have the same label in the file (label and suffix).
@@ -897,6 +1060,38 @@ mod tests {
             FieldSpec::new("a", t, "", "")
         ])
         .is_some());
+    }
+
+    #[test]
+    fn checks_catch_a_plain_label_that_spells_a_member() {
+        use crate::labels::{LabelDim, LabelDims};
+        const DIMS: LabelDims = LabelDims::one(LabelDim {
+            key: "k",
+            pairs: &["k=\"a\"", "k=\"b\""],
+        });
+        let t = ty(b'Q', 8);
+        let member = |m| FieldSpec {
+            labels: &DIMS,
+            member: m,
+            ..FieldSpec::new("f", t, "", "")
+        };
+        assert_eq!(check_specs(&[member(0), member(1)]), None);
+        // A plain field labelled as a member is found, before or after it.
+        let plain = FieldSpec::new("f{k=\"b\"}", t, "", "");
+        assert!(check_specs(&[member(0), member(1), plain]).is_some());
+        assert!(check_specs(&[plain, member(0), member(1)]).is_some());
+        // Two families of one label.
+        assert!(check_specs(&[member(0), member(1), member(0)]).is_some());
+        // The parts of one member.
+        let part = |m, suffix| FieldSpec {
+            suffix,
+            ..member(m)
+        };
+        assert_eq!(
+            check_specs(&[member(0), part(0, ".seq"), member(1), part(1, ".seq")]),
+            None
+        );
+        assert!(check_specs(&[member(0), part(0, ".seq"), part(0, ".seq")]).is_some());
     }
 
     #[test]

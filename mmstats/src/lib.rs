@@ -67,6 +67,7 @@ pub mod fields;
 pub mod file;
 pub mod format;
 pub mod history;
+pub mod labels;
 #[allow(unsafe_code)]
 mod map;
 pub mod mstore;
@@ -79,8 +80,8 @@ pub mod time;
 
 pub use error::Error;
 pub use fields::{
-    Average, Counter, Field, Flag, Gauge, MovingAverage, Static, StaticField, StaticText, Summary,
-    Text, Timer, TimerGuard,
+    Average, Counter, Family, Field, Flag, Gauge, Labels, MovingAverage, Static, StaticField,
+    StaticText, Summary, Text, Timer, TimerGuard,
 };
 pub use format::Kind;
 pub use stats::{Builder, Model, Stats};
@@ -99,6 +100,11 @@ pub use stats::{Builder, Model, Stats};
 /// `unit = "..."`, `help = "..."` (else the doc comment), and for static
 /// fields `value = <expression>`.
 pub use mmstats_derive::MmStats;
+
+/// Derives [`Labels`](trait@Labels) for a fieldless enum: its variants are
+/// the values of one label of a [`Family`]. See the trait for the
+/// attributes `key` and `value`, and their defaults.
+pub use mmstats_derive::Labels;
 
 /// A model of statistics: a struct whose fields are all field types.
 ///
@@ -167,10 +173,12 @@ pub trait MmStats: Sized + Send + 'static {
 #[doc(hidden)]
 pub mod __private {
     //! What the derive's generated code uses. Not a public API.
+    pub use crate::fields::Labels;
     pub use crate::fields::{check_type, Field, StaticField};
     pub use crate::format::{
         content_size, expand_specs, first_indexes, layout, spec_count, Decl, FieldLayout, FieldSpec,
     };
+    pub use crate::labels::{LabelDim, LabelDims};
     pub use crate::stats::{default_field, Model, Places, ThreadSlot, DEFAULT_LABELS};
     pub use crate::{Error, MmStats};
     pub use core;
@@ -188,7 +196,7 @@ pub mod __private {
     }
 
     /// Fails compilation with `message` if the specs break a rule.
-    pub const fn check_specs(specs: &[FieldSpec]) {
+    pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) {
         if let Some(message) = crate::format::check_specs(specs) {
             panic!("{}", message);
         }

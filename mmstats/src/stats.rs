@@ -390,10 +390,9 @@ fn write_headers(bytes: &mut [u8], model: &Model) -> Result<(), Error> {
         let mut at = place.offset;
         put(at, &label_len.to_ne_bytes(), label)?;
         at += 2;
-        put(at, label.as_bytes(), label)?;
-        at += label.len();
-        put(at, spec.suffix.as_bytes(), label)?;
-        at += spec.suffix.len();
+        let file_label = spec.file_label();
+        put(at, file_label.as_bytes(), label)?;
+        at += file_label.len();
         put(at, &sig_len.to_ne_bytes(), label)?;
         at += 2;
         put(at, &vec![b' '; place.padding], label)?;
@@ -469,23 +468,24 @@ fn write_defaults(places: &Places<'_>, vars: &Vars) -> Result<(), Error> {
 /// same signature and kind; the rest keep their fresh values.
 fn continue_from(bytes: &mut [u8], model: &Model, previous: &crate::reader::Snapshot) {
     let specs = model.fields.iter().zip(model.layout);
-    let grouped = |label: &str| {
-        model
-            .fields
-            .iter()
-            .any(|spec| spec.label == label && spec.ty.kind == Kind::Counter)
+    // The fields of one member of one declared field share its label and
+    // member index (a family's members are groups of their own).
+    let grouped = |of: &crate::format::FieldSpec| {
+        model.fields.iter().any(|spec| {
+            spec.label == of.label && spec.member == of.member && spec.ty.kind == Kind::Counter
+        })
     };
     for (index, (spec, place)) in specs.enumerate() {
         let default = index >= model.own_fields;
         let wanted = if default {
             spec.label.ends_with("sys.created")
         } else {
-            spec.ty.kind == Kind::Counter || grouped(spec.label)
+            spec.ty.kind == Kind::Counter || grouped(spec)
         };
         if !wanted {
             continue;
         }
-        let label = format!("{}{}", spec.label, spec.suffix);
+        let label = spec.file_label();
         let signature = std::str::from_utf8(spec.ty.signature.as_bytes()).unwrap_or("");
         let Some(old) = previous.get(&label) else {
             continue;

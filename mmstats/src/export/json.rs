@@ -34,14 +34,26 @@ pub fn float(x: f64) -> Json {
     }
 }
 
-/// One field: `{"label", "kind", "value", "unit"}`.
+/// One field: `{"label", "kind", "value", "unit"}`, and for a member of a
+/// labelled family (see [`crate::labels`]) its `"family"` and `"labels"`
+/// (`{"method": "get"}`).
 pub fn stat(stat: &Stat) -> Json {
-    json!({
+    let mut out = json!({
         "label": stat.label,
         "kind": stat.kind.name(),
         "value": value(&stat.value),
         "unit": stat.unit,
-    })
+    });
+    if let (Ok(Some(member)), Json::Object(map)) = (crate::labels::split(&stat.label), &mut out) {
+        let labels: serde_json::Map<String, Json> = member
+            .labels
+            .into_iter()
+            .map(|(k, v)| (k, Json::String(v)))
+            .collect();
+        map.insert("family".into(), member.family.into());
+        map.insert("labels".into(), Json::Object(labels));
+    }
+    out
 }
 
 /// One file with the given fields of it: `{"file", "pid", "stats"}`; the

@@ -23,6 +23,15 @@
 //! | text, static text | `gauge` named `..._info` | 1, the text in the label `value` |
 //! | sequence | not exported: it only tells readers when a group is whole | |
 //!
+//! A labelled family's members (fields labelled `web.requests{method="get"}`,
+//! see [`crate::labels`]) are one family, named by the family's label, whose
+//! samples carry the member's labels after the file's:
+//! `mmstats_web_requests_total{cmd="web",pid="7",tid="8",method="get"}`; a
+//! summary's parts in a family are families of their own as without one
+//! (`web.latency{method="get"}.count` is in `mmstats_web_latency_count`). A
+//! label set that does not parse, or that names `cmd`, `owner`, `pid`,
+//! `tid` or `value`, leaves the field an ordinary one under its whole label.
+//!
 //! Every file gives one sample per family, with the labels `cmd` (from the
 //! file name), `pid` and `tid` (the file's `sys.pid` and `sys.tid` fields,
 //! else the numbers in its name, else empty); the `_by_cmd` family has one
@@ -70,8 +79,8 @@ struct Family {
     by_cmd: String,
     samples: Vec<String>,
     by_cmd_samples: Vec<String>,
-    /// The label sets already given a sample.
-    seen: HashSet<[String; 4]>,
+    /// The label sets already given a sample: the file's and the member's.
+    seen: HashSet<[String; 5]>,
 }
 
 /// The exposition of `snapshots`, `errors` being how many files could not
@@ -102,13 +111,18 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
     let by_owner = owners.len() > 1;
     let owner_of = |owner: Option<u32>| owner.map(|o| o.to_string()).unwrap_or_default();
     let mut families: Vec<Family> = Vec::new();
-    let mut by_label: HashMap<String, Option<usize>> = HashMap::new();
+    // A field's label -> its family and the member's labels (empty for a
+    // field that is not a member of one).
+    let mut by_label: HashMap<String, Option<(usize, String)>> = HashMap::new();
+    // A family's label -> its index in `families`.
+    let mut by_family: HashMap<String, usize> = HashMap::new();
     let mut skipped: BTreeSet<(String, String)> = BTreeSet::new();
     for snapshot in snapshots {
         for stat in &snapshot.stats {
             if by_label.contains_key(&stat.label) {
                 continue;
             }
+            let (family_label, member) = member_of(&stat.label);
             let kind = rules.resolve(stat.kind, &stat.value);
             let mode = match (&stat.value, kind.meaning().export) {
                 // Bookkeeping for readers (a sequence), not a statistic.
@@ -120,7 +134,21 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                 (_, Export::Counter) => Mode::Counter,
                 (_, Export::Gauge) => Mode::Gauge,
             };
-            let base = sanitize(&stat.label);
+            if let Some(&index) = by_family.get(&family_label) {
+                // Another member of a family already made.
+                match families.get(index) {
+                    Some(family) if family.mode == mode => {
+                        by_label.insert(stat.label.clone(), Some((index, member)));
+                    }
+                    _ => {
+                        let name = families.get(index).map(|f| f.name.clone());
+                        skipped.insert((stat.label.clone(), name.unwrap_or_default()));
+                        by_label.insert(stat.label.clone(), None);
+                    }
+                }
+                continue;
+            }
+            let base = sanitize(&family_label);
             let (name, by_cmd) = match mode {
                 Mode::Counter => (
                     format!("{}_total", base.trim_end_matches("_total")),
@@ -136,9 +164,10 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
             }
             taken.insert(name.clone());
             taken.insert(by_cmd.clone());
-            by_label.insert(stat.label.clone(), Some(families.len()));
+            by_label.insert(stat.label.clone(), Some((families.len(), member)));
+            by_family.insert(family_label.clone(), families.len());
             families.push(Family {
-                label: stat.label.clone(),
+                label: family_label,
                 mode,
                 kind,
                 help: stat.help.clone(),
@@ -162,17 +191,24 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
         } else {
             format!("cmd=\"{}\",pid=\"{pid}\",tid=\"{tid}\"", escape_label(&cmd))
         };
-        let ids = [cmd, owner, pid, tid];
         for stat in &snapshot.stats {
-            let Some(Some(index)) = by_label.get(&stat.label) else {
+            let Some(Some((index, member))) = by_label.get(&stat.label) else {
                 continue;
             };
             let Some(family) = families.get_mut(*index) else {
                 continue;
             };
-            if !family.seen.insert(ids.clone()) {
+            let ids = [
+                cmd.clone(),
+                owner.clone(),
+                pid.clone(),
+                tid.clone(),
+                member.clone(),
+            ];
+            if !family.seen.insert(ids) {
                 continue;
             }
+            let labels = with_member(&labels, member);
             if let Some(line) = sample(&family.name, family.mode, &labels, &stat.value) {
                 family.samples.push(line);
             }
@@ -190,9 +226,10 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
             format!("cmd=\"{}\"", escape_label(cmd))
         };
         for combined in group.combine() {
-            let Some(Some(index)) = by_label.get(&combined.label) else {
+            let Some(Some((index, member))) = by_label.get(&combined.label) else {
                 continue;
             };
+            let labels = with_member(&labels, member);
             let Some(family) = families.get_mut(*index) else {
                 continue;
             };
@@ -238,6 +275,40 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
         }
     }
     out
+}
+
+/// The family a field's label belongs to, and the member's labels as
+/// sample labels (`method="get",status="2xx"`), empty for a field that is
+/// not a member (see [`crate::labels`]). A label set that does not parse,
+/// or that uses a label name the exporter puts beside it, leaves the field
+/// an ordinary one under its whole label.
+fn member_of(label: &str) -> (String, String) {
+    const TAKEN: [&str; 5] = ["cmd", "owner", "pid", "tid", "value"];
+    match crate::labels::split(label) {
+        Ok(Some(member))
+            if member
+                .labels
+                .iter()
+                .all(|(k, _)| !TAKEN.contains(&k.as_str())) =>
+        {
+            let pairs: Vec<String> = member
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{}\"", escape_label(value)))
+                .collect();
+            (member.family, pairs.join(","))
+        }
+        _ => (label.to_string(), String::new()),
+    }
+}
+
+/// A sample's labels, the member's after the file's.
+fn with_member(labels: &str, member: &str) -> String {
+    if member.is_empty() {
+        labels.to_string()
+    } else {
+        format!("{labels},{member}")
+    }
 }
 
 /// The metric name of a label (see the module docs), without suffix.
@@ -469,6 +540,59 @@ mod tests {
         // The pids agree, so the static has a per-command value.
         assert!(
             text.contains("mmstats_sys_pid_by_cmd{cmd=\"web\"} 7\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_labelled_family_is_one_prometheus_family_with_the_member_labels() {
+        let mut files = [
+            file("/d/web-7-8.mmstats", 7, 5, "idle"),
+            file("/d/web-7-9.mmstats", 7, 6, "idle"),
+        ];
+        for (f, n) in files.iter_mut().zip([1, 10]) {
+            f.stats.extend([
+                stat(
+                    r#"web.requests{method="get",status="2xx"}"#,
+                    Kind::Counter,
+                    Value::Unsigned(n),
+                ),
+                stat(
+                    r#"web.requests{method="post",status="5xx"}"#,
+                    Kind::Counter,
+                    Value::Unsigned(2 * n),
+                ),
+                stat(
+                    r#"web.latency{method="say \"hi\""}.count"#,
+                    Kind::Counter,
+                    Value::Unsigned(3),
+                ),
+                // Not a label set: an ordinary field under its whole label.
+                stat("odd{", Kind::Gauge, Value::Unsigned(4)),
+                // A label name the exporter uses itself.
+                stat(r#"web.bad{pid="1"}"#, Kind::Gauge, Value::Unsigned(5)),
+            ]);
+        }
+        let text = exposition(&files, 0);
+        assert_eq!(
+            text.matches("# TYPE mmstats_web_requests_total counter\n")
+                .count(),
+            1,
+            "{text}"
+        );
+        for line in [
+            "mmstats_web_requests_total{cmd=\"web\",pid=\"7\",tid=\"8\",method=\"get\",status=\"2xx\"} 1\n",
+            "mmstats_web_requests_total{cmd=\"web\",pid=\"7\",tid=\"9\",method=\"post\",status=\"5xx\"} 20\n",
+            "mmstats_web_requests_by_cmd_total{cmd=\"web\",method=\"get\",status=\"2xx\"} 11\n",
+            "mmstats_web_requests_by_cmd_total{cmd=\"web\",method=\"post\",status=\"5xx\"} 22\n",
+            "mmstats_web_latency_count_total{cmd=\"web\",pid=\"7\",tid=\"8\",method=\"say \\\"hi\\\"\"} 3\n",
+            "mmstats_odd{cmd=\"web\",pid=\"7\",tid=\"8\"} 4\n",
+            "mmstats_web_bad_pid_1{cmd=\"web\",pid=\"7\",tid=\"8\"} 5\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(
+            text.contains("(mmstats field web.requests, counter)"),
             "{text}"
         );
     }

@@ -12,6 +12,7 @@
 //! | [`Static<T>`] | by `T` | static | a number set once when the file is made |
 //! | [`StaticText<N>`] | `Ns` (256 by default) | static | text set once when the file is made |
 //! | [`Summary`] | `d` and five more fields | average | count, sum, mean, min and max, read together |
+//! | [`Family<L, F>`] | those of `F`, once per member | those of `F` | one `F` per value of the labels `L` |
 //!
 //! Every value is stored with one aligned store of its width (see the book's
 //! "Field types" chapter for why the original's double buffer is not needed
@@ -26,6 +27,7 @@
 
 mod average;
 mod counter;
+mod family;
 mod gauge;
 mod statics;
 mod summary;
@@ -34,6 +36,7 @@ mod timer;
 
 pub use average::{Average, MovingAverage};
 pub use counter::Counter;
+pub use family::{Family, Labels};
 pub use gauge::{Flag, Gauge, GaugeValue};
 pub use statics::{Static, StaticText, StaticValue};
 pub use summary::Summary;
@@ -42,6 +45,7 @@ pub use timer::{Timer, TimerGuard};
 
 use crate::error::Error;
 use crate::format::{FieldLayout, FieldSpec, FieldType, Part, UNBUFFERED};
+use crate::labels::LabelDims;
 use crate::map::{Bytes, Region, Slot, Word};
 
 /// A type that can be a field of an `#[derive(MmStats)]` struct.
@@ -61,6 +65,12 @@ pub trait Field: Sized + Send {
     /// field of its own placed right after it (see [`Part`]). Most types
     /// publish one value and have none.
     const PARTS: &'static [Part] = &[];
+
+    /// The labels of the members the type stands for, if it is a family
+    /// (see [`Family`]): each member is the main value and its parts again,
+    /// labelled with the member's label set. Other types are one member
+    /// with no label set.
+    const MEMBERS: &'static LabelDims = &LabelDims::NONE;
 
     #[doc(hidden)]
     /// Makes the handle for a field that has been laid out in a region.

@@ -458,7 +458,7 @@ mod tests {
             })
             .collect();
         for ((spec, place), value) in specs.iter().zip(layout).zip(values) {
-            let label = format!("{}{}", spec.label, spec.suffix);
+            let label = spec.file_label();
             let mut at = place.offset;
             bytes[at..at + 2].copy_from_slice(&(label.len() as u16).to_ne_bytes());
             at += 2;

@@ -140,6 +140,18 @@ pub struct Stat {
     pub help: String,
 }
 
+impl Stat {
+    /// The field's label taken apart, if it is a member of a labelled
+    /// family (`web.requests{method="get"}`): the family's label and the
+    /// label set, parsed (see [`crate::labels::split`]). `Ok(None)` for an
+    /// ordinary field; an error for a label whose set does not parse.
+    pub fn member(
+        &self,
+    ) -> Result<Option<crate::labels::MemberLabel<'_>>, crate::labels::LabelSetError> {
+        crate::labels::split(&self.label)
+    }
+}
+
 /// The value of one field.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

@@ -8,6 +8,9 @@
 const WINDOW_MS = 5 * 60 * 1000; // how much of the past the graphs show
 const POLL_MS = 1000;
 const MAX_CHARTS = 48;
+// A family's graph draws its members with the largest values, at most this many.
+const MAX_MEMBER_LINES = 8;
+const MEMBER_COLORS = ["#e63946", "#457b9d", "#2a9d8f", "#e9c46a", "#8d5a97", "#f4a261", "#264653", "#6c757d"];
 // KINDS (put in front of this script by the server) says, per kind, whether
 // it is graphed and whether it is shown per second.
 const graphed = (kind) => Boolean(KINDS[kind] && KINDS[kind].graphed);
@@ -143,6 +146,82 @@ function chart(stat, unit, s, now) {
   return box;
 }
 
+// A member of a labelled family (`web.requests{method="get"}`, a part's
+// suffix after its label set: `web.latency{method="get"}.count`): its
+// family (the text around the set) and its label set; null for a field
+// that is not one.
+const MEMBER = /^([^{]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})(.*)$/s;
+function memberOf(label) {
+  const m = MEMBER.exec(label);
+  return m ? { family: m[1] + m[3], set: m[2] } : null;
+}
+
+// One graph for a family, a line per member (those with the largest
+// values when there are more than MAX_MEMBER_LINES), with a legend.
+function familyChart(family, members, unit, view, now) {
+  const shown = members
+    .slice()
+    .sort((a, b) => asNumber(b.stat.value) - asNumber(a.stat.value))
+    .slice(0, MAX_MEMBER_LINES);
+  const kind = members[0].stat.kind;
+  const lines = shown.map((m) => {
+    const [past, live] = points(m.stat, seriesOf(view.id, m.stat.label));
+    return { m, pts: past.concat(live) };
+  });
+  const box = document.createElement("div");
+  box.className = "chart family";
+  box.dataset.family = family;
+  const h = document.createElement("h2");
+  const name = document.createElement("span");
+  name.textContent = family;
+  const value = document.createElement("span");
+  value.className = "now";
+  const total = members.reduce((sum, m) => sum + asNumber(m.stat.value), 0);
+  value.textContent = show(total) + (unit ? " " + unit : "");
+  h.append(name, value);
+  const what = document.createElement("div");
+  what.className = "what";
+  what.textContent = (perSecond(kind) ? "per second" : kind) + ", " + members.length + " members" +
+    (members.length > shown.length ? ", the " + shown.length + " largest drawn" : "");
+  const W = 300, H = 80, TOP = 13, BOTTOM = 12;
+  const graph = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+  graph.setAttribute("aria-label", family);
+  let lo = Infinity, hi = -Infinity, first = now;
+  for (const { pts } of lines) {
+    for (const [t, y] of pts) { lo = Math.min(lo, y); hi = Math.max(hi, y); first = Math.min(first, t); }
+  }
+  if (lo === Infinity) { lo = 0; hi = 1; }
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const start = Math.max(now - WINDOW_MS, first);
+  const span = Math.max(now - start, 1000);
+  const x = (t) => ((t - (now - span)) / span) * W;
+  const y = (v) => TOP + (1 - (v - lo) / (hi - lo)) * (H - TOP - BOTTOM);
+  const legend = document.createElement("ul");
+  legend.className = "members";
+  lines.forEach(({ m, pts }, i) => {
+    const color = MEMBER_COLORS[i % MEMBER_COLORS.length];
+    if (pts.length) {
+      const d = pts.map((p, j) => (j ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" ");
+      const path = svg("path", { d, class: "line member" });
+      path.style.stroke = color;
+      path.dataset.member = m.set;
+      path.dataset.points = String(pts.length);
+      graph.append(path);
+    }
+    const li = document.createElement("li");
+    li.style.color = color;
+    li.textContent = m.set + " " + show(m.stat.value);
+    legend.append(li);
+  });
+  const top = svg("text", { x: 2, y: 10 });
+  top.textContent = show(hi);
+  const bottom = svg("text", { x: 2, y: H - 2 });
+  bottom.textContent = show(lo) + "   (last " + Math.round(span / 1000) + " s)";
+  graph.append(top, bottom);
+  box.append(h, what, graph, legend);
+  return box;
+}
+
 function render() {
   if (!latest) return;
   const chosen = viewSelect.value;
@@ -168,12 +247,33 @@ function render() {
     rows.push(tr);
   }
   tbody.replaceChildren(...rows);
-  const boxes = [];
+  // A graph per field, but one per labelled family, where it first comes.
+  const order = [];
+  const families = new Map();
   for (const stat of stats) {
-    if (boxes.length >= MAX_CHARTS) break;
     if (!graphed(stat.kind) || asNumber(stat.value) === null) continue;
-    const unit = (latest.meta[stat.label] || {}).unit || "";
-    boxes.push(chart(stat, unit, seriesOf(view.id, stat.label), now));
+    const member = memberOf(stat.label);
+    if (!member) {
+      order.push({ stat });
+      continue;
+    }
+    if (!families.has(member.family)) {
+      families.set(member.family, []);
+      order.push({ family: member.family });
+    }
+    families.get(member.family).push({ stat, set: member.set });
+  }
+  const boxes = [];
+  for (const entry of order) {
+    if (boxes.length >= MAX_CHARTS) break;
+    if (entry.stat) {
+      const unit = (latest.meta[entry.stat.label] || {}).unit || "";
+      boxes.push(chart(entry.stat, unit, seriesOf(view.id, entry.stat.label), now));
+    } else {
+      const members = families.get(entry.family);
+      const unit = (latest.meta[members[0].stat.label] || {}).unit || "";
+      boxes.push(familyChart(entry.family, members, unit, view, now));
+    }
   }
   charts.replaceChildren(...boxes);
 }

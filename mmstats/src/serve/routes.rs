@@ -708,12 +708,18 @@ fn stat(state: &State, name: &str, params: &Params) -> Result<Reply, Reply> {
                 Reply::error(400, &format!("aggr={a}: not one of {}", Mode::NAMES))
             })?),
         };
+    // A family's label with some of its labels (`web.requests{status="5xx"}`)
+    // selects the members that have them, as `poll` does; with exact=1 a
+    // family's label selects its members.
+    let selector = crate::labels::Selector::parse(name)
+        .map_err(|e| Reply::error(400, &format!("{name}: {e}")))?;
+    let has_set = !selector.labels.is_empty();
     let files = read(state, params.get("glob"))?;
     let mut values: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
     for snapshot in files.snapshots() {
         for s in &snapshot.stats {
-            let matches = if exact {
-                s.label == name
+            let matches = if exact || has_set {
+                selector.matches(&s.label)
             } else {
                 s.label.starts_with(name)
             };
