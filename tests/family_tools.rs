@@ -48,7 +48,8 @@ struct WebStats {
 fn known_file(dir: &Path) -> mmstats::Stats<WebStats> {
     let stats = WebStats::builder()
         .dir(dir)
-        .file("web-{PID}-{TID}.mmstats")
+        .cmd("web")
+        .file("{CMD}-{PID}-{TID}.mmstats")
         .create()
         .unwrap();
     stats.requests[(Method::Get, Status::Ok)].incr_by(7);
