@@ -53,7 +53,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::format::{Combine, Kind, Shown};
-use crate::reader::{Snapshot, Value};
+use crate::reader::{Histogram, Snapshot, Value};
 
 /// What several files' values of one label come to.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +63,10 @@ pub enum Combined {
     /// The files disagree on a label that cannot be added up (a text, a
     /// static): each distinct value once, in the order first seen.
     Distinct(Vec<Value>),
+    /// A histogram: the files' histograms merged bucket by bucket (those
+    /// that could not be read whole, or whose buckets differ from the
+    /// first's, left out; see [`Aggregate::files`]).
+    Histogram(Histogram),
 }
 
 impl Combined {
@@ -70,7 +74,7 @@ impl Combined {
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Combined::Value(v) => v.as_f64(),
-            Combined::Distinct(_) => None,
+            Combined::Distinct(_) | Combined::Histogram(_) => None,
         }
     }
 }
@@ -89,6 +93,7 @@ impl std::fmt::Display for Combined {
                 }
                 Ok(())
             }
+            Combined::Histogram(h) => h.fmt(f),
         }
     }
 }
@@ -142,6 +147,8 @@ impl Rules {
             Value::Float(_) => Kind::Average,
             Value::Bool(_) => Kind::Flag,
             Value::Text(_) => Kind::Text,
+            // Counts without a histogram's metadata: nothing to add up.
+            Value::Counts(_) => Kind::Static,
         }
     }
 
@@ -160,15 +167,35 @@ impl Rules {
     ) -> Vec<Aggregate> {
         let mut order: Vec<&str> = Vec::new();
         let mut by_label: HashMap<&str, (Kind, Vec<&Value>)> = HashMap::new();
+        let mut histograms: HashMap<&str, (Histogram, usize)> = HashMap::new();
         for snapshot in snapshots {
             for stat in &snapshot.stats {
                 if !keep(&stat.label) {
                     continue;
                 }
+                let kind = self.resolve(stat.kind, &stat.value);
+                if kind.meaning().combine == Combine::Within {
+                    // Combined with the group's main field.
+                    continue;
+                }
                 let entry = by_label.entry(stat.label.as_str()).or_insert_with(|| {
                     order.push(stat.label.as_str());
-                    (self.resolve(stat.kind, &stat.value), Vec::new())
+                    (kind, Vec::new())
                 });
+                if entry.0.meaning().combine == Combine::Buckets {
+                    if let Some(Ok(h)) = Histogram::read(snapshot, &stat.label) {
+                        match histograms.get_mut(stat.label.as_str()) {
+                            None => {
+                                histograms.insert(stat.label.as_str(), (h, 1));
+                            }
+                            Some((merged, files)) => {
+                                if merged.merge(&h).is_ok() {
+                                    *files = files.saturating_add(1);
+                                }
+                            }
+                        }
+                    }
+                }
                 if matches!(
                     entry.0.meaning().combine,
                     Combine::Least | Combine::Greatest
@@ -185,6 +212,16 @@ impl Rules {
             .into_iter()
             .filter_map(|label| {
                 let (kind, values) = by_label.remove(label)?;
+                if kind.meaning().combine == Combine::Buckets {
+                    // A histogram no file could give whole has no value.
+                    let (merged, files) = histograms.remove(label)?;
+                    return Some(Aggregate {
+                        label: label.to_string(),
+                        kind,
+                        combined: Combined::Histogram(merged),
+                        files,
+                    });
+                }
                 Some(Aggregate {
                     label: label.to_string(),
                     kind,
@@ -254,7 +291,9 @@ pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
                 .collect();
             distinct(if set.is_empty() { values } else { &set })
         }
-        Combine::Agree => distinct(values),
+        // Histograms need their groups (see `Rules::combine_where`); their
+        // counts alone can only be told apart.
+        Combine::Agree | Combine::Buckets | Combine::Within => distinct(values),
     }
 }
 

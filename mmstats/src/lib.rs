@@ -82,6 +82,7 @@ pub use fields::{
     Average, Counter, Field, Flag, Gauge, MovingAverage, Static, StaticField, StaticText, Summary,
     Text, Timer, TimerGuard,
 };
+pub use fields::{Histogram, HistogramTimer};
 pub use format::Kind;
 pub use stats::{Builder, Model, Stats};
 

@@ -178,7 +178,7 @@ pub fn point(kind: Kind, combined: &Combined) -> Option<Point> {
         return None;
     };
     match (kind.meaning().record, value) {
-        (Record::Not, _) | (_, Value::Text(_)) => None,
+        (Record::Not | Record::Quantiles, _) | (_, Value::Text(_) | Value::Counts(_)) => None,
         (_, Value::Float(x)) => Some(Point::F64(*x)),
         (Record::Float, v) => v.as_f64().map(Point::F64),
         (Record::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),

@@ -21,7 +21,8 @@
 //! | gauge, average, timer, static number | `gauge` | the value |
 //! | flag | `gauge` | 0 or 1 |
 //! | text, static text | `gauge` named `..._info` | 1, the text in the label `value` |
-//! | sequence | not exported: it only tells readers when a group is whole | |
+//! | histogram | `histogram` | cumulative `_bucket{le=...}` at every bound `2^(k/4)` of its range (see [`le_step`]), `_sum`, `_count` |
+//! | histogram part, sequence | not exported: read with the histogram, or only telling readers when a group is whole | |
 //!
 //! Every file gives one sample per family, with the labels `cmd` (from the
 //! file name), `pid` and `tid` (the file's `sys.pid` and `sys.tid` fields,
@@ -49,7 +50,7 @@ use std::path::Path;
 
 use crate::aggregate::{self, Combined, Rules};
 use crate::format::{Export, Kind};
-use crate::reader::{Snapshot, Value};
+use crate::reader::{Histogram, Snapshot, Value};
 
 /// What a family's samples are.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,7 @@ enum Mode {
     Counter,
     Gauge,
     Info,
+    Histogram,
 }
 
 /// One field's two families: per file and per command.
@@ -116,6 +118,7 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                     by_label.insert(stat.label.clone(), None);
                     continue;
                 }
+                (_, Export::Histogram) => Mode::Histogram,
                 (Value::Text(_), _) | (_, Export::Info) => Mode::Info,
                 (_, Export::Counter) => Mode::Counter,
                 (_, Export::Gauge) => Mode::Gauge,
@@ -127,15 +130,25 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                     format!("{}_by_cmd_total", base.trim_end_matches("_total")),
                 ),
                 Mode::Info => (format!("{base}_info"), format!("{base}_by_cmd_info")),
-                Mode::Gauge => (base.clone(), format!("{base}_by_cmd")),
+                Mode::Gauge | Mode::Histogram => (base.clone(), format!("{base}_by_cmd")),
             };
-            if let Some(owner) = [&name, &by_cmd].into_iter().find(|n| taken.contains(*n)) {
+            // A histogram's samples are named with these suffixes.
+            let names: Vec<String> = if mode == Mode::Histogram {
+                [&name, &by_cmd]
+                    .iter()
+                    .flat_map(|n| {
+                        ["", "_bucket", "_sum", "_count"].map(|suffix| format!("{n}{suffix}"))
+                    })
+                    .collect()
+            } else {
+                vec![name.clone(), by_cmd.clone()]
+            };
+            if let Some(owner) = names.iter().find(|n| taken.contains(*n)) {
                 skipped.insert((stat.label.clone(), owner.clone()));
                 by_label.insert(stat.label.clone(), None);
                 continue;
             }
-            taken.insert(name.clone());
-            taken.insert(by_cmd.clone());
+            taken.extend(names);
             by_label.insert(stat.label.clone(), Some(families.len()));
             families.push(Family {
                 label: stat.label.clone(),
@@ -173,6 +186,12 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
             if !family.seen.insert(ids.clone()) {
                 continue;
             }
+            if family.mode == Mode::Histogram {
+                if let Some(Ok(h)) = Histogram::read(snapshot, &stat.label) {
+                    histogram_samples(&family.name, &labels, &h, &mut family.samples);
+                }
+                continue;
+            }
             if let Some(line) = sample(&family.name, family.mode, &labels, &stat.value) {
                 family.samples.push(line);
             }
@@ -197,6 +216,10 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                 continue;
             };
             let values = match &combined.combined {
+                Combined::Histogram(h) => {
+                    histogram_samples(&family.by_cmd, &labels, h, &mut family.by_cmd_samples);
+                    continue;
+                }
                 Combined::Value(v) => vec![v.clone()],
                 Combined::Distinct(values) if family.mode == Mode::Info => values.clone(),
                 Combined::Distinct(_) => Vec::new(),
@@ -217,10 +240,10 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
     }
     for family in &families {
         let help = describe(family);
-        let kind = if family.mode == Mode::Counter {
-            "counter"
-        } else {
-            "gauge"
+        let kind = match family.mode {
+            Mode::Counter => "counter",
+            Mode::Histogram => "histogram",
+            Mode::Gauge | Mode::Info => "gauge",
         };
         for (name, samples, what) in [
             (&family.name, &family.samples, ""),
@@ -309,7 +332,47 @@ fn sample(name: &str, mode: Mode, labels: &str, value: &Value) -> Option<String>
             ))
         }
         Mode::Counter | Mode::Gauge => Some(format!("{name}{{{labels}}} {}", number(value)?)),
+        Mode::Histogram => None,
     }
+}
+
+/// How many of a histogram's buckets make one `le` bucket: `le` is every
+/// bound `2^(k/4)` (a factor 1.19, at schema 2 and above; every bound at
+/// schemas 0 and 1), so that each `le` count is exact.
+pub fn le_step(schema: u8) -> i64 {
+    1i64 << schema.saturating_sub(2)
+}
+
+/// The samples of one histogram: cumulative `_bucket{le=...}` at every
+/// [`le_step`]-th bound from the lowest (the zero bucket's top) to the
+/// highest, then `+Inf`, `_sum` and `_count`. The count is the buckets'
+/// total, so that it equals the `+Inf` bucket (see
+/// [`Histogram::wrapped`]).
+fn histogram_samples(name: &str, labels: &str, h: &Histogram, out: &mut Vec<String>) {
+    let step = le_step(h.schema);
+    let mut cumulative = h.zero;
+    let le = |bound: f64| format!("{bound:?}");
+    out.push(format!(
+        "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+        le(h.bound(-1))
+    ));
+    for (i, &c) in h.buckets.iter().enumerate() {
+        cumulative = cumulative.saturating_add(c);
+        let index = h.first.saturating_add(i as i64);
+        if index.rem_euclid(step) == 0 {
+            out.push(format!(
+                "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+                le(h.bound(i as i64))
+            ));
+        }
+    }
+    let total = h.total();
+    out.push(format!("{name}_bucket{{{labels},le=\"+Inf\"}} {total}"));
+    out.push(format!(
+        "{name}_sum{{{labels}}} {}",
+        number(&Value::Float(h.sum)).unwrap_or_default()
+    ));
+    out.push(format!("{name}_count{{{labels}}} {total}"));
 }
 
 /// A value in the format's number syntax.
@@ -321,7 +384,7 @@ fn number(value: &Value) -> Option<String> {
         Value::Float(x) if x.is_nan() => "NaN".into(),
         Value::Float(x) if x.is_infinite() => if *x > 0.0 { "+Inf" } else { "-Inf" }.into(),
         Value::Float(x) => format!("{x:?}"),
-        Value::Text(_) => return None,
+        Value::Text(_) | Value::Counts(_) => return None,
     })
 }
 

@@ -12,6 +12,7 @@
 //! | [`Static<T>`] | by `T` | static | a number set once when the file is made |
 //! | [`StaticText<N>`] | `Ns` (256 by default) | static | text set once when the file is made |
 //! | [`Summary`] | `d` and five more fields | average | count, sum, mean, min and max, read together |
+//! | [`Histogram`] | `Q` and six more fields | histogram | counts in geometric buckets: any quantile, read together |
 //!
 //! Every value is stored with one aligned store of its width (see the book's
 //! "Field types" chapter for why the original's double buffer is not needed
@@ -27,6 +28,7 @@
 mod average;
 mod counter;
 mod gauge;
+pub mod histogram;
 mod statics;
 mod summary;
 mod text;
@@ -35,6 +37,7 @@ mod timer;
 pub use average::{Average, MovingAverage};
 pub use counter::Counter;
 pub use gauge::{Flag, Gauge, GaugeValue};
+pub use histogram::{Histogram, HistogramTimer};
 pub use statics::{Static, StaticText, StaticValue};
 pub use summary::Summary;
 pub use text::Text;
