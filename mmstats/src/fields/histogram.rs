@@ -273,7 +273,7 @@ const fn parts(buckets: FieldType) -> [Part; 6] {
         Part {
             suffix: ".buckets",
             ty: buckets,
-            same_unit: true,
+            same_unit: false,
             help: "the zero bucket, the regular buckets from .first on, the overflow bucket",
         },
         Part {

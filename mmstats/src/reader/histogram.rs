@@ -389,12 +389,12 @@ impl fmt::Display for Histogram {
         write!(f, "count={}", self.count)?;
         for (name, q) in QUANTILES {
             match self.quantile(q) {
-                Some(v) => write!(f, " {name}={v:.6}")?,
+                Some(v) => write!(f, " {name}={}", Sig(v))?,
                 None => write!(f, " {name}=-")?,
             }
         }
         match self.max_bounds() {
-            Some((_, upper)) => write!(f, " max<={upper:.6}")?,
+            Some((_, upper)) => write!(f, " max<={}", Sig(upper))?,
             None => f.write_str(" max=-")?,
         }
         if self.invalid > 0 {
@@ -404,6 +404,22 @@ impl fmt::Display for Histogram {
             write!(f, " wrapped={}", self.wrapped())?;
         }
         Ok(())
+    }
+}
+
+/// A number to 4 significant digits (the quantiles are within 2.2 %).
+struct Sig(f64);
+
+impl fmt::Display for Sig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if x == 0.0 || !x.is_finite() {
+            return write!(f, "{x}");
+        }
+        let digits = 3 - x.abs().log10().floor() as i32;
+        let scale = 10f64.powi(digits);
+        let rounded = (x * scale).round() / scale;
+        write!(f, "{rounded}")
     }
 }
 
