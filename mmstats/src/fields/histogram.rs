@@ -119,10 +119,13 @@ struct State {
 /// values by them and readers compute the same bounds from them.
 #[derive(Debug)]
 pub(crate) struct Table {
-    bound: [u64; (1 << MAX_SCHEMA) + 1],
+    /// Padded with `2^52` to a power of two, so that a masked index needs
+    /// no bounds check.
+    bound: [u64; BOUND_SLOTS],
     lin: [u16; 1 << (MAX_SCHEMA + 2)],
 }
 
+const BOUND_SLOTS: usize = 2 << MAX_SCHEMA;
 const FRACTION_BITS: u32 = 52;
 const FRACTION: u64 = (1 << FRACTION_BITS) - 1;
 
@@ -155,7 +158,7 @@ const fn table(schema: u8) -> Table {
         t -= 1;
     }
     let per = 1usize << s;
-    let mut bound = [0u64; (1 << MAX_SCHEMA) + 1];
+    let mut bound = [1u64 << FRACTION_BITS; BOUND_SLOTS];
     let mut k = 0;
     while k < per {
         let mut x = 1.0f64;
@@ -227,9 +230,10 @@ fn bucket_index(table: &Table, schema: u8, bits: u64) -> i32 {
     let fraction = bits & FRACTION;
     let top = (fraction >> (FRACTION_BITS - lin_bits)) as usize;
     let guess = table.lin.get(top).copied().unwrap_or(0);
+    // Masked: within the table whatever the guess (it is at most 2^schema).
     let above = table
         .bound
-        .get(usize::from(guess))
+        .get(usize::from(guess) & (BOUND_SLOTS - 1))
         .is_some_and(|&b| fraction > b);
     (exponent << schema) + i32::from(guess) + i32::from(above)
 }
