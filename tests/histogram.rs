@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use mmstats::MmStats;
+
 mod common;
 
 use common::example;
@@ -137,4 +139,83 @@ fn the_exposition_of_a_histogram_passes_promtool() {
     );
     assert!(output.status.success(), "promtool: {said}\n{text}");
     assert_eq!(said.trim(), "", "promtool: {said}");
+}
+
+#[derive(MmStats)]
+#[mmstats(prefix = "live.")]
+struct Live {
+    #[mmstats(unit = "seconds")]
+    latency: mmstats::Histogram,
+}
+
+/// `poll latency:p99,latency:count` shows each interval's own p99 and
+/// count, from the change in buckets since the line before.
+#[test]
+fn poll_shows_each_intervals_quantile_and_count() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Live::builder().dir(dir.path()).create().unwrap();
+    let other = Live::builder()
+        .dir(dir.path())
+        .file("second-{PID}.mmstats")
+        .create()
+        .unwrap();
+    let mut poll = Command::new(env!("CARGO_BIN_EXE_mmstats"))
+        .args([
+            "poll",
+            "--on-input",
+            "--prefix",
+            "live.",
+            "latency:p99,latency:count,latency:max",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = poll.stdin.take().unwrap();
+    let mut lines = BufReader::new(poll.stdout.take().unwrap()).lines();
+    let mut line = |input: &mut std::process::ChildStdin, header: bool| {
+        input.write_all(b"\n").unwrap();
+        input.flush().unwrap();
+        if header {
+            let header = lines.next().unwrap().unwrap();
+            assert!(header.contains("latency:p99"), "{header}");
+        }
+        lines.next().unwrap().unwrap()
+    };
+    for _ in 0..1000 {
+        stats.latency.record(0.001);
+    }
+    for _ in 0..10 {
+        other.latency.record(0.002);
+    }
+    let first: Vec<String> = line(&mut input, true)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // Both files merged: 1010 values, p99 in the 1 ms bucket.
+    assert_eq!(first[1], "1010", "{first:?}");
+    let p99: f64 = first[0].parse().unwrap();
+    assert!((p99 / 0.001 - 1.0).abs() < 0.025, "{first:?}");
+    for _ in 0..500 {
+        stats.latency.record(0.1);
+    }
+    let second: Vec<String> = line(&mut input, false)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // Only this interval's 500 values, all 100 ms.
+    assert_eq!(second[1], "500", "{second:?}");
+    let p99: f64 = second[0].parse().unwrap();
+    assert!((p99 / 0.1 - 1.0).abs() < 0.025, "{second:?}");
+    let max: f64 = second[2].parse().unwrap();
+    assert!((0.1..0.105).contains(&max), "{second:?}");
+    let third: Vec<String> = line(&mut input, false)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(third[..2], ["-", "0"], "{third:?}");
+    drop(input);
+    assert!(poll.wait().unwrap().success());
 }

@@ -39,6 +39,13 @@
 //! seen for the first time, or whose counter went down (its writer
 //! restarted), contributes its whole value. A file that vanished contributes
 //! nothing, so its old counts never make a sum step backwards.
+//!
+//! Histograms likewise: each file's histogram over the interval is the
+//! change of each of its buckets since its previous read (modulo 2^32, see
+//! [`Histogram::since`]), or its whole histogram when it is new or its
+//! writer restarted; the files' intervals are merged bucket by bucket, so
+//! that a quantile over the last interval comes from the reader alone (the
+//! writer keeps no window).
 
 // Runs on whatever files and arguments users give: nothing here may panic.
 #![deny(
@@ -584,6 +591,8 @@ pub struct Poller {
     rules: Rules,
     only: Option<std::collections::HashSet<String>>,
     last: HashMap<FileId, HashMap<String, Value>>,
+    /// Each file's histograms at the previous step.
+    last_histograms: HashMap<FileId, HashMap<String, Histogram>>,
 }
 
 impl Poller {
@@ -598,6 +607,7 @@ impl Poller {
             rules,
             only: None,
             last: HashMap::new(),
+            last_histograms: HashMap::new(),
         }
     }
 
@@ -628,12 +638,37 @@ impl Poller {
             .rules
             .combine_where(snapshots.clone(), |label| self.wanted(label));
         let mut next: HashMap<FileId, HashMap<String, Value>> = HashMap::new();
+        let mut next_histograms: HashMap<FileId, HashMap<String, Histogram>> = HashMap::new();
         let mut changes: HashMap<&str, Vec<Value>> = HashMap::new();
+        let mut windows: HashMap<&str, Histogram> = HashMap::new();
         for snapshot in snapshots {
             let id = FileId::of(snapshot);
             let previous = self.last.get(&id);
+            let previous_histograms = self.last_histograms.get(&id);
             let mut counters = HashMap::new();
+            let mut histograms = HashMap::new();
             for stat in &snapshot.stats {
+                if stat.kind.meaning().shown == Shown::Quantiles && self.wanted(&stat.label) {
+                    // The values recorded since the file's previous read:
+                    // the change of each bucket (see `Histogram::since`).
+                    let Some(Ok(now)) = Histogram::read(snapshot, &stat.label) else {
+                        continue;
+                    };
+                    let before = previous_histograms.and_then(|p| p.get(&stat.label));
+                    let window = before
+                        .and_then(|b| now.since(b))
+                        .unwrap_or_else(|| now.clone());
+                    match windows.get_mut(stat.label.as_str()) {
+                        Some(merged) => {
+                            let _ = merged.merge(&window);
+                        }
+                        None => {
+                            windows.insert(stat.label.as_str(), window);
+                        }
+                    }
+                    histograms.insert(stat.label.clone(), now);
+                    continue;
+                }
                 if !self.wanted(&stat.label)
                     || self.rules.resolve(stat.kind, &stat.value).meaning().shown != Shown::Change
                 {
@@ -645,6 +680,7 @@ impl Poller {
                 }
                 counters.insert(stat.label.clone(), stat.value.clone());
             }
+            next_histograms.insert(id.clone(), histograms);
             next.insert(id, counters);
         }
         for (id, counters) in self.last.drain() {
@@ -652,8 +688,20 @@ impl Poller {
                 next.entry(id).or_insert(counters);
             }
         }
+        for (id, histograms) in self.last_histograms.drain() {
+            if id.path.as_ref().is_some_and(|p| unreadable.contains(p)) {
+                next_histograms.entry(id).or_insert(histograms);
+            }
+        }
         self.last = next;
+        self.last_histograms = next_histograms;
         for aggregate in &mut aggregates {
+            if aggregate.kind.meaning().shown == Shown::Quantiles {
+                if let Some(window) = windows.remove(aggregate.label.as_str()) {
+                    aggregate.combined = Combined::Histogram(window);
+                }
+                continue;
+            }
             if aggregate.kind.meaning().shown != Shown::Change {
                 continue;
             }

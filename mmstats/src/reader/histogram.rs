@@ -330,6 +330,30 @@ impl Histogram {
             .map(|(l, u, _)| (l, u))
     }
 
+    /// One number by its name, as tools take it after a label
+    /// (`latency:p99`): `count`, `sum`, `mean`, `invalid`, `min` and `max`
+    /// (the lower and upper bounds of the buckets of the smallest and the
+    /// largest value), or a quantile such as `p50`, `p99`, `p999` (see
+    /// [`quantile_of`]). `None` for another name; `Some(None)` when there is
+    /// no value (no value recorded).
+    pub fn statistic(&self, name: &str) -> Option<Option<f64>> {
+        Some(match name {
+            "count" => Some(self.count as f64),
+            "sum" => Some(self.sum),
+            "mean" => self.mean(),
+            "invalid" => Some(self.invalid as f64),
+            "min" => self.min_bounds().map(|(lower, _)| lower),
+            "max" => self.max_bounds().map(|(_, upper)| upper),
+            other => self.quantile(quantile_of(other)?),
+        })
+    }
+
+    /// Whether `name` is one of the names [`Histogram::statistic`] knows.
+    pub fn is_statistic(name: &str) -> bool {
+        matches!(name, "count" | "sum" | "mean" | "invalid" | "min" | "max")
+            || quantile_of(name).is_some()
+    }
+
     /// Whether `other` has the same buckets, so that the two merge exactly.
     pub fn same_buckets(&self, other: &Histogram) -> bool {
         self.schema == other.schema
