@@ -44,7 +44,10 @@ impl Rng {
 
 /// The distributions, by name: each gives one value in seconds, within
 /// the default range (0.93 ns to 36 h) of a histogram in seconds.
-fn distributions() -> Vec<(&'static str, Box<dyn Fn(&mut Rng) -> f64>)> {
+/// A named way to draw one value.
+type Distribution = (&'static str, Box<dyn Fn(&mut Rng) -> f64>);
+
+fn distributions() -> Vec<Distribution> {
     vec![
         ("uniform 0..1 s", Box::new(|r: &mut Rng| r.unit())),
         (
@@ -125,7 +128,13 @@ fn distributions() -> Vec<(&'static str, Box<dyn Fn(&mut Rng) -> f64>)> {
         ),
         (
             "two values 1 ms and 2 ms",
-            Box::new(|r: &mut Rng| if r.next() % 2 == 0 { 1e-3 } else { 2e-3 }),
+            Box::new(|r: &mut Rng| {
+                if r.next().is_multiple_of(2) {
+                    1e-3
+                } else {
+                    2e-3
+                }
+            }),
         ),
         (
             "heavy tail: 99.9 % at 1 ms, the rest up to 10 h",

@@ -210,7 +210,7 @@ pub fn series_and_histograms(
     by: &[By],
     rules: Rules,
     me: u32,
-) -> (Vec<(String, Point)>, Vec<(String, Histogram)>) {
+) -> (Vec<Named<Point>>, Vec<Named<Histogram>>) {
     let mut out = Vec::new();
     let mut histograms = Vec::new();
     let mut add = |prefix: String, aggregates: Vec<Aggregate>| {
@@ -275,6 +275,9 @@ pub fn series_and_histograms(
     }
     (out, histograms)
 }
+
+/// A series' name and what goes in it.
+pub type Named<T> = (String, T);
 
 /// The quantiles a recorder records of every histogram by default.
 pub const DEFAULT_QUANTILES: [&str; 2] = ["p50", "p99"];

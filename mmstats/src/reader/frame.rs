@@ -56,7 +56,7 @@ pub(super) fn slot(ty: ValueType, bytes: &[u8], push_text: impl FnOnce(&[u8]) ->
 pub(super) fn put_counts(counts: &mut Vec<u32>, old: Span, bytes: &[u8]) -> Span {
     let values = bytes
         .chunks_exact(4)
-        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+        .map(|c| u32::from_ne_bytes(c.try_into().unwrap_or([0; 4])));
     let n = bytes.len() / 4;
     if old.end.saturating_sub(old.start) == n && n > 0 {
         if let Some(place) = counts.get_mut(old.start..old.end) {

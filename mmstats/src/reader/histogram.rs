@@ -147,7 +147,7 @@ impl Histogram {
                 .ok_or_else(|| missing(suffix))
         };
         let seq_label = format!("{label}.seq");
-        if snapshot.unsettled.iter().any(|l| *l == seq_label) {
+        if snapshot.unsettled.contains(&seq_label) {
             return Err(HistogramError::Unsettled {
                 label: label.to_string(),
             });
@@ -189,7 +189,10 @@ impl Histogram {
         let n = i64::try_from(regular.len()).map_err(|_| geometry())?;
         let limit = i64::from(MAX_EXPONENT) << schema;
         let last = first.checked_add(n).ok_or_else(geometry)?;
-        if regular.len() > MAX_BUCKETS || first.saturating_sub(1) < -limit || last > limit {
+        if regular.len() > MAX_BUCKETS
+            || first.saturating_sub(1) < limit.saturating_neg()
+            || last > limit
+        {
             return Err(geometry());
         }
         let histogram = Histogram {
@@ -261,14 +264,15 @@ impl Histogram {
     pub fn bounded(&self) -> impl Iterator<Item = (f64, f64, u64)> + '_ {
         let n = self.buckets.len() as i64;
         std::iter::once((0.0, self.bound(-1), self.zero))
-            .chain(
-                self.buckets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &c)| (self.bound(i as i64 - 1), self.bound(i as i64), c)),
-            )
+            .chain(self.buckets.iter().enumerate().map(|(i, &c)| {
+                (
+                    self.bound((i as i64).saturating_sub(1)),
+                    self.bound(i as i64),
+                    c,
+                )
+            }))
             .chain(std::iter::once((
-                self.bound(n - 1),
+                self.bound(n.saturating_sub(1)),
                 f64::INFINITY,
                 self.overflow,
             )))
@@ -399,7 +403,7 @@ impl Histogram {
                 .map(|(&a, &b)| delta(a, b))
                 .collect(),
             overflow: delta(self.overflow, earlier.overflow),
-            count: self.count - earlier.count,
+            count: self.count.saturating_sub(earlier.count),
             sum: self.sum - earlier.sum,
             invalid: self.invalid.saturating_sub(earlier.invalid),
         })
@@ -440,7 +444,7 @@ impl fmt::Display for Sig {
         if x == 0.0 || !x.is_finite() {
             return write!(f, "{x}");
         }
-        let digits = 3 - x.abs().log10().floor() as i32;
+        let digits = 3i32.saturating_sub(x.abs().log10().floor() as i32);
         let scale = 10f64.powi(digits);
         let rounded = (x * scale).round() / scale;
         write!(f, "{rounded}")
