@@ -571,4 +571,72 @@ mod tests {
         let one = exposition(&files[..1], 0);
         assert!(!one.contains("owner="), "{one}");
     }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_histograms_le_counts_are_exact_and_cumulative() {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Web {
+            #[mmstats(unit = "seconds")]
+            latency: crate::Histogram,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder()
+            .dir(dir.path())
+            .file("web-7-7.mmstats")
+            .create()
+            .unwrap();
+        let mut values = Vec::new();
+        let mut x = 1e-9f64;
+        while x < 1e5 {
+            values.push(x);
+            x *= 1.37;
+        }
+        // Values exactly on le bounds, and a NaN that counts nowhere.
+        values.extend([2f64.powf(-2.5), 2f64.powf(-2.25), 1.0, 0.0]);
+        for &v in &values {
+            stats.latency.record(v);
+        }
+        stats.latency.record(f64::NAN);
+        let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        let text = exposition(&[snapshot], 0);
+        assert!(text.contains("# TYPE mmstats_latency histogram"), "{text}");
+        let mut last = 0;
+        let mut lines = 0;
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("mmstats_latency_bucket{"))
+        {
+            let le = line
+                .split("le=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let n: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
+            let le: f64 = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
+            let exact = values.iter().filter(|&&v| v <= le).count();
+            assert_eq!(n, exact, "{line}");
+            assert!(n >= last);
+            last = n;
+            lines += 1;
+        }
+        // Every bound 2^(k/4) from 2^-30 to 2^17, and +Inf.
+        assert_eq!(lines, 47 * 4 + 1 + 1);
+        assert!(
+            text.contains(&format!(
+                "mmstats_latency_count{{cmd=\"web\",pid=\"7\",tid=\"7\"}} {}",
+                values.len()
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("latency_buckets") && !text.contains("latency_invalid"));
+    }
 }
