@@ -5,12 +5,14 @@
 //! Each function is a single update, kept out of line under a plain symbol
 //! name so that it can be found in the output.
 
-use mmstats::{Counter, Gauge, MmStats};
+use mmstats::{Counter, Gauge, Histogram, MmStats};
 
 #[derive(MmStats)]
 struct Hits {
     hits: Counter,
     queue: Gauge<u64>,
+    #[mmstats(unit = "seconds")]
+    latency: Histogram,
 }
 
 /// `Counter::incr`.
@@ -25,6 +27,13 @@ pub fn mmstats_counter_incr(counter: &Counter) {
 #[inline(never)]
 pub fn mmstats_gauge_set(gauge: &Gauge<u64>, value: u64) {
     gauge.set(value);
+}
+
+/// `Histogram::record`.
+#[no_mangle]
+#[inline(never)]
+pub fn mmstats_histogram_record(histogram: &Histogram, value: f64) {
+    histogram.record(value);
 }
 
 /// The baseline: `*p += 1`.
@@ -43,6 +52,7 @@ fn main() {
     let stats = Hits::in_memory();
     mmstats_counter_incr(&stats.hits);
     mmstats_gauge_set(&stats.queue, 7);
+    mmstats_histogram_record(&stats.latency, 0.25);
     let mut word = 0u64;
     // SAFETY: a local the function alone accesses.
     unsafe { plain_incr(&mut word) };

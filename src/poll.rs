@@ -8,7 +8,7 @@ use std::time::Duration;
 use mmstats::aggregate::{self, Aggregate, Combined, Poller, Rules};
 use mmstats::collect::Collector;
 use mmstats::labels::Selector;
-use mmstats::reader::{Snapshot, Value};
+use mmstats::reader::{Histogram, Snapshot, Value};
 use mmstats::Kind;
 
 use mmstats::time as when;
@@ -22,7 +22,8 @@ use crate::reading::{LimitArgs, OthersNote};
 /// Counters show their change since the previous line (the first line shows
 /// their whole value), gauges their current value, averages and timers the
 /// mean over files, flags whether any file has them set; the rules are those
-/// of mmstats::aggregate. Files that appear are picked up; files that vanish
+/// of mmstats::aggregate; a histogram's quantiles are those of the values
+/// recorded during the interval, from the change of its buckets. Files that appear are picked up; files that vanish
 /// are dropped without the sums stepping back. A file is used when it has at
 /// least one of the FIELDS and matches every --filter. Only the files of
 /// the user poll runs as are summed, unless --all-users is given.
@@ -31,7 +32,9 @@ pub struct Args {
     /// Comma-separated labels, each put after --prefix (`requests,status.5XX`).
     /// A labelled family's label sums its members (`requests`), and with
     /// some of its labels the members that have them
-    /// (`requests{status="5xx"}`).
+    /// (`requests{status="5xx"}`). A histogram's label takes the number to
+    /// show over each interval after a colon (`latency:p99,latency:count`;
+    /// also sum, mean, min, max, and any quantile such as p50 or p999).
     fields: String,
     /// Files, directories (their *.mmstats files) or glob patterns, looked
     /// up again for every line; by default the default glob.
@@ -142,23 +145,48 @@ impl Filter {
     }
 }
 
+/// A column: the field or family members it shows, and for a histogram
+/// the number shown of it (`latency:p99`), if any.
+struct Column {
+    selector: Selector,
+    statistic: Option<String>,
+}
+
+impl Column {
+    fn parse(field: &str, prefix: &str) -> Result<Column, Stop> {
+        let (label, statistic) = match field.rsplit_once(':') {
+            Some((label, statistic)) if Histogram::is_statistic(statistic) => {
+                (label, Some(statistic.to_string()))
+            }
+            _ => (field, None),
+        };
+        let label = format!("{prefix}{label}");
+        let selector = Selector::parse(&label)
+            .map_err(|e| Stop::Fatal(format!("cannot read the field {label:?}: {e}")))?;
+        Ok(Column {
+            selector,
+            statistic,
+        })
+    }
+}
+
 pub fn run(args: &Args) -> Result<Status, Stop> {
-    let labels: Vec<String> = mmstats::labels::split_list(&args.fields)
+    let columns: Vec<Column> = mmstats::labels::split_list(&args.fields)
         .into_iter()
         .map(str::trim)
         .filter(|f| !f.is_empty())
-        .map(|f| format!("{}{f}", args.prefix))
-        .collect();
-    if labels.is_empty() {
+        .map(|f| Column::parse(f, &args.prefix))
+        .collect::<Result<Vec<Column>, Stop>>()?;
+    if columns.is_empty() {
         return Err(Stop::Fatal("poll needs at least one field".into()));
     }
-    let selectors = labels
-        .iter()
-        .map(|label| {
-            Selector::parse(label)
-                .map_err(|e| Stop::Fatal(format!("cannot read the field {label:?}: {e}")))
-        })
-        .collect::<Result<Vec<Selector>, Stop>>()?;
+    let selectors: Vec<Selector> = columns.iter().map(|c| c.selector.clone()).collect();
+    let mut labels: Vec<String> = Vec::new();
+    for column in &columns {
+        if !labels.contains(&column.selector.text) {
+            labels.push(column.selector.text.clone());
+        }
+    }
     let filters: Vec<Filter> = args.filter.iter().map(|f| Filter::parse(f)).collect();
     let rules = Rules {
         unknown_integer: match args.unknown_as {
@@ -196,16 +224,16 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         );
         matched = matched || !snapshots.is_empty();
         let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
-        let width = column_width(terminal_columns(), labels.len());
+        let width = column_width(terminal_columns(), columns.len());
         let header_due = match since_header {
             None => true,
             Some(n) => args.headers > 0 && n >= args.headers,
         };
         if header_due {
-            out.line(&header(&labels, &args.prefix, width))?;
+            out.line(&header(&args.fields, &args.prefix, width))?;
             since_header = Some(0);
         }
-        out.line(&row(&selectors, &aggregates, width))?;
+        out.line(&row(&columns, &aggregates, width))?;
         out.flush()?;
         since_header = since_header.map(|n| n.saturating_add(1));
         lines = lines.saturating_add(1);
@@ -271,11 +299,14 @@ fn sample<'c>(
     (snapshots, unreadable)
 }
 
-fn header(labels: &[String], prefix: &str, width: usize) -> String {
-    let cells: Vec<String> = labels
-        .iter()
-        .map(|label| {
-            let name = label.strip_prefix(prefix).unwrap_or(label);
+/// The columns' names, as given (without the prefix).
+fn header(fields: &str, prefix: &str, width: usize) -> String {
+    let cells: Vec<String> = fields
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|field| {
+            let name = field.strip_prefix(prefix).unwrap_or(field);
             let name: String = name.chars().take(width).collect();
             format!("{name:>width$}")
         })
@@ -283,12 +314,23 @@ fn header(labels: &[String], prefix: &str, width: usize) -> String {
     cells.join(" ")
 }
 
-fn row(selectors: &[Selector], aggregates: &[Aggregate], width: usize) -> String {
-    let cells: Vec<String> = selectors
+fn row(columns: &[Column], aggregates: &[Aggregate], width: usize) -> String {
+    let cells: Vec<String> = columns
         .iter()
-        .map(|selector| {
-            let cell = aggregate::select(aggregates, selector)
-                .map(|combined| cell(&combined, width))
+        .map(|column| {
+            let cell = aggregate::select(aggregates, &column.selector)
+                .map(|combined| match (&combined, &column.statistic) {
+                    // A histogram's number over the interval.
+                    (Combined::Histogram(h), Some(name)) => match h.statistic(name) {
+                        Some(Some(x)) if name == "count" || name == "invalid" => {
+                            format!("{x}")
+                        }
+                        Some(Some(x)) => cell(&Combined::Value(Value::Float(x)), width),
+                        _ => "-".into(),
+                    },
+                    (_, Some(_)) => "-".into(),
+                    (combined, None) => cell(combined, width),
+                })
                 .unwrap_or_else(|| "-".into());
             format!("{cell:>width$}")
         })

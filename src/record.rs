@@ -79,6 +79,12 @@ pub struct Args {
     /// series are left out (and reported) until the next chunk begins.
     #[arg(long, value_name = "N", default_value_t = record::MAX_SERIES)]
     max_series: usize,
+    /// The quantiles recorded of every histogram over each interval, as
+    /// series `<name>:<q>` beside `<name>:count` and `<name>:sum`
+    /// (comma-separated; also max, min, mean).
+    #[arg(long, value_name = "Q,...", value_delimiter = ',', default_value = "p50,p99",
+          value_parser = parse_quantile)]
+    quantiles: Vec<String>,
     #[command(flatten)]
     limits: LimitArgs,
     /// Files, directories (their *.mmstats files) or glob patterns, looked
@@ -189,7 +195,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         .rules(rules)
         .limits(args.limits.limits())
         .all_users(args.all_users)
-        .max_series(args.max_series);
+        .max_series(args.max_series)
+        .quantiles(args.quantiles.clone());
     let (mut samples, mut points): (u64, u64) = (0, 0);
     let mut next_slot: u64 = if args.on_input { 0 } else { first };
     let result = 'run: loop {
@@ -275,4 +282,12 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         args.store.display()
     ))?;
     out.finish()
+}
+
+fn parse_quantile(text: &str) -> Result<String, String> {
+    if mmstats::reader::Histogram::is_statistic(text) {
+        Ok(text.to_string())
+    } else {
+        Err("a quantile such as p50, p99 or p999 (or max, min, mean)".into())
+    }
 }

@@ -1,7 +1,7 @@
 //! `mmstats slurp`: every field of every file.
 
 use mmstats::export::json;
-use mmstats::reader::{Snapshot, Stat};
+use mmstats::reader::{Histogram, Snapshot, Stat};
 
 use crate::out::{self, Out, Status, Stop};
 use crate::reading::LimitArgs;
@@ -167,19 +167,24 @@ fn text(out: &mut Out, snapshot: &Snapshot, stats: &[&Stat], me: u32) -> Result<
                     out.line(&format!("  {base}"))?;
                     current = Some(*base);
                 }
-                out.line(&field_line(&format!("  {shown}"), stat, width))?;
+                out.line(&field_line(snapshot, &format!("  {shown}"), stat, width))?;
             }
             None => {
                 current = None;
-                out.line(&field_line(shown, stat, width))?;
+                out.line(&field_line(snapshot, shown, stat, width))?;
             }
         }
     }
     Ok(())
 }
 
-fn field_line(shown: &str, stat: &Stat, width: usize) -> String {
-    let value = stat.value.to_string();
+fn field_line(snapshot: &Snapshot, shown: &str, stat: &Stat, width: usize) -> String {
+    // A histogram's line: count, p50, p90, p99, p999 and max.
+    let value = match Histogram::read(snapshot, &stat.label) {
+        Some(Ok(h)) => h.to_string(),
+        Some(Err(e)) => format!("{} ({e})", stat.value),
+        None => stat.value.to_string(),
+    };
     if stat.unit.is_empty() {
         format!("  {shown:<width$}  {value}")
     } else {

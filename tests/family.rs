@@ -269,3 +269,74 @@ fn a_family_continues_the_file_of_a_finished_thread() {
     assert_eq!(stats.latency[Method::Get].mean(), 2.0);
     assert_eq!(stats.latency[Method::Post].count(), 0);
 }
+
+/// A family of histograms: each member a histogram group of its own, read
+/// whole, merged across members by a selector, exported as one Prometheus
+/// histogram family with the member's label beside `le`.
+#[test]
+fn a_family_of_histograms_reads_merges_and_exports_each_member() {
+    use mmstats::aggregate::{self, Combined};
+    use mmstats::labels::Selector;
+    use mmstats::reader::Histogram as Read;
+    use mmstats::Histogram;
+
+    #[derive(MmStats)]
+    #[mmstats(prefix = "web.")]
+    struct Latencies {
+        #[mmstats(unit = "seconds")]
+        latency: Family<Method, Histogram>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Latencies::builder()
+        .dir(dir.path())
+        .cmd("web")
+        .create()
+        .unwrap();
+    for i in 1..=1000 {
+        stats.latency[Method::Get].record(f64::from(i) * 1e-3);
+    }
+    for _ in 0..10 {
+        stats.latency[Method::Post].record(2.0);
+    }
+    let snapshot = read_path(stats.path().unwrap()).unwrap();
+    let get = Read::read(&snapshot, r#"web.latency{method="get"}"#)
+        .unwrap()
+        .unwrap();
+    let post = Read::read(&snapshot, r#"web.latency{method="post"}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!((get.count, post.count), (1000, 10));
+    let p99 = get.quantile(0.99).unwrap();
+    assert!((p99 - 0.990).abs() / 0.990 < 0.025, "{p99}");
+    assert!((post.quantile(0.5).unwrap() - 2.0).abs() / 2.0 < 0.025);
+    // The whole family, selected by its label: the members merged.
+    let snapshots = [snapshot];
+    let all = aggregate::combine(&snapshots);
+    let selector = Selector::parse("web.latency").unwrap();
+    match aggregate::select(&all, &selector) {
+        Some(Combined::Histogram(h)) => assert_eq!(h.count, 1010),
+        other => panic!("{other:?}"),
+    }
+    let metrics = mmstats::export::prometheus::exposition(&snapshots, 0);
+    assert!(
+        metrics.contains("# TYPE mmstats_web_latency histogram"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mmstats_web_latency_count{")
+                && l.contains("method=\"post\"")
+                && l.ends_with(" 10")),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mmstats_web_latency_bucket{")
+                && l.contains("method=\"get\"")
+                && l.contains("le=\"+Inf\"")
+                && l.ends_with(" 1000")),
+        "{metrics}"
+    );
+}

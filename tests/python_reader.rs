@@ -559,5 +559,48 @@ fn the_original_reader_reads_every_member_of_a_family_as_a_field() {
         Json::from(300u64)
     );
     assert_eq!(theirs.len(), Web::MODEL.fields.len());
+}
+
+/// The original reader reads a file with histograms without error: the
+/// count under each histogram's own label, every other field as ours, the
+/// buckets (`754I`) as their first count.
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn the_original_reader_reads_histograms_and_shows_their_counts() {
+    use mmstats::{Counter, Histogram, MmStats};
+    #[derive(MmStats)]
+    #[mmstats(prefix = "web.")]
+    struct Web {
+        #[mmstats(unit = "seconds")]
+        latency: Histogram,
+        requests: Counter,
+        #[mmstats(unit = "bytes")]
+        size: Histogram,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Web::builder().dir(dir.path()).create().unwrap();
+    for us in 1..=1000u32 {
+        stats.latency.record(f64::from(us) * 1e-6);
+    }
+    stats.latency.record(0.0);
+    stats.latency.record(f64::NAN);
+    stats.requests.incr_by(1001);
+    stats.size.record(1500.0);
+    let path = stats.path().unwrap();
+    let theirs = python_read(path);
+    let get = |label: &str| {
+        theirs
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{label} not read"))
+    };
+    assert_eq!(get("web.latency"), Json::from(1001u64));
+    assert_eq!(get("web.latency.invalid"), Json::from(1u64));
+    // The zero bucket, the first of the buckets, holds the 0.0.
+    assert_eq!(get("web.latency.buckets"), Json::from(1u64));
+    assert_eq!(get("web.requests"), Json::from(1001u64));
+    assert_eq!(get("web.size"), Json::from(1u64));
+    assert_eq!(get("web.size.first"), Json::from(-15));
     assert_same_as_python(path);
 }

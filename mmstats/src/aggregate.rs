@@ -39,6 +39,13 @@
 //! seen for the first time, or whose counter went down (its writer
 //! restarted), contributes its whole value. A file that vanished contributes
 //! nothing, so its old counts never make a sum step backwards.
+//!
+//! Histograms likewise: each file's histogram over the interval is the
+//! change of each of its buckets since its previous read (modulo 2^32, see
+//! [`Histogram::since`]), or its whole histogram when it is new or its
+//! writer restarted; the files' intervals are merged bucket by bucket, so
+//! that a quantile over the last interval comes from the reader alone (the
+//! writer keeps no window).
 
 // Runs on whatever files and arguments users give: nothing here may panic.
 #![deny(
@@ -53,7 +60,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::format::{Combine, Kind, Shown};
-use crate::reader::{Snapshot, Value};
+use crate::reader::{Histogram, Snapshot, Value};
 
 /// What several files' values of one label come to.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +70,10 @@ pub enum Combined {
     /// The files disagree on a label that cannot be added up (a text, a
     /// static): each distinct value once, in the order first seen.
     Distinct(Vec<Value>),
+    /// A histogram: the files' histograms merged bucket by bucket (those
+    /// that could not be read whole, or whose buckets differ from the
+    /// first's, left out; see [`Aggregate::files`]).
+    Histogram(Histogram),
 }
 
 impl Combined {
@@ -70,7 +81,7 @@ impl Combined {
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Combined::Value(v) => v.as_f64(),
-            Combined::Distinct(_) => None,
+            Combined::Distinct(_) | Combined::Histogram(_) => None,
         }
     }
 }
@@ -89,6 +100,7 @@ impl std::fmt::Display for Combined {
                 }
                 Ok(())
             }
+            Combined::Histogram(h) => h.fmt(f),
         }
     }
 }
@@ -142,6 +154,8 @@ impl Rules {
             Value::Float(_) => Kind::Average,
             Value::Bool(_) => Kind::Flag,
             Value::Text(_) => Kind::Text,
+            // Counts without a histogram's metadata: nothing to add up.
+            Value::Counts(_) => Kind::Static,
         }
     }
 
@@ -160,15 +174,35 @@ impl Rules {
     ) -> Vec<Aggregate> {
         let mut order: Vec<&str> = Vec::new();
         let mut by_label: HashMap<&str, (Kind, Vec<&Value>)> = HashMap::new();
+        let mut histograms: HashMap<&str, (Histogram, usize)> = HashMap::new();
         for snapshot in snapshots {
             for stat in &snapshot.stats {
                 if !keep(&stat.label) {
                     continue;
                 }
+                let kind = self.resolve(stat.kind, &stat.value);
+                if kind.meaning().combine == Combine::Within {
+                    // Combined with the group's main field.
+                    continue;
+                }
                 let entry = by_label.entry(stat.label.as_str()).or_insert_with(|| {
                     order.push(stat.label.as_str());
-                    (self.resolve(stat.kind, &stat.value), Vec::new())
+                    (kind, Vec::new())
                 });
+                if entry.0.meaning().combine == Combine::Buckets {
+                    if let Some(Ok(h)) = Histogram::read(snapshot, &stat.label) {
+                        match histograms.get_mut(stat.label.as_str()) {
+                            None => {
+                                histograms.insert(stat.label.as_str(), (h, 1));
+                            }
+                            Some((merged, files)) => {
+                                if merged.merge(&h).is_ok() {
+                                    *files = files.saturating_add(1);
+                                }
+                            }
+                        }
+                    }
+                }
                 if matches!(
                     entry.0.meaning().combine,
                     Combine::Least | Combine::Greatest
@@ -185,6 +219,16 @@ impl Rules {
             .into_iter()
             .filter_map(|label| {
                 let (kind, values) = by_label.remove(label)?;
+                if kind.meaning().combine == Combine::Buckets {
+                    // A histogram no file could give whole has no value.
+                    let (merged, files) = histograms.remove(label)?;
+                    return Some(Aggregate {
+                        label: label.to_string(),
+                        kind,
+                        combined: Combined::Histogram(merged),
+                        files,
+                    });
+                }
                 Some(Aggregate {
                     label: label.to_string(),
                     kind,
@@ -254,7 +298,9 @@ pub fn combine_values(kind: Kind, values: &[&Value]) -> Combined {
                 .collect();
             distinct(if set.is_empty() { values } else { &set })
         }
-        Combine::Agree => distinct(values),
+        // Histograms need their groups (see `Rules::combine_where`); their
+        // counts alone can only be told apart.
+        Combine::Agree | Combine::Buckets | Combine::Within => distinct(values),
     }
 }
 
@@ -543,6 +589,8 @@ pub struct Poller {
     /// Also combined, with `only`: the members these select.
     selected: Vec<crate::labels::Selector>,
     last: HashMap<FileId, HashMap<String, Value>>,
+    /// Each file's histograms at the previous step.
+    last_histograms: HashMap<FileId, HashMap<String, Histogram>>,
 }
 
 impl Poller {
@@ -558,6 +606,7 @@ impl Poller {
             only: None,
             selected: Vec::new(),
             last: HashMap::new(),
+            last_histograms: HashMap::new(),
         }
     }
 
@@ -597,12 +646,37 @@ impl Poller {
             .rules
             .combine_where(snapshots.clone(), |label| self.wanted(label));
         let mut next: HashMap<FileId, HashMap<String, Value>> = HashMap::new();
+        let mut next_histograms: HashMap<FileId, HashMap<String, Histogram>> = HashMap::new();
         let mut changes: HashMap<&str, Vec<Value>> = HashMap::new();
+        let mut windows: HashMap<&str, Histogram> = HashMap::new();
         for snapshot in snapshots {
             let id = FileId::of(snapshot);
             let previous = self.last.get(&id);
+            let previous_histograms = self.last_histograms.get(&id);
             let mut counters = HashMap::new();
+            let mut histograms = HashMap::new();
             for stat in &snapshot.stats {
+                if stat.kind.meaning().shown == Shown::Quantiles && self.wanted(&stat.label) {
+                    // The values recorded since the file's previous read:
+                    // the change of each bucket (see `Histogram::since`).
+                    let Some(Ok(now)) = Histogram::read(snapshot, &stat.label) else {
+                        continue;
+                    };
+                    let before = previous_histograms.and_then(|p| p.get(&stat.label));
+                    let window = before
+                        .and_then(|b| now.since(b))
+                        .unwrap_or_else(|| now.clone());
+                    match windows.get_mut(stat.label.as_str()) {
+                        Some(merged) => {
+                            let _ = merged.merge(&window);
+                        }
+                        None => {
+                            windows.insert(stat.label.as_str(), window);
+                        }
+                    }
+                    histograms.insert(stat.label.clone(), now);
+                    continue;
+                }
                 if !self.wanted(&stat.label)
                     || self.rules.resolve(stat.kind, &stat.value).meaning().shown != Shown::Change
                 {
@@ -614,6 +688,7 @@ impl Poller {
                 }
                 counters.insert(stat.label.clone(), stat.value.clone());
             }
+            next_histograms.insert(id.clone(), histograms);
             next.insert(id, counters);
         }
         for (id, counters) in self.last.drain() {
@@ -621,8 +696,20 @@ impl Poller {
                 next.entry(id).or_insert(counters);
             }
         }
+        for (id, histograms) in self.last_histograms.drain() {
+            if id.path.as_ref().is_some_and(|p| unreadable.contains(p)) {
+                next_histograms.entry(id).or_insert(histograms);
+            }
+        }
         self.last = next;
+        self.last_histograms = next_histograms;
         for aggregate in &mut aggregates {
+            if aggregate.kind.meaning().shown == Shown::Quantiles {
+                if let Some(window) = windows.remove(aggregate.label.as_str()) {
+                    aggregate.combined = Combined::Histogram(window);
+                }
+                continue;
+            }
             if aggregate.kind.meaning().shown != Shown::Change {
                 continue;
             }
@@ -637,8 +724,8 @@ impl Poller {
 
 /// What `selector` stands for among `aggregates`: the aggregate of its
 /// label, else the members it selects added up (numbers; counters as the
-/// poller gives them, changes), or each distinct value when they are not
-/// all numbers. `None` when nothing is selected.
+/// poller gives them, changes), histograms merged, or each distinct value
+/// when they are not all numbers. `None` when nothing is selected.
 pub fn select(aggregates: &[Aggregate], selector: &crate::labels::Selector) -> Option<Combined> {
     if let Some(exact) = aggregates.iter().find(|a| a.label == selector.text) {
         return Some(exact.combined.clone());
@@ -647,6 +734,25 @@ pub fn select(aggregates: &[Aggregate], selector: &crate::labels::Selector) -> O
         .iter()
         .filter(|a| selector.matches(&a.label))
         .collect();
+    // Members that are histograms (a family of them) merge bucket by
+    // bucket, as the files of one histogram do.
+    let histograms: Option<Vec<&crate::reader::Histogram>> = members
+        .iter()
+        .map(|a| match &a.combined {
+            Combined::Histogram(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    if let Some((first, rest)) = histograms.as_deref().and_then(<[_]>::split_first) {
+        let mut merged = (*first).clone();
+        for h in rest {
+            if merged.merge(h).is_err() {
+                // Members of another layout: no single histogram.
+                return None;
+            }
+        }
+        return Some(Combined::Histogram(merged));
+    }
     let values: Option<Vec<&Value>> = members
         .iter()
         .map(|a| match &a.combined {
@@ -663,6 +769,7 @@ pub fn select(aggregates: &[Aggregate], selector: &crate::labels::Selector) -> O
                 let values = match &member.combined {
                     Combined::Value(v) => std::slice::from_ref(v),
                     Combined::Distinct(vs) => vs.as_slice(),
+                    Combined::Histogram(_) => &[],
                 };
                 for v in values {
                     if !distinct.contains(v) {

@@ -132,11 +132,19 @@ pub enum Kind {
     Minimum = 9,
     /// The largest of the values recorded: across files, the greatest counts.
     Maximum = 10,
+    /// How many values a histogram recorded, under the histogram's own
+    /// label; its sum, geometry and buckets follow it as
+    /// [`Kind::HistogramPart`] fields, in one group (see
+    /// [`crate::Histogram`]). Across files, merged bucket by bucket.
+    Histogram = 11,
+    /// A part of a histogram (`.sum`, `.invalid`, `.schema`, `.first`,
+    /// `.buckets`): read with the histogram, never on its own.
+    HistogramPart = 12,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Unknown,
         Kind::Counter,
         Kind::Gauge,
@@ -148,6 +156,8 @@ impl Kind {
         Kind::Sequence,
         Kind::Minimum,
         Kind::Maximum,
+        Kind::Histogram,
+        Kind::HistogramPart,
     ];
 
     /// The kind stored as `code`, or `None` for a code this version does not know.
@@ -178,6 +188,8 @@ impl Kind {
             Kind::Sequence => "sequence",
             Kind::Minimum => "minimum",
             Kind::Maximum => "maximum",
+            Kind::Histogram => "histogram",
+            Kind::HistogramPart => "histogram-part",
         }
     }
 }
@@ -201,6 +213,12 @@ pub enum Combine {
     /// As [`Combine::Agree`], with empty texts left out unless all are
     /// empty (a text is empty until its writer first sets it).
     AgreeIgnoringEmpty,
+    /// A histogram, assembled from its group and merged bucket by bucket
+    /// (see [`crate::reader::Histogram::merge`]).
+    Buckets,
+    /// A part of a group that its main field combines (a histogram's
+    /// buckets): not combined on its own.
+    Within,
 }
 
 /// How a kind is exported to Prometheus.
@@ -213,6 +231,9 @@ pub enum Export {
     /// A `gauge` named with `_info` whose sample is 1, the text in the
     /// label `value`.
     Info,
+    /// A `histogram` family: cumulative `_bucket{le=...}`, `_sum` and
+    /// `_count` (see [`crate::export::prometheus`]).
+    Histogram,
     /// Not exported.
     Hidden,
 }
@@ -228,6 +249,9 @@ pub enum Record {
     Float,
     /// A `u64`, 1 or 0.
     Flag,
+    /// A histogram: a series per quantile asked for (over each interval,
+    /// from the change in buckets), plus the count and the sum.
+    Quantiles,
     /// Not recorded.
     Not,
 }
@@ -240,6 +264,9 @@ pub enum Shown {
     Change,
     /// The value as it is.
     Value,
+    /// A histogram: its quantiles over each interval, from the change in
+    /// its buckets, and the change of its count.
+    Quantiles,
     /// Not shown as a number.
     Text,
 }
@@ -284,6 +311,8 @@ impl Kind {
             Kind::Static => (C::Agree, E::Gauge, R::Not, S::Value, false),
             Kind::Sequence => (C::Agree, E::Hidden, R::Not, S::Value, false),
             Kind::Unknown => (C::Agree, E::Gauge, R::Not, S::Value, true),
+            Kind::Histogram => (C::Buckets, E::Histogram, R::Quantiles, S::Quantiles, false),
+            Kind::HistogramPart => (C::Within, E::Hidden, R::Not, S::Value, false),
         };
         Meaning {
             combine,
@@ -330,6 +359,17 @@ impl Signature {
         let mut bytes = [0u8; Signature::CAPACITY];
         bytes[0] = code;
         Signature { bytes, len: 1 }
+    }
+
+    /// The signature of `n` values of one type, `"{n}I"` for `code` `I`
+    /// (Python's `struct` reads it as `n` values; the original reader
+    /// shows the first).
+    pub const fn repeat(n: usize, code: u8) -> Signature {
+        let mut sig = Signature::text(n);
+        if sig.len > 0 {
+            sig.bytes[sig.len - 1] = code;
+        }
+        sig
     }
 
     /// The signature of a text field of `n` bytes: `"{n}s"`.
@@ -907,7 +947,27 @@ pub fn parse_signature(raw: &[u8]) -> Option<SignatureInfo> {
         b'h' => scalar(2, ValueType::I16),
         b'H' => scalar(2, ValueType::U16),
         b'i' => scalar(4, ValueType::I32),
-        b'I' => scalar(4, ValueType::U32),
+        b'I' if count.is_empty() => scalar(4, ValueType::U32),
+        b'I' => {
+            // `NI`: N counts, such as a histogram's buckets.
+            if !count.iter().all(u8::is_ascii_digit) || count.len() > 7 {
+                return None;
+            }
+            let n = count
+                .iter()
+                .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+            match n {
+                0 => None,
+                1 => Some(SignatureInfo {
+                    size: 4,
+                    value: ValueType::U32,
+                }),
+                n => Some(SignatureInfo {
+                    size: n * 4,
+                    value: ValueType::Counts,
+                }),
+            }
+        }
         b'l' | b'q' | b'n' => scalar(8, ValueType::I64),
         b'L' | b'Q' | b'N' => scalar(8, ValueType::U64),
         b'f' => scalar(4, ValueType::F32),
@@ -984,6 +1044,8 @@ pub enum ValueType {
     F64,
     /// `Ns`: bytes up to the first NUL, as UTF-8.
     Text,
+    /// `NI` with N > 1: N unsigned 32-bit counts (a histogram's buckets).
+    Counts,
 }
 
 #[cfg(test)]
@@ -1104,6 +1166,10 @@ mod tests {
         assert_eq!(p(b"0s"), Some((0, ValueType::Text)));
         assert_eq!(p(b"2 55s"), None);
         assert_eq!(p(b"2Q"), None);
+        assert_eq!(p(b"754I"), Some((3016, ValueType::Counts)));
+        assert_eq!(p(b"  1I"), Some((4, ValueType::U32)));
+        assert_eq!(p(b"0I"), None);
+        assert_eq!(p(b"99999999I"), None);
         assert_eq!(p(b""), None);
         assert_eq!(p(b"   "), None);
         assert_eq!(p(b"Z"), None);

@@ -83,6 +83,7 @@ pub use fields::{
     Average, Counter, Family, Field, Flag, Gauge, Labels, MovingAverage, Static, StaticField,
     StaticText, Summary, Text, Timer, TimerGuard,
 };
+pub use fields::{Histogram, HistogramTimer};
 pub use format::Kind;
 pub use stats::{Builder, Model, Stats};
 

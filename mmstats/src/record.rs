@@ -38,7 +38,8 @@
 //! | gauge | `i64`, the sum |
 //! | average, timer, minimum, maximum | `f64` |
 //! | flag | `u64`, 1 if any file has it set, else 0 |
-//! | text, static, sequence | not recorded |
+//! | histogram | `<name>:count` (`u64`, cumulative) and `<name>:sum` (`f64`, cumulative), and one `f64` series `<name>:<q>` per quantile asked for (default `p50` and `p99`, see [`Recorder::quantiles`]) over each interval, from the change of the buckets since the previous sample ([`window_points`]) |
+//! | text, static, sequence, histogram part | not recorded |
 //!
 //! Integers of unknown kind (files without metadata) are gauges unless the
 //! [`Rules`] say otherwise; floats of unknown kind are averages. A float
@@ -65,14 +66,14 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::{self, Aggregate, Combined, Rules};
 use crate::collect::Collector;
 use crate::format::{Kind, Record};
 use crate::mstore::{self, Options, Point, Store};
-use crate::reader::{Limits, Snapshot, Value};
+use crate::reader::{Histogram, Limits, Snapshot, Value};
 
 /// The most series a chunk of the store takes by default (see the module
 /// docs).
@@ -178,7 +179,7 @@ pub fn point(kind: Kind, combined: &Combined) -> Option<Point> {
         return None;
     };
     match (kind.meaning().record, value) {
-        (Record::Not, _) | (_, Value::Text(_)) => None,
+        (Record::Not | Record::Quantiles, _) | (_, Value::Text(_) | Value::Counts(_)) => None,
         (_, Value::Float(x)) => Some(Point::F64(*x)),
         (Record::Float, v) => v.as_f64().map(Point::F64),
         (Record::Flag, v) => Some(Point::U64(u64::from(v.as_f64().is_some_and(|x| x != 0.0)))),
@@ -197,9 +198,32 @@ pub fn point(kind: Kind, combined: &Combined) -> Option<Point> {
 /// and point, in a stable order (see the module docs for the names; the
 /// files of owners other than `me` are grouped apart, under `@<uid>`).
 pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules, me: u32) -> Vec<(String, Point)> {
+    series_and_histograms(snapshots, by, rules, me).0
+}
+
+/// As [`series`], with each histogram's series named `<name>:count` (its
+/// count, cumulative) and `<name>:sum` (its sum, cumulative), and the
+/// histograms themselves, by `<name>`, for the quantiles over the interval
+/// (see [`Recorder::quantiles`]).
+pub fn series_and_histograms(
+    snapshots: &[Snapshot],
+    by: &[By],
+    rules: Rules,
+    me: u32,
+) -> (Vec<Named<Point>>, Vec<Named<Histogram>>) {
     let mut out = Vec::new();
+    let mut histograms = Vec::new();
     let mut add = |prefix: String, aggregates: Vec<Aggregate>| {
         for a in aggregates {
+            if let Combined::Histogram(h) = a.combined {
+                if a.kind.meaning().record == Record::Quantiles {
+                    let name = format!("{prefix}:{}", a.label);
+                    out.push((format!("{name}:count"), Point::U64(h.count)));
+                    out.push((format!("{name}:sum"), Point::F64(h.sum)));
+                    histograms.push((name, h));
+                }
+                continue;
+            }
             if let Some(p) = point(a.kind, &a.combined) {
                 out.push((format!("{prefix}:{}", a.label), p));
             }
@@ -249,7 +273,43 @@ pub fn series(snapshots: &[Snapshot], by: &[By], rules: Rules, me: u32) -> Vec<(
             );
         }
     }
-    out
+    (out, histograms)
+}
+
+/// A series' name and what goes in it.
+pub type Named<T> = (String, T);
+
+/// The quantiles a recorder records of every histogram by default.
+pub const DEFAULT_QUANTILES: [&str; 2] = ["p50", "p99"];
+
+/// The points of the quantiles `quantiles` of histogram `name` over the
+/// interval from `before` (the same group's histogram at the previous
+/// sample) to `now`: the change of each bucket, modulo 2^32 (exact while
+/// fewer than 2^32 values fall in one bucket in one interval). None when
+/// there is no previous sample, when the two do not follow each other
+/// (other buckets, a count that went down) or when the change of the
+/// buckets is not the change of the count (a file of the group vanished
+/// or restarted): a quantile that cannot be told is left out, never
+/// guessed. An interval in which nothing was recorded has no point either.
+pub fn window_points(
+    name: &str,
+    now: &Histogram,
+    before: Option<&Histogram>,
+    quantiles: &[String],
+) -> Vec<(String, Point)> {
+    let Some(window) = before.and_then(|b| now.since(b)) else {
+        return Vec::new();
+    };
+    if window.total() != window.count || window.count == 0 {
+        return Vec::new();
+    }
+    quantiles
+        .iter()
+        .filter_map(|q| {
+            let x = window.statistic(q)??;
+            Some((format!("{name}:{q}"), Point::F64(x)))
+        })
+        .collect()
 }
 
 /// Files grouped by the process they name, as [`aggregate::by_process`]
@@ -309,6 +369,10 @@ pub struct Recorder {
     /// have points in it.
     chunk: Option<u64>,
     in_chunk: HashSet<String>,
+    /// The quantiles recorded of every histogram.
+    quantiles: Vec<String>,
+    /// Each histogram series' histogram at the previous sample.
+    histograms: HashMap<String, Histogram>,
 }
 
 impl Recorder {
@@ -325,7 +389,21 @@ impl Recorder {
             max_series: MAX_SERIES,
             chunk: None,
             in_chunk: HashSet::new(),
+            quantiles: DEFAULT_QUANTILES.map(str::to_string).to_vec(),
+            histograms: HashMap::new(),
         }
+    }
+
+    /// Records these numbers of every histogram over each interval (names
+    /// as [`Histogram::statistic`] takes them: `p50`, `p99`, `p999`,
+    /// `max`, ...), as series named `<name>:<quantile>`; [`DEFAULT_QUANTILES`]
+    /// unless told. Names it does not know are left out.
+    pub fn quantiles(mut self, quantiles: Vec<String>) -> Recorder {
+        self.quantiles = quantiles
+            .into_iter()
+            .filter(|q| Histogram::is_statistic(q))
+            .collect();
+        self
     }
 
     /// Reads every user's files too (see
@@ -405,7 +483,19 @@ impl Recorder {
                 ));
             }
         }
-        let points = series(collection.files, &self.by, self.rules, me);
+        let (mut points, histograms) =
+            series_and_histograms(collection.files, &self.by, self.rules, me);
+        let mut last = HashMap::new();
+        for (name, h) in histograms {
+            points.extend(window_points(
+                &name,
+                &h,
+                self.histograms.get(&name),
+                &self.quantiles,
+            ));
+            last.insert(name, h);
+        }
+        self.histograms = last;
         sample.series = points.len();
         let chunk = slot.checked_div(self.store.info().chunk_size);
         if chunk != self.chunk {
@@ -542,5 +632,64 @@ mod tests {
             std::fs::read_to_string(other.join("notes.txt")).unwrap(),
             "mine"
         );
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn histograms_are_recorded_as_count_sum_and_the_quantiles_of_each_interval() {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate")]
+        struct Web {
+            #[mmstats(unit = "seconds")]
+            latency: crate::Histogram,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder()
+            .dir(dir.path())
+            .file("web-1-1.mmstats")
+            .create()
+            .unwrap();
+        let history = dir.path().join("history");
+        let store = open_or_create(&history, 1000, 3600, 1_800_000_000_000).unwrap();
+        let mut recorder =
+            Recorder::new(store, vec![dir.path().display().to_string()]).quantiles(vec![
+                "p50".into(),
+                "p99".into(),
+                "p999".into(),
+                "nope".into(),
+            ]);
+        for _ in 0..100 {
+            stats.latency.record(0.001);
+        }
+        recorder.sample(0).unwrap();
+        for _ in 0..100 {
+            stats.latency.record(0.5);
+        }
+        recorder.sample(1).unwrap();
+        recorder.sample(2).unwrap();
+        drop(recorder);
+        let mut reader = crate::mstore::Reader::open(&history).unwrap();
+        let count = reader.get::<u64>("cmd:web:latency:count", 0, 3).unwrap();
+        assert_eq!(
+            (count.get(0), count.get(1), count.get(2)),
+            (Some(100), Some(200), Some(200))
+        );
+        let sum = reader.get::<f64>("cmd:web:latency:sum", 0, 3).unwrap();
+        assert!((sum.get(1).unwrap() - 50.1).abs() < 1e-9);
+        // The second interval holds only the 0.5 s values; the first has no
+        // earlier sample and the third no value: no point.
+        let p99 = reader.get::<f64>("cmd:web:latency:p99", 0, 3).unwrap();
+        assert_eq!(p99.get(0), None);
+        assert!((p99.get(1).unwrap() / 0.5 - 1.0).abs() < 0.022);
+        assert_eq!(p99.get(2), None);
+        assert!(reader
+            .get::<f64>("cmd:web:latency:p999", 0, 3)
+            .unwrap()
+            .get(1)
+            .is_some());
+        assert!(reader.get::<f64>("cmd:web:latency:nope", 0, 3).is_err());
+        // The parts are not series of their own.
+        assert!(reader.get::<f64>("cmd:web:latency.sum", 0, 3).is_err());
     }
 }

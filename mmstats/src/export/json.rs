@@ -10,7 +10,7 @@
 use serde_json::{json, Value as Json};
 
 use crate::discover::Skip;
-use crate::reader::{Snapshot, Stat, Value};
+use crate::reader::{Histogram, Snapshot, Stat, Value, QUANTILES};
 
 /// A value as JSON (see the module docs).
 pub fn value(value: &Value) -> Json {
@@ -20,7 +20,38 @@ pub fn value(value: &Value) -> Json {
         Value::Float(x) => float(*x),
         Value::Bool(b) => (*b).into(),
         Value::Text(t) => t.as_str().into(),
+        Value::Counts(c) => c.as_slice().into(),
     }
+}
+
+/// A histogram: `{"count", "sum", "mean", "p50", "p90", "p99", "p999",
+/// "min", "max", "invalid", "wrapped", "schema", "first", "buckets"}`;
+/// `min` and `max` are the bounds `[lower, upper]` of the buckets that hold
+/// the smallest and the largest value, `buckets` the buckets that hold
+/// values as `[upper bound, count]` (`"+Inf"` for the overflow bucket).
+/// Quantiles, mean and bounds are `null` when no value was recorded.
+pub fn histogram(h: &Histogram) -> Json {
+    let mut out = serde_json::Map::new();
+    out.insert("count".into(), h.count.into());
+    out.insert("sum".into(), float(h.sum));
+    out.insert("mean".into(), h.mean().map_or(Json::Null, float));
+    for (name, q) in QUANTILES {
+        out.insert(name.into(), h.quantile(q).map_or(Json::Null, float));
+    }
+    let bounds = |b: Option<(f64, f64)>| b.map_or(Json::Null, |(l, u)| json!([float(l), float(u)]));
+    out.insert("min".into(), bounds(h.min_bounds()));
+    out.insert("max".into(), bounds(h.max_bounds()));
+    out.insert("invalid".into(), h.invalid.into());
+    out.insert("wrapped".into(), h.wrapped().into());
+    out.insert("schema".into(), h.schema.into());
+    out.insert("first".into(), h.first.into());
+    let buckets: Vec<Json> = h
+        .non_empty()
+        .into_iter()
+        .map(|(upper, c)| json!([float(upper), c]))
+        .collect();
+    out.insert("buckets".into(), buckets.into());
+    Json::Object(out)
 }
 
 /// A float as a JSON number; NaN and the infinities, which JSON has no
@@ -58,8 +89,30 @@ pub fn stat(stat: &Stat) -> Json {
 
 /// One file with the given fields of it: `{"file", "pid", "stats"}`; the
 /// pid is the file's own (its `sys.pid`), whichever fields are given.
+///
+/// A histogram's field also has the keys of [`histogram`] (or `"error"`,
+/// why it could not be read whole).
 pub fn file<'a>(snapshot: &Snapshot, stats: impl IntoIterator<Item = &'a Stat>) -> Json {
-    let stats: Vec<Json> = stats.into_iter().map(stat).collect();
+    let stats: Vec<Json> = stats
+        .into_iter()
+        .map(|s| {
+            let mut out = stat(s);
+            if let (Some(read), Json::Object(map)) = (Histogram::read(snapshot, &s.label), &mut out)
+            {
+                match read {
+                    Ok(h) => {
+                        if let Json::Object(h) = histogram(&h) {
+                            map.extend(h);
+                        }
+                    }
+                    Err(e) => {
+                        map.insert("error".into(), e.to_string().into());
+                    }
+                }
+            }
+            out
+        })
+        .collect();
     json!({
         "file": snapshot.path.as_ref().map(|p| p.display().to_string()),
         "pid": snapshot.pid(),

@@ -21,7 +21,8 @@
 //! | gauge, average, timer, static number | `gauge` | the value |
 //! | flag | `gauge` | 0 or 1 |
 //! | text, static text | `gauge` named `..._info` | 1, the text in the label `value` |
-//! | sequence | not exported: it only tells readers when a group is whole | |
+//! | histogram | `histogram` | cumulative `_bucket{le=...}` at every bound `2^(k/4)` of its range (see [`le_step`]), `_sum`, `_count` |
+//! | histogram part, sequence | not exported: read with the histogram, or only telling readers when a group is whole | |
 //!
 //! A labelled family's members (fields labelled `web.requests{method="get"}`,
 //! see [`crate::labels`]) are one family, named by the family's label, whose
@@ -58,7 +59,7 @@ use std::path::Path;
 
 use crate::aggregate::{self, Combined, Rules};
 use crate::format::{Export, Kind};
-use crate::reader::{Snapshot, Value};
+use crate::reader::{Histogram, Snapshot, Value};
 
 /// What a family's samples are.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,7 @@ enum Mode {
     Counter,
     Gauge,
     Info,
+    Histogram,
 }
 
 /// One field's two families: per file and per command.
@@ -130,6 +132,7 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                     by_label.insert(stat.label.clone(), None);
                     continue;
                 }
+                (_, Export::Histogram) => Mode::Histogram,
                 (Value::Text(_), _) | (_, Export::Info) => Mode::Info,
                 (_, Export::Counter) => Mode::Counter,
                 (_, Export::Gauge) => Mode::Gauge,
@@ -155,15 +158,25 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                     format!("{}_by_cmd_total", base.trim_end_matches("_total")),
                 ),
                 Mode::Info => (format!("{base}_info"), format!("{base}_by_cmd_info")),
-                Mode::Gauge => (base.clone(), format!("{base}_by_cmd")),
+                Mode::Gauge | Mode::Histogram => (base.clone(), format!("{base}_by_cmd")),
             };
-            if let Some(owner) = [&name, &by_cmd].into_iter().find(|n| taken.contains(*n)) {
+            // A histogram's samples are named with these suffixes.
+            let names: Vec<String> = if mode == Mode::Histogram {
+                [&name, &by_cmd]
+                    .iter()
+                    .flat_map(|n| {
+                        ["", "_bucket", "_sum", "_count"].map(|suffix| format!("{n}{suffix}"))
+                    })
+                    .collect()
+            } else {
+                vec![name.clone(), by_cmd.clone()]
+            };
+            if let Some(owner) = names.iter().find(|n| taken.contains(*n)) {
                 skipped.insert((stat.label.clone(), owner.clone()));
                 by_label.insert(stat.label.clone(), None);
                 continue;
             }
-            taken.insert(name.clone());
-            taken.insert(by_cmd.clone());
+            taken.extend(names);
             by_label.insert(stat.label.clone(), Some((families.len(), member)));
             by_family.insert(family_label.clone(), families.len());
             families.push(Family {
@@ -209,6 +222,12 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                 continue;
             }
             let labels = with_member(&labels, member);
+            if family.mode == Mode::Histogram {
+                if let Some(Ok(h)) = Histogram::read(snapshot, &stat.label) {
+                    histogram_samples(&family.name, &labels, &h, &mut family.samples);
+                }
+                continue;
+            }
             if let Some(line) = sample(&family.name, family.mode, &labels, &stat.value) {
                 family.samples.push(line);
             }
@@ -234,6 +253,10 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
                 continue;
             };
             let values = match &combined.combined {
+                Combined::Histogram(h) => {
+                    histogram_samples(&family.by_cmd, &labels, h, &mut family.by_cmd_samples);
+                    continue;
+                }
                 Combined::Value(v) => vec![v.clone()],
                 Combined::Distinct(values) if family.mode == Mode::Info => values.clone(),
                 Combined::Distinct(_) => Vec::new(),
@@ -254,10 +277,10 @@ pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
     }
     for family in &families {
         let help = describe(family);
-        let kind = if family.mode == Mode::Counter {
-            "counter"
-        } else {
-            "gauge"
+        let kind = match family.mode {
+            Mode::Counter => "counter",
+            Mode::Histogram => "histogram",
+            Mode::Gauge | Mode::Info => "gauge",
         };
         for (name, samples, what) in [
             (&family.name, &family.samples, ""),
@@ -381,7 +404,47 @@ fn sample(name: &str, mode: Mode, labels: &str, value: &Value) -> Option<String>
             ))
         }
         Mode::Counter | Mode::Gauge => Some(format!("{name}{{{labels}}} {}", number(value)?)),
+        Mode::Histogram => None,
     }
+}
+
+/// How many of a histogram's buckets make one `le` bucket: `le` is every
+/// bound `2^(k/4)` (a factor 1.19, at schema 2 and above; every bound at
+/// schemas 0 and 1), so that each `le` count is exact.
+pub fn le_step(schema: u8) -> i64 {
+    1i64 << schema.saturating_sub(2)
+}
+
+/// The samples of one histogram: cumulative `_bucket{le=...}` at every
+/// [`le_step`]-th bound from the lowest (the zero bucket's top) to the
+/// highest, then `+Inf`, `_sum` and `_count`. The count is the buckets'
+/// total, so that it equals the `+Inf` bucket (see
+/// [`Histogram::wrapped`]).
+fn histogram_samples(name: &str, labels: &str, h: &Histogram, out: &mut Vec<String>) {
+    let step = le_step(h.schema);
+    let mut cumulative = h.zero;
+    let le = |bound: f64| format!("{bound:?}");
+    out.push(format!(
+        "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+        le(h.bound(-1))
+    ));
+    for (i, &c) in h.buckets.iter().enumerate() {
+        cumulative = cumulative.saturating_add(c);
+        let index = h.first.saturating_add(i as i64);
+        if index.rem_euclid(step) == 0 {
+            out.push(format!(
+                "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+                le(h.bound(i as i64))
+            ));
+        }
+    }
+    let total = h.total();
+    out.push(format!("{name}_bucket{{{labels},le=\"+Inf\"}} {total}"));
+    out.push(format!(
+        "{name}_sum{{{labels}}} {}",
+        number(&Value::Float(h.sum)).unwrap_or_default()
+    ));
+    out.push(format!("{name}_count{{{labels}}} {total}"));
 }
 
 /// A value in the format's number syntax.
@@ -393,7 +456,7 @@ fn number(value: &Value) -> Option<String> {
         Value::Float(x) if x.is_nan() => "NaN".into(),
         Value::Float(x) if x.is_infinite() => if *x > 0.0 { "+Inf" } else { "-Inf" }.into(),
         Value::Float(x) => format!("{x:?}"),
-        Value::Text(_) => return None,
+        Value::Text(_) | Value::Counts(_) => return None,
     })
 }
 
@@ -632,5 +695,73 @@ mod tests {
         files[1].owner = Some(0);
         let one = exposition(&files[..1], 0);
         assert!(!one.contains("owner="), "{one}");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_histograms_le_counts_are_exact_and_cumulative() {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Web {
+            #[mmstats(unit = "seconds")]
+            latency: crate::Histogram,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder()
+            .dir(dir.path())
+            .file("web-7-7.mmstats")
+            .create()
+            .unwrap();
+        let mut values = Vec::new();
+        let mut x = 1e-9f64;
+        while x < 1e5 {
+            values.push(x);
+            x *= 1.37;
+        }
+        // Values exactly on le bounds, and a NaN that counts nowhere.
+        values.extend([2f64.powf(-2.5), 2f64.powf(-2.25), 1.0, 0.0]);
+        for &v in &values {
+            stats.latency.record(v);
+        }
+        stats.latency.record(f64::NAN);
+        let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        let text = exposition(&[snapshot], 0);
+        assert!(text.contains("# TYPE mmstats_latency histogram"), "{text}");
+        let mut last = 0;
+        let mut lines = 0;
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("mmstats_latency_bucket{"))
+        {
+            let le = line
+                .split("le=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let n: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
+            let le: f64 = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
+            let exact = values.iter().filter(|&&v| v <= le).count();
+            assert_eq!(n, exact, "{line}");
+            assert!(n >= last);
+            last = n;
+            lines += 1;
+        }
+        // Every bound 2^(k/4) from 2^-30 to 2^17, and +Inf.
+        assert_eq!(lines, 47 * 4 + 1 + 1);
+        assert!(
+            text.contains(&format!(
+                "mmstats_latency_count{{cmd=\"web\",pid=\"7\",tid=\"7\"}} {}",
+                values.len()
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("latency_buckets") && !text.contains("latency_invalid"));
     }
 }

@@ -12,6 +12,7 @@
 //! | [`Static<T>`] | by `T` | static | a number set once when the file is made |
 //! | [`StaticText<N>`] | `Ns` (256 by default) | static | text set once when the file is made |
 //! | [`Summary`] | `d` and five more fields | average | count, sum, mean, min and max, read together |
+//! | [`Histogram`] | `Q` and six more fields | histogram | counts in geometric buckets: any quantile, read together |
 //! | [`Family<L, F>`] | those of `F`, once per member | those of `F` | one `F` per value of the labels `L` |
 //!
 //! Every value is stored with one aligned store of its width (see the book's
@@ -29,6 +30,7 @@ mod average;
 mod counter;
 mod family;
 mod gauge;
+pub mod histogram;
 mod statics;
 mod summary;
 mod text;
@@ -38,6 +40,7 @@ pub use average::{Average, MovingAverage};
 pub use counter::Counter;
 pub use family::{Family, Labels};
 pub use gauge::{Flag, Gauge, GaugeValue};
+pub use histogram::{Histogram, HistogramTimer};
 pub use statics::{Static, StaticText, StaticValue};
 pub use summary::Summary;
 pub use text::Text;

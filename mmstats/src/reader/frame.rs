@@ -27,6 +27,11 @@ pub(super) fn slot(ty: ValueType, bytes: &[u8], push_text: impl FnOnce(&[u8]) ->
             bytes: [0; 8],
             text: push_text(text_value_bytes(bytes)),
         },
+        // The counts themselves are kept by `put_counts`.
+        ValueType::Counts => Slot {
+            bytes: [0; 8],
+            text: Span::default(),
+        },
         _ => {
             let mut out = [0u8; 8];
             match bytes.len() {
@@ -45,8 +50,33 @@ pub(super) fn slot(ty: ValueType, bytes: &[u8], push_text: impl FnOnce(&[u8]) ->
     }
 }
 
-/// The value `slot` of type `ty` holds; texts are looked up in `text`.
-fn slot_value<'t>(ty: ValueType, slot: &Slot, text: &'t str) -> ValueRef<'t> {
+/// Keeps the counts of a `NI` value (`bytes`, native `u32`s) in `counts`:
+/// in place of the ones at `old` if there are as many, else after the
+/// others. Says where they are.
+pub(super) fn put_counts(counts: &mut Vec<u32>, old: Span, bytes: &[u8]) -> Span {
+    let values = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes(c.try_into().unwrap_or([0; 4])));
+    let n = bytes.len() / 4;
+    if old.end.saturating_sub(old.start) == n && n > 0 {
+        if let Some(place) = counts.get_mut(old.start..old.end) {
+            for (to, from) in place.iter_mut().zip(values) {
+                *to = from;
+            }
+            return old;
+        }
+    }
+    let start = counts.len();
+    counts.extend(values);
+    Span {
+        start,
+        end: counts.len(),
+    }
+}
+
+/// The value `slot` of type `ty` holds; texts are looked up in `text`,
+/// counts in `counts`.
+fn slot_value<'t>(ty: ValueType, slot: &Slot, text: &'t str, counts: &'t [u32]) -> ValueRef<'t> {
     let b = slot.bytes;
     match ty {
         ValueType::I8 => ValueRef::Signed(i8::from_ne_bytes([b[0]]).into()),
@@ -61,6 +91,11 @@ fn slot_value<'t>(ty: ValueType, slot: &Slot, text: &'t str) -> ValueRef<'t> {
         ValueType::F32 => ValueRef::Float(f32::from_ne_bytes([b[0], b[1], b[2], b[3]]).into()),
         ValueType::F64 => ValueRef::Float(f64::from_ne_bytes(b)),
         ValueType::Char | ValueType::Text => ValueRef::Text(frame_str(text, slot.text)),
+        ValueType::Counts => ValueRef::Counts(
+            counts
+                .get(slot.text.start..slot.text.end)
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -119,6 +154,8 @@ pub(super) struct Entry {
 #[derive(Clone)]
 pub struct Frame {
     pub(super) text: String,
+    /// The counts of `NI` values (a histogram's buckets).
+    pub(super) counts: Vec<u32>,
     pub(super) entries: Vec<Entry>,
     /// Indexes of the sequence fields whose groups did not settle.
     pub(super) unsettled: Vec<usize>,
@@ -178,6 +215,7 @@ impl Frame {
     pub const fn with_limits(limits: Limits) -> Frame {
         Frame {
             text: String::new(),
+            counts: Vec::new(),
             entries: Vec::new(),
             unsettled: Vec::new(),
             scratch: Vec::new(),
@@ -208,6 +246,7 @@ impl Frame {
     /// Forgets the last file read, keeping the buffers.
     pub(super) fn clear(&mut self) {
         self.text.clear();
+        self.counts.clear();
         self.entries.clear();
         self.unsettled.clear();
         self.last_signature = None;
@@ -227,7 +266,7 @@ impl Frame {
         Field {
             label: self.str(entry.label),
             kind: entry.kind,
-            value: slot_value(entry.value_type, &entry.value, &self.text),
+            value: slot_value(entry.value_type, &entry.value, &self.text, &self.counts),
             signature: self.str(entry.signature),
             buffered: entry.buffered,
             unit: self.str(entry.unit),
@@ -374,6 +413,8 @@ pub enum ValueRef<'a> {
     Bool(bool),
     /// A text, up to its first NUL.
     Text(&'a str),
+    /// Counts (`NI`, N > 1): a histogram's buckets.
+    Counts(&'a [u32]),
 }
 
 impl ValueRef<'_> {
@@ -385,6 +426,7 @@ impl ValueRef<'_> {
             ValueRef::Float(v) => Value::Float(v),
             ValueRef::Bool(v) => Value::Bool(v),
             ValueRef::Text(v) => Value::Text(v.to_owned()),
+            ValueRef::Counts(v) => Value::Counts(v.to_vec()),
         }
     }
 
@@ -396,7 +438,7 @@ impl ValueRef<'_> {
             ValueRef::Signed(v) => Some(v as f64),
             ValueRef::Float(v) => Some(v),
             ValueRef::Bool(v) => Some(if v { 1.0 } else { 0.0 }),
-            ValueRef::Text(_) => None,
+            ValueRef::Text(_) | ValueRef::Counts(_) => None,
         }
     }
 }
@@ -423,6 +465,11 @@ impl fmt::Display for ValueRef<'_> {
             ValueRef::Float(v) => write!(f, "{v:?}"),
             ValueRef::Bool(v) => write!(f, "{v}"),
             ValueRef::Text(v) => f.write_str(v),
+            ValueRef::Counts(v) => {
+                let total: u64 = v.iter().map(|&c| u64::from(c)).sum();
+                let used = v.iter().filter(|&&c| c != 0).count();
+                write!(f, "{} counts, {used} non-zero, total {total}", v.len())
+            }
         }
     }
 }

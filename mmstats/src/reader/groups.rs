@@ -5,7 +5,7 @@
 use std::sync::atomic::{fence, Ordering};
 
 use super::error::ReadError;
-use super::frame::{slot, Frame};
+use super::frame::{put_counts, slot, Frame};
 use super::mem;
 use super::text::{frame_str, push_utf8_ignore, Span};
 use crate::format::{self, Kind, ValueType};
@@ -73,6 +73,7 @@ pub(super) fn reread_buffered<M: mem::Memory + ?Sized>(
         text,
         entries,
         scratch,
+        counts,
         ..
     } = frame;
     for entry in entries.iter_mut().filter(|entry| entry.buffered) {
@@ -85,7 +86,11 @@ pub(super) fn reread_buffered<M: mem::Memory + ?Sized>(
             scratch,
             retries,
         )?;
+        let old = entry.value.text;
         entry.value = slot(entry.value_type, scratch, |b| push_utf8_ignore(text, b));
+        if entry.value_type == ValueType::Counts {
+            entry.value.text = put_counts(counts, old, scratch);
+        }
     }
     Ok(())
 }
@@ -199,14 +204,23 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(
         }
         match settled {
             Some(number) => {
-                let Frame { text, entries, .. } = &mut *frame;
+                let Frame {
+                    text,
+                    entries,
+                    counts,
+                    ..
+                } = &mut *frame;
                 if let Some(group) = entries.get_mut(first..seq_index) {
                     for entry in group {
                         let at = entry.value_at.saturating_sub(span_start);
                         let this = raw
                             .get(at..at.saturating_add(entry.value_size))
                             .unwrap_or_default();
+                        let old = entry.value.text;
                         entry.value = slot(entry.value_type, this, |b| push_utf8_ignore(text, b));
+                        if entry.value_type == ValueType::Counts {
+                            entry.value.text = put_counts(counts, old, this);
+                        }
                     }
                 }
                 if let Some(seq) = entries.get_mut(seq_index) {

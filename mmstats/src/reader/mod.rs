@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 mod error;
 mod frame;
 mod groups;
+mod histogram;
 mod limits;
 mod mem;
 mod meta;
@@ -61,6 +62,7 @@ mod types;
 pub use error::ReadError;
 pub use frame::{Field, Frame, ValueRef};
 pub use groups::{GROUP_ATTEMPTS, GROUP_PAUSE, MAX_BUFFER_ATTEMPTS, RETRY_BUDGET};
+pub use histogram::{quantile_of, Histogram, HistogramError, QUANTILES};
 pub use limits::Limits;
 pub use types::{EndMarker, Snapshot, Stat, Value};
 

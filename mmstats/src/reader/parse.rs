@@ -2,7 +2,7 @@
 //! [`Cursor`], from bytes in memory or from copies out of a live mapping.
 
 use super::error::ReadError;
-use super::frame::{slot, Entry, Frame};
+use super::frame::{put_counts, slot, Entry, Frame};
 use super::groups::{reread_buffered, settle_groups, Retries};
 use super::limits::Limits;
 use super::mem;
@@ -397,7 +397,10 @@ fn parse_field(
             }
         }
     };
-    let value = slot(info.value, value_bytes, |b| push_raw(text, b));
+    let mut value = slot(info.value, value_bytes, |b| push_raw(text, b));
+    if info.value == format::ValueType::Counts {
+        value.text = put_counts(&mut frame.counts, Span::default(), value_bytes);
+    }
     frame.entries.push(Entry {
         label,
         signature,

@@ -166,6 +166,10 @@ pub enum Value {
     /// A text (`Ns`, `c`): the bytes up to the first NUL, as UTF-8 with
     /// invalid bytes dropped.
     Text(String),
+    /// Counts (`NI`, N > 1, native `u32`s): a histogram's buckets (see
+    /// [`Histogram`](super::Histogram)). The original reader shows the
+    /// first.
+    Counts(Vec<u32>),
 }
 
 impl Value {
@@ -177,6 +181,7 @@ impl Value {
             Value::Float(v) => ValueRef::Float(*v),
             Value::Bool(v) => ValueRef::Bool(*v),
             Value::Text(v) => ValueRef::Text(v),
+            Value::Counts(v) => ValueRef::Counts(v),
         }
     }
 

@@ -992,6 +992,7 @@ impl Views<'_> {
             let value = match &a.combined {
                 Combined::Value(v) => json_value(v),
                 Combined::Distinct(values) => values.iter().map(json_value).collect(),
+                Combined::Histogram(h) => crate::export::json::histogram(h),
             };
             json!({ "label": a.label, "kind": a.kind.name(), "value": value })
         });
