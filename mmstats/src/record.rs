@@ -645,11 +645,7 @@ mod tests {
             latency: crate::Histogram,
         }
         let dir = tempfile::tempdir().unwrap();
-        let stats = Web::builder()
-            .dir(dir.path())
-            .file("web-1-1.mmstats")
-            .create()
-            .unwrap();
+        let stats = Web::builder().dir(dir.path()).cmd("web").create().unwrap();
         let history = dir.path().join("history");
         let store = open_or_create(&history, 1000, 3600, 1_800_000_000_000).unwrap();
         let mut recorder =
