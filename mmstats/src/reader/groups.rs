@@ -2,13 +2,12 @@
 //! value by its write index ([`read_buffered`]), a group of values guarded
 //! by a sequence field by its sequence number ([`settle_groups`]).
 
-use std::sync::atomic::{fence, Ordering};
-
 use super::error::ReadError;
 use super::frame::{slot, Frame};
 use super::mem;
 use super::text::{frame_str, push_utf8_ignore, Span};
 use crate::format::{self, Kind, ValueType};
+use crate::seqlock;
 
 /// How many times a double-buffered value is copied again when the writer
 /// flipped its buffers during the copy, before giving up.
@@ -140,11 +139,8 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(
         }
         let load_seq = || {
             let mut bytes = [0u8; 8];
-            let ok = mem.copy(seq.value_at, &mut bytes);
-            // Orders the loads after this one (a relaxed load and a fence
-            // make an acquire load; see `crate::map`).
-            fence(Ordering::Acquire);
-            ok.then(|| u64::from_ne_bytes(bytes))
+            mem.copy(seq.value_at, &mut bytes)
+                .then(|| u64::from_ne_bytes(bytes))
         };
         // The window between the two loads of the sequence number must be
         // short, or a busy writer never leaves it alone: the group's bytes,
@@ -160,43 +156,28 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(
         let mut raw = std::mem::take(&mut frame.scratch);
         raw.clear();
         raw.resize(span_end.saturating_sub(span_start), 0);
-        let mut settled = None;
-        let mut attempts: u32 = 0;
-        loop {
-            attempts = attempts.saturating_add(1);
-            if attempts > 1 {
-                if !mem.live() || attempts > GROUP_ATTEMPTS {
+        // The group protocol's reader (`crate::seqlock`), paced by the
+        // read's policy between tries.
+        let settled = seqlock::read_group(
+            load_seq,
+            || mem.copy(span_start, &mut raw),
+            |made| {
+                if !mem.live() || made >= GROUP_ATTEMPTS || retries.spent() {
                     // Bytes nobody writes (reading them again changes
                     // nothing), or tried enough.
-                    break;
-                }
-                if retries.spent() {
-                    break;
+                    return false;
                 }
                 // Let a descheduled writer finish its update: spin at first,
                 // then yield now and then, then pause between tries.
-                if attempts > 256 {
+                let attempt = made.saturating_add(1);
+                if attempt > 256 {
                     std::thread::sleep(GROUP_PAUSE);
-                } else if attempts > 64 && attempts.is_multiple_of(8) {
+                } else if attempt > 64 && attempt.is_multiple_of(8) {
                     std::thread::yield_now();
                 }
-            }
-            let Some(before) = load_seq() else { break };
-            if !before.is_multiple_of(2) {
-                std::hint::spin_loop();
-                continue;
-            }
-            let copied = mem.copy(span_start, &mut raw);
-            // The group's loads happen before the second load of the
-            // sequence number.
-            fence(Ordering::Acquire);
-            let Some(after) = load_seq() else { break };
-            if copied && after == before {
-                settled = Some(before);
-                break;
-            }
-            std::hint::spin_loop();
-        }
+                true
+            },
+        );
         match settled {
             Some(number) => {
                 let Frame { text, entries, .. } = &mut *frame;
@@ -251,24 +232,16 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     };
     let load_index = || {
         let mut index = [0u8];
-        let ok = mem.copy(write_buffer_offset, &mut index);
-        // Orders the loads that follow after this one (an acquire load made
-        // of a relaxed load and a fence; see `crate::map`).
-        fence(Ordering::Acquire);
-        if ok {
+        if mem.copy(write_buffer_offset, &mut index) {
             Ok(index[0])
         } else {
             Err(truncated("write-buffer byte", write_buffer_offset, 1))
         }
     };
-    let mut attempts: u32 = 0;
-    while attempts < MAX_BUFFER_ATTEMPTS {
-        attempts = attempts.saturating_add(1);
-        if attempts.is_multiple_of(16) && retries.spent() {
-            break;
-        }
-        let before = load_index()?;
-        let read = usize::from(before ^ 1);
+    // The double buffer's reader (`crate::seqlock`): the buffer the write
+    // index does not name, kept if the index did not move during the copy.
+    let copy = |index: u8| {
+        let read = usize::from(index ^ 1);
         if read > 1 {
             if size == 0 {
                 // Nothing to read, as in the reference reader.
@@ -277,25 +250,29 @@ fn read_buffered<M: mem::Memory + ?Sized>(
             return Err(ReadError::InvalidWriteBuffer {
                 label: label.to_owned(),
                 offset: write_buffer_offset,
-                found: before,
+                found: index,
             });
         }
         // Saturates only past the end, where `copy` refuses.
         let offset = buffers.saturating_add(read.saturating_mul(size));
-        if !mem.copy(offset, out) {
-            return Err(truncated("buffers", buffers, size.saturating_mul(2)));
+        if mem.copy(offset, out) {
+            Ok(())
+        } else {
+            Err(truncated("buffers", buffers, size.saturating_mul(2)))
         }
-        fence(Ordering::Acquire);
-        if load_index()? == before {
-            return Ok(());
-        }
-        std::hint::spin_loop();
+    };
+    let again = |made: u32| {
+        made < MAX_BUFFER_ATTEMPTS
+            && !(made.saturating_add(1).is_multiple_of(16) && retries.spent())
+    };
+    match seqlock::read_buffered(load_index, copy, again)? {
+        Ok(()) => Ok(()),
+        Err(attempts) => Err(ReadError::UnstableBuffer {
+            label: label.to_owned(),
+            offset: start,
+            attempts,
+        }),
     }
-    Err(ReadError::UnstableBuffer {
-        label: label.to_owned(),
-        offset: start,
-        attempts,
-    })
 }
 
 #[cfg(test)]
@@ -362,7 +339,7 @@ mod tests {
     /// go back in time.
     #[test]
     fn live_file_reads_whole_values_while_a_writer_runs() {
-        use std::sync::atomic::AtomicBool;
+        use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
 
         // A 7-byte label puts the buffers at offset 14; two spaces of padding
