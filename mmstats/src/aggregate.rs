@@ -741,6 +741,15 @@ mod tests {
     }
 
     #[test]
+    fn a_combined_value_is_a_number_only_when_it_is_one_number() {
+        assert_eq!(Combined::Value(Value::Unsigned(3)).as_f64(), Some(3.0));
+        assert_eq!(Combined::Value(Value::Float(-2.5)).as_f64(), Some(-2.5));
+        assert_eq!(Combined::Value(Value::Text("x".into())).as_f64(), None);
+        let distinct = Combined::Distinct(vec![Value::Unsigned(1), Value::Unsigned(2)]);
+        assert_eq!(distinct.as_f64(), None);
+    }
+
+    #[test]
     fn rules_by_kind() {
         let files = [
             worker("/d/web-1-1.mmstats", 1, 5, 0.5, false, ""),

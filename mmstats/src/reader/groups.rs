@@ -527,6 +527,129 @@ mod tests {
         assert_eq!(settled.copies.get(), 1 + 1 + 1 + 1);
     }
 
+    /// The bytes of a real writer's file of `T` (a fresh one, of zeros),
+    /// with the sequence number labelled `seq` set to `value`.
+    fn written_file<T: crate::MmStats>(seq: &str, value: u64) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = T::builder().dir(dir.path()).create().unwrap();
+        let mut bytes = std::fs::read(stats.path().unwrap()).unwrap();
+        let model = T::MODEL;
+        let at = model
+            .fields
+            .iter()
+            .zip(model.layout)
+            .find(|(spec, _)| format!("{}{}", spec.label, spec.suffix) == seq)
+            .map(|(_, place)| place.value_offset)
+            .unwrap();
+        bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_group_is_only_the_fields_under_its_label() {
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Stats {
+            // Double-buffered, right before the group, not of it.
+            other: crate::Gauge<i16>,
+            size: crate::Summary,
+        }
+        // Were the gauge taken into the group, the group (with a buffered
+        // member) would be left as first read, not named unsettled.
+        let odd = read_bytes(&written_file::<Stats>("size.seq", 3)).unwrap();
+        assert_eq!(odd.unsettled, ["size.seq"]);
+        let even = read_bytes(&written_file::<Stats>("size.seq", 4)).unwrap();
+        assert!(even.unsettled.is_empty());
+    }
+
+    #[test]
+    fn a_group_with_a_double_buffered_member_is_left_as_first_read() {
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Stats {
+            // Labelled under the summary's label, so a member of its group.
+            #[mmstats(label = "t.x")]
+            x: crate::Gauge<i16>,
+            t: crate::Summary,
+        }
+        let snapshot = read_bytes(&written_file::<Stats>("t.seq", 3)).unwrap();
+        assert!(snapshot.unsettled.is_empty(), "{:?}", snapshot.unsettled);
+        assert_eq!(snapshot.get("t.seq").unwrap().value, Value::Unsigned(3));
+    }
+
+    /// Memory that counts its copies and says nobody writes it.
+    struct Still {
+        bytes: Vec<u8>,
+        copies: std::cell::Cell<u64>,
+    }
+
+    impl mem::Memory for Still {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn live(&self) -> bool {
+            false
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            self.copies.set(self.copies.get() + 1);
+            self.bytes.as_slice().copy(offset, out)
+        }
+    }
+
+    #[test]
+    fn a_group_in_bytes_nobody_writes_is_tried_once() {
+        let still = Still {
+            bytes: summary_file(7),
+            copies: std::cell::Cell::new(0),
+        };
+        let snapshot = parse(&still, super::super::Limits::default()).unwrap();
+        assert_eq!(snapshot.unsettled, ["size.seq"]);
+        // The file, then the odd number once: reading again would change
+        // nothing.
+        assert_eq!(still.copies.get(), 2);
+    }
+
+    /// Memory whose write-buffer byte reads 0 in the first copy of the file
+    /// and `later` when loaded alone, as a file forged while it is read.
+    struct TurnsInvalid {
+        bytes: Vec<u8>,
+        write_buffer_offset: usize,
+        later: u8,
+    }
+
+    impl mem::Memory for TurnsInvalid {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            if !self.bytes.as_slice().copy(offset, out) {
+                return false;
+            }
+            if offset == self.write_buffer_offset && out.len() == 1 {
+                out[0] = self.later;
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn a_write_buffer_byte_forged_during_the_read_is_a_typed_error() {
+        let forged = TurnsInvalid {
+            bytes: file(&[(b"busy", b"Q", 0, &[0; 16])], 64),
+            write_buffer_offset: 1 + 2 + 4 + 2 + 1,
+            later: 2,
+        };
+        match parse(&forged, super::super::Limits::default()) {
+            Err(ReadError::InvalidWriteBuffer { label, found, .. }) => {
+                assert_eq!((label.as_str(), found), ("busy", 2))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Live memory that counts the copies made at each offset.
     struct CountingAt {
         bytes: Vec<u8>,
