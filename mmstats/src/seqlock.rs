@@ -16,9 +16,9 @@
 //!   index ([`flip`]); a reader copies the other buffer and keeps the copy
 //!   only if the index did not move meanwhile ([`read_buffered`]).
 //!
-//! The memory is reached through [`Cell`] (one word that is loaded and
-//! stored atomically): a [`Slot`] of a stats file for the writer, a `loom`
-//! atomic in the tests. The reader's side takes closures that copy out of a
+//! The writer reaches the memory through [`Cell`] (one word that is stored
+//! atomically): a [`Slot`] of a stats file, or a `loom` atomic in the
+//! tests. The reader's side takes closures that copy out of a
 //! file (`crate::reader`'s memory: atomic loads of a mapping, or `pread`)
 //! or out of `loom` atomics. The fences are `std`'s, or `loom`'s under
 //! `cfg(loom)`, where only the `loom` tests may run (the rest of the crate
@@ -43,7 +43,7 @@ use std::sync::atomic::{fence, Ordering};
 
 use crate::map::{Slot, Word};
 
-/// One word of shared memory that the protocols load and store atomically.
+/// One word of shared memory that the writer stores atomically.
 pub(crate) trait Cell<W> {
     /// One relaxed store.
     fn store(&self, value: W);
