@@ -8,7 +8,8 @@
 //! Groups:
 //! - `compare`: a counter and a gauge of mmstats beside the plain store, the
 //!   original's double buffer, atomics and the usual metrics crates;
-//! - `fields`: every field type that changes after creation.
+//! - `fields`: every field type that changes after creation (the groups
+//!   among them: `summary_add`, `gauge_i16_set`, `text32_set`).
 
 mod common;
 
@@ -16,7 +17,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mmstats::MmStats;
+use mmstats::{Gauge, MmStats, Summary};
 
 use common::{per_update, DoubleBuffered, DoubleBufferedText, Fields, PlainMap};
 
@@ -117,6 +118,14 @@ fn compare(c: &mut Criterion) {
     ));
 }
 
+/// The groups that the `fields` stats of `common` do not have: a summary
+/// (a sequence-guarded group) and a double-buffered 16-bit gauge.
+#[derive(MmStats)]
+struct Groups {
+    summary: Summary,
+    gauge_i16: Gauge<i16>,
+}
+
 fn fields(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut plain = PlainMap::new(dir.path(), "plain");
@@ -131,6 +140,11 @@ fn fields(c: &mut Criterion) {
     std::fs::create_dir(&per_thread).expect("a directory for with_thread");
     std::env::set_var(mmstats::file::ENV_PATH, &per_thread);
     Fields::try_with_thread(|s| s.counter.incr()).expect("with_thread creates its file");
+    let groups = Groups::builder()
+        .dir(dir.path())
+        .file("groups-{PID}.mmstats")
+        .create()
+        .expect("create the groups' stats file");
     let states = ["accepting connections", "draining"];
     let mut text_map = PlainMap::new(dir.path(), "text");
     // SAFETY: the mapping is 4096 bytes long, outlives the writer (both live
@@ -168,6 +182,12 @@ fn fields(c: &mut Criterion) {
         per_update(b, |i| {
             black_box(&buffered_text).set(states[(i & 1) as usize])
         })
+    });
+    g.bench_function("summary_add", |b| {
+        per_update(b, |i| black_box(&groups.summary).add((i & 7) as f64))
+    });
+    g.bench_function("gauge_i16_set", |b| {
+        per_update(b, |i| black_box(&groups.gauge_i16).set(i as i16))
     });
     g.bench_function("average_add", |b| {
         per_update(b, |i| black_box(&stats.average).add((i & 1023) as f64))

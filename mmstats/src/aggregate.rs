@@ -896,6 +896,29 @@ mod tests {
     }
 
     #[test]
+    fn a_combined_value_is_a_number_only_when_it_is_one_number() {
+        assert_eq!(Combined::Value(Value::Unsigned(3)).as_f64(), Some(3.0));
+        assert_eq!(Combined::Value(Value::Float(-2.5)).as_f64(), Some(-2.5));
+        assert_eq!(Combined::Value(Value::Text("x".into())).as_f64(), None);
+        let distinct = Combined::Distinct(vec![Value::Unsigned(1), Value::Unsigned(2)]);
+        assert_eq!(distinct.as_f64(), None);
+    }
+
+    #[test]
+    fn flags_are_up_if_any_is_and_add_up_as_ones() {
+        let (t, f) = (Value::Bool(true), Value::Bool(false));
+        let any = |values: &[&Value]| combine_values(Kind::Flag, values);
+        assert_eq!(any(&[&t, &t]), Combined::Value(Value::Bool(true)));
+        assert_eq!(any(&[&f, &t]), Combined::Value(Value::Bool(true)));
+        assert_eq!(any(&[&f, &f]), Combined::Value(Value::Bool(false)));
+        // Summed with counts, a flag counts one when up.
+        let (one, minus) = (Value::Unsigned(1), Value::Signed(-5));
+        let sum = |values: &[&Value]| combine_values(Kind::Counter, values);
+        assert_eq!(sum(&[&t, &t, &one]), Combined::Value(Value::Unsigned(3)));
+        assert_eq!(sum(&[&t, &minus]), Combined::Value(Value::Signed(-4)));
+    }
+
+    #[test]
     fn rules_by_kind() {
         let files = [
             worker("/d/web-1-1.mmstats", 1, 5, 0.5, false, ""),
@@ -1027,6 +1050,9 @@ mod tests {
         assert_eq!(run("nonzero-min"), Some(Value::Unsigned(2)));
         assert_eq!(run("nonzero-avg"), Some(Value::Float(3.0)));
         assert_eq!(Mode::NonzeroAvg.apply(&[&z]).unwrap(), None);
+        // The largest wherever it is, and no sum of nothing.
+        assert_eq!(Mode::Max.apply(&[&b, &a, &z]).unwrap(), Some(a.clone()));
+        assert_eq!(Mode::Sum.apply(&[]).unwrap(), None);
         let text = Value::Text("x".into());
         assert!(Mode::Sum.apply(&[&text]).is_err());
         assert_eq!(Mode::One.apply(&[&text]).unwrap(), Some(text.clone()));

@@ -73,6 +73,7 @@ mod map;
 pub mod mstore;
 pub mod reader;
 pub mod record;
+mod seqlock;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod stats;

@@ -4,6 +4,7 @@ use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Signature};
 use crate::map::{Slot, Word};
+use crate::seqlock;
 
 mod sealed {
     pub trait Sealed {}
@@ -177,14 +178,14 @@ impl<T: GaugeValue> Gauge<T> {
         if gauge_buffered::<T>() {
             if let Some(buffers) = &self.buffers {
                 // Into the buffer readers do not read, then flip the index
-                // (release: the value is there before readers turn to it).
-                let index = buffers.index.load();
-                if index == 0 {
-                    self.slot.store(value.to_word());
-                } else {
-                    buffers.second.store(value.to_word());
-                }
-                buffers.index.store_release(index ^ 1);
+                // (the double buffer of `crate::seqlock`).
+                seqlock::flip(&buffers.index, buffers.index.load(), |index| {
+                    if index == 0 {
+                        self.slot.store(value.to_word());
+                    } else {
+                        buffers.second.store(value.to_word());
+                    }
+                });
                 return;
             }
         }

@@ -2,7 +2,6 @@
 //! bounds that the writer and the readers share.
 
 use std::cell::Cell;
-use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
 use super::gauge::number_type;
@@ -10,6 +9,7 @@ use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Part, Signature};
 use crate::map::Slot;
+use crate::seqlock;
 
 /// The `LOWEST` of a [`Histogram`] that follows the field's unit: `2^-30`
 /// seconds (0.93 ns) for `unit = "seconds"`, else `2^-1` (half a byte, so
@@ -349,21 +349,6 @@ const fn buckets_type(schema: u8, doublings: u16) -> FieldType {
     }
 }
 
-/// The group's writer steps: odd before any member changes, even after.
-#[inline(always)]
-fn begin(seq: &Slot<u64>, now: u64) {
-    seq.store(now.wrapping_add(1));
-    // The fence keeps the stores that follow from becoming visible before
-    // this one.
-    fence(Ordering::Release);
-}
-
-#[inline(always)]
-fn end(seq: &Slot<u64>, next: u64) {
-    // Even again, after everything before.
-    seq.store_release(next);
-}
-
 impl<const SCHEMA: u8, const DOUBLINGS: u16, const LOWEST: i16>
     Histogram<SCHEMA, DOUBLINGS, LOWEST>
 {
@@ -381,9 +366,10 @@ impl<const SCHEMA: u8, const DOUBLINGS: u16, const LOWEST: i16>
             return;
         };
         let old = self.state.get();
-        begin(&self.seq, old.seq);
+        // The group's protocol (`crate::seqlock`): odd before any member
+        // changes, even after.
         let mut new = old;
-        new.seq = old.seq.wrapping_add(2);
+        new.seq = seqlock::begin(&self.seq, old.seq);
         // False for NaN and below zero; true for -0.0.
         if value >= 0.0 {
             let index = bucket_index(table, SCHEMA, value.to_bits());
@@ -402,7 +388,7 @@ impl<const SCHEMA: u8, const DOUBLINGS: u16, const LOWEST: i16>
             new.invalid = old.invalid.wrapping_add(1);
             self.invalid.store(new.invalid);
         }
-        end(&self.seq, new.seq);
+        seqlock::end(&self.seq, new.seq);
         self.state.set(new);
     }
 

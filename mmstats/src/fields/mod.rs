@@ -58,7 +58,7 @@ use crate::map::{Bytes, Region, Slot, Word};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an mmstats field type",
     label = "not a stats field",
-    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Summary`, `Static<T>` or `StaticText<N>`"
+    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Summary`, `Histogram`, `Family<L, F>`, `Static<T>` or `StaticText<N>`"
 )]
 pub trait Field: Sized + Send {
     /// What this type stores: signature, size, alignment, buffering, kind.

@@ -1,5 +1,4 @@
 use std::cell::Cell;
-use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
 use super::gauge::number_type;
@@ -7,6 +6,7 @@ use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Part};
 use crate::map::Slot;
+use crate::seqlock;
 
 /// Several numbers about the values recorded, which readers can read
 /// together: the count, the sum, the mean, the smallest and the largest.
@@ -102,7 +102,7 @@ impl Summary {
     #[inline]
     pub fn add(&self, value: f64) {
         let old = self.state.get();
-        let new = State {
+        let mut new = State {
             count: old.count + 1,
             sum: old.sum + value,
             min: if old.count == 0 {
@@ -115,20 +115,18 @@ impl Summary {
             } else {
                 old.max.max(value)
             },
-            seq: old.seq.wrapping_add(2),
+            seq: old.seq,
         };
+        // Odd while the members change (the group protocol of
+        // `crate::seqlock`), even again after them.
+        new.seq = seqlock::begin(&self.seq, old.seq);
         self.state.set(new);
-        // Odd: a write is under way. The fence keeps the stores below from
-        // becoming visible before this one.
-        self.seq.store(old.seq.wrapping_add(1));
-        fence(Ordering::Release);
         self.count.store(new.count);
         self.sum.store(new.sum.to_bits());
         self.mean.store((new.sum / new.count as f64).to_bits());
         self.min.store(new.min.to_bits());
         self.max.store(new.max.to_bits());
-        // Even again, after everything above.
-        self.seq.store_release(new.seq);
+        seqlock::end(&self.seq, new.seq);
     }
 
     /// Records a duration, in seconds.

@@ -1,10 +1,9 @@
-use std::sync::atomic::{fence, Ordering};
-
 use super::gauge::number_type;
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Part, Signature, MAX_VALUE_SIZE};
 use crate::map::{Bytes, Slot};
+use crate::seqlock;
 
 /// Short UTF-8 text that changes: a state, the last error, a version.
 ///
@@ -71,16 +70,13 @@ pub(crate) fn decode(raw: &[u8]) -> String {
 impl<const N: usize> Text<N> {
     /// Publishes `value`, cut to fit (see the type's docs).
     pub fn set(&self, value: &str) {
-        // Odd while the bytes change. Rounding up rather than adding one
-        // keeps the protocol right in a file whose number was left odd (by
-        // a writer that died in the middle of an update).
-        let odd = self.seq.load() | 1;
-        self.seq.store(odd);
-        // The stores below become visible after the odd number.
-        fence(Ordering::Release);
+        // Odd while the bytes change, even again after them (the group
+        // protocol of `crate::seqlock`). The number is read back from the
+        // file: `begin` rounds a number left odd (by a writer that died in
+        // the middle of an update) up, which keeps the protocol right.
+        let next = seqlock::begin(&self.seq, self.seq.load());
         self.bytes.write_c_string(fit(value, N).as_bytes());
-        // Even again, after every byte above.
-        self.seq.store_release(odd.wrapping_add(1));
+        seqlock::end(&self.seq, next);
     }
 
     /// The value last set.

@@ -2,13 +2,12 @@
 //! value by its write index ([`read_buffered`]), a group of values guarded
 //! by a sequence field by its sequence number ([`settle_groups`]).
 
-use std::sync::atomic::{fence, Ordering};
-
 use super::error::ReadError;
 use super::frame::{put_counts, slot, Frame};
 use super::mem;
 use super::text::{frame_str, push_utf8_ignore, Span};
 use crate::format::{self, Kind, ValueType};
+use crate::seqlock;
 
 /// How many times a double-buffered value is copied again when the writer
 /// flipped its buffers during the copy, before giving up.
@@ -145,11 +144,8 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(
         }
         let load_seq = || {
             let mut bytes = [0u8; 8];
-            let ok = mem.copy(seq.value_at, &mut bytes);
-            // Orders the loads after this one (a relaxed load and a fence
-            // make an acquire load; see `crate::map`).
-            fence(Ordering::Acquire);
-            ok.then(|| u64::from_ne_bytes(bytes))
+            mem.copy(seq.value_at, &mut bytes)
+                .then(|| u64::from_ne_bytes(bytes))
         };
         // The window between the two loads of the sequence number must be
         // short, or a busy writer never leaves it alone: the group's bytes,
@@ -165,43 +161,28 @@ pub(super) fn settle_groups<M: mem::Memory + ?Sized>(
         let mut raw = std::mem::take(&mut frame.scratch);
         raw.clear();
         raw.resize(span_end.saturating_sub(span_start), 0);
-        let mut settled = None;
-        let mut attempts: u32 = 0;
-        loop {
-            attempts = attempts.saturating_add(1);
-            if attempts > 1 {
-                if !mem.live() || attempts > GROUP_ATTEMPTS {
+        // The group protocol's reader (`crate::seqlock`), paced by the
+        // read's policy between tries.
+        let settled = seqlock::read_group(
+            load_seq,
+            || mem.copy(span_start, &mut raw),
+            |made| {
+                if !mem.live() || made >= GROUP_ATTEMPTS || retries.spent() {
                     // Bytes nobody writes (reading them again changes
                     // nothing), or tried enough.
-                    break;
-                }
-                if retries.spent() {
-                    break;
+                    return false;
                 }
                 // Let a descheduled writer finish its update: spin at first,
                 // then yield now and then, then pause between tries.
-                if attempts > 256 {
+                let attempt = made.saturating_add(1);
+                if attempt > 256 {
                     std::thread::sleep(GROUP_PAUSE);
-                } else if attempts > 64 && attempts.is_multiple_of(8) {
+                } else if attempt > 64 && attempt.is_multiple_of(8) {
                     std::thread::yield_now();
                 }
-            }
-            let Some(before) = load_seq() else { break };
-            if !before.is_multiple_of(2) {
-                std::hint::spin_loop();
-                continue;
-            }
-            let copied = mem.copy(span_start, &mut raw);
-            // The group's loads happen before the second load of the
-            // sequence number.
-            fence(Ordering::Acquire);
-            let Some(after) = load_seq() else { break };
-            if copied && after == before {
-                settled = Some(before);
-                break;
-            }
-            std::hint::spin_loop();
-        }
+                true
+            },
+        );
         match settled {
             Some(number) => {
                 let Frame {
@@ -265,24 +246,16 @@ fn read_buffered<M: mem::Memory + ?Sized>(
     };
     let load_index = || {
         let mut index = [0u8];
-        let ok = mem.copy(write_buffer_offset, &mut index);
-        // Orders the loads that follow after this one (an acquire load made
-        // of a relaxed load and a fence; see `crate::map`).
-        fence(Ordering::Acquire);
-        if ok {
+        if mem.copy(write_buffer_offset, &mut index) {
             Ok(index[0])
         } else {
             Err(truncated("write-buffer byte", write_buffer_offset, 1))
         }
     };
-    let mut attempts: u32 = 0;
-    while attempts < MAX_BUFFER_ATTEMPTS {
-        attempts = attempts.saturating_add(1);
-        if attempts.is_multiple_of(16) && retries.spent() {
-            break;
-        }
-        let before = load_index()?;
-        let read = usize::from(before ^ 1);
+    // The double buffer's reader (`crate::seqlock`): the buffer the write
+    // index does not name, kept if the index did not move during the copy.
+    let copy = |index: u8| {
+        let read = usize::from(index ^ 1);
         if read > 1 {
             if size == 0 {
                 // Nothing to read, as in the reference reader.
@@ -291,25 +264,29 @@ fn read_buffered<M: mem::Memory + ?Sized>(
             return Err(ReadError::InvalidWriteBuffer {
                 label: label.to_owned(),
                 offset: write_buffer_offset,
-                found: before,
+                found: index,
             });
         }
         // Saturates only past the end, where `copy` refuses.
         let offset = buffers.saturating_add(read.saturating_mul(size));
-        if !mem.copy(offset, out) {
-            return Err(truncated("buffers", buffers, size.saturating_mul(2)));
+        if mem.copy(offset, out) {
+            Ok(())
+        } else {
+            Err(truncated("buffers", buffers, size.saturating_mul(2)))
         }
-        fence(Ordering::Acquire);
-        if load_index()? == before {
-            return Ok(());
-        }
-        std::hint::spin_loop();
+    };
+    let again = |made: u32| {
+        made < MAX_BUFFER_ATTEMPTS
+            && !(made.saturating_add(1).is_multiple_of(16) && retries.spent())
+    };
+    match seqlock::read_buffered(load_index, copy, again)? {
+        Ok(()) => Ok(()),
+        Err(attempts) => Err(ReadError::UnstableBuffer {
+            label: label.to_owned(),
+            offset: start,
+            attempts,
+        }),
     }
-    Err(ReadError::UnstableBuffer {
-        label: label.to_owned(),
-        offset: start,
-        attempts,
-    })
 }
 
 #[cfg(test)]
@@ -376,7 +353,7 @@ mod tests {
     /// go back in time.
     #[test]
     fn live_file_reads_whole_values_while_a_writer_runs() {
-        use std::sync::atomic::AtomicBool;
+        use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
 
         // A 7-byte label puts the buffers at offset 14; two spaces of padding
@@ -562,6 +539,129 @@ mod tests {
             .unsettled
             .is_empty());
         assert_eq!(settled.copies.get(), 1 + 1 + 1 + 1);
+    }
+
+    /// The bytes of a real writer's file of `T` (a fresh one, of zeros),
+    /// with the sequence number labelled `seq` set to `value`.
+    fn written_file<T: crate::MmStats>(seq: &str, value: u64) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = T::builder().dir(dir.path()).create().unwrap();
+        let mut bytes = std::fs::read(stats.path().unwrap()).unwrap();
+        let model = T::MODEL;
+        let at = model
+            .fields
+            .iter()
+            .zip(model.layout)
+            .find(|(spec, _)| format!("{}{}", spec.label, spec.suffix) == seq)
+            .map(|(_, place)| place.value_offset)
+            .unwrap();
+        bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_group_is_only_the_fields_under_its_label() {
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Stats {
+            // Double-buffered, right before the group, not of it.
+            other: crate::Gauge<i16>,
+            size: crate::Summary,
+        }
+        // Were the gauge taken into the group, the group (with a buffered
+        // member) would be left as first read, not named unsettled.
+        let odd = read_bytes(&written_file::<Stats>("size.seq", 3)).unwrap();
+        assert_eq!(odd.unsettled, ["size.seq"]);
+        let even = read_bytes(&written_file::<Stats>("size.seq", 4)).unwrap();
+        assert!(even.unsettled.is_empty());
+    }
+
+    #[test]
+    fn a_group_with_a_double_buffered_member_is_left_as_first_read() {
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Stats {
+            // Labelled under the summary's label, so a member of its group.
+            #[mmstats(label = "t.x")]
+            x: crate::Gauge<i16>,
+            t: crate::Summary,
+        }
+        let snapshot = read_bytes(&written_file::<Stats>("t.seq", 3)).unwrap();
+        assert!(snapshot.unsettled.is_empty(), "{:?}", snapshot.unsettled);
+        assert_eq!(snapshot.get("t.seq").unwrap().value, Value::Unsigned(3));
+    }
+
+    /// Memory that counts its copies and says nobody writes it.
+    struct Still {
+        bytes: Vec<u8>,
+        copies: std::cell::Cell<u64>,
+    }
+
+    impl mem::Memory for Still {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn live(&self) -> bool {
+            false
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            self.copies.set(self.copies.get() + 1);
+            self.bytes.as_slice().copy(offset, out)
+        }
+    }
+
+    #[test]
+    fn a_group_in_bytes_nobody_writes_is_tried_once() {
+        let still = Still {
+            bytes: summary_file(7),
+            copies: std::cell::Cell::new(0),
+        };
+        let snapshot = parse(&still, super::super::Limits::default()).unwrap();
+        assert_eq!(snapshot.unsettled, ["size.seq"]);
+        // The file, then the odd number once: reading again would change
+        // nothing.
+        assert_eq!(still.copies.get(), 2);
+    }
+
+    /// Memory whose write-buffer byte reads 0 in the first copy of the file
+    /// and `later` when loaded alone, as a file forged while it is read.
+    struct TurnsInvalid {
+        bytes: Vec<u8>,
+        write_buffer_offset: usize,
+        later: u8,
+    }
+
+    impl mem::Memory for TurnsInvalid {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            if !self.bytes.as_slice().copy(offset, out) {
+                return false;
+            }
+            if offset == self.write_buffer_offset && out.len() == 1 {
+                out[0] = self.later;
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn a_write_buffer_byte_forged_during_the_read_is_a_typed_error() {
+        let forged = TurnsInvalid {
+            bytes: file(&[(b"busy", b"Q", 0, &[0; 16])], 64),
+            write_buffer_offset: 1 + 2 + 4 + 2 + 1,
+            later: 2,
+        };
+        match parse(&forged, super::super::Limits::default()) {
+            Err(ReadError::InvalidWriteBuffer { label, found, .. }) => {
+                assert_eq!((label.as_str(), found), ("busy", 2))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Live memory that counts the copies made at each offset.
