@@ -20,7 +20,7 @@ use crate::reading::{LimitArgs, OthersNote};
 /// matching file (threads and processes).
 ///
 /// Counters show their change since the previous line (the first line shows
-/// their whole value), gauges their current value, averages and timers the
+/// their whole value; `FIELD:rate` shows it per second), gauges their current value, averages and timers the
 /// mean over files, flags whether any file has them set; the rules are those
 /// of mmstats::aggregate; a histogram's quantiles are those of the values
 /// recorded during the interval, from the change of its buckets. Files that appear are picked up; files that vanish
@@ -35,6 +35,8 @@ pub struct Args {
     /// (`requests{status="5xx"}`). A histogram's label takes the number to
     /// show over each interval after a colon (`latency:p99,latency:count`;
     /// also sum, mean, min, max, and any quantile such as p50 or p999).
+    /// `:rate` shows a counter's change, or a histogram's count, per second
+    /// (`requests:rate`; `-` on the first line).
     fields: String,
     /// Files, directories (their *.mmstats files) or glob patterns, looked
     /// up again for every line; by default the default glob.
@@ -147,6 +149,10 @@ impl Filter {
 
 /// A column: the field or family members it shows, and for a histogram
 /// the number shown of it (`latency:p99`), if any.
+/// The statistic that turns a counter's change (or a histogram's count)
+/// into a rate per second.
+const RATE: &str = "rate";
+
 struct Column {
     selector: Selector,
     statistic: Option<String>,
@@ -155,7 +161,7 @@ struct Column {
 impl Column {
     fn parse(field: &str, prefix: &str) -> Result<Column, Stop> {
         let (label, statistic) = match field.rsplit_once(':') {
-            Some((label, statistic)) if Histogram::is_statistic(statistic) => {
+            Some((label, statistic)) if statistic == RATE || Histogram::is_statistic(statistic) => {
                 (label, Some(statistic.to_string()))
             }
             _ => (field, None),
@@ -203,6 +209,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut since_header: Option<u64> = None;
     let mut matched = false;
     let mut input = std::io::stdin().lock();
+    let mut previous_at: Option<std::time::Instant> = None;
     if args.count == Some(0) {
         return out.finish();
     }
@@ -224,6 +231,11 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         );
         matched = matched || !snapshots.is_empty();
         let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
+        // Rates divide by the time measured between the two samples, not by
+        // --interval: printing and reading the files take time too.
+        let now = std::time::Instant::now();
+        let elapsed = previous_at.map(|at| now.duration_since(at).as_secs_f64());
+        previous_at = Some(now);
         let width = column_width(terminal_columns(), columns.len());
         let header_due = match since_header {
             None => true,
@@ -233,7 +245,7 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             out.line(&header(&args.fields, &args.prefix, width))?;
             since_header = Some(0);
         }
-        out.line(&row(&columns, &aggregates, width))?;
+        out.line(&row(&columns, &aggregates, elapsed, width))?;
         out.flush()?;
         since_header = since_header.map(|n| n.saturating_add(1));
         lines = lines.saturating_add(1);
@@ -314,12 +326,20 @@ fn header(fields: &str, prefix: &str, width: usize) -> String {
     cells.join(" ")
 }
 
-fn row(columns: &[Column], aggregates: &[Aggregate], width: usize) -> String {
+/// One line of cells; `elapsed` is the time since the previous sample in
+/// seconds (none on the first line, whose rates are `-`).
+fn row(columns: &[Column], aggregates: &[Aggregate], elapsed: Option<f64>, width: usize) -> String {
     let cells: Vec<String> = columns
         .iter()
         .map(|column| {
             let cell = aggregate::select(aggregates, &column.selector)
                 .map(|combined| match (&combined, &column.statistic) {
+                    (_, Some(name)) if name == RATE => {
+                        match rate(aggregates, &column.selector, &combined, elapsed) {
+                            Some(x) => cell(&Combined::Value(Value::Float(x)), width),
+                            None => "-".into(),
+                        }
+                    }
                     // A histogram's number over the interval.
                     (Combined::Histogram(h), Some(name)) => match h.statistic(name) {
                         Some(Some(x)) if name == "count" || name == "invalid" => {
@@ -336,6 +356,34 @@ fn row(columns: &[Column], aggregates: &[Aggregate], width: usize) -> String {
         })
         .collect();
     cells.join(" ")
+}
+
+/// Per second over the last interval: a counter's change (every member the
+/// selector picks must be a counter), or the number of values a histogram
+/// recorded. Nothing on the first line, or for other kinds.
+fn rate(
+    aggregates: &[Aggregate],
+    selector: &Selector,
+    combined: &Combined,
+    elapsed: Option<f64>,
+) -> Option<f64> {
+    let seconds = elapsed.filter(|s| *s > 0.0)?;
+    let change = match combined {
+        Combined::Histogram(h) => h.count as f64,
+        Combined::Value(v) => {
+            let mut members = aggregates
+                .iter()
+                .filter(|a| a.label == selector.text || selector.matches(&a.label))
+                .peekable();
+            members.peek()?;
+            if !members.all(|a| a.kind == Kind::Counter) {
+                return None;
+            }
+            v.as_f64()?
+        }
+        _ => return None,
+    };
+    Some(change / seconds)
 }
 
 /// A value in at most `width` characters: integers whole, floats with six

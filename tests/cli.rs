@@ -316,6 +316,46 @@ fn poll_shows_counter_changes_and_gauge_values_summed_over_threads() {
     insta::assert_snapshot!("poll", text.join("\n"));
 }
 
+/// `FIELD:rate` divides a counter's change by the time between the two
+/// samples; the first line has no rate, and a gauge has none.
+#[test]
+fn poll_shows_rates_per_second_of_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Writer::start(dir.path(), "alpha", 1, 10);
+    let mut poll = Poll::start(
+        &["hits,hits:rate,queue:rate", "-p", "t.", "--count", "2"],
+        dir.path(),
+    );
+    let sent_first = std::time::Instant::now();
+    let first = poll.sample(true);
+    let read_first = std::time::Instant::now();
+    assert_eq!(
+        first[0].split_whitespace().collect::<Vec<_>>(),
+        ["hits", "hits:rate", "queue:rate"]
+    );
+    assert_eq!(
+        first[1].split_whitespace().collect::<Vec<_>>(),
+        ["10", "-", "-"]
+    );
+    writer.send("incr 700");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let sent_second = std::time::Instant::now();
+    let row = poll.row();
+    let read_second = std::time::Instant::now();
+    assert_eq!(row[0], "700");
+    assert_eq!(row[2], "-", "a gauge has no rate");
+    // poll took its samples somewhere between sending a line and the row
+    // coming back, so the time it divides by lies within these bounds.
+    let longest = read_second.duration_since(sent_first).as_secs_f64();
+    let shortest = sent_second.duration_since(read_first).as_secs_f64();
+    let rate: f64 = row[1].parse().unwrap();
+    assert!(
+        rate >= 700.0 / longest && rate <= 700.0 / shortest,
+        "{rate} per second is not 700 over {shortest}..{longest} s"
+    );
+    poll.finish();
+}
+
 #[test]
 fn poll_picks_up_new_files_and_drops_vanished_ones_without_going_negative() {
     let dir = tempfile::tempdir().unwrap();
