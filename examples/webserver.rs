@@ -10,9 +10,11 @@
 //! ```
 //!
 //! Files go to `$MMSTATS_PATH` (the temporary directory by default), named
-//! `webserver-<pid>-<tid>.mmstats`. On Ctrl-C they are removed; if the
-//! process is killed they stay until `mmstats clean` takes them.
+//! `webserver-<pid>-<tid>-web_stats.mmstats`. On Ctrl-C, or when its output
+//! is closed (`| head`), it stops and removes them; if the process is killed
+//! they stay until `mmstats clean` takes them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -174,7 +176,8 @@ fn own_files(dir: &Path) -> Vec<PathBuf> {
 
 // ANCHOR: read
 /// Reads every file of this process and sums what the threads published.
-fn report(dir: &Path, started: Instant, last_requests: &mut u64) {
+/// An error is standard output's: whoever read it has gone.
+fn report(dir: &Path, started: Instant, last_requests: &mut u64) -> std::io::Result<()> {
     let mut requests = 0;
     let mut errors = 0;
     let mut latency = 0.0;
@@ -201,7 +204,8 @@ fn report(dir: &Path, started: Instant, last_requests: &mut u64) {
             }
         }
     }
-    println!(
+    writeln!(
+        std::io::stdout(),
         "{:>5.1}s  files {:>2}  requests {:>7} (+{:>5})  5XX {:>4}  latency {:>6.3} ms",
         started.elapsed().as_secs_f64(),
         files,
@@ -209,8 +213,9 @@ fn report(dir: &Path, started: Instant, last_requests: &mut u64) {
         requests.saturating_sub(*last_requests),
         errors,
         latency / f64::from(timed.max(1)) * 1000.0,
-    );
+    )?;
     *last_requests = requests;
+    Ok(())
 }
 // ANCHOR_END: read
 
@@ -222,13 +227,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
     }
     let dir = mmstats::file::default_dir();
-    println!(
-        "webserver: {} workers writing {}/{}-{}-<tid>.mmstats; Ctrl-C stops",
+    // Until its output is closed: then it stops as on Ctrl-C.
+    let banner = writeln!(
+        std::io::stdout(),
+        "webserver: {} workers writing {}/{}-{}-<tid>-{}.mmstats; Ctrl-C stops",
         opts.threads,
         dir.display(),
         mmstats::file::program_name(),
-        std::process::id()
+        std::process::id(),
+        <WebStats as MmStats>::MODEL.short_name,
     );
+    if banner.is_err() {
+        stop.store(true, Ordering::Relaxed);
+    }
 
     // The main thread has a file too: it makes `remove` below find the
     // workers' files, and it says the server is up.
@@ -253,7 +264,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
         if Instant::now() >= next_report {
-            report(&dir, started, &mut last);
+            if report(&dir, started, &mut last).is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
             next_report += Duration::from_secs(1);
         }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
@@ -263,9 +276,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for handle in handles {
         let _ = handle.join();
     }
-    report(&dir, started, &mut last);
+    // Standard output may be gone by now; the files are removed anyway.
+    let _ = report(&dir, started, &mut last);
     main_stats.up.set(false);
     let removed = main_stats.remove()?;
-    println!("webserver: stopped; removed {} stats files", removed.len());
+    let _ = writeln!(
+        std::io::stdout(),
+        "webserver: stopped; removed {} stats files",
+        removed.len()
+    );
     Ok(())
 }

@@ -83,6 +83,61 @@ fn webserver_runs_for_a_duration_reads_its_threads_and_cleans_up() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// The first line names the files as they are on disk, and a reader that
+/// stops reading (`| head`) stops the demo as Ctrl-C does: no panic, files
+/// removed.
+#[test]
+fn webserver_names_its_files_and_stops_quietly_when_its_output_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(example("webserver"))
+        .args(["--threads", "2"])
+        .env("MMSTATS_PATH", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let first_report = lines.next().unwrap().unwrap();
+    assert!(first_report.contains("requests"), "{first_report}");
+    // The banner's pattern, `<tid>` standing for any thread id, matches
+    // every file in the directory.
+    let pattern = banner
+        .split_whitespace()
+        .find(|w| w.contains("<tid>"))
+        .unwrap_or_else(|| panic!("no file pattern in {banner:?}"))
+        .trim_end_matches(';');
+    let (before, after) = pattern.split_once("<tid>").unwrap();
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        let tid = file
+            .strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .unwrap_or_else(|| panic!("{file} does not match {pattern}"));
+        assert!(
+            tid.parse::<u32>().is_ok(),
+            "{file} does not match {pattern}"
+        );
+    }
+    drop(lines);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
 #[test]
 fn webserver_stops_cleanly_on_ctrl_c_and_a_killed_one_leaves_readable_files() {
     for (signal, cleans_up) in [(libc::SIGINT, true), (libc::SIGKILL, false)] {
