@@ -313,8 +313,9 @@ fn sample<'c>(
 
 /// The columns' names, as given (without the prefix).
 fn header(fields: &str, prefix: &str, width: usize) -> String {
-    let cells: Vec<String> = fields
-        .split(',')
+    // Split as the columns are: a label set's commas are not separators.
+    let cells: Vec<String> = mmstats::labels::split_list(fields)
+        .into_iter()
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .map(|field| {
@@ -425,5 +426,18 @@ mod tests {
         assert_eq!(parse_delay("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_delay("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_delay("2m"), Ok(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn a_label_set_with_commas_is_one_column_of_the_header() {
+        let header = header(
+            r#"web.responses{method="post",status="5xx"},web.requests"#,
+            "web.",
+            20,
+        );
+        assert_eq!(
+            header,
+            format!("{:>20} {:>20}", r#"responses{method="po"#, "requests")
+        );
     }
 }
