@@ -200,6 +200,25 @@ impl Region {
         NonNull::new(ptr.cast::<W>()).map(|ptr| Slot { ptr })
     }
 
+    /// `count` consecutive values of width `W` from `offset`, if they lie
+    /// inside the region and the first is aligned.
+    pub(crate) fn slots<W: Word>(&self, offset: usize, count: usize) -> Option<Slots<W>> {
+        let (base, len) = self.base_and_len();
+        let end = count
+            .checked_mul(std::mem::size_of::<W>())
+            .and_then(|size| offset.checked_add(size))?;
+        if end > len {
+            return None;
+        }
+        // SAFETY: offset + count * size_of::<W>() <= len, so the pointer
+        // stays inside the region's allocation (or one past its end at most).
+        let ptr = unsafe { base.as_ptr().add(offset) };
+        if ptr.align_offset(std::mem::align_of::<W>()) != 0 {
+            return None;
+        }
+        NonNull::new(ptr.cast::<W>()).map(|ptr| Slots { ptr, len: count })
+    }
+
     /// A byte range of `size` bytes at `offset`, if it lies inside the region.
     pub(crate) fn bytes(&self, offset: usize, size: usize) -> Option<Bytes> {
         let (base, len) = self.base_and_len();
@@ -314,6 +333,55 @@ impl<W: Word> Slot<W> {
     pub fn load(&self) -> W {
         // SAFETY: as for `store`.
         unsafe { W::load(self.ptr.as_ptr()) }
+    }
+}
+
+/// Consecutive values of width `W` in a region, such as a histogram's
+/// buckets: one pointer for all of them, each access checked against their
+/// number.
+#[derive(Debug)]
+pub struct Slots<W: Word> {
+    ptr: NonNull<W>,
+    len: usize,
+}
+
+// SAFETY: as for `Slot`: the owner keeps the region alive, every access is
+// atomic, and the handle is not `Sync`.
+unsafe impl<W: Word> Send for Slots<W> {}
+
+impl<W: Word> Slots<W> {
+    /// How many values there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Replaces value `index` by `f` of it (a load and a store, both atomic,
+    /// not one atomic step: there is one writer); nothing past the end.
+    #[inline(always)]
+    pub fn update(&self, index: usize, f: impl FnOnce(W) -> W) {
+        if index < self.len {
+            // SAFETY: index < len, inside the range `Region::slots` checked;
+            // the first value is aligned and so is every later one.
+            let ptr = unsafe { self.ptr.as_ptr().add(index) };
+            // SAFETY: as above; every access to the region is atomic.
+            unsafe { W::store(ptr, f(W::load(ptr))) }
+        }
+    }
+
+    /// Value `index`, one atomic load; `None` past the end.
+    #[inline(always)]
+    pub fn load(&self, index: usize) -> Option<W> {
+        if index < self.len {
+            // SAFETY: as for `update`.
+            Some(unsafe { W::load(self.ptr.as_ptr().add(index)) })
+        } else {
+            None
+        }
     }
 }
 
@@ -639,6 +707,30 @@ mod tests {
         assert!(region.bytes(10, 6).is_some());
         assert!(region.bytes(10, 7).is_none());
         assert!(region.bytes(usize::MAX, 2).is_none());
+        assert!(region.slots::<u32>(0, 4).is_some());
+        assert!(region.slots::<u32>(4, 3).is_some());
+        assert!(region.slots::<u32>(4, 4).is_none());
+        assert!(region.slots::<u32>(2, 1).is_none());
+        assert!(region.slots::<u64>(8, usize::MAX).is_none());
+        assert!(region.slots::<u64>(usize::MAX, 1).is_none());
+    }
+
+    #[test]
+    fn a_run_of_slots_updates_only_inside_itself() {
+        let mut region = Region::memory(16);
+        let slots = region.slots::<u32>(4, 2).expect("in bounds");
+        assert_eq!(slots.len(), 2);
+        slots.update(0, |v| v + 7);
+        slots.update(1, |v| v + 9);
+        slots.update(2, |v| v + 1);
+        slots.update(usize::MAX, |v| v + 1);
+        assert_eq!(slots.load(1), Some(9));
+        assert_eq!(slots.load(2), None);
+        let bytes = region.bytes_mut();
+        assert_eq!(&bytes[0..4], &[0; 4]);
+        assert_eq!(&bytes[4..8], &7u32.to_ne_bytes());
+        assert_eq!(&bytes[8..12], &9u32.to_ne_bytes());
+        assert_eq!(&bytes[12..16], &[0; 4]);
     }
 
     #[test]

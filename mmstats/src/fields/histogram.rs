@@ -8,7 +8,7 @@ use super::gauge::number_type;
 use super::{Field, Place};
 use crate::error::Error;
 use crate::format::{FieldType, Kind, Part, Signature};
-use crate::map::Slot;
+use crate::map::{Slot, Slots};
 use crate::seqlock;
 
 /// The `LOWEST` of a [`Histogram`] that follows the field's unit: `2^-30`
@@ -95,7 +95,7 @@ pub struct Histogram<const SCHEMA: u8 = 4, const DOUBLINGS: u16 = 47, const LOWE
     sum: Slot<u64>,
     invalid: Slot<u64>,
     /// The zero bucket, the regular buckets, the overflow bucket.
-    buckets: Box<[Slot<u32>]>,
+    buckets: Slots<u32>,
     seq: Slot<u64>,
     /// The index of the first regular bucket.
     first: i32,
@@ -377,9 +377,7 @@ impl<const SCHEMA: u8, const DOUBLINGS: u16, const LOWEST: i16>
                 .wrapping_sub(self.first)
                 .wrapping_add(1)
                 .clamp(0, Self::SLOTS as i32 - 1) as usize;
-            if let Some(bucket) = self.buckets.get(at) {
-                bucket.store(bucket.load().wrapping_add(1));
-            }
+            self.buckets.update(at, |n| n.wrapping_add(1));
             new.count = old.count.wrapping_add(1);
             new.sum = old.sum + value;
             self.count.store(new.count);
@@ -476,21 +474,15 @@ impl<const SCHEMA: u8, const DOUBLINGS: u16, const LOWEST: i16> Field
         let lowest = resolve_lowest(LOWEST, place.spec.unit);
         let first = (i32::from(lowest) << SCHEMA) + 1;
         let buckets_place = place.part(4)?.of_type(&buckets_type(SCHEMA, DOUBLINGS))?;
-        let mut buckets = Vec::with_capacity(Self::SLOTS);
-        for i in 0..Self::SLOTS {
-            let slot = buckets_place
-                .layout
-                .value_offset
-                .checked_add(4 * i)
-                .and_then(|at| buckets_place.region.slot::<u32>(at))
-                .ok_or_else(|| buckets_place.mismatch())?;
-            buckets.push(slot);
-        }
+        let buckets = buckets_place
+            .region
+            .slots::<u32>(buckets_place.layout.value_offset, Self::SLOTS)
+            .ok_or_else(|| buckets_place.mismatch())?;
         let histogram = Histogram {
             count: place.slot::<u64>()?,
             sum: place.part(0)?.slot::<u64>()?,
             invalid: place.part(1)?.slot::<u64>()?,
-            buckets: buckets.into_boxed_slice(),
+            buckets,
             seq: place.part(5)?.slot::<u64>()?,
             first,
             state: Cell::new(State {
