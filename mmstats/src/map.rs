@@ -350,16 +350,6 @@ pub struct Slots<W: Word> {
 unsafe impl<W: Word> Send for Slots<W> {}
 
 impl<W: Word> Slots<W> {
-    /// How many values there are.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Replaces value `index` by `f` of it (a load and a store, both atomic,
     /// not one atomic step: there is one writer); nothing past the end.
     #[inline(always)]
@@ -374,7 +364,7 @@ impl<W: Word> Slots<W> {
     }
 
     /// Value `index`, one atomic load; `None` past the end.
-    #[inline(always)]
+    #[cfg(test)]
     pub fn load(&self, index: usize) -> Option<W> {
         if index < self.len {
             // SAFETY: as for `update`.
@@ -719,7 +709,6 @@ mod tests {
     fn a_run_of_slots_updates_only_inside_itself() {
         let mut region = Region::memory(16);
         let slots = region.slots::<u32>(4, 2).expect("in bounds");
-        assert_eq!(slots.len(), 2);
         slots.update(0, |v| v + 7);
         slots.update(1, |v| v + 9);
         slots.update(2, |v| v + 1);
