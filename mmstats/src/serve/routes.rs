@@ -103,6 +103,10 @@ pub struct State {
     file_limits: crate::reader::Limits,
     /// Whether other users' files are served too.
     all_users: bool,
+    /// How `/metrics` makes its series.
+    series: prom::Options,
+    /// The counts of ended threads, kept between scrapes of `/metrics`.
+    tracker: std::sync::Mutex<prom::Tracker>,
 }
 
 impl State {
@@ -122,7 +126,16 @@ impl State {
             collectors: std::sync::Mutex::new(Vec::new()),
             file_limits: crate::reader::Limits::default(),
             all_users: false,
+            series: prom::Options::default(),
+            tracker: std::sync::Mutex::new(prom::Tracker::new()),
         }
+    }
+
+    /// The same state, `/metrics` making its series as `options` say
+    /// (one per process by default, see [`crate::export::series`]).
+    pub fn series(mut self, options: prom::Options) -> State {
+        self.series = options;
+        self
     }
 
     /// The same state, reading each file within `file_limits`, and the
@@ -786,7 +799,17 @@ fn metrics(state: &State) -> Reply {
         Err(reply) => return reply,
     };
     let (snapshots, errors) = (files.snapshots(), files.errors.len());
-    let mut text = prom::exposition(snapshots, errors);
+    let mut text = match state.tracker.lock() {
+        Ok(mut tracker) => {
+            prom::exposition_with(snapshots, errors, &state.series, Some(&mut tracker))
+        }
+        // A scrape that panicked while holding it: its counts are lost.
+        Err(poisoned) => {
+            let mut tracker = poisoned.into_inner();
+            *tracker = prom::Tracker::new();
+            prom::exposition_with(snapshots, errors, &state.series, Some(&mut tracker))
+        }
+    };
     if files.left_out > 0 {
         text.push_str(&format!(
             "# {} files left out of this exposition: over {} fields in all (--max-answer-fields)\n",
