@@ -182,3 +182,160 @@ fn the_webserver_demos_metrics_are_one_series_per_process_and_never_go_down() {
     }
     assert!(firsts.last() > firsts.first(), "{firsts:?}");
 }
+
+/// One GET over a new connection: the status and the body.
+fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// A free loopback port: bound, then released for another process to take.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The Debian `prometheus` on a free loopback port, scraping `targets`
+/// every second with its default content negotiation (OpenMetrics first),
+/// its data in `work`, with `extra` arguments.
+fn prometheus(work: &Path, targets: &[SocketAddr], extra: &[&str]) -> (Guard, SocketAddr) {
+    let config = work.join("prometheus.yml");
+    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
+             - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            work.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus must be installed for this test (Debian package prometheus)");
+    (Guard(child), format!("127.0.0.1:{port}").parse().unwrap())
+}
+
+/// Asks Prometheus `path` until `found` finds something in the JSON answer
+/// (90 s at most).
+fn ask<T>(
+    prometheus: SocketAddr,
+    work: &Path,
+    path: &str,
+    found: impl Fn(&serde_json::Value) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not answer {path} in time; last answer: {last}\nlog: {}",
+            std::fs::read_to_string(work.join("prometheus.log")).unwrap_or_default()
+        );
+        if let Some((200, body)) = get(prometheus, path) {
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if let Some(t) = found(&answer) {
+                return t;
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `/metrics` answers OpenMetrics when asked, and a real Prometheus, which
+/// asks for it first, reads a counter's value and a gauge's unit.
+#[test]
+#[ignore = "needs prometheus (Debian package prometheus)"]
+fn prometheus_scrapes_openmetrics_and_reads_counters_and_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let _main = support::create(dir.path(), "om", 4242, "scraped");
+    let (_server, address) = serve(&[&dir_arg(dir.path())]);
+    // The server answers OpenMetrics to an OpenMetrics Accept header.
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("# EOF\n"), "{answer}");
+    assert!(
+        answer.contains("# UNIT mmstats_t_latency_seconds seconds\n"),
+        "{answer}"
+    );
+    let (_prometheus, prom) = prometheus(work.path(), &[address], &[]);
+    let query = format!(
+        "/api/v1/query?query=mmstats_t_hits_total%7Bcmd%3D%22om%22%2Cpid%3D%22{}%22%7D",
+        std::process::id()
+    );
+    let value = ask(prom, work.path(), &query, |a| {
+        a["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string)
+    });
+    assert_eq!(value, "4242");
+    // The unit, which only OpenMetrics carries.
+    let unit = ask(
+        prom,
+        work.path(),
+        "/api/v1/metadata?metric=mmstats_t_latency_seconds",
+        |a| {
+            a["data"]["mmstats_t_latency_seconds"][0]["unit"]
+                .as_str()
+                .map(str::to_string)
+        },
+    );
+    assert_eq!(unit, "seconds");
+    let ty = ask(
+        prom,
+        work.path(),
+        "/api/v1/metadata?metric=mmstats_t_hits",
+        |a| {
+            a["data"]["mmstats_t_hits"][0]["type"]
+                .as_str()
+                .map(str::to_string)
+        },
+    );
+    assert_eq!(ty, "counter");
+    // The scrape itself was healthy.
+    let health = ask(prom, work.path(), "/api/v1/targets", |a| {
+        a["data"]["activeTargets"][0]["health"]
+            .as_str()
+            .map(str::to_string)
+    });
+    assert_eq!(health, "up");
+}

@@ -358,10 +358,10 @@ fn metrics_name_type_and_label_every_field() {
         "mmstats_t_queue{{cmd=\"alpha\",pid=\"{pid}\"}} 6\n"
     ));
     expect(&format!(
-        "mmstats_t_latency{{cmd=\"alpha\",pid=\"{pid}\"}} 0.25\n"
+        "mmstats_t_latency_seconds{{cmd=\"alpha\",pid=\"{pid}\"}} 0.25\n"
     ));
     expect("# TYPE mmstats_t_queue gauge\n");
-    expect("# TYPE mmstats_t_latency gauge\n");
+    expect("# TYPE mmstats_t_latency_seconds gauge\n");
     expect("# TYPE mmstats_t_state_info gauge\n");
     expect("mmstats_exporter_files 2\n");
     // Every sample line belongs to the family its TYPE line announced last.

@@ -10,7 +10,12 @@
 //!   everything in lower case: `web.status.2XX` is `mmstats_web_status_2xx`,
 //!   `cacheHits` is `mmstats_cache_hits`. The prefix keeps names from
 //!   starting with a digit and groups them in Prometheus;
+//! * a field with a unit has it at the end (`web.latency` in seconds is
+//!   `mmstats_web_latency_seconds`), unless the name already ends with it;
 //! * counters get `_total`, texts `_info`.
+//!
+//! [`render_openmetrics`] writes the same series in OpenMetrics 1.0,
+//! which [`Format::negotiate`] chooses from a scrape's `Accept` header.
 //!
 //! Types, by the field's kind (a kind the file does not give is taken from
 //! the value's type, as `crate::aggregate` does):
@@ -110,6 +115,146 @@ pub fn render(families: &[Family], skipped: &[(String, String)]) -> String {
         }
     }
     out
+}
+
+/// The exposition formats `/metrics` can answer in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format, version 0.0.4 ([`render`]).
+    Text,
+    /// OpenMetrics 1.0 ([`render_openmetrics`]).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an HTTP `Accept` header asks for: OpenMetrics when it
+    /// names `application/openmetrics-text` with a quality above 0 and no
+    /// lower than the text format's (`text/plain`, else `*/*`), the text
+    /// format otherwise (no header, or one that names neither). Prometheus
+    /// asks for OpenMetrics first by default.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut openmetrics: f64 = 0.0;
+        let mut text: Option<f64> = None;
+        let mut any: Option<f64> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f64>().ok())
+                .filter(|q| q.is_finite())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+                "text/plain" => text = Some(text.unwrap_or(0.0).max(q)),
+                "*/*" => any = Some(any.unwrap_or(0.0).max(q)),
+                _ => {}
+            }
+        }
+        let text = text.or(any).unwrap_or(0.0);
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
+    /// The media type of an answer in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The exposition of `snapshots` in `format`, as [`exposition_with`].
+pub fn exposition_in(
+    format: Format,
+    snapshots: &[Snapshot],
+    errors: usize,
+    options: &Options,
+    tracker: Option<&mut Tracker>,
+) -> String {
+    let (families, skipped) = series::model(snapshots, errors, options, tracker);
+    match format {
+        Format::Text => render(&families, &skipped),
+        Format::OpenMetrics => render_openmetrics(&families),
+    }
+}
+
+/// OpenMetrics 1.0 of a model: for each family `# TYPE` (`counter`,
+/// `gauge`, `info` for a text, `histogram`), `# UNIT` when the field has a
+/// unit (the family's name ends with it), `# HELP`, then its samples; a
+/// counter's and a histogram's series have a `_created` sample (the
+/// earliest `sys.created` of their files) when the files say; `# EOF` ends
+/// it. Counters' family names have no `_total`, their samples have. No
+/// other comment is allowed, so fields left out for their name are not
+/// named (the text format names them).
+pub fn render_openmetrics(families: &[Family]) -> String {
+    let mut out = String::new();
+    for family in families {
+        let ty = match family.ty {
+            Type::Counter => "counter",
+            Type::Info => "info",
+            Type::Gauge => "gauge",
+            Type::Histogram => "histogram",
+        };
+        let name = &family.name;
+        let _ = writeln!(out, "# TYPE {name} {ty}");
+        if !family.metric_unit.is_empty() {
+            let _ = writeln!(out, "# UNIT {name} {}", family.metric_unit);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {name} {}",
+            describe(family).replace('"', "\\\"")
+        );
+        // The `_created` of a series, after its last sample.
+        let mut pending: Option<(&[(String, String)], f64)> = None;
+        for sample in &family.samples {
+            let series: &[(String, String)] = match family.ty {
+                // A histogram's series: its labels without `le`.
+                Type::Histogram => match sample.labels.split_last() {
+                    Some((last, rest)) if last.0 == "le" => rest,
+                    _ => &sample.labels,
+                },
+                _ => &sample.labels,
+            };
+            if let Some((labels_of, created)) = pending {
+                if labels_of != series {
+                    created_line(&mut out, name, labels_of, created);
+                    pending = None;
+                }
+            }
+            out.push_str(name);
+            out.push_str(sample.suffix);
+            labels(&mut out, &sample.labels);
+            out.push(' ');
+            out.push_str(&number(&sample.value));
+            out.push('\n');
+            if let (Type::Counter | Type::Histogram, Some(created)) = (family.ty, sample.created) {
+                pending = Some((series, created));
+            }
+        }
+        if let Some((labels_of, created)) = pending {
+            created_line(&mut out, name, labels_of, created);
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+fn created_line(out: &mut String, name: &str, series: &[(String, String)], created: f64) {
+    out.push_str(name);
+    out.push_str("_created");
+    labels(out, series);
+    out.push(' ');
+    out.push_str(&number(&Value::Float(created)));
+    out.push('\n');
 }
 
 /// `{a="1",b="2"}`, nothing when there are no labels.
@@ -401,7 +546,12 @@ mod tests {
         assert_eq!(tracker.ended_files(), 2);
         // The process ended: its series stops and its state is dropped.
         let other = thread(9, 9, 200.0, 4);
-        let text = exposition_with(&[other.clone()], 0, &options, Some(&mut tracker));
+        let text = exposition_with(
+            std::slice::from_ref(&other),
+            0,
+            &options,
+            Some(&mut tracker),
+        );
         assert_eq!(hits(&text, 7), None, "{text}");
         assert_eq!(tracker.processes(), 1);
         assert_eq!(tracker.ended_files(), 0);
@@ -432,6 +582,96 @@ mod tests {
         }
         assert_eq!(last, 1 + 2 * 3 * super::series::MAX_GONE_FILES as u64);
         assert!(tracker.ended_files() <= super::series::MAX_GONE_FILES + 1);
+    }
+
+    #[test]
+    fn the_accept_header_chooses_the_format() {
+        // What Prometheus 2.42 sends by default.
+        let prometheus = "application/openmetrics-text;version=1.0.0,\
+                          application/openmetrics-text;version=0.0.1;q=0.75,\
+                          text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        for (accept, format) in [
+            (None, Format::Text),
+            (Some(""), Format::Text),
+            (Some("*/*"), Format::Text),
+            (Some("text/plain"), Format::Text),
+            (
+                Some("APPLICATION/OpenMetrics-Text; version=1.0.0"),
+                Format::OpenMetrics,
+            ),
+            (Some("application/openmetrics-text;q=0"), Format::Text),
+            (
+                Some("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+                Format::Text,
+            ),
+            (
+                Some("text/plain;q=0.5, application/openmetrics-text;q=0.9"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text;q=nonsense"),
+                Format::OpenMetrics,
+            ),
+            (Some(";;,,;q=;"), Format::Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_has_units_created_info_and_eof() {
+        let mut files = [thread(7, 7, 100.5, 5), thread(7, 8, 99.25, 6)];
+        for f in &mut files {
+            let mut lat = stat("lat", Kind::Timer, Value::Float(0.5));
+            lat.unit = "seconds".into();
+            f.stats[3] = lat;
+            let mut bytes = stat("sent", Kind::Counter, Value::Unsigned(3));
+            bytes.unit = "bytes".into();
+            f.stats.push(bytes);
+        }
+        let (families, _) = series::model(&files, 0, &Options::default(), None);
+        let text = render_openmetrics(&families);
+        for line in [
+            "# TYPE mmstats_hits counter\n",
+            "mmstats_hits_total{cmd=\"web\",pid=\"7\"} 11\n",
+            // The earliest creation time of the process's files.
+            "mmstats_hits_created{cmd=\"web\",pid=\"7\"} 99.25\n",
+            "# TYPE mmstats_lat_seconds gauge\n# UNIT mmstats_lat_seconds seconds\n",
+            "mmstats_lat_seconds{cmd=\"web\",pid=\"7\"} 0.5\n",
+            "# TYPE mmstats_sent_bytes counter\n# UNIT mmstats_sent_bytes bytes\n",
+            "mmstats_sent_bytes_total{cmd=\"web\",pid=\"7\"} 6\n",
+            "# TYPE mmstats_state info\n",
+            "mmstats_state_info{cmd=\"web\",pid=\"7\",value=\"x\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        // No comment but the metadata and EOF, every HELP with no bare quote.
+        for line in text.lines().filter(|l| l.starts_with('#')) {
+            assert!(
+                ["# TYPE ", "# UNIT ", "# HELP "]
+                    .iter()
+                    .any(|p| line.starts_with(p))
+                    || line == "# EOF",
+                "{line}"
+            );
+        }
+        // The text format has the same series, with the unit in the names.
+        let plain = render(&families, &[]);
+        assert!(
+            plain.contains("mmstats_lat_seconds{cmd=\"web\",pid=\"7\"} 0.5\n"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("# TYPE mmstats_sent_bytes_total counter\n"),
+            "{plain}"
+        );
+        assert!(
+            !plain.contains("_created") && !plain.contains("# EOF"),
+            "{plain}"
+        );
     }
 
     #[test]
@@ -541,12 +781,15 @@ mod tests {
         stats.latency.record(f64::NAN);
         let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
         let text = exposition(&[snapshot], 0);
-        assert!(text.contains("# TYPE mmstats_latency histogram"), "{text}");
+        assert!(
+            text.contains("# TYPE mmstats_latency_seconds histogram"),
+            "{text}"
+        );
         let mut last = 0;
         let mut lines = 0;
         for line in text
             .lines()
-            .filter(|l| l.starts_with("mmstats_latency_bucket{"))
+            .filter(|l| l.starts_with("mmstats_latency_seconds_bucket{"))
         {
             let le = line
                 .split("le=\"")
@@ -571,7 +814,7 @@ mod tests {
         assert_eq!(lines, 47 * 4 + 1 + 1);
         assert!(
             text.contains(&format!(
-                "mmstats_latency_count{{cmd=\"web\",pid=\"7\"}} {}",
+                "mmstats_latency_seconds_count{{cmd=\"web\",pid=\"7\"}} {}",
                 values.len()
             )),
             "{text}"

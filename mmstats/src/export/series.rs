@@ -123,6 +123,9 @@ pub struct Family {
     pub help: String,
     /// The field's unit, as the file gives it (may be empty).
     pub unit: String,
+    /// The unit as a name ends with it (`seconds`, `bytes`; empty for a
+    /// field without one): what OpenMetrics' `# UNIT` says.
+    pub metric_unit: String,
     /// The samples.
     pub samples: Vec<Sample>,
 }
@@ -154,9 +157,10 @@ impl Sample {
 /// The names of `family`'s samples once rendered, to keep names unique.
 fn sample_names(name: &str, ty: Type) -> Vec<String> {
     let suffixes: &[&str] = match ty {
-        Type::Counter => &["_total", "_created"],
+        // The family's own name too: OpenMetrics names families by it.
+        Type::Counter => &["", "_total", "_created"],
         Type::Gauge => &[""],
-        Type::Info => &["_info"],
+        Type::Info => &["", "_info"],
         Type::Histogram => &["", "_bucket", "_sum", "_count", "_created"],
     };
     suffixes.iter().map(|s| format!("{name}{s}")).collect()
@@ -429,6 +433,7 @@ pub fn model(
             kind: Kind::Gauge,
             help: help.to_string(),
             unit: String::new(),
+            metric_unit: String::new(),
             samples: vec![Sample {
                 suffix: "",
                 labels: Vec::new(),
@@ -477,6 +482,16 @@ pub fn model(
                 Type::Counter => base.trim_end_matches("_total").to_string(),
                 _ => base,
             };
+            // A name ends with its unit, as OpenMetrics wants for `# UNIT`.
+            let metric_unit = match ty {
+                Type::Info => String::new(),
+                _ => unit_name(&stat.unit),
+            };
+            let name = if metric_unit.is_empty() || name.ends_with(&format!("_{metric_unit}")) {
+                name
+            } else {
+                format!("{name}_{metric_unit}")
+            };
             let names = sample_names(&name, ty);
             if let Some(owner) = names.iter().find(|n| taken.contains(*n)) {
                 skipped.insert((stat.label.clone(), owner.clone()));
@@ -493,6 +508,7 @@ pub fn model(
                 kind,
                 help: stat.help.clone(),
                 unit: stat.unit.clone(),
+                metric_unit,
                 samples: Vec::new(),
             });
         }
@@ -769,6 +785,23 @@ pub fn sanitize(label: &str) -> String {
                 name.push('_');
             }
             lower_before = false;
+        }
+    }
+    let trimmed = name.trim_end_matches('_').len();
+    name.truncate(trimmed);
+    name
+}
+
+/// A unit as the end of a metric name: lower case, every run of other
+/// characters than ASCII letters and digits one `_` (`seconds`,
+/// `bytes`, `requests_s` for `requests/s`), empty for no unit.
+pub fn unit_name(unit: &str) -> String {
+    let mut name = String::new();
+    for c in unit.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('_') {
+            name.push('_');
         }
     }
     let trimmed = name.trim_end_matches('_').len();
