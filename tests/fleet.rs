@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-#[allow(dead_code)]
 mod support;
 
 /// A child process killed when dropped.
