@@ -144,7 +144,9 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     out.flush()?;
     let interval = Duration::from_millis(args.interval);
     let began = Instant::now();
-    let end = args.duration.map(|d| began + Duration::from_millis(d));
+    let end = args
+        .duration
+        .map(|d| later(began, Duration::from_millis(d)));
     let mut next = began;
     let mut failed = false;
     let mut reported: Option<String> = None;
@@ -152,15 +154,15 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         let collection = collector.collect();
         failed |= !collection.failed.is_empty();
         pusher.sample(collection.files, collection.failed.len(), SystemTime::now());
-        next += interval;
+        next = later(next, interval);
         let now = Instant::now();
         if next < now {
             // Sampling fell behind (the machine was busy): start afresh.
-            next = now + interval;
+            next = later(now, interval);
         }
         // Send until the next sample, a little at a time so Ctrl-C is heard.
         while !stop.load(Ordering::SeqCst) && Instant::now() < next {
-            let step = (Instant::now() + Duration::from_millis(200)).min(next);
+            let step = later(Instant::now(), Duration::from_millis(200)).min(next);
             let empty = pusher.send_until(step);
             own.show(&pusher.figures(), pusher.last_error());
             if let Some(why) = pusher.last_error() {
@@ -177,7 +179,10 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             }
         }
     }
-    let flushed = pusher.send_until(Instant::now() + Duration::from_millis(args.flush_timeout));
+    let flushed = pusher.send_until(later(
+        Instant::now(),
+        Duration::from_millis(args.flush_timeout),
+    ));
     let figures = pusher.figures();
     own.show(&figures, pusher.last_error());
     out.line(&format!(
@@ -198,6 +203,13 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     Ok(Status {
         failed: failed || figures.dropped > 0 || figures.queue > 0,
     })
+}
+
+/// `d` after `t`; a year after it (or `t`) for a `d` the clock cannot add.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(t)
 }
 
 /// The host name: the kernel's, else `localhost`.

@@ -389,7 +389,7 @@ impl Pusher {
                     self.figures.failed_requests = self.figures.failed_requests.saturating_add(1);
                     self.figures.retried = self.figures.retried.saturating_add(count);
                     self.last_error = Some(why);
-                    self.pause_until = Some(Instant::now() + self.backoff);
+                    self.pause_until = Instant::now().checked_add(self.backoff);
                     self.backoff = self
                         .backoff
                         .saturating_mul(2)
