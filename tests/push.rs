@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use mmstats::reader::Value;
 
+mod common;
 mod support;
 
 /// A child process killed when dropped.
@@ -217,6 +218,40 @@ fn pushed_counters_become_queryable_in_prometheus() {
     ask(s.address(), s.work.path(), &query, |a| {
         (a["data"]["result"][0]["value"][1].as_str() == Some("4250")).then_some(())
     });
+    // The webserver demo's request counter, pushed from its files.
+    let demo_files = tempfile::tempdir().unwrap();
+    let demo = Guard(
+        Command::new(common::example("webserver"))
+            .args(["--duration", "60s", "--threads", "2"])
+            .env("MMSTATS_PATH", demo_files.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let demo_dir = demo_files.path().display().to_string();
+    let _demo_push = push(
+        s.own.path(),
+        &[
+            "--remote-write",
+            &url,
+            "--interval",
+            "1s",
+            "--instance",
+            "test",
+            &demo_dir,
+        ],
+    );
+    let query = format!(
+        "/api/v1/query?query=mmstats_web_requests_total%7Bcmd%3D%22webserver%22%2Cpid%3D%22{}%22%2Cinstance%3D%22test%22%7D",
+        demo.0.id()
+    );
+    let served: f64 = ask(s.address(), s.work.path(), &query, |a| {
+        let v: f64 = a["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
+        (v > 0.0).then_some(v)
+    });
+    report(&format!(
+        "the demo's request counter in Prometheus: {served}"
+    ));
     // Its own figures, in its stats file.
     let own = own_figures(s.own.path()).unwrap();
     assert!(own["push.samples_sent"] > 0, "{own:?}");
