@@ -10,7 +10,8 @@ use crate::reading::LimitArgs;
 /// Serve the stats over HTTP: a live dashboard at `/`, a JSON API, and
 /// Prometheus metrics at `/metrics`.
 ///
-/// Routes: `/` (dashboard), `/metrics` (Prometheus text format),
+/// Routes: `/` (dashboard), `/metrics` (Prometheus text format, or
+/// OpenMetrics when the request's Accept header asks for it),
 /// `/stats/` and `/stats/NAME?exact=1&aggr=sum&glob=GLOB` (labels and
 /// values), `/files/` and `/files/GLOB`, `/snapshot` (every file, process
 /// and command, for the dashboard), `/history/` and
