@@ -457,3 +457,95 @@ fn a_receiver_that_answers_400_gets_no_retry_and_the_drop_is_counted() {
         requests.len()
     ));
 }
+
+/// A receiver that is down while samples queue up, then comes up as the
+/// push is stopped with Ctrl-C: the queue is sent before it exits.
+#[test]
+fn ctrl_c_sends_what_is_queued_and_stops() {
+    let s = setup();
+    let _stats = support::create(&s.files, "flushed", 5, "x");
+    let files = s.files.display().to_string();
+    let url = s.url();
+    let mut run = push(
+        s.own.path(),
+        &[
+            "--remote-write",
+            &url,
+            "--interval",
+            "200ms",
+            "--instance",
+            "test",
+            &files,
+        ],
+    );
+    // Nobody listens yet: samples queue up, requests are retried.
+    std::thread::sleep(Duration::from_millis(1500));
+    let queued = own_figures(s.own.path()).unwrap();
+    assert!(queued["push.queue"] > 0, "{queued:?}");
+    assert_eq!(queued["push.samples_sent"], 0, "{queued:?}");
+    let listener = TcpListener::bind(s.address()).unwrap();
+    let received = Arc::new(Mutex::new(0usize));
+    let count = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let request = mmstats::export::remote_write::decode(&body).unwrap();
+            *count.lock().unwrap() += request
+                .timeseries
+                .iter()
+                .map(|t| t.samples.len())
+                .sum::<usize>();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    // SAFETY: kill(2) on the pid of a child this test started and has not
+    // waited for yet.
+    let rc = unsafe { libc::kill(run.0.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let started = Instant::now();
+    let status = run.0.wait().unwrap();
+    let mut out = String::new();
+    run.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    // Within the default --flush-timeout of 5 s, and a little.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{out}");
+    let last = out.lines().last().unwrap_or("");
+    let sent: usize = last
+        .strip_prefix("sent ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(last.ends_with(", 0 left in the queue"), "{out}");
+    assert!(sent > 0 && sent == *received.lock().unwrap(), "{out}");
+    report(&format!(
+        "Ctrl-C: {sent} queued samples sent in {:?}",
+        started.elapsed()
+    ));
+}
