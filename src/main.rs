@@ -8,6 +8,7 @@
 //! mmstats query --store DIR SERIES        the points of one series
 //! mmstats metrics --store DIR             the series of a store
 //! mmstats serve [PATH|DIR|GLOB]...        JSON API, dashboard, Prometheus /metrics
+//! mmstats push --remote-write URL [PATH|DIR|GLOB]...  Prometheus remote write
 //! ```
 //!
 //! Every subcommand reads through `mmstats::reader` only, maps files
@@ -44,6 +45,7 @@ use clap::{Parser, Subcommand};
 mod clean;
 mod out;
 mod poll;
+mod push;
 mod query;
 mod reading;
 mod record;
@@ -67,6 +69,7 @@ enum Command {
     Query(query::Args),
     Metrics(query::MetricsArgs),
     Serve(serve::Args),
+    Push(push::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(&args),
         Command::Metrics(args) => query::run_metrics(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Push(args) => push::run(&args),
     };
     match result {
         Ok(status) => status.into(),

@@ -10,7 +10,8 @@ use crate::reading::LimitArgs;
 /// Serve the stats over HTTP: a live dashboard at `/`, a JSON API, and
 /// Prometheus metrics at `/metrics`.
 ///
-/// Routes: `/` (dashboard), `/metrics` (Prometheus text format),
+/// Routes: `/` (dashboard), `/metrics` (Prometheus text format, or
+/// OpenMetrics when the request's Accept header asks for it),
 /// `/stats/` and `/stats/NAME?exact=1&aggr=sum&glob=GLOB` (labels and
 /// values), `/files/` and `/files/GLOB`, `/snapshot` (every file, process
 /// and command, for the dashboard), `/history/` and
@@ -63,6 +64,13 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = mmstats::serve::routes::DEFAULT_MAX_RESPONSE_BYTES,
           value_parser = response_bytes)]
     max_response_bytes: usize,
+    /// What one series of `/metrics` stands for: `process` (the default:
+    /// one series per process, its threads combined, labelled cmd and
+    /// pid) or `thread` (one per file, labelled tid too). Per process, a
+    /// counter keeps the counts of threads that ended, so it never goes
+    /// down while its process lives.
+    #[arg(long, value_name = "process|thread", default_value = "process", value_parser = per)]
+    per: mmstats::export::series::Per,
     /// Files, directories (their *.mmstats files) or glob patterns.
     #[arg(value_name = "PATH|DIR|GLOB")]
     paths: Vec<String>,
@@ -78,7 +86,8 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     };
     let state = mmstats::serve::State::new(args.paths.clone(), args.store.clone())
         .with_limits(limits)
-        .reading(args.file_limits.limits(), args.all_users);
+        .reading(args.file_limits.limits(), args.all_users)
+        .series(mmstats::export::series::Options { per: args.per });
     let server = mmstats::serve::Server::bind(address, state)
         .map_err(|e| Stop::Fatal(e.to_string()))?
         .allow_hosts(&args.allow_host);
@@ -104,6 +113,11 @@ fn listen_address(listen: &str, allow_remote: bool) -> Result<SocketAddr, String
         ));
     }
     Ok(address)
+}
+
+/// A `--per` value.
+fn per(text: &str) -> Result<mmstats::export::series::Per, String> {
+    mmstats::export::series::Per::parse(text).ok_or_else(|| "process or thread".to_string())
 }
 
 /// A `--max-response-bytes` value: a whole number of at least 4096.

@@ -319,13 +319,13 @@ fn a_family_of_histograms_reads_merges_and_exports_each_member() {
     }
     let metrics = mmstats::export::prometheus::exposition(&snapshots, 0);
     assert!(
-        metrics.contains("# TYPE mmstats_web_latency histogram"),
+        metrics.contains("# TYPE mmstats_web_latency_seconds histogram"),
         "{metrics}"
     );
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("mmstats_web_latency_count{")
+            .any(|l| l.starts_with("mmstats_web_latency_seconds_count{")
                 && l.contains("method=\"post\"")
                 && l.ends_with(" 10")),
         "{metrics}"
@@ -333,7 +333,7 @@ fn a_family_of_histograms_reads_merges_and_exports_each_member() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("mmstats_web_latency_bucket{")
+            .any(|l| l.starts_with("mmstats_web_latency_seconds_bucket{")
                 && l.contains("method=\"get\"")
                 && l.contains("le=\"+Inf\"")
                 && l.ends_with(" 1000")),

@@ -20,7 +20,7 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn help_texts() {
     for command in [
-        "", "slurp", "poll", "clean", "record", "query", "metrics", "serve",
+        "", "slurp", "poll", "clean", "record", "query", "metrics", "serve", "push",
     ] {
         let args: Vec<&str> = if command.is_empty() {
             Vec::new()

@@ -101,18 +101,27 @@ fn the_exposition_of_a_histogram_passes_promtool() {
     let snapshot = mmstats::reader::read_path(&path).unwrap();
     let text = mmstats::export::prometheus::exposition(&[snapshot], 0);
     assert!(
-        text.contains("# TYPE mmstats_web_latency histogram"),
+        text.contains("# TYPE mmstats_web_latency_seconds histogram"),
         "{text}"
     );
-    assert!(text.contains("mmstats_web_latency_bucket{"), "{text}");
+    assert!(
+        text.contains("mmstats_web_latency_seconds_bucket{"),
+        "{text}"
+    );
     assert!(text.contains(",le=\"+Inf\"} 100002"), "{text}");
-    assert!(text.contains("mmstats_web_latency_count{"), "{text}");
-    assert!(!text.contains("mmstats_web_latency_buckets"), "{text}");
+    assert!(
+        text.contains("mmstats_web_latency_seconds_count{"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("mmstats_web_latency_seconds_buckets"),
+        "{text}"
+    );
     // Cumulative: never going down.
     let mut last = 0u64;
     for line in text
         .lines()
-        .filter(|l| l.starts_with("mmstats_web_latency_bucket{") && l.contains("pid="))
+        .filter(|l| l.starts_with("mmstats_web_latency_seconds_bucket{") && l.contains("pid="))
     {
         let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(n >= last, "{line}");
@@ -311,9 +320,10 @@ fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
         .expect("prometheus must be installed for this test (Debian package prometheus)");
     let _prometheus = Guard(prometheus);
     let address = format!("127.0.0.1:{port}");
-    // histogram_quantile(0.99, mmstats_web_latency_by_cmd_bucket{cmd="histogram"})
-    let query = "/api/v1/query?query=histogram_quantile(0.99%2C%20\
-                 mmstats_web_latency_by_cmd_bucket%7Bcmd%3D%22histogram%22%7D)";
+    // histogram_quantile(0.99, sum by (le) (mmstats_web_latency_seconds_bucket{cmd="histogram"})):
+    // the command's processes added up by Prometheus.
+    let query = "/api/v1/query?query=histogram_quantile(0.99%2C%20sum%20by%20(le)%20(\
+                 mmstats_web_latency_seconds_bucket%7Bcmd%3D%22histogram%22%7D))";
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = String::new();
     let theirs: f64 = loop {

@@ -771,6 +771,7 @@ fn the_tools_survive_files_that_shrink_while_they_read_them() {
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let scrapes = Arc::new(Mutex::new((0u64, Vec::<String>::new())));
+    let legit_series = format!("mmstats_g{{cmd=\"legit\",pid=\"{}\"}}", std::process::id());
     let scraper = {
         let (stop, scrapes) = (Arc::clone(&stop), Arc::clone(&scrapes));
         std::thread::spawn(move || {
@@ -781,8 +782,9 @@ fn the_tools_survive_files_that_shrink_while_they_read_them() {
                 };
                 let mut s = scrapes.lock().unwrap();
                 s.0 += 1;
-                let legit = sample(&body, "mmstats_g_by_cmd{cmd=\"legit\"}");
-                let shared = sample(&body, "mmstats_g_by_cmd{cmd=\"shared\"}");
+                let legit = sample(&body, &legit_series);
+                // Its two threads' files, one process.
+                let shared = sample(&body, "mmstats_g{cmd=\"shared\",pid=\"1\"}");
                 if status != 200 || legit != Some(1) || shared.is_some_and(|v| v != 10 && v != 20) {
                     s.1.push(format!("{status}: {legit:?} {shared:?}"));
                 }
@@ -990,7 +992,13 @@ fn another_users_file_never_enters_this_users_totals() {
     let (status, body) = get(address, "/metrics").unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        sample(&body, "mmstats_hits_by_cmd_total{cmd=\"webserver\"}"),
+        sample(
+            &body,
+            &format!(
+                "mmstats_hits_total{{cmd=\"webserver\",pid=\"{}\"}}",
+                std::process::id()
+            )
+        ),
         Some(5),
         "{body}"
     );

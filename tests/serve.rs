@@ -343,34 +343,25 @@ fn metrics_name_type_and_label_every_field() {
     let expect = |line: &str| assert!(text.contains(line), "no {line:?} in\n{text}");
     expect("# TYPE mmstats_t_hits_total counter\n");
     expect("# HELP mmstats_t_hits_total Requests handled. (mmstats field t.hits, counter)\n");
-    // The main thread's file (15) and the other thread's (5), by thread id.
-    let per_file = |family: &str| -> Vec<String> {
-        let start = format!("{family}{{cmd=\"alpha\",pid=\"{pid}\",tid=\"");
-        let mut values: Vec<String> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix(&start))
-            .map(|rest| {
-                let (tid, value) = rest.split_once("\"").unwrap();
-                assert!(tid.parse::<u32>().is_ok(), "{rest}");
-                value.to_string()
-            })
-            .collect();
-        values.sort();
-        values
-    };
-    assert_eq!(per_file("mmstats_t_hits_total"), ["} 15", "} 5"]);
-    assert_eq!(
-        per_file("mmstats_t_state_info"),
-        [
-            ",value=\"serving \\\"all\\\"\"} 1",
-            ",value=\"serving \\\"all\\\"\"} 1"
-        ]
-    );
-    expect("mmstats_t_hits_by_cmd_total{cmd=\"alpha\"} 20\n");
+    // One series per process: the main thread's file (15) and the other
+    // thread's (5) summed, no thread id.
+    expect(&format!(
+        "mmstats_t_hits_total{{cmd=\"alpha\",pid=\"{pid}\"}} 20\n"
+    ));
+    expect(&format!(
+        "mmstats_t_state_info{{cmd=\"alpha\",pid=\"{pid}\",value=\"serving \\\"all\\\"\"}} 1\n"
+    ));
+    assert!(!text.contains("tid="), "{text}");
+    assert!(!text.contains("_by_cmd"), "{text}");
+    // Gauges add up, timers are the mean of the threads' values.
+    expect(&format!(
+        "mmstats_t_queue{{cmd=\"alpha\",pid=\"{pid}\"}} 6\n"
+    ));
+    expect(&format!(
+        "mmstats_t_latency_seconds{{cmd=\"alpha\",pid=\"{pid}\"}} 0.25\n"
+    ));
     expect("# TYPE mmstats_t_queue gauge\n");
-    expect("mmstats_t_queue_by_cmd{cmd=\"alpha\"} 6\n");
-    expect("# TYPE mmstats_t_latency gauge\n");
-    expect("mmstats_t_latency_by_cmd{cmd=\"alpha\"} 0.25\n");
+    expect("# TYPE mmstats_t_latency_seconds gauge\n");
     expect("# TYPE mmstats_t_state_info gauge\n");
     expect("mmstats_exporter_files 2\n");
     // Every sample line belongs to the family its TYPE line announced last.
@@ -383,6 +374,22 @@ fn metrics_name_type_and_label_every_field() {
             assert_eq!(name, family, "{line}");
         }
     }
+    // --per thread: one series per file, by thread id.
+    let threads = Server::start(&["--per", "thread", &dir_arg(dir.path())]);
+    let (status, text) = threads.get("/metrics");
+    assert_eq!(status, 200);
+    let start = format!("mmstats_t_hits_total{{cmd=\"alpha\",pid=\"{pid}\",tid=\"");
+    let mut values: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&start))
+        .map(|rest| {
+            let (tid, value) = rest.split_once('"').unwrap();
+            assert!(tid.parse::<u32>().is_ok(), "{rest}");
+            value.to_string()
+        })
+        .collect();
+    values.sort();
+    assert_eq!(values, ["} 15", "} 5"], "{text}");
 }
 
 /// `promtool check metrics` on the exposition of live files: no errors, no

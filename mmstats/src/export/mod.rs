@@ -2,10 +2,17 @@
 //! with no HTTP in them, so that a program serving its own HTTP can answer
 //! `/metrics` itself.
 //!
+//! - [`series`]: the series model every exporter renders: which series a
+//!   set of files makes (one per process by default) and their values;
 //! - [`prometheus`]: the Prometheus text exposition format;
 //! - `json` (feature `json`): the JSON of `mmstats slurp --json` and of the
-//!   server's API.
+//!   server's API;
+//! - `remote_write` (feature `push`): Prometheus remote write 1.0 of the
+//!   same series, with a bounded queue and retries.
 
 #[cfg(feature = "json")]
 pub mod json;
 pub mod prometheus;
+#[cfg(feature = "push")]
+pub mod remote_write;
+pub mod series;

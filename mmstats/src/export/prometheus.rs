@@ -1,4 +1,6 @@
-//! The Prometheus text exposition format (version 0.0.4) of a set of files.
+//! The Prometheus text exposition format (version 0.0.4) of a set of files:
+//! a renderer of the series model ([`series`]), which says which series
+//! there are (one per process by default) and what their values are.
 //!
 //! Naming, for a field labelled `web.requests`:
 //!
@@ -8,9 +10,12 @@
 //!   everything in lower case: `web.status.2XX` is `mmstats_web_status_2xx`,
 //!   `cacheHits` is `mmstats_cache_hits`. The prefix keeps names from
 //!   starting with a digit and groups them in Prometheus;
-//! * counters get `_total`, texts `_info`;
-//! * per-command aggregates are a family of their own, with `_by_cmd`
-//!   before those suffixes: `mmstats_web_requests_by_cmd_total{cmd="web"}`.
+//! * a field with a unit has it at the end (`web.latency` in seconds is
+//!   `mmstats_web_latency_seconds`), unless the name already ends with it;
+//! * counters get `_total`, texts `_info`.
+//!
+//! [`render_openmetrics`] writes the same series in OpenMetrics 1.0,
+//! which [`Format::negotiate`] chooses from a scrape's `Accept` header.
 //!
 //! Types, by the field's kind (a kind the file does not give is taken from
 //! the value's type, as `crate::aggregate` does):
@@ -26,25 +31,24 @@
 //!
 //! A labelled family's members (fields labelled `web.requests{method="get"}`,
 //! see [`crate::labels`]) are one family, named by the family's label, whose
-//! samples carry the member's labels after the file's:
-//! `mmstats_web_requests_total{cmd="web",pid="7",tid="8",method="get"}`; a
+//! samples carry the member's labels after the process's:
+//! `mmstats_web_requests_total{cmd="web",pid="7",method="get"}`; a
 //! summary's parts in a family are families of their own as without one
 //! (`web.latency{method="get"}.count` is in `mmstats_web_latency_count`). A
 //! label set that does not parse, or that names `cmd`, `owner`, `pid`,
-//! `tid` or `value`, leaves the field an ordinary one under its whole label.
+//! `tid`, `value` or `le`, leaves the field an ordinary one under its
+//! whole label.
 //!
-//! Every file gives one sample per family, with the labels `cmd` (from the
-//! file name), `pid` and `tid` (the file's `sys.pid` and `sys.tid` fields,
-//! else the numbers in its name, else empty); the `_by_cmd` family has one
-//! sample per command, combined by the rules of `crate::aggregate` (a
-//! value the files disagree on, such as a static, has no such sample).
+//! Each process gives one sample per family, with the labels `cmd` (the
+//! file's `sys.cmd`, else from its name) and `pid` (`sys.pid`, else the
+//! number in its name); its threads combine by the rules of [`series`].
+//! With [`Per::Thread`], each file gives its own, with `tid` too.
 //!
 //! When the files are of several owners ([`Snapshot::owner`]; a
 //! [`Collector`](crate::collect::Collector) reads other users' files only
 //! when asked), every sample also has the label `owner`, the owner's user
-//! id, and the `_by_cmd` family has one sample per owner and command: the
-//! files of one user never add up with another's, whatever they are
-//! named. With files of one owner only, there is no `owner` label.
+//! id: the files of one user never add up with another's, whatever they
+//! are named. With files of one owner only, there is no `owner` label.
 //!
 //! A label whose name is already taken by another label (`a.b` and `a_b`
 //! both make `mmstats_a_b`) is left out, with a comment saying so, and so is
@@ -53,415 +57,242 @@
 //! `mmstats_exporter_read_errors` count the files read and those that
 //! could not be.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::Path;
 
-use crate::aggregate::{self, Combined, Rules};
-use crate::format::{Export, Kind};
-use crate::reader::{Histogram, Snapshot, Value};
+use crate::reader::{Snapshot, Value};
 
-/// What a family's samples are.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Counter,
-    Gauge,
-    Info,
-    Histogram,
-}
+use super::series::{self, Family, Type};
+pub use super::series::{le_step, Options, Per, Tracker};
 
-/// One field's two families: per file and per command.
-struct Family {
-    label: String,
-    mode: Mode,
-    kind: Kind,
-    help: String,
-    unit: String,
-    name: String,
-    by_cmd: String,
-    samples: Vec<String>,
-    by_cmd_samples: Vec<String>,
-    /// The label sets already given a sample: the file's and the member's.
-    seen: HashSet<[String; 5]>,
-}
-
-/// The exposition of `snapshots`, `errors` being how many files could not
-/// be read.
+/// The exposition of `snapshots`, one series per process (see
+/// [`series`]), `errors` being how many files could not be read. Without a
+/// [`Tracker`], a process's counters are the sums of the files present;
+/// a long-running exporter uses [`exposition_with`].
 pub fn exposition(snapshots: &[Snapshot], errors: usize) -> String {
-    let rules = Rules::default();
-    let mut taken: HashSet<String> = HashSet::new();
+    exposition_with(snapshots, errors, &Options::default(), None)
+}
+
+/// The exposition of `snapshots` as `options` say, with the counts of
+/// ended threads kept in `tracker` (see [`series::model`]).
+pub fn exposition_with(
+    snapshots: &[Snapshot],
+    errors: usize,
+    options: &Options,
+    tracker: Option<&mut Tracker>,
+) -> String {
+    let (families, skipped) = series::model(snapshots, errors, options, tracker);
+    render(&families, &skipped)
+}
+
+/// The Prometheus text format (0.0.4) of a model: a comment for each field
+/// left out (`skipped`: its label and the name that took it), then each
+/// family with its HELP and TYPE lines.
+pub fn render(families: &[Family], skipped: &[(String, String)]) -> String {
     let mut out = String::new();
-    for (name, help, value) in [
-        (
-            "mmstats_exporter_files",
-            "Stats files read.",
-            snapshots.len(),
-        ),
-        (
-            "mmstats_exporter_read_errors",
-            "Stats files that could not be read.",
-            errors,
-        ),
-    ] {
-        taken.insert(name.to_string());
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        );
-    }
-    let owners: BTreeSet<Option<u32>> = snapshots.iter().map(|s| s.owner).collect();
-    let by_owner = owners.len() > 1;
-    let owner_of = |owner: Option<u32>| owner.map(|o| o.to_string()).unwrap_or_default();
-    let mut families: Vec<Family> = Vec::new();
-    // A field's label -> its family and the member's labels (empty for a
-    // field that is not a member of one).
-    let mut by_label: HashMap<String, Option<(usize, String)>> = HashMap::new();
-    // A family's label -> its index in `families`.
-    let mut by_family: HashMap<String, usize> = HashMap::new();
-    let mut skipped: BTreeSet<(String, String)> = BTreeSet::new();
-    for snapshot in snapshots {
-        for stat in &snapshot.stats {
-            if by_label.contains_key(&stat.label) {
-                continue;
-            }
-            let (family_label, member) = member_of(&stat.label);
-            let kind = rules.resolve(stat.kind, &stat.value);
-            let mode = match (&stat.value, kind.meaning().export) {
-                // Bookkeeping for readers (a sequence), not a statistic.
-                (_, Export::Hidden) => {
-                    by_label.insert(stat.label.clone(), None);
-                    continue;
-                }
-                (_, Export::Histogram) => Mode::Histogram,
-                (Value::Text(_), _) | (_, Export::Info) => Mode::Info,
-                (_, Export::Counter) => Mode::Counter,
-                (_, Export::Gauge) => Mode::Gauge,
-            };
-            if let Some(&index) = by_family.get(&family_label) {
-                // Another member of a family already made.
-                match families.get(index) {
-                    Some(family) if family.mode == mode => {
-                        by_label.insert(stat.label.clone(), Some((index, member)));
-                    }
-                    _ => {
-                        let name = families.get(index).map(|f| f.name.clone());
-                        skipped.insert((stat.label.clone(), name.unwrap_or_default()));
-                        by_label.insert(stat.label.clone(), None);
-                    }
-                }
-                continue;
-            }
-            let base = sanitize(&family_label);
-            let (name, by_cmd) = match mode {
-                Mode::Counter => (
-                    format!("{}_total", base.trim_end_matches("_total")),
-                    format!("{}_by_cmd_total", base.trim_end_matches("_total")),
-                ),
-                Mode::Info => (format!("{base}_info"), format!("{base}_by_cmd_info")),
-                Mode::Gauge | Mode::Histogram => (base.clone(), format!("{base}_by_cmd")),
-            };
-            // A histogram's samples are named with these suffixes.
-            let names: Vec<String> = if mode == Mode::Histogram {
-                [&name, &by_cmd]
-                    .iter()
-                    .flat_map(|n| {
-                        ["", "_bucket", "_sum", "_count"].map(|suffix| format!("{n}{suffix}"))
-                    })
-                    .collect()
-            } else {
-                vec![name.clone(), by_cmd.clone()]
-            };
-            if let Some(owner) = names.iter().find(|n| taken.contains(*n)) {
-                skipped.insert((stat.label.clone(), owner.clone()));
-                by_label.insert(stat.label.clone(), None);
-                continue;
-            }
-            taken.extend(names);
-            by_label.insert(stat.label.clone(), Some((families.len(), member)));
-            by_family.insert(family_label.clone(), families.len());
-            families.push(Family {
-                label: family_label,
-                mode,
-                kind,
-                help: stat.help.clone(),
-                unit: stat.unit.clone(),
-                name,
-                by_cmd,
-                samples: Vec::new(),
-                by_cmd_samples: Vec::new(),
-                seen: HashSet::new(),
-            });
-        }
-    }
-    for snapshot in snapshots {
-        let [cmd, pid, tid] = identity(snapshot);
-        let owner = owner_of(snapshot.owner);
-        let labels = if by_owner {
-            format!(
-                "cmd=\"{}\",owner=\"{owner}\",pid=\"{pid}\",tid=\"{tid}\"",
-                escape_label(&cmd),
-            )
-        } else {
-            format!("cmd=\"{}\",pid=\"{pid}\",tid=\"{tid}\"", escape_label(&cmd))
-        };
-        for stat in &snapshot.stats {
-            let Some(Some((index, member))) = by_label.get(&stat.label) else {
-                continue;
-            };
-            let Some(family) = families.get_mut(*index) else {
-                continue;
-            };
-            let ids = [
-                cmd.clone(),
-                owner.clone(),
-                pid.clone(),
-                tid.clone(),
-                member.clone(),
-            ];
-            if !family.seen.insert(ids) {
-                continue;
-            }
-            let labels = with_member(&labels, member);
-            if family.mode == Mode::Histogram {
-                if let Some(Ok(h)) = Histogram::read(snapshot, &stat.label) {
-                    histogram_samples(&family.name, &labels, &h, &mut family.samples);
-                }
-                continue;
-            }
-            if let Some(line) = sample(&family.name, family.mode, &labels, &stat.value) {
-                family.samples.push(line);
-            }
-        }
-    }
-    for group in aggregate::by_owner_and_command(snapshots) {
-        let (owner, cmd) = &group.key;
-        let labels = if by_owner {
-            format!(
-                "cmd=\"{}\",owner=\"{}\"",
-                escape_label(cmd),
-                owner_of(*owner)
-            )
-        } else {
-            format!("cmd=\"{}\"", escape_label(cmd))
-        };
-        for combined in group.combine() {
-            let Some(Some((index, member))) = by_label.get(&combined.label) else {
-                continue;
-            };
-            let labels = with_member(&labels, member);
-            let Some(family) = families.get_mut(*index) else {
-                continue;
-            };
-            let values = match &combined.combined {
-                Combined::Histogram(h) => {
-                    histogram_samples(&family.by_cmd, &labels, h, &mut family.by_cmd_samples);
-                    continue;
-                }
-                Combined::Value(v) => vec![v.clone()],
-                Combined::Distinct(values) if family.mode == Mode::Info => values.clone(),
-                Combined::Distinct(_) => Vec::new(),
-            };
-            for value in &values {
-                if let Some(line) = sample(&family.by_cmd, family.mode, &labels, value) {
-                    family.by_cmd_samples.push(line);
-                }
-            }
-        }
-    }
-    for (label, owner) in &skipped {
+    for (label, owner) in skipped {
         let _ = writeln!(
             out,
             "# mmstats: field {} left out: {owner} is taken",
             comment(label)
         );
     }
-    for family in &families {
-        let help = describe(family);
-        let kind = match family.mode {
-            Mode::Counter => "counter",
-            Mode::Histogram => "histogram",
-            Mode::Gauge | Mode::Info => "gauge",
+    for family in families {
+        let (name, ty) = match family.ty {
+            Type::Counter => (format!("{}_total", family.name), "counter"),
+            Type::Info => (format!("{}_info", family.name), "gauge"),
+            Type::Gauge => (family.name.clone(), "gauge"),
+            Type::Histogram => (family.name.clone(), "histogram"),
         };
-        for (name, samples, what) in [
-            (&family.name, &family.samples, ""),
-            (&family.by_cmd, &family.by_cmd_samples, ", per command"),
-        ] {
-            if samples.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "# HELP {name} {help}{what}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for line in samples {
-                out.push_str(line);
-                out.push('\n');
-            }
+        let _ = writeln!(out, "# HELP {name} {}", describe(family));
+        let _ = writeln!(out, "# TYPE {name} {ty}");
+        for sample in &family.samples {
+            out.push_str(&family.name);
+            out.push_str(sample.suffix);
+            labels(&mut out, &sample.labels);
+            out.push(' ');
+            out.push_str(&number(&sample.value));
+            out.push('\n');
         }
     }
     out
 }
 
-/// The family a field's label belongs to, and the member's labels as
-/// sample labels (`method="get",status="2xx"`), empty for a field that is
-/// not a member (see [`crate::labels`]). A label set that does not parse,
-/// or that uses a label name the exporter puts beside it, leaves the field
-/// an ordinary one under its whole label.
-fn member_of(label: &str) -> (String, String) {
-    const TAKEN: [&str; 5] = ["cmd", "owner", "pid", "tid", "value"];
-    match crate::labels::split(label) {
-        Ok(Some(member))
-            if member
-                .labels
-                .iter()
-                .all(|(k, _)| !TAKEN.contains(&k.as_str())) =>
-        {
-            let pairs: Vec<String> = member
-                .labels
-                .iter()
-                .map(|(key, value)| format!("{key}=\"{}\"", escape_label(value)))
-                .collect();
-            (member.family, pairs.join(","))
-        }
-        _ => (label.to_string(), String::new()),
-    }
+/// The exposition formats `/metrics` can answer in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format, version 0.0.4 ([`render`]).
+    Text,
+    /// OpenMetrics 1.0 ([`render_openmetrics`]).
+    OpenMetrics,
 }
 
-/// A sample's labels, the member's after the file's.
-fn with_member(labels: &str, member: &str) -> String {
-    if member.is_empty() {
-        labels.to_string()
-    } else {
-        format!("{labels},{member}")
-    }
-}
-
-/// The metric name of a label (see the module docs), without suffix.
-fn sanitize(label: &str) -> String {
-    let mut name = String::from("mmstats_");
-    let mut lower_before = false;
-    for c in label.chars() {
-        if c.is_ascii_alphanumeric() {
-            if c.is_ascii_uppercase() && lower_before {
-                name.push('_');
+impl Format {
+    /// The format an HTTP `Accept` header asks for: OpenMetrics when it
+    /// names `application/openmetrics-text` with a quality above 0 and no
+    /// lower than the text format's (`text/plain`, else `*/*`), the text
+    /// format otherwise (no header, or one that names neither). Prometheus
+    /// asks for OpenMetrics first by default.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut openmetrics: f64 = 0.0;
+        let mut text: Option<f64> = None;
+        let mut any: Option<f64> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f64>().ok())
+                .filter(|q| q.is_finite())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+                "text/plain" => text = Some(text.unwrap_or(0.0).max(q)),
+                "*/*" => any = Some(any.unwrap_or(0.0).max(q)),
+                _ => {}
             }
-            name.push(c.to_ascii_lowercase());
-            lower_before = c.is_ascii_lowercase();
+        }
+        let text = text.or(any).unwrap_or(0.0);
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
         } else {
-            if !name.ends_with('_') {
-                name.push('_');
+            Format::Text
+        }
+    }
+
+    /// The media type of an answer in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The exposition of `snapshots` in `format`, as [`exposition_with`].
+pub fn exposition_in(
+    format: Format,
+    snapshots: &[Snapshot],
+    errors: usize,
+    options: &Options,
+    tracker: Option<&mut Tracker>,
+) -> String {
+    let (families, skipped) = series::model(snapshots, errors, options, tracker);
+    match format {
+        Format::Text => render(&families, &skipped),
+        Format::OpenMetrics => render_openmetrics(&families),
+    }
+}
+
+/// OpenMetrics 1.0 of a model: for each family `# TYPE` (`counter`,
+/// `gauge`, `info` for a text, `histogram`), `# UNIT` when the field has a
+/// unit (the family's name ends with it), `# HELP`, then its samples; a
+/// counter's and a histogram's series have a `_created` sample (the
+/// earliest `sys.created` of their files) when the files say; `# EOF` ends
+/// it. Counters' family names have no `_total`, their samples have. No
+/// other comment is allowed, so fields left out for their name are not
+/// named (the text format names them).
+pub fn render_openmetrics(families: &[Family]) -> String {
+    let mut out = String::new();
+    for family in families {
+        let ty = match family.ty {
+            Type::Counter => "counter",
+            Type::Info => "info",
+            Type::Gauge => "gauge",
+            Type::Histogram => "histogram",
+        };
+        let name = &family.name;
+        let _ = writeln!(out, "# TYPE {name} {ty}");
+        if !family.metric_unit.is_empty() {
+            let _ = writeln!(out, "# UNIT {name} {}", family.metric_unit);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {name} {}",
+            describe(family).replace('"', "\\\"")
+        );
+        // The `_created` of a series, after its last sample.
+        let mut pending: Option<(&[(String, String)], f64)> = None;
+        for sample in &family.samples {
+            let series: &[(String, String)] = match family.ty {
+                // A histogram's series: its labels without `le`.
+                Type::Histogram => match sample.labels.split_last() {
+                    Some((last, rest)) if last.0 == "le" => rest,
+                    _ => &sample.labels,
+                },
+                _ => &sample.labels,
+            };
+            if let Some((labels_of, created)) = pending {
+                if labels_of != series {
+                    created_line(&mut out, name, labels_of, created);
+                    pending = None;
+                }
             }
-            lower_before = false;
+            out.push_str(name);
+            out.push_str(sample.suffix);
+            labels(&mut out, &sample.labels);
+            out.push(' ');
+            out.push_str(&number(&sample.value));
+            out.push('\n');
+            if let (Type::Counter | Type::Histogram, Some(created)) = (family.ty, sample.created) {
+                pending = Some((series, created));
+            }
+        }
+        if let Some((labels_of, created)) = pending {
+            created_line(&mut out, name, labels_of, created);
         }
     }
-    let trimmed = name.trim_end_matches('_').len();
-    name.truncate(trimmed);
-    name
+    out.push_str("# EOF\n");
+    out
 }
 
-/// `cmd`, `pid` and `tid` of a file: from its `sys.cmd`, `sys.pid` and
-/// `sys.tid` fields, else from its name (see the module docs).
-fn identity(snapshot: &Snapshot) -> [String; 3] {
-    let path = snapshot.path.as_deref().unwrap_or(Path::new(""));
-    let cmd = snapshot.command();
-    let named = aggregate::command_of(path);
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let numbers: Vec<&str> = stem
-        .strip_prefix(named.as_str())
-        .unwrap_or("")
-        .split('-')
-        .filter(|n| !n.is_empty())
-        .collect();
-    let field = |suffix: &str| {
-        snapshot
-            .stats
-            .iter()
-            .find(|s| s.label.ends_with(suffix))
-            .and_then(|s| match s.value {
-                Value::Unsigned(n) => Some(n.to_string()),
-                Value::Signed(n) => Some(n.to_string()),
-                _ => None,
-            })
-    };
-    let pid = field("sys.pid")
-        .or_else(|| numbers.first().map(|n| n.to_string()))
-        .unwrap_or_default();
-    let tid = field("sys.tid")
-        .or_else(|| numbers.get(1).map(|n| n.to_string()))
-        .unwrap_or_default();
-    [cmd, pid, tid]
+fn created_line(out: &mut String, name: &str, series: &[(String, String)], created: f64) {
+    out.push_str(name);
+    out.push_str("_created");
+    labels(out, series);
+    out.push(' ');
+    out.push_str(&number(&Value::Float(created)));
+    out.push('\n');
 }
 
-/// One sample line, or none for a value the family cannot hold.
-fn sample(name: &str, mode: Mode, labels: &str, value: &Value) -> Option<String> {
-    match mode {
-        Mode::Info => {
-            let text = value.to_string();
-            Some(format!(
-                "{name}{{{labels},value=\"{}\"}} 1",
-                escape_label(&text)
-            ))
-        }
-        Mode::Counter | Mode::Gauge => Some(format!("{name}{{{labels}}} {}", number(value)?)),
-        Mode::Histogram => None,
+/// `{a="1",b="2"}`, nothing when there are no labels.
+fn labels(out: &mut String, labels: &[(String, String)]) {
+    if labels.is_empty() {
+        return;
     }
-}
-
-/// How many of a histogram's buckets make one `le` bucket: `le` is every
-/// bound `2^(k/4)` (a factor 1.19, at schema 2 and above; every bound at
-/// schemas 0 and 1), so that each `le` count is exact.
-pub fn le_step(schema: u8) -> i64 {
-    1i64 << schema.saturating_sub(2)
-}
-
-/// The samples of one histogram: cumulative `_bucket{le=...}` at every
-/// [`le_step`]-th bound from the lowest (the zero bucket's top) to the
-/// highest, then `+Inf`, `_sum` and `_count`. The count is the buckets'
-/// total, so that it equals the `+Inf` bucket (see
-/// [`Histogram::wrapped`]).
-fn histogram_samples(name: &str, labels: &str, h: &Histogram, out: &mut Vec<String>) {
-    let step = le_step(h.schema);
-    let mut cumulative = h.zero;
-    let le = |bound: f64| format!("{bound:?}");
-    out.push(format!(
-        "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
-        le(h.bound(-1))
-    ));
-    for (i, &c) in h.buckets.iter().enumerate() {
-        cumulative = cumulative.saturating_add(c);
-        let index = h.first.saturating_add(i as i64);
-        if index.rem_euclid(step) == 0 {
-            out.push(format!(
-                "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
-                le(h.bound(i as i64))
-            ));
+    out.push('{');
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
+        out.push_str(key);
+        out.push_str("=\"");
+        out.push_str(&escape_label(value));
+        out.push('"');
     }
-    let total = h.total();
-    out.push(format!("{name}_bucket{{{labels},le=\"+Inf\"}} {total}"));
-    out.push(format!(
-        "{name}_sum{{{labels}}} {}",
-        number(&Value::Float(h.sum)).unwrap_or_default()
-    ));
-    out.push(format!("{name}_count{{{labels}}} {total}"));
+    out.push('}');
 }
 
 /// A value in the format's number syntax.
-fn number(value: &Value) -> Option<String> {
-    Some(match value {
+fn number(value: &Value) -> String {
+    match value {
         Value::Unsigned(n) => n.to_string(),
         Value::Signed(n) => n.to_string(),
         Value::Bool(b) => u8::from(*b).to_string(),
         Value::Float(x) if x.is_nan() => "NaN".into(),
         Value::Float(x) if x.is_infinite() => if *x > 0.0 { "+Inf" } else { "-Inf" }.into(),
         Value::Float(x) => format!("{x:?}"),
-        Value::Text(_) | Value::Counts(_) => return None,
-    })
+        Value::Text(_) | Value::Counts(_) => "NaN".into(),
+    }
 }
 
 /// The HELP text of a family: the field's help, its label, kind and unit.
 fn describe(family: &Family) -> String {
+    if family.label.is_empty() {
+        return escape_help(&family.help);
+    }
     let mut text = String::new();
     if !family.help.is_empty() {
         text.push_str(family.help.trim_end());
@@ -511,7 +342,9 @@ fn comment(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::series::sanitize;
     use super::*;
+    use crate::format::Kind;
     use crate::reader::{EndMarker, Stat};
     use std::path::PathBuf;
 
@@ -570,14 +403,13 @@ mod tests {
             text.contains("# TYPE mmstats_hits_total counter\n"),
             "{text}"
         );
+        // One series per process: its two threads summed, no tid.
         assert!(
-            text.contains("mmstats_hits_total{cmd=\"web\",pid=\"7\",tid=\"8\"} 5\n"),
+            text.contains("mmstats_hits_total{cmd=\"web\",pid=\"7\"} 11\n"),
             "{text}"
         );
-        assert!(
-            text.contains("mmstats_hits_by_cmd_total{cmd=\"web\"} 11\n"),
-            "{text}"
-        );
+        assert!(!text.contains("tid="), "{text}");
+        assert!(!text.contains("by_cmd"), "{text}");
         assert!(
             text.contains("# mmstats: field hits_total left out"),
             "{text}"
@@ -589,21 +421,256 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("} +Inf\n"), "{text}");
+        // Each distinct text of the process once.
         assert!(
             text.contains(
-                "mmstats_state_info{cmd=\"web\",pid=\"7\",tid=\"8\",value=\"a\\\"b\\\\c\\nd\"} 1\n"
+                "mmstats_state_info{cmd=\"web\",pid=\"7\",value=\"a\\\"b\\\\c\\nd\"} 1\n"
             ),
             "{text}"
         );
         assert!(
-            text.contains("mmstats_state_by_cmd_info{cmd=\"web\",value=\"idle\"} 1\n"),
+            text.contains("mmstats_state_info{cmd=\"web\",pid=\"7\",value=\"idle\"} 1\n"),
             "{text}"
         );
         assert!(!text.contains("state_seq"), "{text}");
-        // The pids agree, so the static has a per-command value.
+        // The threads agree on the static.
         assert!(
-            text.contains("mmstats_sys_pid_by_cmd{cmd=\"web\"} 7\n"),
+            text.contains("mmstats_sys_pid{cmd=\"web\",pid=\"7\"} 7\n"),
             "{text}"
+        );
+        // Per thread: today's detail.
+        let options = Options { per: Per::Thread };
+        let text = exposition_with(&files, 0, &options, None);
+        for line in [
+            "mmstats_hits_total{cmd=\"web\",pid=\"7\",tid=\"8\"} 5\n",
+            "mmstats_hits_total{cmd=\"web\",pid=\"7\",tid=\"9\"} 6\n",
+            "mmstats_state_info{cmd=\"web\",pid=\"7\",tid=\"9\",value=\"idle\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn kinds_combine_across_threads_by_their_rules() {
+        let mut files = [
+            file("/d/web-7-8.mmstats", 7, 5, ""),
+            file("/d/web-7-9.mmstats", 7, 6, "busy"),
+            file("/d/web-8-8.mmstats", 8, 1, ""),
+        ];
+        let summary = |mean: f64, count: u64, sum: f64, min: f64, max: f64| {
+            vec![
+                stat("q", Kind::Gauge, Value::Signed(-2)),
+                stat("up", Kind::Flag, Value::Bool(false)),
+                stat("avg", Kind::Average, Value::Float(mean)),
+                stat("size", Kind::Average, Value::Float(mean)),
+                stat("size.count", Kind::Counter, Value::Unsigned(count)),
+                stat("size.sum", Kind::Counter, Value::Float(sum)),
+                stat("size.min", Kind::Minimum, Value::Float(min)),
+                stat("size.max", Kind::Maximum, Value::Float(max)),
+            ]
+        };
+        files[0].stats.extend(summary(0.0, 0, 0.0, 0.0, 0.0));
+        files[1].stats.extend(summary(3.0, 3, 9.0, 1.0, 5.0));
+        files[2].stats.extend(summary(10.0, 1, 10.0, 10.0, 10.0));
+        files[1].stats[7] = stat("up", Kind::Flag, Value::Bool(true));
+        let text = exposition(&files, 0);
+        for line in [
+            // Gauges add up, flags are any.
+            "mmstats_q{cmd=\"web\",pid=\"7\"} -4\n",
+            "mmstats_up{cmd=\"web\",pid=\"7\"} 1\n",
+            "mmstats_up{cmd=\"web\",pid=\"8\"} 0\n",
+            // A plain average: the mean of the non-zero values.
+            "mmstats_avg{cmd=\"web\",pid=\"7\"} 3.0\n",
+            // A summary's mean: weighted by its count.
+            "mmstats_size{cmd=\"web\",pid=\"7\"} 3.0\n",
+            "mmstats_size_count_total{cmd=\"web\",pid=\"7\"} 3\n",
+            // Extremes of the threads that recorded something.
+            "mmstats_size_min{cmd=\"web\",pid=\"7\"} 1.0\n",
+            "mmstats_size_max{cmd=\"web\",pid=\"7\"} 5.0\n",
+            // An empty text is left out when another thread has one.
+            "mmstats_state_info{cmd=\"web\",pid=\"7\",value=\"busy\"} 1\n",
+            "mmstats_state_info{cmd=\"web\",pid=\"8\",value=\"\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(!text.contains("pid=\"7\",value=\"\""), "{text}");
+        // Weighted, not the mean of means: (9 + 3 * 0) / 3 with a second
+        // thread's summary of 1 value of 7 is 16 / 4.
+        files[0].stats.truncate(6);
+        files[0].stats.extend(summary(7.0, 1, 7.0, 7.0, 7.0));
+        let text = exposition(&files, 0);
+        assert!(
+            text.contains("mmstats_size{cmd=\"web\",pid=\"7\"} 4.0\n"),
+            "{text}"
+        );
+        // Statics the threads disagree on have no sample.
+        assert!(!text.contains("mmstats_sys_tid"), "{text}");
+    }
+
+    fn thread(pid: u64, tid: u64, created: f64, hits: u64) -> Snapshot {
+        let mut f = file(&format!("/d/web-{pid}-{tid}.mmstats"), pid, hits, "x");
+        f.stats
+            .push(stat("sys.created", Kind::Static, Value::Float(created)));
+        f
+    }
+
+    fn hits(text: &str, pid: u64) -> Option<u64> {
+        let start = format!("mmstats_hits_total{{cmd=\"web\",pid=\"{pid}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&start))
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn a_process_counter_keeps_the_counts_of_threads_that_ended() {
+        let mut tracker = Tracker::new();
+        let options = Options::default();
+        let mut scrape = |files: &[Snapshot]| {
+            let text = exposition_with(files, 0, &options, Some(&mut tracker));
+            hits(&text, 7)
+        };
+        let main = |n| thread(7, 7, 100.0, n);
+        assert_eq!(scrape(&[main(10), thread(7, 8, 101.0, 5)]), Some(15));
+        // Thread 8 ended: its file is gone, its 5 stay.
+        assert_eq!(scrape(&[main(11)]), Some(16));
+        // Its id is given again: a new file at the same path, from zero.
+        assert_eq!(scrape(&[main(11), thread(7, 8, 102.0, 0)]), Some(16));
+        assert_eq!(scrape(&[main(11), thread(7, 8, 102.0, 2)]), Some(18));
+        // The same file once more (left out of one scrape): not counted twice.
+        assert_eq!(scrape(&[main(12)]), Some(19));
+        assert_eq!(scrape(&[main(12), thread(7, 8, 102.0, 3)]), Some(20));
+        // A file whose counter went down under the same name and time.
+        assert_eq!(scrape(&[main(12), thread(7, 8, 102.0, 1)]), Some(21));
+        // Never below the last value, whatever came and went.
+        assert_eq!(tracker.processes(), 1);
+        assert_eq!(tracker.ended_files(), 2);
+        // The process ended: its series stops and its state is dropped.
+        let other = thread(9, 9, 200.0, 4);
+        let text = exposition_with(
+            std::slice::from_ref(&other),
+            0,
+            &options,
+            Some(&mut tracker),
+        );
+        assert_eq!(hits(&text, 7), None, "{text}");
+        assert_eq!(tracker.processes(), 1);
+        assert_eq!(tracker.ended_files(), 0);
+        // A new process with the same pid counts from its own values.
+        let text = exposition_with(
+            &[other, thread(7, 7, 300.0, 1)],
+            0,
+            &options,
+            Some(&mut tracker),
+        );
+        assert_eq!(hits(&text, 7), Some(1), "{text}");
+        // Without a tracker: the files present.
+        assert_eq!(hits(&exposition(&[main(12)], 0), 7), Some(12));
+    }
+
+    #[test]
+    fn a_tracker_stays_bounded_however_many_threads_come_and_go() {
+        let mut tracker = Tracker::new();
+        let options = Options::default();
+        let main = thread(7, 7, 100.0, 1);
+        let mut last = 0;
+        for tid in 8..(8 + 3 * super::series::MAX_GONE_FILES as u64) {
+            let files = [main.clone(), thread(7, tid, 100.0 + tid as f64, 2)];
+            let text = exposition_with(&files, 0, &options, Some(&mut tracker));
+            let n = hits(&text, 7).unwrap();
+            assert!(n > last, "{n} after {last}");
+            last = n;
+        }
+        assert_eq!(last, 1 + 2 * 3 * super::series::MAX_GONE_FILES as u64);
+        assert!(tracker.ended_files() <= super::series::MAX_GONE_FILES + 1);
+    }
+
+    #[test]
+    fn the_accept_header_chooses_the_format() {
+        // What Prometheus 2.42 sends by default.
+        let prometheus = "application/openmetrics-text;version=1.0.0,\
+                          application/openmetrics-text;version=0.0.1;q=0.75,\
+                          text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        for (accept, format) in [
+            (None, Format::Text),
+            (Some(""), Format::Text),
+            (Some("*/*"), Format::Text),
+            (Some("text/plain"), Format::Text),
+            (
+                Some("APPLICATION/OpenMetrics-Text; version=1.0.0"),
+                Format::OpenMetrics,
+            ),
+            (Some("application/openmetrics-text;q=0"), Format::Text),
+            (
+                Some("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+                Format::Text,
+            ),
+            (
+                Some("text/plain;q=0.5, application/openmetrics-text;q=0.9"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text;q=nonsense"),
+                Format::OpenMetrics,
+            ),
+            (Some(";;,,;q=;"), Format::Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_has_units_created_info_and_eof() {
+        let mut files = [thread(7, 7, 100.5, 5), thread(7, 8, 99.25, 6)];
+        for f in &mut files {
+            let mut lat = stat("lat", Kind::Timer, Value::Float(0.5));
+            lat.unit = "seconds".into();
+            f.stats[3] = lat;
+            let mut bytes = stat("sent", Kind::Counter, Value::Unsigned(3));
+            bytes.unit = "bytes".into();
+            f.stats.push(bytes);
+        }
+        let (families, _) = series::model(&files, 0, &Options::default(), None);
+        let text = render_openmetrics(&families);
+        for line in [
+            "# TYPE mmstats_hits counter\n",
+            "mmstats_hits_total{cmd=\"web\",pid=\"7\"} 11\n",
+            // The earliest creation time of the process's files.
+            "mmstats_hits_created{cmd=\"web\",pid=\"7\"} 99.25\n",
+            "# TYPE mmstats_lat_seconds gauge\n# UNIT mmstats_lat_seconds seconds\n",
+            "mmstats_lat_seconds{cmd=\"web\",pid=\"7\"} 0.5\n",
+            "# TYPE mmstats_sent_bytes counter\n# UNIT mmstats_sent_bytes bytes\n",
+            "mmstats_sent_bytes_total{cmd=\"web\",pid=\"7\"} 6\n",
+            "# TYPE mmstats_state info\n",
+            "mmstats_state_info{cmd=\"web\",pid=\"7\",value=\"x\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        // No comment but the metadata and EOF, every HELP with no bare quote.
+        for line in text.lines().filter(|l| l.starts_with('#')) {
+            assert!(
+                ["# TYPE ", "# UNIT ", "# HELP "]
+                    .iter()
+                    .any(|p| line.starts_with(p))
+                    || line == "# EOF",
+                "{line}"
+            );
+        }
+        // The text format has the same series, with the unit in the names.
+        let plain = render(&families, &[]);
+        assert!(
+            plain.contains("mmstats_lat_seconds{cmd=\"web\",pid=\"7\"} 0.5\n"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("# TYPE mmstats_sent_bytes_total counter\n"),
+            "{plain}"
+        );
+        assert!(
+            !plain.contains("_created") && !plain.contains("# EOF"),
+            "{plain}"
         );
     }
 
@@ -644,13 +711,11 @@ mod tests {
             "{text}"
         );
         for line in [
-            "mmstats_web_requests_total{cmd=\"web\",pid=\"7\",tid=\"8\",method=\"get\",status=\"2xx\"} 1\n",
-            "mmstats_web_requests_total{cmd=\"web\",pid=\"7\",tid=\"9\",method=\"post\",status=\"5xx\"} 20\n",
-            "mmstats_web_requests_by_cmd_total{cmd=\"web\",method=\"get\",status=\"2xx\"} 11\n",
-            "mmstats_web_requests_by_cmd_total{cmd=\"web\",method=\"post\",status=\"5xx\"} 22\n",
-            "mmstats_web_latency_count_total{cmd=\"web\",pid=\"7\",tid=\"8\",method=\"say \\\"hi\\\"\"} 3\n",
-            "mmstats_odd{cmd=\"web\",pid=\"7\",tid=\"8\"} 4\n",
-            "mmstats_web_bad_pid_1{cmd=\"web\",pid=\"7\",tid=\"8\"} 5\n",
+            "mmstats_web_requests_total{cmd=\"web\",pid=\"7\",method=\"get\",status=\"2xx\"} 11\n",
+            "mmstats_web_requests_total{cmd=\"web\",pid=\"7\",method=\"post\",status=\"5xx\"} 22\n",
+            "mmstats_web_latency_count_total{cmd=\"web\",pid=\"7\",method=\"say \\\"hi\\\"\"} 6\n",
+            "mmstats_odd{cmd=\"web\",pid=\"7\"} 8\n",
+            "mmstats_web_bad_pid_1{cmd=\"web\",pid=\"7\"} 10\n",
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }
@@ -661,32 +726,21 @@ mod tests {
     }
 
     #[test]
-    fn files_of_several_owners_get_an_owner_label_and_totals_of_their_own() {
+    fn files_of_several_owners_get_an_owner_label_and_series_of_their_own() {
         let mut files = [
             file("/d/webserver-7-8.mmstats", 7, 5, "idle"),
-            file(
-                "/d/webserver-4000000-4000000.mmstats",
-                4_000_000,
-                1_000_000_000_000_000,
-                "x",
-            ),
+            file("/d/webserver-7-9.mmstats", 7, 1_000_000_000_000_000, "x"),
         ];
         files[0].owner = Some(0);
         files[1].owner = Some(65534);
         let text = exposition(&files, 0);
         assert!(
-            text.contains("mmstats_hits_by_cmd_total{cmd=\"webserver\",owner=\"0\"} 5\n"),
+            text.contains("mmstats_hits_total{cmd=\"webserver\",owner=\"0\",pid=\"7\"} 5\n"),
             "{text}"
         );
         assert!(
             text.contains(
-                "mmstats_hits_by_cmd_total{cmd=\"webserver\",owner=\"65534\"} 1000000000000000\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "mmstats_hits_total{cmd=\"webserver\",owner=\"0\",pid=\"7\",tid=\"8\"} 5\n"
+                "mmstats_hits_total{cmd=\"webserver\",owner=\"65534\",pid=\"7\"} 1000000000000000\n"
             ),
             "{text}"
         );
@@ -727,12 +781,15 @@ mod tests {
         stats.latency.record(f64::NAN);
         let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
         let text = exposition(&[snapshot], 0);
-        assert!(text.contains("# TYPE mmstats_latency histogram"), "{text}");
+        assert!(
+            text.contains("# TYPE mmstats_latency_seconds histogram"),
+            "{text}"
+        );
         let mut last = 0;
         let mut lines = 0;
         for line in text
             .lines()
-            .filter(|l| l.starts_with("mmstats_latency_bucket{"))
+            .filter(|l| l.starts_with("mmstats_latency_seconds_bucket{"))
         {
             let le = line
                 .split("le=\"")
@@ -757,7 +814,7 @@ mod tests {
         assert_eq!(lines, 47 * 4 + 1 + 1);
         assert!(
             text.contains(&format!(
-                "mmstats_latency_count{{cmd=\"web\",pid=\"7\",tid=\"7\"}} {}",
+                "mmstats_latency_seconds_count{{cmd=\"web\",pid=\"7\"}} {}",
                 values.len()
             )),
             "{text}"

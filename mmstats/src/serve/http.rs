@@ -461,6 +461,11 @@ async fn handle(
         return Ok(response(reply, busy));
     }
     let uri = request.uri().clone();
+    let accept = request
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     // `/history` waits for one of its own turns, held until its reading is
     // done, however long that takes.
     let turn = if uri.path().starts_with("/history") {
@@ -484,7 +489,7 @@ async fn handle(
     };
     let answers = Arc::clone(&shared.answers);
     let reply = tokio::task::spawn_blocking(move || {
-        let reply = routes::respond(&shared.state, uri.path(), uri.query());
+        let reply = routes::respond_to(&shared.state, uri.path(), uri.query(), accept.as_deref());
         drop(turn);
         reply
     })

@@ -103,6 +103,10 @@ pub struct State {
     file_limits: crate::reader::Limits,
     /// Whether other users' files are served too.
     all_users: bool,
+    /// How `/metrics` makes its series.
+    series: prom::Options,
+    /// The counts of ended threads, kept between scrapes of `/metrics`.
+    tracker: std::sync::Mutex<prom::Tracker>,
 }
 
 impl State {
@@ -122,7 +126,16 @@ impl State {
             collectors: std::sync::Mutex::new(Vec::new()),
             file_limits: crate::reader::Limits::default(),
             all_users: false,
+            series: prom::Options::default(),
+            tracker: std::sync::Mutex::new(prom::Tracker::new()),
         }
+    }
+
+    /// The same state, `/metrics` making its series as `options` say
+    /// (one per process by default, see [`crate::export::series`]).
+    pub fn series(mut self, options: prom::Options) -> State {
+        self.series = options;
+        self
     }
 
     /// The same state, reading each file within `file_limits`, and the
@@ -300,18 +313,30 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
 
 /// Answers a GET of `path` with `query`.
 pub fn respond(state: &State, path: &str, query: Option<&str>) -> Reply {
-    match route(state, path, query) {
+    respond_to(state, path, query, None)
+}
+
+/// Answers a GET of `path` with `query` from a client whose `Accept`
+/// header is `accept`: `/metrics` answers OpenMetrics when it asks for
+/// it ([`prom::Format::negotiate`]).
+pub fn respond_to(state: &State, path: &str, query: Option<&str>, accept: Option<&str>) -> Reply {
+    match route(state, path, query, accept) {
         Ok(reply) | Err(reply) => reply,
     }
 }
 
-fn route(state: &State, path: &str, query: Option<&str>) -> Result<Reply, Reply> {
+fn route(
+    state: &State,
+    path: &str,
+    query: Option<&str>,
+    accept: Option<&str>,
+) -> Result<Reply, Reply> {
     let params = Params::parse(query.unwrap_or(""))?;
     let reply = match path {
         "/" | "/index.html" => Reply::text("text/html; charset=utf-8", DASHBOARD_HTML),
         "/dashboard.js" => Reply::text("text/javascript; charset=utf-8", dashboard_js()),
         "/dashboard.css" => Reply::text("text/css; charset=utf-8", DASHBOARD_CSS),
-        "/metrics" => metrics(state),
+        "/metrics" => metrics(state, prom::Format::negotiate(accept)),
         "/snapshot" => snapshot(state, &params)?,
         "/stats/" => labels(state, &params)?,
         "/files/" => files(state, params.get("glob"))?,
@@ -779,15 +804,26 @@ fn files(state: &State, glob: Option<&str>) -> Result<Reply, Reply> {
 /// [`Limits::max_fields`] count as read errors and are named in comments;
 /// an exposition larger than [`Limits::max_response_bytes`] is an error
 /// (Prometheus then marks the scrape failed rather than store a part).
-fn metrics(state: &State) -> Reply {
+fn metrics(state: &State, format: prom::Format) -> Reply {
     // No glob: the server's own paths, which cannot be refused.
     let files = match read(state, None) {
         Ok(files) => files,
         Err(reply) => return reply,
     };
     let (snapshots, errors) = (files.snapshots(), files.errors.len());
-    let mut text = prom::exposition(snapshots, errors);
-    if files.left_out > 0 {
+    let mut text = match state.tracker.lock() {
+        Ok(mut tracker) => {
+            prom::exposition_in(format, snapshots, errors, &state.series, Some(&mut tracker))
+        }
+        // A scrape that panicked while holding it: its counts are lost.
+        Err(poisoned) => {
+            let mut tracker = poisoned.into_inner();
+            *tracker = prom::Tracker::new();
+            prom::exposition_in(format, snapshots, errors, &state.series, Some(&mut tracker))
+        }
+    };
+    // OpenMetrics allows no other comment.
+    if files.left_out > 0 && format == prom::Format::Text {
         text.push_str(&format!(
             "# {} files left out of this exposition: over {} fields in all (--max-answer-fields)\n",
             files.left_out, state.limits.max_fields
@@ -813,7 +849,7 @@ fn metrics(state: &State) -> Reply {
             truncated: false,
         };
     }
-    let mut reply = Reply::text("text/plain; version=0.0.4; charset=utf-8", &text);
+    let mut reply = Reply::text(format.content_type(), &text);
     reply.truncated = files.left_out > 0;
     reply
 }
