@@ -73,6 +73,7 @@ mod map;
 pub mod mstore;
 pub mod reader;
 pub mod record;
+pub mod schema;
 mod seqlock;
 #[cfg(feature = "serve")]
 pub mod serve;
@@ -86,6 +87,7 @@ pub use fields::{
 };
 pub use fields::{Histogram, HistogramTimer};
 pub use format::Kind;
+pub use schema::Schema;
 pub use stats::{Builder, Model, Stats};
 
 /// Derives [`MmStats`](trait@MmStats) for a struct of field types.
