@@ -1049,6 +1049,19 @@ impl RuntimeStats {
             })
     }
 
+    /// Takes the handle of declared field `index` out, for a caller that
+    /// keeps it beside this object and drops it first (the `metrics`
+    /// recorder's thread state): the handle must not outlive the mapping.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn take_handle<H: 'static>(&mut self, index: usize) -> Option<H> {
+        let slot = self.handles.get_mut(index)?;
+        if !slot.is::<H>() {
+            return None;
+        }
+        let handle = std::mem::replace(slot, Box::new(()));
+        handle.downcast::<H>().ok().map(|h| *h)
+    }
+
     /// The model it was made from.
     pub fn model(&self) -> &RuntimeModel {
         &self.model
