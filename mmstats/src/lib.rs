@@ -70,6 +70,8 @@ pub mod history;
 pub mod labels;
 #[allow(unsafe_code)]
 mod map;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod mstore;
 pub mod reader;
 pub mod record;
