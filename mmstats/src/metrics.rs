@@ -439,7 +439,11 @@ impl Handle {
         let mut update = Some(update);
         let _ = LOCAL.try_with(|local| {
             if let Ok(local) = local.try_borrow() {
-                if local.owner == self.owner && local.fork == crate::map::fork_generation() {
+                // `fork` was read by `fork_generation` when the state was
+                // made (`with_new`), which registered the fork handler.
+                if local.owner == self.owner
+                    && local.fork == crate::map::fork_generation_registered()
+                {
                     if let Some(handle) = pick(&local) {
                         if let Some(update) = update.take() {
                             update(handle);
