@@ -188,10 +188,10 @@ fn fields(c: &mut Criterion) {
         per_update(b, |_| black_box(&stats.counter).incr())
     });
     g.bench_function("runtime_counter_incr", |b| {
-        per_update(b, |_| black_box(rt_counter).incr())
+        per_update(b, move |_| black_box(rt_counter).incr())
     });
     g.bench_function("runtime_family_member_incr", |b| {
-        per_update(b, |_| black_box(rt_member).incr())
+        per_update(b, move |_| black_box(rt_member).incr())
     });
     g.bench_function("plain_add", |b| per_update(b, |i| plain_add(p, i & 7)));
     g.bench_function("counter_incr_by", |b| {
@@ -201,7 +201,7 @@ fn fields(c: &mut Criterion) {
         per_update(b, |i| black_box(&stats.gauge_u64).set(i))
     });
     g.bench_function("runtime_gauge_u64_set", |b| {
-        per_update(b, |i| black_box(rt_gauge).set(i))
+        per_update(b, move |i| black_box(rt_gauge).set(i))
     });
     g.bench_function("gauge_u64_add", |b| {
         per_update(b, |_| black_box(&stats.gauge_u64).add(1))
@@ -210,7 +210,7 @@ fn fields(c: &mut Criterion) {
         per_update(b, |i| black_box(&stats.gauge_f64).set(i as f64))
     });
     g.bench_function("runtime_gauge_f64_set", |b| {
-        per_update(b, |i| black_box(rt_gauge_f64).set(i as f64))
+        per_update(b, move |i| black_box(rt_gauge_f64).set(i as f64))
     });
     g.bench_function("gauge_u32_set", |b| {
         per_update(b, |i| black_box(&stats.gauge_u32).set(i as u32))
