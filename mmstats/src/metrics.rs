@@ -1,4 +1,4 @@
-//! A recorder for the [`metrics`](::metrics) crate (feature `metrics`):
+//! A recorder for the [`metrics`] crate (feature `metrics`):
 //! the `counter!`, `gauge!` and `histogram!` of any library write into
 //! this process's stats files, each thread into its own, with no shared
 //! atomic on the path of an update.
