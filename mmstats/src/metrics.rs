@@ -14,9 +14,16 @@
 //!     load.set(0.5);
 //! });
 //! // mmstats::metrics::install() makes it the global recorder instead.
-//! let files: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
-//! let snapshot = mmstats::reader::read_path(&files[0].path())?;
-//! let jobs = snapshot.get(r#"jobs_done{queue="fast"}"#).ok_or("no jobs")?;
+//! // Two metrics, each registered at its first use: two files.
+//! let mut snapshots = Vec::new();
+//! for entry in std::fs::read_dir(dir.path())? {
+//!     snapshots.push(mmstats::reader::read_path(&entry?.path())?);
+//! }
+//! assert_eq!(snapshots.len(), 2);
+//! let jobs = snapshots
+//!     .iter()
+//!     .find_map(|s| s.get(r#"jobs_done{queue="fast"}"#))
+//!     .ok_or("no jobs")?;
 //! assert_eq!(jobs.value.to_string(), "3");
 //! assert_eq!(jobs.help, "jobs finished");
 //! # Ok(()) }
