@@ -26,7 +26,10 @@ fn a_forked_child_counts_in_its_own_file() {
         .unwrap();
     let forked = metrics::counter!("forked");
     forked.increment(10);
-    assert_eq!(counts(dir.path()), [(u64::from(std::process::id()), "10".into())]);
+    assert_eq!(
+        counts(dir.path()),
+        [(u64::from(std::process::id()), "10".into())]
+    );
 
     // SAFETY: the child only increments through the recorder (which makes
     // a new file), then leaves with `_exit`, running no destructors or

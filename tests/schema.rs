@@ -519,6 +519,9 @@ proptest! {
             for member in 0..members {
                 let main = format!("{prefix}{}{}", f.name, label_set(&f.dims, member));
                 prop_assert_eq!(m.fields[at].file_label(), main.clone());
+                // The declared unit, else the type's own.
+                let unit = if f.unit.is_empty() { m.fields[at].ty.default_unit } else { f.unit.as_str() };
+                prop_assert_eq!(m.fields[at].unit, unit);
                 at += 1;
                 while at < m.own_fields && m.fields[at].file_label().starts_with(&format!("{main}.")) {
                     at += 1;
