@@ -191,3 +191,68 @@ fn each_thread_writes_its_own_file() {
         .collect();
     assert_eq!(tids.len(), 3);
 }
+
+#[test]
+fn a_reader_never_sees_a_half_made_generation() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Builder::new().dir(dir.path()).capacity(4).recorder();
+    let done = AtomicBool::new(false);
+    let (reads, fields) = std::thread::scope(|s| {
+        s.spawn(|| {
+            ::metrics::with_local_recorder(&recorder, || {
+                // Each metric registered at its first use: a generation
+                // each, made while the reader reads.
+                for i in 0..150u64 {
+                    ::metrics::counter!("m", "i" => i.to_string()).increment(i + 1);
+                }
+            });
+            done.store(true, Ordering::Release);
+        });
+        let reader = s.spawn(|| {
+            let (mut reads, mut fields) = (0u64, 0u64);
+            loop {
+                let last = done.load(Ordering::Acquire);
+                for entry in std::fs::read_dir(dir.path()).unwrap() {
+                    let path = entry.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    // What the tools read: published files, not the
+                    // writer's hidden temporary ones.
+                    if name.starts_with('.') || !name.ends_with(".mmstats") {
+                        continue;
+                    }
+                    let snapshot = read_path(&path).unwrap();
+                    assert!(snapshot.meta, "{name}: no metadata block");
+                    assert!(snapshot.unsettled.is_empty());
+                    for stat in &snapshot.stats {
+                        let Some(i) = stat
+                            .label
+                            .strip_prefix("m{i=\"")
+                            .and_then(|l| l.strip_suffix("\"}"))
+                        else {
+                            assert!(
+                                stat.label.starts_with("sys.") || stat.label.ends_with(".version"),
+                                "{}",
+                                stat.label
+                            );
+                            continue;
+                        };
+                        let i: u64 = i.parse().unwrap();
+                        let value = stat.value.to_string();
+                        // Published before its first increment, or after.
+                        assert!(value == "0" || value == (i + 1).to_string(), "{value}");
+                        fields += 1;
+                    }
+                    reads += 1;
+                }
+                if last {
+                    break (reads, fields);
+                }
+            }
+        });
+        reader.join().unwrap()
+    });
+    assert!(reads > 0 && fields > 0);
+    assert_eq!(snapshots(dir.path()).len(), 150);
+    eprintln!("metrics test: {reads} file reads, {fields} metric fields checked");
+}
