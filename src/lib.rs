@@ -27,6 +27,7 @@ pub mod book {
         quick_start => "quick-start.md",
         field_types => "field-types.md",
         derive => "derive.md",
+        runtime => "runtime.md",
         threads => "threads.md",
         files => "files.md",
         reading => "reading.md",

@@ -9,7 +9,9 @@
 //! - `compare`: a counter and a gauge of mmstats beside the plain store, the
 //!   original's double buffer, atomics and the usual metrics crates;
 //! - `fields`: every field type that changes after creation (the groups
-//!   among them: `summary_add`, `gauge_i16_set`, `text32_set`).
+//!   among them: `summary_add`, `gauge_i16_set`, `text32_set`), and the
+//!   same counter and gauges declared at run time (`runtime_*`, through
+//!   handles looked up once).
 
 mod common;
 
@@ -145,6 +147,35 @@ fn fields(c: &mut Criterion) {
         .file("groups-{PID}.mmstats")
         .create()
         .expect("create the groups' stats file");
+    // The same counter and gauges declared at run time: the handles are the
+    // same types, looked up once.
+    let runtime = mmstats::Schema::new()
+        .name("runtime")
+        .prefix("bench.")
+        .counter("counter")
+        .gauge::<u64>("gauge_u64")
+        .gauge::<f64>("gauge_f64")
+        .histogram("histogram")
+        .family::<mmstats::Counter>("requests", &[("method", &["get", "post"])])
+        .build()
+        .expect("the run-time schema");
+    let runtime_stats = runtime
+        .builder()
+        .dir(dir.path())
+        .create()
+        .expect("create the run-time stats file");
+    let rt_counter: &mmstats::Counter = runtime_stats.get("counter").expect("counter");
+    let rt_gauge: &Gauge<u64> = runtime_stats.get("gauge_u64").expect("gauge_u64");
+    let rt_gauge_f64: &Gauge<f64> = runtime_stats.get("gauge_f64").expect("gauge_f64");
+    let rt_member = runtime_stats
+        .family::<mmstats::Counter>("requests")
+        .expect("requests")
+        .get(&["post"])
+        .expect("member post");
+    runtime
+        .try_with_thread(|s| s.get::<mmstats::Counter>("counter").map(|c| c.incr()))
+        .expect("with_thread creates its file")
+        .expect("counter");
     let states = ["accepting connections", "draining"];
     let mut text_map = PlainMap::new(dir.path(), "text");
     // SAFETY: the mapping is 4096 bytes long, outlives the writer (both live
@@ -156,6 +187,12 @@ fn fields(c: &mut Criterion) {
     g.bench_function("counter_incr", |b| {
         per_update(b, |_| black_box(&stats.counter).incr())
     });
+    g.bench_function("runtime_counter_incr", |b| {
+        per_update(b, move |_| black_box(rt_counter).incr())
+    });
+    g.bench_function("runtime_family_member_incr", |b| {
+        per_update(b, move |_| black_box(rt_member).incr())
+    });
     g.bench_function("plain_add", |b| per_update(b, |i| plain_add(p, i & 7)));
     g.bench_function("counter_incr_by", |b| {
         per_update(b, |i| black_box(&stats.counter).incr_by(i & 7))
@@ -163,11 +200,17 @@ fn fields(c: &mut Criterion) {
     g.bench_function("gauge_u64_set", |b| {
         per_update(b, |i| black_box(&stats.gauge_u64).set(i))
     });
+    g.bench_function("runtime_gauge_u64_set", |b| {
+        per_update(b, move |i| black_box(rt_gauge).set(i))
+    });
     g.bench_function("gauge_u64_add", |b| {
         per_update(b, |_| black_box(&stats.gauge_u64).add(1))
     });
     g.bench_function("gauge_f64_set", |b| {
         per_update(b, |i| black_box(&stats.gauge_f64).set(i as f64))
+    });
+    g.bench_function("runtime_gauge_f64_set", |b| {
+        per_update(b, move |i| black_box(rt_gauge_f64).set(i as f64))
     });
     g.bench_function("gauge_u32_set", |b| {
         per_update(b, |i| black_box(&stats.gauge_u32).set(i as u32))
@@ -205,6 +248,16 @@ fn fields(c: &mut Criterion) {
     });
     g.bench_function("with_thread_counter_incr", |b| {
         per_update(b, |_| Fields::with_thread(|s| black_box(&s.counter).incr()))
+    });
+    // Looked up by name on every call: what not to do, for scale.
+    g.bench_function("runtime_with_thread_get_counter_incr", |b| {
+        per_update(b, |_| {
+            runtime.with_thread(|s| {
+                if let Ok(c) = s.get::<mmstats::Counter>("counter") {
+                    black_box(c).incr()
+                }
+            })
+        })
     });
     g.finish();
 }

@@ -603,9 +603,23 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
         "mmstats: the field count does not add up"
     );
     let mut out = [FieldSpec::new("", Signature::EMPTY_TYPE, "", ""); N];
+    expand_specs_into(decls, defaults, &mut out);
+    out
+}
+
+/// Writes into `out` every file field of `decls` (each declared field's
+/// members, each followed by its parts), then `defaults`, and returns how
+/// many it wrote (at most `out.len()`): the one expansion, which
+/// [`expand_specs`] (the derive) and [`crate::schema`] (at run time) both
+/// call.
+pub const fn expand_specs_into(
+    decls: &[Decl],
+    defaults: &[FieldSpec],
+    out: &mut [FieldSpec],
+) -> usize {
     let mut n = 0;
     let mut i = 0;
-    while i < K {
+    while i < decls.len() {
         let mut m = 0;
         while m < decls[i].member_count() {
             let main = FieldSpec {
@@ -613,18 +627,22 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
                 member: m,
                 ..decls[i].spec
             };
-            out[n] = main;
+            if n < out.len() {
+                out[n] = main;
+            }
             n += 1;
             let mut j = 0;
             while j < decls[i].parts.len() {
                 let part = decls[i].parts[j];
-                out[n] = FieldSpec {
-                    suffix: part.suffix,
-                    ty: part.ty,
-                    unit: if part.same_unit { main.unit } else { "" },
-                    help: part.help,
-                    ..main
-                };
+                if n < out.len() {
+                    out[n] = FieldSpec {
+                        suffix: part.suffix,
+                        ty: part.ty,
+                        unit: if part.same_unit { main.unit } else { "" },
+                        help: part.help,
+                        ..main
+                    };
+                }
                 n += 1;
                 j += 1;
             }
@@ -633,12 +651,18 @@ pub const fn expand_specs<const K: usize, const D: usize, const N: usize>(
         i += 1;
     }
     let mut d = 0;
-    while d < D {
-        out[n] = defaults[d];
+    while d < defaults.len() {
+        if n < out.len() {
+            out[n] = defaults[d];
+        }
         n += 1;
         d += 1;
     }
-    out
+    if n < out.len() {
+        n
+    } else {
+        out.len()
+    }
 }
 
 /// The most fields one file can hold: the metadata block counts them in a
@@ -716,14 +740,22 @@ pub const fn place(offset: usize, label_len: usize, ty: &FieldType) -> FieldLayo
 /// Places every field of a model, one after the other from [`FIELDS_START`].
 pub const fn layout<const N: usize>(specs: &[FieldSpec; N]) -> [FieldLayout; N] {
     let mut out = [FieldLayout::EMPTY; N];
+    layout_into(specs, &mut out);
+    out
+}
+
+/// Places `specs` into `out`, one after the other from [`FIELDS_START`]:
+/// the one layout of the format, which [`layout`] (the derive, at compile
+/// time) and [`crate::schema`] (at run time) both call. Places
+/// `min(specs.len(), out.len())` fields.
+pub const fn layout_into(specs: &[FieldSpec], out: &mut [FieldLayout]) {
     let mut offset = FIELDS_START;
     let mut i = 0;
-    while i < N {
+    while i < specs.len() && i < out.len() {
         out[i] = place(offset, specs[i].label_len(), &specs[i].ty);
         offset = out[i].end;
         i += 1;
     }
-    out
 }
 
 /// Where the field list ends (the offset of the terminator).
@@ -783,40 +815,91 @@ pub const fn file_size(content: usize, page_size: usize) -> usize {
 /// two families.
 pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) -> Option<&'static str> {
     if N > MAX_FIELDS {
-        return Some("a file can hold at most 65535 fields (the metadata counts them in 16 bits): this model, with its families' members, has more");
+        return Some(SpecProblem::TooManyFields.message());
     }
-    // Indexes of the fields that are not members, of those whose own label
-    // or suffix holds a `{`, of the members, and of each family's first.
-    let mut plain = [0usize; N];
+    let (mut a, mut b, mut c, mut d) = ([0usize; N], [0usize; N], [0usize; N], [0usize; N]);
+    match check_specs_in(specs, [&mut a, &mut b, &mut c, &mut d]) {
+        Some((problem, _)) => Some(problem.message()),
+        None => None,
+    }
+}
+
+/// What [`check_specs_in`] found wrong with a model's fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecProblem {
+    /// More than [`MAX_FIELDS`] fields.
+    TooManyFields,
+    /// A label of no bytes.
+    EmptyLabel,
+    /// A label longer than [`MAX_LABEL_LEN`] bytes.
+    LabelTooLong,
+    /// A label with a NUL byte.
+    Nul,
+    /// A unit or help text longer than 65535 bytes.
+    TextTooLong,
+    /// Two fields with the same label in the file.
+    Duplicate,
+}
+
+impl SpecProblem {
+    /// The message the derive's compile error shows.
+    pub const fn message(self) -> &'static str {
+        match self {
+            SpecProblem::TooManyFields => "a file can hold at most 65535 fields (the metadata counts them in 16 bits): this model, with its families' members, has more",
+            SpecProblem::EmptyLabel => "a label must not be empty",
+            SpecProblem::LabelTooLong => "a label must not be longer than 65535 bytes",
+            SpecProblem::Nul => "a label must not contain a NUL byte",
+            SpecProblem::TextTooLong => "a unit or help text must not be longer than 65535 bytes",
+            SpecProblem::Duplicate => "two fields have the same label",
+        }
+    }
+}
+
+/// The checks of [`check_specs`], for any number of fields: the first
+/// problem and the index of the field that has it. `scratch` is four
+/// arrays of at least `specs.len()` indexes each (the compile-time caller
+/// makes them on the stack, the run-time one, [`crate::schema`], on the
+/// heap); shorter ones are [`SpecProblem::TooManyFields`].
+pub const fn check_specs_in(
+    specs: &[FieldSpec],
+    scratch: [&mut [usize]; 4],
+) -> Option<(SpecProblem, usize)> {
+    let n = specs.len();
+    if n > MAX_FIELDS
+        || scratch[0].len() < n
+        || scratch[1].len() < n
+        || scratch[2].len() < n
+        || scratch[3].len() < n
+    {
+        return Some((SpecProblem::TooManyFields, 0));
+    }
+    let [plain, braced, members, heads] = scratch;
     let mut plains = 0;
-    let mut braced = [0usize; N];
     let mut braceds = 0;
-    let mut members = [0usize; N];
     let mut member_count = 0;
-    let mut heads = [0usize; N];
     let mut head_count = 0;
     let mut i = 0;
-    while i < N {
+    while i < n {
         let spec = &specs[i];
         let len = spec.label_len();
         if len == 0 {
-            return Some("a label must not be empty");
+            return Some((SpecProblem::EmptyLabel, i));
         }
         if len > MAX_LABEL_LEN {
-            return Some("a label must not be longer than 65535 bytes");
+            return Some((SpecProblem::LabelTooLong, i));
         }
         if has_byte(spec.label, 0) || has_byte(spec.suffix, 0) {
-            return Some("a label must not contain a NUL byte");
+            return Some((SpecProblem::Nul, i));
         }
         if spec.unit.len() > u16::MAX as usize || spec.help.len() > u16::MAX as usize {
-            return Some("a unit or help text must not be longer than 65535 bytes");
+            return Some((SpecProblem::TextTooLong, i));
         }
         let brace = has_byte(spec.label, b'{') || has_byte(spec.suffix, b'{');
         if brace {
             let mut m = 0;
             while m < member_count {
                 if labels_eq(&specs[members[m]], spec) {
-                    return Some("two fields have the same label");
+                    return Some((SpecProblem::Duplicate, i));
                 }
                 m += 1;
             }
@@ -827,7 +910,7 @@ pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) -> Option<&'sta
             let mut p = 0;
             while p < plains {
                 if labels_eq(&specs[plain[p]], spec) {
-                    return Some("two fields have the same label");
+                    return Some((SpecProblem::Duplicate, i));
                 }
                 p += 1;
             }
@@ -837,7 +920,7 @@ pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) -> Option<&'sta
             let mut b = 0;
             while b < braceds {
                 if labels_eq(&specs[braced[b]], spec) {
-                    return Some("two fields have the same label");
+                    return Some((SpecProblem::Duplicate, i));
                 }
                 b += 1;
             }
@@ -858,14 +941,14 @@ pub const fn check_specs<const N: usize>(specs: &[FieldSpec; N]) -> Option<&'sta
                 }
                 head = false;
                 if str_eq(other.suffix, spec.suffix) {
-                    return Some("two fields have the same label");
+                    return Some((SpecProblem::Duplicate, i));
                 }
             }
             if head {
                 let mut h = 0;
                 while h < head_count {
                     if str_eq(specs[heads[h]].label, spec.label) {
-                        return Some("two fields have the same label");
+                        return Some((SpecProblem::Duplicate, i));
                     }
                     h += 1;
                 }

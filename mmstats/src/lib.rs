@@ -70,9 +70,12 @@ pub mod history;
 pub mod labels;
 #[allow(unsafe_code)]
 mod map;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod mstore;
 pub mod reader;
 pub mod record;
+pub mod schema;
 mod seqlock;
 #[cfg(feature = "serve")]
 pub mod serve;
@@ -86,6 +89,7 @@ pub use fields::{
 };
 pub use fields::{Histogram, HistogramTimer};
 pub use format::Kind;
+pub use schema::Schema;
 pub use stats::{Builder, Model, Stats};
 
 /// Derives [`MmStats`](trait@MmStats) for a struct of field types.

@@ -102,6 +102,17 @@ extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The current fork generation, without the registration check of
+/// [`fork_generation`]: for a hot path whose state was made after a call
+/// of [`fork_generation`] (which registered the handler for good, in this
+/// process and in its children), so that a state made before a `fork()`
+/// is told apart in the child.
+#[cfg(feature = "metrics")]
+#[inline]
+pub(crate) fn fork_generation_registered() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
 /// The current fork generation (see [`FORK_GENERATION`]), registering the
 /// handler the first time.
 pub(crate) fn fork_generation() -> u64 {

@@ -242,18 +242,16 @@ impl<T: MmStats> Builder<T> {
 
     /// The directory and file name template this builder would use.
     pub fn templates(&self) -> (PathBuf, String) {
-        let model = &T::MODEL;
-        let dir = match (&self.dir, model.dir) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(dir)) => PathBuf::from(dir),
-            (None, None) => file::default_dir_for_writer(),
-        };
-        let template = match (&self.file, model.file) {
-            (Some(file), _) => file.clone(),
-            (None, Some(file)) => file.to_string(),
-            (None, None) => file::default_file_template(),
-        };
-        (dir, template)
+        self.settings().templates(&T::MODEL)
+    }
+
+    fn settings(&self) -> Settings<'_> {
+        Settings {
+            dir: self.dir.as_deref(),
+            file: self.file.as_deref(),
+            cmd: self.cmd.as_deref(),
+            mode: self.mode,
+        }
     }
 
     /// Creates the file, writes every header and static value, and gives the
@@ -266,16 +264,65 @@ impl<T: MmStats> Builder<T> {
     /// to, such as a [`Summary`](crate::Summary)'s) and its `sys.created`,
     /// so that the process's totals never drop.
     pub fn create(self) -> Result<Stats<T>, Error> {
-        let (dir_template, template) = self.templates();
+        let (region, backing) = self.settings().create(&T::MODEL, &T::__write_statics)?;
+        let model = bind::<T>(&region)?;
+        Ok(Stats {
+            model,
+            region,
+            file: Some(backing),
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+/// A builder's settings, apart from the model: what creating a file of a
+/// derived model ([`Builder`]) and of a run-time one
+/// ([`crate::schema`]) share.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings<'a> {
+    pub(crate) dir: Option<&'a Path>,
+    pub(crate) file: Option<&'a str>,
+    pub(crate) cmd: Option<&'a str>,
+    pub(crate) mode: u32,
+}
+
+/// Writes a model's static values into a fresh file (the derive's
+/// `__write_statics`, or a run-time schema's).
+pub(crate) type WriteStatics<'s> = dyn Fn(&Places<'_>) -> Result<(), Error> + 's;
+
+impl Settings<'_> {
+    /// The directory and file name template for `model`.
+    pub(crate) fn templates(&self, model: &Model) -> (PathBuf, String) {
+        let dir = match (self.dir, model.dir) {
+            (Some(dir), _) => dir.to_path_buf(),
+            (None, Some(dir)) => PathBuf::from(dir),
+            (None, None) => file::default_dir_for_writer(),
+        };
+        let template = match (self.file, model.file) {
+            (Some(file), _) => file.to_string(),
+            (None, Some(file)) => file.to_string(),
+            (None, None) => file::default_file_template(),
+        };
+        (dir, template)
+    }
+
+    /// Creates, fills and publishes the file of `model` (see
+    /// [`Builder::create`]), and gives back its mapping, ready for binding.
+    pub(crate) fn create(
+        &self,
+        model: &Model,
+        statics: &WriteStatics<'_>,
+    ) -> Result<(Region, Backing), Error> {
+        let (dir_template, template) = self.templates(model);
         let mut vars = Vars::current();
-        vars.model = T::MODEL.short_name.to_string();
-        if let Some(cmd) = &self.cmd {
-            vars.cmd.clone_from(cmd);
+        vars.model = model.short_name.to_string();
+        if let Some(cmd) = self.cmd {
+            vars.cmd = cmd.to_string();
         }
         let dir = PathBuf::from(file::expand(&dir_template.to_string_lossy(), &vars)?);
         let name = file::expand(&template, &vars)?;
         let size = crate::format::file_size(
-            T::MODEL.content_size.saturating_add(file::IDENTITY_SIZE),
+            model.content_size.saturating_add(file::IDENTITY_SIZE),
             page_size(),
         );
         // A live writer may hold the name already: another model or another
@@ -288,42 +335,39 @@ impl<T: MmStats> Builder<T> {
             let path = dir.join(numbered(&name, taken));
             // The name may also be taken between the check and the
             // publication, by a writer creating it at the same moment.
-            match self.create_at(&path, size, &vars) {
+            match self.create_at(&path, size, &vars, model, statics) {
                 Err(Error::InUse { .. }) if taken < MAX_NUMBERED => taken += 1,
                 other => break other?,
             }
         };
-        let model = bind::<T>(&region)?;
-        Ok(Stats {
-            model,
+        Ok((
             region,
-            file: Some(Backing {
+            Backing {
                 file,
                 path,
                 dir,
                 template,
                 vars,
-            }),
-            _not_sync: PhantomData,
-        })
+            },
+        ))
     }
-}
 
-impl<T: MmStats> Builder<T> {
     /// Creates, fills and publishes the file at `path`.
     fn create_at(
         &self,
         path: &Path,
         size: usize,
         vars: &Vars,
+        model: &Model,
+        statics: &WriteStatics<'_>,
     ) -> Result<(File, Region, PathBuf), Error> {
         let mut pending = file::prepare(path, size, self.mode)?;
         let previous = pending.previous().cloned();
         match pending.region_mut() {
             Some(region) => {
-                initialize::<T>(region, vars)?;
+                initialize(region, model, statics, vars)?;
                 if let Some(previous) = &previous {
-                    continue_from(region.bytes_mut(), &T::MODEL, previous);
+                    continue_from(region.bytes_mut(), model, previous);
                 }
             }
             None => return Err(Error::io("map", path, std::io::ErrorKind::NotFound.into())),
@@ -354,11 +398,15 @@ pub fn page_size() -> usize {
 
 /// Writes the version, every field header, the metadata block, the static
 /// values and the default fields into a fresh region.
-fn initialize<T: MmStats>(region: &mut Region, vars: &Vars) -> Result<(), Error> {
-    let model = &T::MODEL;
+pub(crate) fn initialize(
+    region: &mut Region,
+    model: &Model,
+    statics: &WriteStatics<'_>,
+    vars: &Vars,
+) -> Result<(), Error> {
     write_headers(region.bytes_mut(), model)?;
     let places = Places { region, model };
-    T::__write_statics(&places)?;
+    statics(&places)?;
     if model.fields.len() > model.own_fields {
         write_defaults(&places, vars)?;
     }
@@ -538,8 +586,8 @@ fn bind<T: MmStats>(region: &Region) -> Result<T, Error> {
 /// asks it for each field's [`Place`].
 #[doc(hidden)]
 pub struct Places<'a> {
-    region: &'a Region,
-    model: &'a Model,
+    pub(crate) region: &'a Region,
+    pub(crate) model: &'a Model,
 }
 
 impl Places<'_> {
@@ -564,7 +612,7 @@ impl Places<'_> {
 
 /// The file behind a stats object, and how it was named.
 #[derive(Debug)]
-struct Backing {
+pub(crate) struct Backing {
     /// Open for the object's whole life: it holds the shared lock that tells
     /// cleaners a live writer owns the file.
     file: File,
@@ -597,7 +645,8 @@ impl<T: MmStats> Stats<T> {
     pub fn in_memory() -> Stats<T> {
         let vars = Vars::current();
         let mut region = Region::memory(T::MODEL.content_size);
-        let model = initialize::<T>(&mut region, &vars).and_then(|()| bind::<T>(&region));
+        let model = initialize(&mut region, &T::MODEL, &T::__write_statics, &vars)
+            .and_then(|()| bind::<T>(&region));
         match model {
             Ok(model) => Stats {
                 model,
@@ -630,13 +679,7 @@ impl<T: MmStats> Stats<T> {
     }
 
     fn flush_inner(&self, sync: bool) -> Result<(), Error> {
-        match &self.file {
-            Some(backing) => self
-                .region
-                .flush(sync)
-                .map_err(|e| Error::io("flush", &backing.path, e)),
-            None => Ok(()),
-        }
+        flush(&self.region, self.file.as_ref(), sync)
     }
 
     /// Unmaps and deletes the file, then deletes the files that this
@@ -653,6 +696,32 @@ impl<T: MmStats> Stats<T> {
             ..
         } = self;
         drop(model);
+        remove(region, backing)
+    }
+}
+
+/// Writes a stats object's mapping back to its file (see [`Stats::flush`]).
+pub(crate) fn flush(region: &Region, backing: Option<&Backing>, sync: bool) -> Result<(), Error> {
+    match backing {
+        Some(backing) => region
+            .flush(sync)
+            .map_err(|e| Error::io("flush", &backing.path, e)),
+        None => Ok(()),
+    }
+}
+
+impl Backing {
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Unmaps `region` and deletes its file and this process's finished
+/// threads' leftovers (see [`Stats::remove`]); the handles into the region
+/// must be gone.
+pub(crate) fn remove(region: Region, backing: Option<Backing>) -> Result<Vec<PathBuf>, Error> {
+    {
         drop(region);
         let Some(backing) = backing else {
             return Ok(Vec::new());

@@ -1,0 +1,574 @@
+//! The run-time schema against the derive: the same fields declared both
+//! ways make byte-identical files, and any schema's layout keeps the
+//! format's rules and reads back.
+
+use std::path::Path;
+
+use mmstats::format::{
+    FieldLayout, FieldSpec, FIELDS_START, LABEL_SIZE_BYTES, SIGNATURE_SIZE_BYTES,
+};
+use mmstats::schema::{RuntimeStats, Schema};
+use mmstats::stats::Model;
+use mmstats::{
+    Average, Counter, Family, Flag, Gauge, Histogram, Kind, Labels, MmStats, MovingAverage, Static,
+    StaticText, Summary, Text, Timer,
+};
+use proptest::prelude::*;
+
+#[derive(Labels, Clone, Copy)]
+#[mmstats(key = "method")]
+enum Method {
+    Get,
+    Post,
+    #[mmstats(value = "with \"quote\"")]
+    Odd,
+}
+
+#[derive(Labels, Clone, Copy)]
+#[mmstats(key = "status")]
+enum Status {
+    #[mmstats(value = "2xx")]
+    Ok,
+    #[mmstats(value = "5xx")]
+    Server,
+}
+
+/// Every field type, every field attribute and the struct attributes.
+#[derive(MmStats)]
+#[mmstats(name = "every_kind", prefix = "app.")]
+struct EveryKind {
+    /// Jobs done.
+    jobs: Counter,
+    #[mmstats(unit = "jobs", help = "waiting")]
+    queue: Gauge<u32>,
+    g_i8: Gauge<i8>,
+    g_u8: Gauge<u8>,
+    g_i16: Gauge<i16>,
+    g_u16: Gauge<u16>,
+    g_i32: Gauge<i32>,
+    g_i64: Gauge<i64>,
+    g_u64: Gauge<u64>,
+    g_f32: Gauge<f32>,
+    load: Gauge<f64>,
+    up: Flag,
+    state: Text<32>,
+    long_state: Text,
+    mean: Average,
+    moving: MovingAverage<10>,
+    #[mmstats(label = "latency.timer")]
+    timer: Timer<5>,
+    #[mmstats(unit = "seconds")]
+    summary: Summary,
+    hist: Histogram,
+    small_hist: Histogram<2, 10>,
+    #[mmstats(value = 64)]
+    workers: Static<u32>,
+    #[mmstats(value = -1.5)]
+    ratio: Static<f64>,
+    #[mmstats(value = "v1.2")]
+    build: StaticText<16>,
+    requests: Family<(Method, Status), Counter>,
+    #[mmstats(unit = "seconds")]
+    latency: Family<Method, Summary>,
+    sizes: Family<Status, Histogram<1, 8>>,
+}
+
+fn every_kind_schema() -> Schema {
+    Schema::new()
+        .name("every_kind")
+        .prefix("app.")
+        .counter("jobs")
+        .help("Jobs done.")
+        .gauge::<u32>("queue")
+        .unit("jobs")
+        .help("waiting")
+        .gauge::<i8>("g_i8")
+        .gauge::<u8>("g_u8")
+        .gauge::<i16>("g_i16")
+        .gauge::<u16>("g_u16")
+        .gauge::<i32>("g_i32")
+        .gauge::<i64>("g_i64")
+        .gauge::<u64>("g_u64")
+        .gauge::<f32>("g_f32")
+        .gauge::<f64>("load")
+        .flag("up")
+        .field::<Text<32>>("state")
+        .text("long_state")
+        .average("mean")
+        .field::<MovingAverage<10>>("moving")
+        .field::<Timer<5>>("latency.timer")
+        .summary("summary")
+        .unit("seconds")
+        .histogram("hist")
+        .field::<Histogram<2, 10>>("small_hist")
+        .static_field::<Static<u32>>("workers", &64)
+        .static_field::<Static<f64>>("ratio", &-1.5)
+        .static_field::<StaticText<16>>("build", "v1.2")
+        .family::<Counter>(
+            "requests",
+            &[
+                ("method", &["get", "post", "with \"quote\""]),
+                ("status", &["2xx", "5xx"]),
+            ],
+        )
+        .family::<Summary>("latency", &[("method", &["get", "post", "with \"quote\""])])
+        .unit("seconds")
+        .family::<Histogram<1, 8>>("sizes", &[("status", &["2xx", "5xx"])])
+}
+
+/// No default fields, no prefix.
+#[derive(MmStats)]
+#[mmstats(name = "bare", defaults = false)]
+struct Bare {
+    a: Counter,
+    #[mmstats(label = "b.flag")]
+    b: Flag,
+    c: Gauge<i16>,
+}
+
+fn bare_schema() -> Schema {
+    Schema::new()
+        .name("bare")
+        .defaults(false)
+        .counter("a")
+        .flag("b.flag")
+        .gauge::<i16>("c")
+}
+
+/// The same spec, field by field.
+fn same_spec(a: &FieldSpec, b: &FieldSpec) -> bool {
+    a.file_label() == b.file_label()
+        && a.ty.signature == b.ty.signature
+        && a.ty.value_size == b.ty.value_size
+        && a.ty.align == b.ty.align
+        && a.ty.buffered == b.ty.buffered
+        && a.ty.kind == b.ty.kind
+        && a.unit == b.unit
+        && a.help == b.help
+}
+
+fn assert_same_model(derived: &Model, runtime: &Model) {
+    assert_eq!(derived.fields.len(), runtime.fields.len());
+    for (i, (a, b)) in derived.fields.iter().zip(runtime.fields).enumerate() {
+        assert!(same_spec(a, b), "field {i}: {a:?} vs {b:?}");
+    }
+    assert_eq!(derived.layout, runtime.layout);
+    assert_eq!(derived.own_fields, runtime.own_fields);
+    assert_eq!(derived.content_size, runtime.content_size);
+    assert_eq!(derived.short_name, runtime.short_name);
+}
+
+/// A file's fields, terminator and metadata, with `sys.created` (the only
+/// value that differs between two files made one after the other) zeroed.
+fn content(path: &Path, model: &Model) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.truncate(model.content_size);
+    for (spec, place) in model.fields.iter().zip(model.layout) {
+        if spec.label.ends_with("sys.created") {
+            bytes[place.value_offset..place.value_offset + 8].fill(0);
+        }
+    }
+    bytes
+}
+
+#[test]
+fn every_kind_declared_at_run_time_makes_the_derives_bytes() {
+    let model = every_kind_schema().build().unwrap();
+    assert_same_model(&EveryKind::MODEL, model.model());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("derived")).unwrap();
+    std::fs::create_dir(dir.path().join("runtime")).unwrap();
+    let d = EveryKind::builder()
+        .dir(dir.path().join("derived"))
+        .create()
+        .unwrap();
+    let r = model
+        .builder()
+        .dir(dir.path().join("runtime"))
+        .create()
+        .unwrap();
+    // Before any update, then after the same updates.
+    assert_eq!(
+        content(d.path().unwrap(), &EveryKind::MODEL),
+        content(r.path().unwrap(), model.model())
+    );
+    update_derived(&d);
+    update_runtime(&r);
+    let (a, b) = (
+        content(d.path().unwrap(), &EveryKind::MODEL),
+        content(r.path().unwrap(), model.model()),
+    );
+    assert_eq!(a.len(), b.len());
+    let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert_eq!(first_difference, None);
+    // And the updates are there.
+    let snapshot = mmstats::reader::read_path(r.path().unwrap()).unwrap();
+    let value = |label: &str| snapshot.get(label).unwrap().value.to_string();
+    assert_eq!(value("app.jobs"), "3");
+    assert_eq!(
+        value(r#"app.requests{method="with \"quote\"",status="5xx"}"#),
+        "7"
+    );
+    assert_eq!(value("app.build"), "v1.2");
+    assert_eq!(value("app.workers"), "64");
+    assert_eq!(snapshot.get("app.latency.timer").unwrap().kind, Kind::Timer);
+}
+
+fn update_derived(s: &EveryKind) {
+    s.jobs.incr_by(3);
+    s.queue.set(9);
+    s.g_i8.set(-3);
+    s.g_u8.set(200);
+    s.g_i16.set(-300);
+    s.g_u16.set(60_000);
+    s.g_i32.set(-70_000);
+    s.g_i64.set(-5);
+    s.g_u64.set(u64::MAX);
+    s.g_f32.set(0.25);
+    s.load.set(1.5);
+    s.up.set(true);
+    s.state.set("running");
+    s.long_state.set("a longer text");
+    s.mean.add(2.0);
+    s.moving.add(4.0);
+    s.timer.record_seconds(0.5);
+    s.summary.add(0.125);
+    s.hist.record(0.003);
+    s.small_hist.record(12.0);
+    s.requests[(Method::Odd, Status::Server)].incr_by(7);
+    s.latency[Method::Post].add(0.5);
+    s.sizes[Status::Ok].record(3.0);
+}
+
+fn update_runtime(s: &RuntimeStats) {
+    s.get::<Counter>("jobs").unwrap().incr_by(3);
+    s.get::<Gauge<u32>>("queue").unwrap().set(9);
+    s.get::<Gauge<i8>>("g_i8").unwrap().set(-3);
+    s.get::<Gauge<u8>>("g_u8").unwrap().set(200);
+    s.get::<Gauge<i16>>("g_i16").unwrap().set(-300);
+    s.get::<Gauge<u16>>("g_u16").unwrap().set(60_000);
+    s.get::<Gauge<i32>>("g_i32").unwrap().set(-70_000);
+    s.get::<Gauge<i64>>("g_i64").unwrap().set(-5);
+    s.get::<Gauge<u64>>("g_u64").unwrap().set(u64::MAX);
+    s.get::<Gauge<f32>>("g_f32").unwrap().set(0.25);
+    s.get::<Gauge<f64>>("load").unwrap().set(1.5);
+    s.get::<Flag>("up").unwrap().set(true);
+    s.get::<Text<32>>("state").unwrap().set("running");
+    s.get::<Text>("long_state").unwrap().set("a longer text");
+    s.get::<Average>("mean").unwrap().add(2.0);
+    s.get::<MovingAverage<10>>("moving").unwrap().add(4.0);
+    s.get::<Timer<5>>("latency.timer")
+        .unwrap()
+        .record_seconds(0.5);
+    s.get::<Summary>("summary").unwrap().add(0.125);
+    s.get::<Histogram>("hist").unwrap().record(0.003);
+    s.get::<Histogram<2, 10>>("small_hist")
+        .unwrap()
+        .record(12.0);
+    s.family::<Counter>("requests")
+        .unwrap()
+        .get(&["with \"quote\"", "5xx"])
+        .unwrap()
+        .incr_by(7);
+    s.family::<Summary>("latency")
+        .unwrap()
+        .get(&["post"])
+        .unwrap()
+        .add(0.5);
+    s.family::<Histogram<1, 8>>("sizes")
+        .unwrap()
+        .get(&["2xx"])
+        .unwrap()
+        .record(3.0);
+}
+
+#[test]
+fn a_model_without_defaults_declared_at_run_time_makes_the_derives_bytes() {
+    let model = bare_schema().build().unwrap();
+    assert_same_model(&Bare::MODEL, model.model());
+    let dir = tempfile::tempdir().unwrap();
+    let d = Bare::builder()
+        .dir(dir.path())
+        .file("derived.mmstats")
+        .create()
+        .unwrap();
+    let r = model
+        .builder()
+        .dir(dir.path())
+        .file("runtime.mmstats")
+        .create()
+        .unwrap();
+    d.a.incr_by(5);
+    d.b.set(true);
+    d.c.set(-2);
+    r.get::<Counter>("a").unwrap().incr_by(5);
+    r.get::<Flag>("b.flag").unwrap().set(true);
+    r.get::<Gauge<i16>>("c").unwrap().set(-2);
+    // Whole files, identity record aside: nothing here differs in time.
+    assert_eq!(
+        std::fs::read(d.path().unwrap()).unwrap()[..Bare::MODEL.content_size],
+        std::fs::read(r.path().unwrap()).unwrap()[..Bare::MODEL.content_size]
+    );
+}
+
+/// A kind of field a random schema may declare.
+#[derive(Clone, Copy, Debug)]
+enum Kindly {
+    Counter,
+    GaugeU8,
+    GaugeI16,
+    GaugeU32,
+    GaugeF64,
+    Flag,
+    Text7,
+    Average,
+    Moving3,
+    Timer4,
+    Summary,
+    Histogram,
+    SmallHistogram,
+    StaticU16,
+    StaticText9,
+}
+
+const KINDS: [Kindly; 15] = [
+    Kindly::Counter,
+    Kindly::GaugeU8,
+    Kindly::GaugeI16,
+    Kindly::GaugeU32,
+    Kindly::GaugeF64,
+    Kindly::Flag,
+    Kindly::Text7,
+    Kindly::Average,
+    Kindly::Moving3,
+    Kindly::Timer4,
+    Kindly::Summary,
+    Kindly::Histogram,
+    Kindly::SmallHistogram,
+    Kindly::StaticU16,
+    Kindly::StaticText9,
+];
+
+#[derive(Clone, Debug)]
+struct RandomField {
+    name: String,
+    kind: Kindly,
+    dims: Vec<(String, Vec<String>)>,
+    unit: String,
+}
+
+fn declare(s: Schema, f: &RandomField) -> Schema {
+    macro_rules! add {
+        ($t:ty) => {
+            if f.dims.is_empty() {
+                s.field::<$t>(f.name.as_str())
+            } else {
+                let values: Vec<Vec<&str>> = f
+                    .dims
+                    .iter()
+                    .map(|(_, v)| v.iter().map(String::as_str).collect())
+                    .collect();
+                let dims: Vec<(&str, &[&str])> = f
+                    .dims
+                    .iter()
+                    .zip(&values)
+                    .map(|((k, _), v)| (k.as_str(), v.as_slice()))
+                    .collect();
+                s.family::<$t>(f.name.as_str(), &dims)
+            }
+        };
+    }
+    let s = match f.kind {
+        Kindly::Counter => add!(Counter),
+        Kindly::GaugeU8 => add!(Gauge<u8>),
+        Kindly::GaugeI16 => add!(Gauge<i16>),
+        Kindly::GaugeU32 => add!(Gauge<u32>),
+        Kindly::GaugeF64 => add!(Gauge<f64>),
+        Kindly::Flag => add!(Flag),
+        Kindly::Text7 => add!(Text<7>),
+        Kindly::Average => add!(Average),
+        Kindly::Moving3 => add!(MovingAverage<3>),
+        Kindly::Timer4 => add!(Timer<4>),
+        Kindly::Summary => add!(Summary),
+        Kindly::Histogram => add!(Histogram),
+        Kindly::SmallHistogram => add!(Histogram<0, 3>),
+        Kindly::StaticU16 => s.static_field::<Static<u16>>(f.name.as_str(), &513),
+        Kindly::StaticText9 => s.static_field::<StaticText<9>>(f.name.as_str(), "static é"),
+    };
+    if f.unit.is_empty() {
+        s
+    } else {
+        s.unit(f.unit.as_str())
+    }
+}
+
+fn random_fields() -> impl Strategy<Value = Vec<RandomField>> {
+    let value = prop::sample::select(vec![
+        "a",
+        "b",
+        "get",
+        "2xx",
+        "x\"y",
+        "back\\slash",
+        "é",
+        "n\nl",
+    ]);
+    let dim = (
+        prop::sample::select(vec!["k", "method", "_z", "A9"]),
+        prop::collection::btree_set(value, 1..4),
+    );
+    let field = (
+        prop::sample::select(KINDS.to_vec()),
+        prop::collection::vec(dim, 0..3),
+        prop::sample::select(vec!["", "seconds", "bytes"]),
+        "[a-z.]{0,6}",
+    );
+    prop::collection::vec(field, 1..12).prop_map(|fields| {
+        fields
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, dims, unit, tail))| {
+                // Distinct keys within a family (a tuple names each once).
+                let mut seen = std::collections::BTreeSet::new();
+                let dims = dims
+                    .into_iter()
+                    .filter(|(k, _)| seen.insert(*k))
+                    .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+                    .collect::<Vec<_>>();
+                let dims = match kind {
+                    Kindly::StaticU16 | Kindly::StaticText9 => Vec::new(),
+                    _ => dims,
+                };
+                RandomField {
+                    // Unique: the index comes first and no name ends in a
+                    // part's suffix of another (parts start with a dot
+                    // after the whole name).
+                    name: format!("f{i}_{tail}"),
+                    kind,
+                    dims,
+                    unit: unit.to_string(),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The label set of member `m` of `dims`, the first label varying slowest.
+fn label_set(dims: &[(String, Vec<String>)], mut m: usize) -> String {
+    if dims.is_empty() {
+        return String::new();
+    }
+    let mut pairs = Vec::new();
+    for (key, values) in dims.iter().rev() {
+        let v = &values[m % values.len()];
+        m /= values.len();
+        pairs.push(format!("{key}=\"{}\"", mmstats::labels::escape(v)));
+    }
+    pairs.reverse();
+    format!("{{{}}}", pairs.join(","))
+}
+
+fn check_layout(layout: &[FieldLayout], specs: &[FieldSpec]) {
+    let mut offset = FIELDS_START;
+    for (spec, place) in specs.iter().zip(layout) {
+        assert_eq!(place.offset, offset, "{}", spec.file_label());
+        let align = spec.ty.align.max(1);
+        assert_eq!(place.value_offset % align, 0, "{}", spec.file_label());
+        assert!(place.padding < align);
+        assert_eq!(
+            place.write_buffer_offset,
+            offset
+                + LABEL_SIZE_BYTES
+                + spec.label_len()
+                + SIGNATURE_SIZE_BYTES
+                + place.padding
+                + spec.ty.signature.len()
+        );
+        assert_eq!(place.value_offset, place.write_buffer_offset + 1);
+        let copies = if spec.ty.buffered { 2 } else { 1 };
+        assert_eq!(place.end, place.value_offset + copies * spec.ty.value_size);
+        offset = place.end;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any schema: offsets, alignment and labels as format.md says, and
+    /// the file reads back with every label, kind and unit, and the values
+    /// written.
+    #[test]
+    fn any_schema_is_laid_out_by_the_format_and_reads_back(
+        fields in random_fields(),
+        prefix in prop::sample::select(vec!["", "app.", "x_"]),
+        defaults in any::<bool>(),
+    ) {
+        let mut schema = Schema::new().name("random").prefix(prefix).defaults(defaults);
+        for f in &fields {
+            schema = declare(schema, f);
+        }
+        let model = schema.build().unwrap();
+        let m = model.model();
+        check_layout(m.layout, m.fields);
+
+        // The labels, in order: each field's members, each with its parts.
+        let mut at = 0;
+        for f in &fields {
+            let members = f.dims.iter().map(|(_, v)| v.len()).product::<usize>();
+            for member in 0..members {
+                let main = format!("{prefix}{}{}", f.name, label_set(&f.dims, member));
+                prop_assert_eq!(m.fields[at].file_label(), main.clone());
+                // The declared unit, else the type's own.
+                let unit = if f.unit.is_empty() { m.fields[at].ty.default_unit } else { f.unit.as_str() };
+                prop_assert_eq!(m.fields[at].unit, unit);
+                at += 1;
+                while at < m.own_fields && m.fields[at].file_label().starts_with(&format!("{main}.")) {
+                    at += 1;
+                }
+            }
+        }
+        prop_assert_eq!(at, m.own_fields);
+        prop_assert_eq!(m.fields.len(), m.own_fields + if defaults { 8 } else { 0 });
+
+        let dir = tempfile::tempdir().unwrap();
+        let stats = model.builder().dir(dir.path()).create().unwrap();
+        // A distinct count into every counter and every counter member.
+        let mut expected = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            if !matches!(f.kind, Kindly::Counter) {
+                continue;
+            }
+            if f.dims.is_empty() {
+                stats.get::<Counter>(&f.name).unwrap().incr_by(i as u64 + 1);
+                expected.push((format!("{prefix}{}", f.name), i as u64 + 1));
+            } else {
+                let family = stats.family::<Counter>(&f.name).unwrap();
+                for (m, c) in family.iter().enumerate() {
+                    c.incr_by((i * 100 + m) as u64);
+                    expected.push((
+                        format!("{prefix}{}{}", f.name, label_set(&f.dims, m)),
+                        (i * 100 + m) as u64,
+                    ));
+                }
+            }
+        }
+        let snapshot = mmstats::reader::read_path(stats.path().unwrap()).unwrap();
+        prop_assert!(snapshot.meta);
+        prop_assert_eq!(snapshot.stats.len(), m.fields.len());
+        for (stat, spec) in snapshot.stats.iter().zip(m.fields) {
+            prop_assert_eq!(&stat.label, &spec.file_label());
+            prop_assert_eq!(stat.kind, spec.ty.kind);
+            prop_assert_eq!(stat.unit.as_str(), spec.unit);
+        }
+        for (label, count) in expected {
+            prop_assert_eq!(snapshot.get(&label).unwrap().value.to_string(), count.to_string());
+        }
+        for f in fields.iter().filter(|f| matches!(f.kind, Kindly::StaticText9)) {
+            prop_assert_eq!(
+                snapshot.get(&format!("{prefix}{}", f.name)).unwrap().value.to_string(),
+                "static é"
+            );
+        }
+    }
+}
