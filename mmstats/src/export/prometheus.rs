@@ -619,6 +619,25 @@ mod tests {
         }
     }
 
+    /// A count has no dimension: the `metrics` crate's `Unit::Count` adds
+    /// neither a name suffix nor a `# UNIT`.
+    #[test]
+    fn a_count_is_no_unit() {
+        let mut files = [thread(7, 7, 100.5, 5)];
+        let mut jobs = stat("jobs_done", Kind::Counter, Value::Unsigned(3));
+        jobs.unit = "count".into();
+        files[0].stats.push(jobs);
+        let (families, _) = series::model(&files, 0, &Options::default(), None);
+        let text = render(&families, &[]);
+        assert!(
+            text.contains("mmstats_jobs_done_total{cmd=\"web\",pid=\"7\"} 3\n"),
+            "{text}"
+        );
+        let open = render_openmetrics(&families);
+        assert!(!open.contains("# UNIT mmstats_jobs_done"), "{open}");
+        assert!(!open.contains("jobs_done_count"), "{open}");
+    }
+
     #[test]
     fn openmetrics_has_units_created_info_and_eof() {
         let mut files = [thread(7, 7, 100.5, 5), thread(7, 8, 99.25, 6)];

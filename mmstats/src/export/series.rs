@@ -792,10 +792,19 @@ pub fn sanitize(label: &str) -> String {
     name
 }
 
+/// Units that name no dimension (see [`unit_name`]).
+const DIMENSIONLESS: [&str; 3] = ["count", "counts", "1"];
+
 /// A unit as the end of a metric name: lower case, every run of other
 /// characters than ASCII letters and digits one `_` (`seconds`,
-/// `bytes`, `requests_s` for `requests/s`), empty for no unit.
+/// `bytes`, `requests_s` for `requests/s`), empty for no unit. A count
+/// (`count`, `1`: what the `metrics` crate's `Unit::Count` and
+/// OpenTelemetry's `1` say) has no dimension, and a counter's name ends
+/// in `_total` already: no unit either.
 pub fn unit_name(unit: &str) -> String {
+    if DIMENSIONLESS.contains(&unit.trim().to_ascii_lowercase().as_str()) {
+        return String::new();
+    }
     let mut name = String::new();
     for c in unit.chars() {
         if c.is_ascii_alphanumeric() {
