@@ -481,10 +481,12 @@
 
 mod bits;
 mod chunk;
+mod codec;
 mod core;
 mod error;
 mod format;
 mod reader;
+mod sealed;
 mod store;
 mod types;
 mod vfs;

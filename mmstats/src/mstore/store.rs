@@ -3,10 +3,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::chunk::{chunk_paths, list_bases, Chunk};
+use super::chunk::{all_bases, chunk_paths, list_bases, Chunk};
 use super::core::{self, check_name, slot_limit, Core, MetricList};
 use super::error::{Error, IoContext, Result};
 use super::format::{self, Meta};
+use super::sealed::{self, list_sealed, sealed_path, SealedChunk};
 use super::types::{
     make_splits, MetricInfo, OpenOptions, Options, Points, Run, StoreInfo, Value, ValueType,
 };
@@ -23,6 +24,14 @@ pub struct Store {
     list_file: Box<dyn VFile>,
     _lock: Box<dyn VFile>,
     closed: bool,
+    /// Chunks with an index and no sealed file.
+    unsealed: std::collections::BTreeSet<u64>,
+    /// Base of the newest chunk that exists.
+    newest: Option<u64>,
+    /// Whether `sync` seals the chunks the writer has moved past.
+    sealing: bool,
+    /// Chunks that could not be sealed (damage): left as they are.
+    unsealable: std::collections::BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -162,10 +171,12 @@ impl Store {
         // stays reserved. The writer appends to the list before it appends
         // to an index, so a name can only be missing after damage.
         let mut chunk_names = Vec::new();
-        for base in list_bases(f, &chunks_dir)? {
+        for base in all_bases(f, &chunks_dir)? {
             // A damaged chunk index adds no names; it reports itself when
             // read.
             if let Ok(Some(c)) = Chunk::open_index(&fs, &chunks_dir, base, meta.chunk_size) {
+                chunk_names.extend(c.names);
+            } else if let Ok(Some(c)) = SealedChunk::open(&fs, &chunks_dir, base, meta.chunk_size) {
                 chunk_names.extend(c.names);
             }
         }
@@ -178,11 +189,24 @@ impl Store {
             list
         };
         let list_file = vfs::open_file(f, &list_path, Mode::Write)?;
+        let sealed: std::collections::BTreeSet<u64> =
+            list_sealed(f, &chunks_dir)?.into_iter().collect();
+        let unsealed: std::collections::BTreeSet<u64> = list_bases(f, &chunks_dir)?
+            .into_iter()
+            .filter(|b| !sealed.contains(b))
+            .collect();
+        let newest = sealed.iter().chain(unsealed.iter()).max().copied();
+        let mut core = Core::new(fs, dir, meta, true, max_open, list);
+        core.sealed_bases = sealed;
         Ok(Store {
-            core: Core::new(fs, dir, meta, true, max_open, list),
+            core,
             list_file,
             _lock: lock,
             closed: false,
+            unsealed,
+            newest,
+            sealing: true,
+            unsealable: std::collections::BTreeSet::new(),
         })
     }
 
@@ -231,6 +255,13 @@ impl Store {
             None => self.append_metric(metric, V::TYPE)?,
         }
         for sp in make_splits(start, end, self.core.meta.chunk_size) {
+            if self.core.sealed_bases.contains(&sp.base) {
+                self.unseal(sp.base)?;
+            }
+            if !self.unsealed.contains(&sp.base) {
+                self.unsealed.insert(sp.base);
+            }
+            self.newest = self.newest.max(Some(sp.base));
             let Some(c) = self.core.chunk(sp.base, true)? else {
                 return Err(Error::Corrupt {
                     path: chunk_paths(&self.core.chunks_dir, sp.base)[0].clone(),
@@ -321,7 +352,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).ctx(p, "remove"),
         };
-        let doomed: Vec<u64> = list_bases(f.as_ref(), &self.core.chunks_dir)?
+        let doomed: Vec<u64> = all_bases(f.as_ref(), &self.core.chunks_dir)?
             .into_iter()
             .filter(|b| *b < cutoff)
             .collect();
@@ -333,7 +364,11 @@ impl Store {
         // its data file, whatever order the removals reach the disk in.
         for base in &doomed {
             self.core.forget_chunk(*base);
+            self.core.forget_sealed(*base);
+            remove(&sealed_path(&self.core.chunks_dir, *base))?;
             remove(&chunk_paths(&self.core.chunks_dir, *base)[0])?;
+            self.core.sealed_bases.remove(base);
+            self.unsealed.remove(base);
         }
         sync_dir(f.as_ref(), &self.core.chunks_dir)?;
         // Then the rest, durably too: were an old data or presence file to
@@ -357,7 +392,161 @@ impl Store {
         self.list_file
             .sync_data()
             .ctx(&self.core.list_path, "fsync")?;
-        self.core.flush_all()
+        self.core.flush_all()?;
+        if self.sealing {
+            self.seal_passed()?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`sync`](Store::sync) seals (compresses) the chunks the
+    /// writer has moved past; on by default.
+    pub fn set_sealing(&mut self, on: bool) {
+        self.sealing = on;
+    }
+
+    /// Number of sealed (compressed) chunks.
+    pub fn sealed_chunks(&self) -> usize {
+        self.core.sealed_bases.len()
+    }
+
+    /// Seals every chunk older than the newest one, as `sync` does when
+    /// sealing is on. Returns how many were sealed. A chunk whose points
+    /// fail their checksums is left as it is (its reads keep reporting
+    /// the damage).
+    pub fn seal_passed(&mut self) -> Result<usize> {
+        let Some(newest) = self.newest else {
+            return Ok(0);
+        };
+        let todo: Vec<u64> = self
+            .unsealed
+            .range(..newest)
+            .filter(|b| !self.unsealable.contains(b))
+            .copied()
+            .collect();
+        let mut n = 0;
+        for base in todo {
+            match self.seal(base) {
+                Ok(()) => n += 1,
+                Err(Error::Damaged { .. } | Error::Corrupt { .. }) => {
+                    self.unsealable.insert(base);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Rewrites chunk `base` into a sealed file: flush it, read every row
+    /// (checking checksums), encode, write `<base>.sea.tmp`, fsync, rename,
+    /// fsync the directory; then remove the index, fsync the directory,
+    /// remove the data and presence files, fsync it again.
+    fn seal(&mut self, base: u64) -> Result<()> {
+        self.core.close_chunk(base)?;
+        let fs = self.core.fs.clone();
+        let dir = self.core.chunks_dir.clone();
+        let s = self.core.meta.chunk_size;
+        let Some(mut c) = Chunk::open(&fs, &dir, base, s, false)? else {
+            self.unsealed.remove(&base);
+            return Ok(());
+        };
+        let n = s as usize;
+        let mut rows = Vec::new();
+        for r in 0..c.names.len() {
+            let (name, ty) = c.names[r].clone();
+            if c.row(&name).map(|x| x.row as usize) != Some(r) {
+                continue;
+            }
+            let mut raw = vec![0u8; n * 8];
+            let mut present = vec![0u64; n.div_ceil(64)];
+            c.read(r as u32, 0, &mut raw, &mut present, 0)?;
+            let values: Vec<u64> = raw
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect();
+            rows.push((name, ty, present, values));
+        }
+        drop(c);
+        let bytes = sealed::encode(s, base, &rows);
+        let path = sealed_path(&dir, base);
+        write_atomic(fs.as_ref(), &path, &bytes)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        // Check what is in place before the open chunk goes.
+        let check = SealedChunk::open(&fs, &dir, base, s)?.ok_or(Error::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            reason: "sealed chunk vanished right after it was written",
+        })?;
+        for (name, _, present, values) in &rows {
+            let d = check.decode(name)?;
+            if d.as_ref().map(|d| (&d.present, &d.values)) != Some((present, values)) {
+                // Never expected: the open chunk stays, the sealed file goes.
+                let _ = fs.remove_file(&path);
+                sync_dir(fs.as_ref(), &dir)?;
+                return Err(Error::Corrupt {
+                    path,
+                    offset: 0,
+                    reason: "sealed chunk does not read back as the chunk it seals",
+                });
+            }
+        }
+        drop(check);
+        let [idx, dat, bit] = chunk_paths(&dir, base);
+        remove_quiet(fs.as_ref(), &idx)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        remove_quiet(fs.as_ref(), &dat)?;
+        remove_quiet(fs.as_ref(), &bit)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        self.unsealed.remove(&base);
+        self.core.sealed_bases.insert(base);
+        Ok(())
+    }
+
+    /// Turns sealed chunk `base` back into an open chunk, for a write
+    /// into it: make the chunk anew from the sealed points, flush it, then
+    /// remove the sealed file (until then it is the one that counts).
+    fn unseal(&mut self, base: u64) -> Result<()> {
+        let fs = self.core.fs.clone();
+        let dir = self.core.chunks_dir.clone();
+        let s = self.core.meta.chunk_size;
+        self.core.forget_sealed(base);
+        let path = sealed_path(&dir, base);
+        let Some(sc) = SealedChunk::open(&fs, &dir, base, s)? else {
+            self.core.sealed_bases.remove(&base);
+            return Ok(());
+        };
+        let mut rows = Vec::new();
+        for r in 0..sc.names.len() as u32 {
+            if !sc.is_current(r) {
+                continue;
+            }
+            let Some((name, ty)) = sc.names.get(r as usize).cloned() else {
+                continue;
+            };
+            let d = sc.decode(&name)?;
+            rows.push((name, ty, d));
+        }
+        drop(sc);
+        self.core.forget_chunk(base);
+        let mut c = Chunk::create(&fs, &dir, base, s)?;
+        for (name, ty, d) in rows {
+            let row = c.add_row(&name, ty)?;
+            let Some(d) = d else { continue };
+            for (start, n) in super::bits::runs(&d.present, s as usize) {
+                let bytes: Vec<u8> = d.values[start..start + n]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect();
+                c.write(row.row, start as u64, &bytes)?;
+            }
+        }
+        c.flush()?;
+        drop(c);
+        remove_quiet(fs.as_ref(), &path)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        self.core.sealed_bases.remove(&base);
+        self.unsealed.insert(base);
+        Ok(())
     }
 
     /// Syncs and closes the store, releasing the writer lock.
@@ -385,9 +574,31 @@ pub(crate) fn slot_at(meta: &Meta, time: u64) -> Result<u64> {
     Ok(d / meta.resolution.max(1))
 }
 
-/// Removes temporary files and the data/presence files of chunks that have
-/// no index (left by a crash during create or delete).
+fn remove_quiet(fs: &dyn Vfs, p: &Path) -> Result<()> {
+    match fs.remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).ctx(p, "remove"),
+    }
+}
+
+/// Removes temporary files, the data/presence files of chunks that have
+/// no index (left by a crash during create or delete), and the files of an
+/// open chunk beside a sealed file of the same base (left by a crash while
+/// sealing or unsealing: the sealed file is whole, and is the one that
+/// counts).
 fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
+    let sealed = list_sealed(fs, chunks_dir)?;
+    let beside: Vec<u64> = list_bases(fs, chunks_dir)?
+        .into_iter()
+        .filter(|b| sealed.binary_search(b).is_ok())
+        .collect();
+    if !beside.is_empty() {
+        for b in &beside {
+            remove_quiet(fs, &chunk_paths(chunks_dir, *b)[0])?;
+        }
+        sync_dir(fs, chunks_dir)?;
+    }
     for d in [dir, chunks_dir] {
         let mut removed = false;
         for name in fs.list_dir(d).ctx(d, "list directory")? {
