@@ -552,8 +552,10 @@ impl Recorder {
         Ok(sample)
     }
 
-    /// Makes everything written durable and closes the store.
-    pub fn close(self) -> mstore::Result<()> {
+    /// Makes everything written durable, seals (compresses) every chunk,
+    /// the last one too, and closes the store.
+    pub fn close(mut self) -> mstore::Result<()> {
+        self.store.seal_all()?;
         self.store.close()
     }
 }

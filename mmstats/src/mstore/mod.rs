@@ -504,6 +504,13 @@ pub use types::{
     ValueType,
 };
 
+/// Bench support: which value encodings sealing tries: 0 = all (the
+/// default, the shortest kept), 1 = only the store's own, 2 = only `pco`.
+#[doc(hidden)]
+pub fn __set_seal_encodings(which: u8) {
+    codec::set_encodings(which);
+}
+
 /// Longest metric name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 4096;
 

@@ -418,9 +418,22 @@ impl Store {
         let Some(newest) = self.newest else {
             return Ok(0);
         };
+        self.seal_below(newest)
+    }
+
+    /// Syncs, then seals every chunk, the newest too: for a writer that is
+    /// done (a write into a sealed chunk later unseals it). Returns how
+    /// many were sealed; damaged chunks are left as they are.
+    pub fn seal_all(&mut self) -> Result<usize> {
+        self.sync()?;
+        self.seal_below(u64::MAX)
+    }
+
+    fn seal_below(&mut self, below: u64) -> Result<usize> {
+        self.core.flush_all()?;
         let todo: Vec<u64> = self
             .unsealed
-            .range(..newest)
+            .range(..below)
             .filter(|b| !self.unsealable.contains(b))
             .copied()
             .collect();
