@@ -227,7 +227,11 @@ fn crash_child_sealer() {
             match m % 3 {
                 0 => s.put(&name, start, &raw).unwrap(),
                 1 => s
-                    .put(&name, start, &raw.iter().map(|x| *x as i64).collect::<Vec<_>>())
+                    .put(
+                        &name,
+                        start,
+                        &raw.iter().map(|x| *x as i64).collect::<Vec<_>>(),
+                    )
                     .unwrap(),
                 _ => s
                     .put(
@@ -278,7 +282,10 @@ fn verify_sealer(dir: &Path, synced: Option<u64>, end_round: u64) {
                     // KEEP_ROUNDS - 3 rounds of the last sync (deletion
                     // rounds down to a chunk).
                     let kept = synced.is_some_and(|s| round <= s && round + KEEP_ROUNDS - 3 > s);
-                    assert!(!kept, "metric {m} slot {t} (round {round}) synced but unset");
+                    assert!(
+                        !kept,
+                        "metric {m} slot {t} (round {round}) synced but unset"
+                    );
                 }
             }
         }

@@ -268,3 +268,121 @@ fn a_damaged_sealed_chunk_is_an_error_naming_it_never_a_wrong_value() {
         check(&good[..cut], &format!("cut at {cut}"));
     }
 }
+
+fn store_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir.join("chunks"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum::<u64>()
+        + fs::metadata(dir.join("metrics.list")).unwrap().len()
+}
+
+/// Retention by age and by size on a long simulated run: the store's size
+/// stays flat, only whole chunks of the oldest go, and every kept point
+/// reads back exactly.
+#[test]
+fn retention_keeps_the_size_flat_on_a_long_run() {
+    for (keep, max_bytes) in [(Some(2000u64), None), (None, Some(40_000u64))] {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::create(
+            d.path(),
+            Options {
+                chunk_size: 200,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let mut sizes = Vec::new();
+        let mut deleted = Vec::new();
+        for t in 0..40_000u64 {
+            s.put("counter", t, &[t * 10]).unwrap();
+            s.put("gauge", t, &[(noise(t) % 1000) as i64]).unwrap();
+            s.put("avg", t, &[0.5 + (noise(t) % 100) as f64 / 1e4])
+                .unwrap();
+            if t % 50 == 49 {
+                s.sync().unwrap();
+                deleted.extend(
+                    s.retain(keep.map(|k| (t + 1).saturating_sub(k)), max_bytes)
+                        .unwrap(),
+                );
+                sizes.push(store_bytes(d.path()));
+            }
+        }
+        s.close().unwrap();
+        // Flat: the second half of the run is no bigger than the first,
+        // give or take how well its values compress (without retention it
+        // would be twice as big).
+        let half = sizes.len() / 2;
+        let first = *sizes[..half].iter().max().unwrap();
+        let second = *sizes[half..].iter().max().unwrap();
+        assert!(
+            second * 10 <= first * 11,
+            "{keep:?} {max_bytes:?}: grew from {first} to {second}"
+        );
+        if let Some(m) = max_bytes {
+            // Over by at most the newest chunk (open, 3 x 200 x 8 bytes
+            // and its presence records).
+            assert!(second <= m + 8_000, "{second} bytes, limit {m}");
+        }
+        // Oldest first, whole chunks, each once.
+        assert!(deleted.windows(2).all(|w| w[0].base + 200 == w[1].base));
+        assert_eq!(deleted[0].base, 0);
+        assert!(deleted
+            .iter()
+            .all(|x| x.last == x.base + 199 && x.bytes > 0));
+        let mut r = Reader::open(d.path()).unwrap();
+        let gone = deleted.last().unwrap().last + 1;
+        let p = r.get::<u64>("counter", 0, 40_000).unwrap();
+        for (t, v) in p.iter() {
+            assert_eq!(v, (t >= gone).then_some(t * 10), "{keep:?} slot {t}");
+        }
+        if let Some(k) = keep {
+            assert!(
+                gone >= 40_000 - k - 200 && gone <= 40_000 - k,
+                "kept from {gone}"
+            );
+        }
+    }
+}
+
+/// A reader over a chunk that retention deletes: a reader that has it
+/// open keeps reading the same points; one that opens it afterwards reads
+/// unset; no reader reads a wrong value. Also while chunks are deleted
+/// and made again under it.
+#[test]
+fn a_reader_over_a_deleted_chunk_reads_its_points_or_unset_never_garbage() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::create(
+        d.path(),
+        Options {
+            chunk_size: 100,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    for t in 0..350u64 {
+        s.put("a", t, &[t + 1]).unwrap();
+    }
+    s.sync().unwrap();
+    let mut held = Reader::open(d.path()).unwrap();
+    let before = held.get::<u64>("a", 0, 350).unwrap();
+    assert_eq!(before.count_set(), 350);
+    let del = s.retain(Some(200), None).unwrap();
+    assert_eq!(del.iter().map(|x| x.base).collect::<Vec<_>>(), [0, 100]);
+    // The reader that had the chunks open reads them on.
+    assert_eq!(held.get::<u64>("a", 0, 350).unwrap(), before);
+    // A new reader: unset where deleted.
+    let mut fresh = Reader::open(d.path()).unwrap();
+    let p = fresh.get::<u64>("a", 0, 350).unwrap();
+    assert!(p.iter().all(|(t, v)| v == (t >= 200).then_some(t + 1)));
+    // The chunk made again with other values: both readers read the new
+    // ones (or unset before they are synced), never the old.
+    for t in 0..100u64 {
+        s.put("a", t, &[t + 1000]).unwrap();
+    }
+    s.sync().unwrap();
+    for r in [&mut held, &mut fresh] {
+        let p = r.get::<u64>("a", 0, 100).unwrap();
+        assert!(p.iter().all(|(t, v)| v == Some(t + 1000)), "{:?}", p.at(0));
+    }
+}

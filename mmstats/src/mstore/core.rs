@@ -390,6 +390,11 @@ impl Core {
         if self.sealed.get(&base).is_some_and(|c| !c.is_deleted()) {
             return Ok(Loc::Sealed);
         }
+        // What this reader held and the writer has since removed: read on
+        // from it if nothing took its place (a deleted chunk's files stay
+        // whole while they are open).
+        let held_open = self.cache.remove(&base);
+        let held_sealed = self.sealed.remove(&base);
         // The writer creates a sealed file before it removes the chunk's
         // index, and an index before it removes the sealed file it
         // replaces: looking twice for each finds the chunk whichever step
@@ -402,7 +407,25 @@ impl Core {
                 return Ok(Loc::Open);
             }
         }
+        if let Some(c) = held_sealed {
+            self.sealed.insert(base, c);
+            return Ok(Loc::Sealed);
+        }
+        if let Some(c) = held_open {
+            self.cache.insert(base, c);
+            return Ok(Loc::Open);
+        }
         Ok(Loc::Missing)
+    }
+
+    /// The open chunk `locate` found, without looking at the disk again.
+    fn located(&mut self, base: u64) -> Option<&mut Chunk> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.cache.get_mut(&base).map(|c| {
+            c.last_used = tick;
+            c
+        })
     }
 
     /// The decoded row of `name` in sealed chunk `base` (which `locate`
@@ -561,7 +584,7 @@ impl Core {
                 }
                 Loc::Open => {}
             }
-            let Some(c) = self.chunk(sp.base, false)? else {
+            let Some(c) = self.located(sp.base) else {
                 continue;
             };
             let mut row = c.row(name);
@@ -623,7 +646,7 @@ impl Core {
                 }
                 Loc::Open => {}
             }
-            let Some(c) = self.chunk(base, false)? else {
+            let Some(c) = self.located(base) else {
                 continue;
             };
             if !c.writable_view() {

@@ -14,6 +14,19 @@ use super::types::{
 use super::vfs::{self, sync_dir, write_atomic, FsRef, Mode, VFile, Vfs};
 use super::MAX_CHUNK_SIZE;
 
+/// A chunk deleted by [`Store::retain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    /// The chunk's base (its first slot).
+    pub base: u64,
+    /// First slot of the chunk.
+    pub first: u64,
+    /// Last slot of the chunk (included).
+    pub last: u64,
+    /// Bytes its files took.
+    pub bytes: u64,
+}
+
 /// The writer of a store: one per store at a time, enforced by an exclusive
 /// `flock` on the store's `lock` file, held until the `Store` is dropped.
 ///
@@ -347,22 +360,88 @@ impl Store {
         let s = self.core.meta.chunk_size;
         let cutoff = slot / s * s;
         let f = self.core.fs.clone();
+        let doomed: Vec<u64> = all_bases(f.as_ref(), &self.core.chunks_dir)?
+            .into_iter()
+            .filter(|b| *b < cutoff)
+            .collect();
+        self.delete_bases(&doomed)
+    }
+
+    /// Bytes of each chunk's files, oldest chunk first, as `(base, bytes)`.
+    pub fn chunk_bytes(&self) -> Result<Vec<(u64, u64)>> {
+        let f = self.core.fs.as_ref();
+        let dir = &self.core.chunks_dir;
+        let len = |p: &Path| match f.stat(p) {
+            Ok(m) => Ok(m.len),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e).ctx(p, "stat"),
+        };
+        let mut out = Vec::new();
+        for base in all_bases(f, dir)? {
+            let mut n = len(&sealed_path(dir, base))?;
+            for p in &chunk_paths(dir, base) {
+                n += len(p)?;
+            }
+            out.push((base, n));
+        }
+        Ok(out)
+    }
+
+    /// Retention: deletes whole chunks, oldest first, that lie wholly
+    /// before slot `keep_from` (if given), then more of the oldest while
+    /// the chunks' files (apparent sizes) and the metric list take more
+    /// than `max_bytes` (if given). The newest chunk is never deleted, so
+    /// a store can stay over `max_bytes` by that chunk. Returns what was
+    /// deleted; the deletion is durable on return. Readers that hold a
+    /// deleted chunk open keep reading it; others read its slots as unset.
+    pub fn retain(
+        &mut self,
+        keep_from: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Deleted>> {
+        let s = self.core.meta.chunk_size;
+        let sizes = self.chunk_bytes()?;
+        let list = self
+            .core
+            .fs
+            .stat(&self.core.list_path)
+            .map(|m| m.len)
+            .unwrap_or(0);
+        let mut total: u64 = list + sizes.iter().map(|(_, n)| n).sum::<u64>();
+        let mut doomed = Vec::new();
+        for (i, (base, n)) in sizes.iter().enumerate() {
+            let old = keep_from.is_some_and(|k| base.saturating_add(s) <= k);
+            let over = max_bytes.is_some_and(|m| total > m);
+            if i + 1 == sizes.len() || !(old || over) {
+                break;
+            }
+            doomed.push(Deleted {
+                base: *base,
+                first: *base,
+                last: base.saturating_add(s - 1),
+                bytes: *n,
+            });
+            total -= n;
+        }
+        let bases: Vec<u64> = doomed.iter().map(|d| d.base).collect();
+        self.delete_bases(&bases)?;
+        Ok(doomed)
+    }
+
+    fn delete_bases(&mut self, doomed: &[u64]) -> Result<u64> {
+        let f = self.core.fs.clone();
         let remove = |p: &Path| match f.remove_file(p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).ctx(p, "remove"),
         };
-        let doomed: Vec<u64> = all_bases(f.as_ref(), &self.core.chunks_dir)?
-            .into_iter()
-            .filter(|b| *b < cutoff)
-            .collect();
         if doomed.is_empty() {
             return Ok(0);
         }
         // The indexes go first, durably: without its index a chunk does not
         // exist, and a power cut cannot keep a chunk's index while losing
         // its data file, whatever order the removals reach the disk in.
-        for base in &doomed {
+        for base in doomed {
             self.core.forget_chunk(*base);
             self.core.forget_sealed(*base);
             remove(&sealed_path(&self.core.chunks_dir, *base))?;
@@ -374,7 +453,7 @@ impl Store {
         // Then the rest, durably too: were an old data or presence file to
         // come back after a power cut, a chunk made again with this base
         // could find it beside its new index.
-        for base in &doomed {
+        for base in doomed {
             for p in &chunk_paths(&self.core.chunks_dir, *base)[1..] {
                 remove(p)?;
             }
