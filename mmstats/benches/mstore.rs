@@ -367,7 +367,7 @@ fn mix_point(m: usize, t: u64) -> Option<Point> {
         // An average: full-precision floats near 0.44.
         3 => Some(Point::F64(0.44 + (h % 1000) as f64 / 1e5)),
         // A counter with gaps: a tenth of the slots unset, in runs.
-        _ => ((t / 37) % 10 != 0).then_some(Point::U64(t * 3 + h % 2)),
+        _ => (!(t / 37).is_multiple_of(10)).then_some(Point::U64(t * 3 + h % 2)),
     }
 }
 

@@ -271,7 +271,7 @@ fn decode_xor(b: &[u8], pos: &mut usize, out: &mut [u64]) -> Option<()> {
     };
     let mut prev = 0u64;
     let (mut plz, mut ptz) = (u32::MAX, 0u32);
-    for i in 0..out.len() {
+    for (i, slot) in out.iter_mut().enumerate() {
         if i == 0 {
             prev = r.get(64)?;
         } else if r.get(1)? == 1 {
@@ -289,7 +289,7 @@ fn decode_xor(b: &[u8], pos: &mut usize, out: &mut [u64]) -> Option<()> {
                 ptz = tz;
             }
         }
-        out[i] = prev;
+        *slot = prev;
     }
     *pos += r.byte;
     Some(())

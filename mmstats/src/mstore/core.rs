@@ -143,11 +143,14 @@ pub(crate) struct Core {
     pub sealed_bases: std::collections::BTreeSet<u64>,
     /// Decoded rows of sealed chunks, by (base, file id, row), each with
     /// when it was last used; at most [`DECODED_BYTES`] in all.
-    decoded: HashMap<(u64, (u64, u64), u32), (Arc<Decoded>, u64)>,
+    decoded: HashMap<DecodedKey, (Arc<Decoded>, u64)>,
     decoded_bytes: usize,
     tick: u64,
     max_open: usize,
 }
+
+/// (base, file id, row) of a decoded sealed row.
+type DecodedKey = (u64, (u64, u64), u32);
 
 /// Most bytes of decoded sealed rows kept in memory by one writer or
 /// reader.
@@ -346,10 +349,11 @@ impl Core {
             }
             self.sealed.insert(base, c);
         }
-        Ok(self.sealed.get_mut(&base).map(|c| {
+        let mut c = self.sealed.get_mut(&base);
+        if let Some(c) = c.as_mut() {
             c.last_used = tick;
-            c
-        }))
+        }
+        Ok(c)
     }
 
     /// Forgets an open sealed chunk (the writer replaced or removed it).
@@ -422,10 +426,11 @@ impl Core {
     fn located(&mut self, base: u64) -> Option<&mut Chunk> {
         self.tick += 1;
         let tick = self.tick;
-        self.cache.get_mut(&base).map(|c| {
+        let mut c = self.cache.get_mut(&base);
+        if let Some(c) = c.as_mut() {
             c.last_used = tick;
-            c
-        })
+        }
+        c
     }
 
     /// The decoded row of `name` in sealed chunk `base` (which `locate`

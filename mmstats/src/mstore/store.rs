@@ -563,26 +563,32 @@ impl Store {
         let path = sealed_path(&dir, base);
         write_atomic(fs.as_ref(), &path, &bytes)?;
         sync_dir(fs.as_ref(), &dir)?;
-        // Check what is in place before the open chunk goes.
-        let check = SealedChunk::open(&fs, &dir, base, s)?.ok_or(Error::Corrupt {
-            path: path.clone(),
-            offset: 0,
-            reason: "sealed chunk vanished right after it was written",
-        })?;
-        for (name, _, present, values) in &rows {
-            let d = check.decode(name)?;
-            if d.as_ref().map(|d| (&d.present, &d.values)) != Some((present, values)) {
-                // Never expected: the open chunk stays, the sealed file goes.
-                let _ = fs.remove_file(&path);
-                sync_dir(fs.as_ref(), &dir)?;
-                return Err(Error::Corrupt {
-                    path,
-                    offset: 0,
-                    reason: "sealed chunk does not read back as the chunk it seals",
-                });
+        // Check what is in place before the open chunk goes; if it is not
+        // right (never expected), the sealed file goes and the open chunk
+        // stays.
+        let checked = (|| {
+            let check = SealedChunk::open(&fs, &dir, base, s)?.ok_or(Error::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: "sealed chunk vanished right after it was written",
+            })?;
+            for (name, _, present, values) in &rows {
+                let d = check.decode(name)?;
+                if d.as_ref().map(|d| (&d.present, &d.values)) != Some((present, values)) {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        offset: 0,
+                        reason: "sealed chunk does not read back as the chunk it seals",
+                    });
+                }
             }
+            Ok(())
+        })();
+        if let Err(e) = checked {
+            remove_quiet(fs.as_ref(), &path)?;
+            sync_dir(fs.as_ref(), &dir)?;
+            return Err(e);
         }
-        drop(check);
         let [idx, dat, bit] = chunk_paths(&dir, base);
         remove_quiet(fs.as_ref(), &idx)?;
         sync_dir(fs.as_ref(), &dir)?;
