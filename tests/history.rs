@@ -789,3 +789,55 @@ fn retention_deletes_old_chunks_and_says_so() {
         );
     }
 }
+
+/// `query --step` sums up windows: counts add up to the points, min, max
+/// and last are the points', and the rate is the counter's (5 hits every
+/// 100 ms: 50 a second).
+#[test]
+fn query_at_a_step_sums_up_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    record_five_samples(&files, &store, "cmd");
+    let windows = |agg: &str| -> Vec<(u64, Option<f64>)> {
+        let answer = query_json(&store, "cmd:app:t.hits", &["--step", "200ms", "--agg", agg]);
+        assert_eq!(answer["step_ms"], 200, "{answer}");
+        answer["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["count"].as_u64().unwrap(), p["value"].as_f64()))
+            .collect()
+    };
+    let max = windows("max");
+    assert_eq!(max.iter().map(|w| w.0).sum::<u64>(), 5, "{max:?}");
+    let top = max.iter().filter_map(|w| w.1).fold(f64::MIN, f64::max);
+    assert_eq!(top, 40.0);
+    let low = windows("min")
+        .iter()
+        .filter_map(|w| w.1)
+        .fold(f64::MAX, f64::min);
+    assert_eq!(low, 20.0);
+    let last = windows("last");
+    assert_eq!(last.iter().filter_map(|w| w.1).last(), Some(40.0));
+    let rates: Vec<f64> = windows("rate").iter().filter_map(|w| w.1).collect();
+    assert!(
+        !rates.is_empty() && rates.iter().all(|r| (r - 50.0).abs() < 1e-9),
+        "{rates:?}"
+    );
+    // A bad aggregate, or --agg without --step, is a usage error.
+    let s = store.to_str().unwrap();
+    let (output, _, _) = run(&[
+        "query",
+        "--store",
+        s,
+        "cmd:app:t.hits",
+        "--step",
+        "1s",
+        "--agg",
+        "median",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let (output, _, _) = run(&["query", "--store", s, "cmd:app:t.hits", "--agg", "max"]);
+    assert_eq!(output.status.code(), Some(2));
+}
