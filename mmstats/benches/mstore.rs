@@ -587,5 +587,81 @@ fn bench_seal(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_put, bench_get, bench_seal);
+/// A week of one point a second (a counter), read at a 10-minute step:
+/// 1008 windows of 600 points.
+fn bench_step(c: &mut Criterion) {
+    const WEEK: u64 = 7 * 24 * 3600;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("week");
+    let mut s = Store::create(
+        &dir,
+        Options {
+            chunk_size: 3600,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut total = 0u64;
+    for start in (0..WEEK).step_by(3600) {
+        let run: Vec<u64> = (start..start + 3600)
+            .map(|t| {
+                total += 4500 + hash(1, t) % 60;
+                total
+            })
+            .collect();
+        s.put("requests", start, &run).unwrap();
+    }
+    s.seal_all().unwrap();
+    s.close().unwrap();
+    let mut r = Reader::open(&dir).unwrap();
+    let w = mmstats::history::read_step(
+        &mut r,
+        "requests",
+        mmstats::mstore::ValueType::U64,
+        (0, WEEK),
+        600,
+        1.0,
+    )
+    .unwrap();
+    assert_eq!(w.len(), 1008);
+    assert!(w.iter().all(|w| w.count == 600));
+    let mut g = c.benchmark_group("read_step_week_at_10min");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(WEEK));
+    g.bench_function("read_step_again", |b| {
+        b.iter(|| {
+            mmstats::history::read_step(
+                &mut r,
+                "requests",
+                mmstats::mstore::ValueType::U64,
+                (0, WEEK),
+                600,
+                1.0,
+            )
+            .unwrap()
+            .len()
+        })
+    });
+    g.bench_function("read_step_first_read", |b| {
+        b.iter_batched(
+            || Reader::open(&dir).unwrap(),
+            |mut fresh| {
+                mmstats::history::read_step(
+                    &mut fresh,
+                    "requests",
+                    mmstats::mstore::ValueType::U64,
+                    (0, WEEK),
+                    600,
+                    1.0,
+                )
+                .unwrap()
+                .len()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_put, bench_get, bench_seal, bench_step);
 criterion_main!(benches);
