@@ -819,7 +819,7 @@ fn query_at_a_step_sums_up_windows() {
         .fold(f64::MAX, f64::min);
     assert_eq!(low, 20.0);
     let last = windows("last");
-    assert_eq!(last.iter().filter_map(|w| w.1).last(), Some(40.0));
+    assert_eq!(last.iter().filter_map(|w| w.1).next_back(), Some(40.0));
     let rates: Vec<f64> = windows("rate").iter().filter_map(|w| w.1).collect();
     // 50 a second when the samples took consecutive slots; less if a busy
     // machine made one skip a slot.
