@@ -61,6 +61,8 @@
 //! | [`Store::count`], [`Reader::count`] | the number of metrics |
 //! | [`Store::fold`], [`Reader::fold`] | visit every run of consecutive set points |
 //! | [`Store::delete_before`] | delete whole chunks before a slot (see below) |
+//! | [`Store::retain`] | retention: delete the oldest whole chunks by age and by size, never the newest; returns what went ([`Deleted`]) |
+//! | [`Store::seal_passed`], [`Store::seal_all`], [`Store::set_sealing`], [`Store::sealed_chunks`] | seal (compress) chunks; `sync` seals those the writer has moved past unless sealing is off |
 //! | [`Store::sync`] | make everything written durable and visible to readers |
 //! | [`Store::close`] | sync, then release the lock (dropping a `Store` syncs too, ignoring errors) |
 //!
