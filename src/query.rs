@@ -38,6 +38,15 @@ pub struct Args {
     /// Show the change per second instead of the value.
     #[arg(long)]
     rate: bool,
+    /// Read at a coarser resolution: one row per window of this length
+    /// (`1m`, `10m`, `1h`; rounded up to whole intervals), showing --agg of
+    /// its set points (a window without any shows as unset).
+    #[arg(long, value_name = "DURATION", value_parser = when::parse_duration_ms, conflicts_with = "rate")]
+    step: Option<u64>,
+    /// With --step: what each window shows: mean, min, max, last, rate (the
+    /// change per second, restarts handled as --rate does) or count.
+    #[arg(long, value_name = "AGG", default_value = "mean", value_parser = parse_agg, requires = "step")]
+    agg: history::Agg,
     /// Leave out unset points instead of showing them.
     #[arg(long)]
     skip_unset: bool,
@@ -163,6 +172,82 @@ fn slot_range(args: &Args, info: &StoreInfo, now: u64) -> Result<(u64, u64), Sto
     Ok((from, to.max(from)))
 }
 
+fn parse_agg(text: &str) -> Result<history::Agg, String> {
+    history::Agg::parse(text).ok_or_else(|| "one of mean, min, max, last, rate, count".into())
+}
+
+/// `query --step`: one row per window.
+fn run_step(
+    args: &Args,
+    reader: &mut Reader,
+    value_type: ValueType,
+    (from, to): (u64, u64),
+    step_ms: u64,
+) -> Result<Status, Stop> {
+    let info = reader.info();
+    let step = step_ms.div_ceil(info.resolution.max(1)).max(1);
+    let windows = history::read_step(
+        reader,
+        &args.metric,
+        value_type,
+        (from, to),
+        step,
+        info.resolution as f64 / 1000.0,
+    )
+    .map_err(|e| Stop::Fatal(e.to_string()))?;
+    let agg = format!("{:?}", args.agg).to_lowercase();
+    let mut out = Out::new();
+    if args.json {
+        let head = serde_json::json!({
+            "metric": args.metric,
+            "type": "f64",
+            "agg": agg,
+            "interval_ms": info.resolution,
+            "step_ms": step.saturating_mul(info.resolution),
+        })
+        .to_string();
+        out.line(&format!(
+            "{},\"points\":[",
+            head.strip_suffix('}').unwrap_or(&head)
+        ))?;
+    } else if args.csv {
+        out.line("time,unix_ms,value")?;
+    } else {
+        out.line(&format!("{:<24}  {agg}", "time"))?;
+    }
+    let mut first = true;
+    for w in &windows {
+        let value = args.agg.of(w);
+        if value.is_none() && args.skip_unset {
+            continue;
+        }
+        let ms = info.time_of(w.start);
+        let time = when::format_rfc3339(ms);
+        let shown = value.map(Point::F64);
+        if args.json {
+            let point = serde_json::json!({
+                "time": time,
+                "unix_ms": ms,
+                "count": w.count,
+                "value": shown.map_or(serde_json::Value::Null, point_json),
+            });
+            let comma = if first { "" } else { "," };
+            out.line(&format!("{comma}{point}"))?;
+        } else if args.csv {
+            let value = shown.map(|p| p.to_string()).unwrap_or_default();
+            out.line(&format!("{time},{ms},{value}"))?;
+        } else {
+            let value = shown.map_or_else(|| "-".to_string(), |p| p.to_string());
+            out.line(&format!("{time:<24}  {value}"))?;
+        }
+        first = false;
+    }
+    if args.json {
+        out.line("]}")?;
+    }
+    out.finish()
+}
+
 pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut reader = open(&args.store)?;
     let info = reader.info();
@@ -172,6 +257,9 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         Err(e) => return Err(Stop::Fatal(e.to_string())),
     };
     let (from, to) = slot_range(args, &info, when::now_ms())?;
+    if let Some(step_ms) = args.step {
+        return run_step(args, &mut reader, value_type, (from, to), step_ms);
+    }
     let mut out = Out::new();
     let shown_type = if args.rate {
         "f64"

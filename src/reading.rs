@@ -36,7 +36,7 @@ impl LimitArgs {
 }
 
 /// `SIZE`: a number of bytes, or one with K, M, G (KiB, MiB, GiB) after it.
-fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let trimmed = text.trim();
     let (digits, unit) = match trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => trimmed.split_at(at),

@@ -85,6 +85,21 @@ pub struct Args {
     #[arg(long, value_name = "Q,...", value_delimiter = ',', default_value = "p50,p99",
           value_parser = parse_quantile)]
     quantiles: Vec<String>,
+    /// Keep every chunk in the fixed layout instead of compressing the
+    /// chunks left behind (and all of them at the end), for a file system
+    /// that compresses by itself.
+    #[arg(long)]
+    no_compress: bool,
+    /// Keep this much history (`7d`, `12h`): after each sample, whole
+    /// chunks older than that are deleted, oldest first, and each deletion
+    /// is logged.
+    #[arg(long, value_name = "DURATION", value_parser = when::parse_duration_ms)]
+    retain: Option<u64>,
+    /// Keep the store's files under this size (`1G`, `500M`): after each
+    /// sample, the oldest whole chunks are deleted while it is bigger (the
+    /// newest chunk is always kept), and each deletion is logged.
+    #[arg(long, value_name = "SIZE", value_parser = crate::reading::parse_size)]
+    max_bytes: Option<usize>,
     #[command(flatten)]
     limits: LimitArgs,
     /// Files, directories (their *.mmstats files) or glob patterns, looked
@@ -196,7 +211,12 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         .limits(args.limits.limits())
         .all_users(args.all_users)
         .max_series(args.max_series)
-        .quantiles(args.quantiles.clone());
+        .quantiles(args.quantiles.clone())
+        .compress(!args.no_compress)
+        .retain(
+            args.retain.map(|ms| ms.div_ceil(info.resolution.max(1))),
+            args.max_bytes.map(|b| b as u64),
+        );
     let (mut samples, mut points): (u64, u64) = (0, 0);
     let mut next_slot: u64 = if args.on_input { 0 } else { first };
     let result = 'run: loop {
@@ -241,6 +261,17 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         }
         if sample.left_out {
             out.failed();
+        }
+        for d in &sample.deleted {
+            // Logged even with --quiet: data went away.
+            out::warn(&format!(
+                "retention: deleted the chunk of {} to {} (slots {} to {}, {} bytes)",
+                when::format_rfc3339(info.time_of(d.first)),
+                when::format_rfc3339(info.time_of(d.last)),
+                d.first,
+                d.last,
+                d.bytes
+            ));
         }
         samples = samples.saturating_add(1);
         points = points.saturating_add(sample.written);

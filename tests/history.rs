@@ -239,6 +239,11 @@ fn values_u64(answer: &Json) -> Vec<u64> {
 /// each sample: `cmd:app:t.hits` goes 20, 25, ... 40 (two threads of 10).
 /// Returns the store and the writer's pid.
 fn record_five_samples(files: &Path, store: &Path, by: &str) -> u32 {
+    record_five_samples_with(files, store, by, &[])
+}
+
+/// The same, with more arguments for `record`.
+fn record_five_samples_with(files: &Path, store: &Path, by: &str, extra: &[&str]) -> u32 {
     let mut w = writer(files);
     let pid = w.child.id();
     let mut record = mmstats();
@@ -255,6 +260,7 @@ fn record_five_samples(files: &Path, store: &Path, by: &str) -> u32 {
         store.to_str().unwrap(),
         files.to_str().unwrap(),
     ]);
+    record.args(extra);
     let mut r = Driven::spawn(record);
     assert!(r.next_line().starts_with("recording into "));
     for i in 0..5 {
@@ -461,7 +467,8 @@ fn a_damaged_chunk_names_its_file_and_spares_other_series() {
     let tmp = tempfile::tempdir().unwrap();
     let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
     std::fs::create_dir(&files).unwrap();
-    record_five_samples(&files, &store, "cmd");
+    // The open chunks' files are damaged by hand: no compression.
+    record_five_samples_with(&files, &store, "cmd", &["--no-compress"]);
     // The first chunk's data file keeps only its first row: the first
     // series written (`t.hits`, the first label). The next rows' points
     // are gone, which their presence bits reveal.
@@ -502,7 +509,8 @@ fn a_damaged_metric_list_or_a_flipped_bit_is_named_and_the_rest_still_shown() {
     let tmp = tempfile::tempdir().unwrap();
     let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
     std::fs::create_dir(&files).unwrap();
-    record_five_samples(&files, &store, "cmd");
+    // The open chunks' files are damaged by hand: no compression.
+    record_five_samples_with(&files, &store, "cmd", &["--no-compress"]);
     let s = store.to_str().unwrap();
     // One byte of the first record of the metric list.
     let list = store.join("metrics.list");
@@ -729,4 +737,109 @@ fn every_point_is_taken_at_the_start_of_its_slot() {
             "the point of the slot at {slot_ms} was read at {read_at}: {answer}"
         );
     }
+}
+
+/// `--max-bytes` and `--retain` delete the oldest whole chunks after a
+/// sample, log each deletion, and keep the newest; what is kept reads back.
+#[test]
+fn retention_deletes_old_chunks_and_says_so() {
+    for limit in [["--max-bytes", "1"], ["--retain", "200ms"]] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+        std::fs::create_dir(&files).unwrap();
+        let mut w = writer(&files);
+        let mut record = mmstats();
+        record.args([
+            "record",
+            "--on-input",
+            "--interval",
+            "100ms",
+            "--chunk-size",
+            "2",
+            "--store",
+            store.to_str().unwrap(),
+            files.to_str().unwrap(),
+        ]);
+        record.args(limit);
+        let mut r = Driven::spawn(record);
+        assert!(r.next_line().starts_with("recording into "));
+        for _ in 0..8 {
+            r.send("sample");
+            let line = r.next_line();
+            assert!(line.contains(" points written"), "{line}");
+            incr(&mut w, 1);
+            // Slots are the clock's: let one pass between samples.
+            std::thread::sleep(std::time::Duration::from_millis(110));
+        }
+        let (output, _) = r.finish();
+        assert!(output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(
+            stderr.contains("retention: deleted the chunk of "),
+            "{limit:?}: {stderr}"
+        );
+        let chunks = std::fs::read_dir(store.join("chunks")).unwrap().count();
+        assert!(chunks <= 2, "{limit:?}: {chunks} chunk files left");
+        // The newest points are still there, exactly.
+        let hits = query_json(&store, "cmd:app:t.hits", &[]);
+        let v = values_u64(&hits);
+        assert!(
+            !v.is_empty() && v.windows(2).all(|p| p[0] < p[1]),
+            "{limit:?}: {v:?}"
+        );
+    }
+}
+
+/// `query --step` sums up windows: counts add up to the points, min, max
+/// and last are the points', and the rate is the counter's (5 hits every
+/// 100 ms: 50 a second).
+#[test]
+fn query_at_a_step_sums_up_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    record_five_samples(&files, &store, "cmd");
+    let windows = |agg: &str| -> Vec<(u64, Option<f64>)> {
+        let answer = query_json(&store, "cmd:app:t.hits", &["--step", "200ms", "--agg", agg]);
+        assert_eq!(answer["step_ms"], 200, "{answer}");
+        answer["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["count"].as_u64().unwrap(), p["value"].as_f64()))
+            .collect()
+    };
+    let max = windows("max");
+    assert_eq!(max.iter().map(|w| w.0).sum::<u64>(), 5, "{max:?}");
+    let top = max.iter().filter_map(|w| w.1).fold(f64::MIN, f64::max);
+    assert_eq!(top, 40.0);
+    let low = windows("min")
+        .iter()
+        .filter_map(|w| w.1)
+        .fold(f64::MAX, f64::min);
+    assert_eq!(low, 20.0);
+    let last = windows("last");
+    assert_eq!(last.iter().filter_map(|w| w.1).next_back(), Some(40.0));
+    let rates: Vec<f64> = windows("rate").iter().filter_map(|w| w.1).collect();
+    // 50 a second when the samples took consecutive slots; less if a busy
+    // machine made one skip a slot.
+    assert!(
+        !rates.is_empty() && rates.iter().all(|r| *r > 0.0 && *r <= 50.0 + 1e-9),
+        "{rates:?}"
+    );
+    // A bad aggregate, or --agg without --step, is a usage error.
+    let s = store.to_str().unwrap();
+    let (output, _, _) = run(&[
+        "query",
+        "--store",
+        s,
+        "cmd:app:t.hits",
+        "--step",
+        "1s",
+        "--agg",
+        "median",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let (output, _, _) = run(&["query", "--store", s, "cmd:app:t.hits", "--agg", "max"]);
+    assert_eq!(output.status.code(), Some(2));
 }

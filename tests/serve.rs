@@ -636,6 +636,26 @@ fn history_from_the_store() {
         400
     );
     assert_eq!(server.json("/snapshot")["history"], true);
+    // At a step: one point per window, its mean (or ?agg=).
+    let w = server.json("/history/t.hits?from=1004&to=1008&step=2");
+    assert_eq!(w["step"], 2);
+    assert_eq!(w["points"], serde_json::json!([[1004, 10.0], [1006, 25.0]]));
+    let w = server.json("/history/t.hits?from=1004&to=1008&step=2&agg=max");
+    assert_eq!(w["points"], serde_json::json!([[1004, 10.0], [1006, 30.0]]));
+    assert_eq!(
+        server
+            .get("/history/t.hits?from=1004&to=1008&step=2&agg=median")
+            .0,
+        400
+    );
+    assert_eq!(
+        server.get("/history/t.hits?from=1004&to=1008&step=x").0,
+        400
+    );
+    // A wide range without a step: the server chooses one, and answers.
+    let w = server.json("/history/t.hits?from=1000&to=1000000");
+    assert!(w["step"].as_u64().unwrap() >= 400, "{w}");
+    assert_eq!(w["points"].as_array().unwrap().len(), 1, "{w}");
 }
 
 #[test]
@@ -1447,9 +1467,15 @@ fn history_is_bounded_and_a_fifo_in_the_store_stalls_nothing_else() {
         widest["points"],
         serde_json::json!([[1005, 10], [1006, 20], [1007, 30], [1200, 40]])
     );
-    let (status, body) = server.get("/history/t.hits?from=1000&to=101001");
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("100000"), "{body}");
+    // One slot more: the server chooses a step that keeps the answer
+    // within AUTO_HISTORY_WINDOWS windows.
+    let wider = server.json("/history/t.hits?from=1000&to=101001");
+    assert_eq!(wider["step"], 51, "{wider}");
+    assert_eq!(
+        wider["points"],
+        serde_json::json!([[1000, 20.0], [1153, 40.0]])
+    );
+    // Past what a stepped answer reads: refused before anything is read.
     let (status, body) = server.get("/history/t.hits?from=0&to=67108864");
     assert_eq!(status, 400, "{body}");
     // Without `from`, 300 slots before `to`.

@@ -140,6 +140,21 @@ fn bench_put(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    g.bench_function("mstore_put_whole_runs_and_sync_no_sealing", |b| {
+        b.iter_batched(
+            || {
+                let (d, mut s) = fresh();
+                s.set_sealing(false);
+                (d, s)
+            },
+            |(d, mut s)| {
+                fill_runs(&mut s, &names, &data);
+                s.sync().unwrap();
+                (d, s)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("fs_baseline_write_and_fsync", |b| {
         b.iter_batched(
             || tempfile::tempdir().unwrap(),
@@ -161,8 +176,29 @@ fn bench_get(c: &mut Criterion) {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("s");
     let mut s = Store::create(&dir, options()).unwrap();
+    // Today's layout, open chunks: the figures before sealing existed.
+    s.set_sealing(false);
     fill_runs(&mut s, &names, &data);
     s.close().unwrap();
+    // The same points, every chunk sealed (compressed).
+    let sealed_dir = d.path().join("sealed");
+    let mut s = Store::create(&sealed_dir, options()).unwrap();
+    fill_runs(&mut s, &names, &data);
+    s.seal_all().unwrap();
+    s.close().unwrap();
+    let open_sealed = || {
+        Reader::open_with(
+            &sealed_dir,
+            OpenOptions {
+                max_open_chunks: 32,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut rs = open_sealed();
+    let p = rs.get::<u64>(&names[42], 0, POINTS).unwrap();
+    assert_eq!(p.raw_values(), &data[42][..]);
     let raw = d.path().join("raw");
     let bytes: Vec<u8> = data
         .iter()
@@ -228,6 +264,18 @@ fn bench_get(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // From sealed chunks: a reader keeps decoded rows (up to 64 MiB), so
+    // a second read copies; a fresh reader reads, checks and decodes.
+    g.bench_function("sealed_get_full_range", |b| {
+        b.iter(|| rs.get::<u64>(&names[42], 0, POINTS).unwrap().len())
+    });
+    g.bench_function("sealed_get_full_range_first_read", |b| {
+        b.iter_batched(
+            open_sealed,
+            |mut fresh| fresh.get::<u64>(&names[42], 0, POINTS).unwrap().len(),
+            BatchSize::SmallInput,
+        )
+    });
     let raw_f = File::open(&raw).unwrap();
     // SAFETY: the file is private to this benchmark and not truncated while
     // it is mapped.
@@ -263,6 +311,26 @@ fn bench_get(c: &mut Criterion) {
                 .sum::<u64>()
         })
     });
+    g.bench_function("sealed_get_windows", |b| {
+        b.iter(|| {
+            names
+                .iter()
+                .map(|name| rs.get::<u64>(name, from, to).unwrap().count_set())
+                .sum::<u64>()
+        })
+    });
+    g.bench_function("sealed_get_windows_first_read", |b| {
+        b.iter_batched(
+            open_sealed,
+            |mut fresh| {
+                names
+                    .iter()
+                    .map(|name| fresh.get::<u64>(name, from, to).unwrap().count_set())
+                    .sum::<u64>()
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.bench_function("fs_baseline_pread_100x8KB", |b| {
         b.iter(|| {
             let mut sum = 0;
@@ -285,5 +353,315 @@ fn bytemuck_bytes(v: &mut [u64]) -> &mut [u8] {
     bytemuck::cast_slice_mut(v)
 }
 
-criterion_group!(benches, bench_put, bench_get);
+/// One of the synthetic mix's classes: steady counters, noisy gauges,
+/// constants, float averages, counters with gaps.
+fn mix_point(m: usize, t: u64) -> Option<Point> {
+    let h = hash(m as u64, t);
+    match m % 5 {
+        // A counter at about 100/s with a jitter of a few.
+        0 => Some(Point::U64(t * 100 + h % 8 + m as u64 * 1000)),
+        // A gauge that is noise over 0..1000.
+        1 => Some(Point::I64((h % 1000) as i64)),
+        // A constant.
+        2 => Some(Point::I64(m as i64)),
+        // An average: full-precision floats near 0.44.
+        3 => Some(Point::F64(0.44 + (h % 1000) as f64 / 1e5)),
+        // A counter with gaps: a tenth of the slots unset, in runs.
+        _ => (!(t / 37).is_multiple_of(10)).then_some(Point::U64(t * 3 + h % 2)),
+    }
+}
+
+/// The series `mmstats record` writes from the web server demo (two
+/// workers, about 4,500 requests a second, combined by command), one
+/// point a second: counters of requests, bytes and six response classes,
+/// the in-flight gauge, the mean latency, the up flag.
+fn demo_point(m: usize, t: u64, state: &mut [u64; 12]) -> Option<Point> {
+    let h = hash(m as u64 + 77, t);
+    let req = 4500 + h % 60;
+    match m {
+        0 => {
+            state[0] += req;
+            Some(Point::U64(state[0]))
+        }
+        1 => {
+            state[1] += req * 612 + h % 5000;
+            Some(Point::U64(state[1]))
+        }
+        2..=7 => {
+            let share = [70, 5, 1, 20, 3, 1][m - 2];
+            state[m] += req * share / 100 + h % 3;
+            Some(Point::U64(state[m]))
+        }
+        8 => Some(Point::I64((h % 3) as i64)),
+        9 => Some(Point::F64(0.000_44 + (h % 1000) as f64 * 1e-8)),
+        10 => Some(Point::U64(1)),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Point {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+}
+
+fn hash(a: u64, b: u64) -> u64 {
+    let mut z = (a << 40 ^ b).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Disk use of a directory tree, as `du` counts it (allocated blocks).
+fn du(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let md = e.metadata().unwrap();
+        total += if md.is_dir() {
+            du(&e.path())
+        } else {
+            md.blocks() * 512
+        };
+    }
+    total
+}
+
+/// Writes `metrics` series of `slots` points, one slot at a time as the
+/// recorder does, into a new store; returns (points, bytes on disk).
+fn build_store(
+    dir: &std::path::Path,
+    chunk: u64,
+    metrics: usize,
+    slots: u64,
+    sealing: bool,
+    point: &mut dyn FnMut(usize, u64) -> Option<Point>,
+) -> (u64, u64) {
+    let mut s = Store::create(
+        dir,
+        Options {
+            chunk_size: chunk,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    s.set_sealing(sealing);
+    let names: Vec<String> = (0..metrics).map(|m| format!("series.{m:03}")).collect();
+    let mut points = 0;
+    for t in 0..slots {
+        for (m, name) in names.iter().enumerate() {
+            let r = match point(m, t) {
+                Some(Point::U64(v)) => s.put(name, t, &[v]),
+                Some(Point::I64(v)) => s.put(name, t, &[v]),
+                Some(Point::F64(v)) => s.put(name, t, &[v]),
+                None => continue,
+            };
+            r.unwrap();
+            points += 1;
+        }
+        if t % 60 == 59 {
+            s.sync().unwrap();
+        }
+    }
+    if sealing {
+        s.seal_all().unwrap();
+    }
+    s.close().unwrap();
+    (points, du(dir))
+}
+
+/// Bytes per point on disk, printed (not timed): the synthetic mix and the
+/// demo's series, in today's layout and sealed with each encoding.
+fn report_sizes() {
+    let d = tempfile::tempdir().unwrap();
+    let line = |what: &str,
+                sealing: bool,
+                enc: u8,
+                f: &mut dyn FnMut(&std::path::Path, bool) -> (u64, u64)| {
+        mmstats::mstore::__set_seal_encodings(enc);
+        let dir = d.path().join(format!("{what}-{sealing}-{enc}"));
+        let (points, bytes) = f(&dir, sealing);
+        let how = match (sealing, enc) {
+            (false, _) => "open chunks (today's layout)",
+            (true, 0) => "sealed, shortest of own and pco per metric",
+            (true, 1) => "sealed, own encodings only",
+            _ => "sealed, pco only",
+        };
+        println!(
+            "bytes per point: {what:<28} {how:<44} {:>6.3}  ({bytes} bytes, {points} points)",
+            bytes as f64 / points as f64
+        );
+    };
+    for (sealing, enc) in [(false, 0), (true, 1), (true, 2), (true, 0)] {
+        line("mix 100 x 100,000", sealing, enc, &mut |dir, sealing| {
+            build_store(dir, CHUNK, 100, POINTS, sealing, &mut mix_point)
+        });
+        line("demo, 1 h at 1 s", sealing, enc, &mut |dir, sealing| {
+            let mut state = [0u64; 12];
+            build_store(dir, 3600, 11, 3600, sealing, &mut |m, t| {
+                demo_point(m, t, &mut state)
+            })
+        });
+    }
+    mmstats::mstore::__set_seal_encodings(0);
+}
+
+/// Sealing one chunk of 100 metrics x 100,000 points, beside the sync of
+/// the same points in the open layout.
+fn bench_seal(c: &mut Criterion) {
+    report_sizes();
+    let names = names();
+    let data: Vec<Vec<u64>> = (0..METRICS)
+        .map(|m| {
+            (0..POINTS)
+                .map(|t| match mix_point(m, t) {
+                    Some(Point::U64(v)) => v,
+                    Some(Point::I64(v)) => v as u64,
+                    Some(Point::F64(v)) => v as u64,
+                    None => t,
+                })
+                .collect()
+        })
+        .collect();
+    let filled = || {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::create(
+            d.path().join("s"),
+            Options {
+                chunk_size: POINTS,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        fill_runs(&mut s, &names, &data);
+        s.set_sealing(false);
+        s.sync().unwrap();
+        (d, s)
+    };
+    let mut g = c.benchmark_group("seal_100x100k");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(TOTAL));
+    for (name, enc) in [
+        ("seal_all", 0u8),
+        ("seal_own_only", 1),
+        ("seal_pco_only", 2),
+    ] {
+        g.bench_function(name, |b| {
+            mmstats::mstore::__set_seal_encodings(enc);
+            b.iter_batched(
+                filled,
+                |(d, mut s)| {
+                    assert_eq!(s.seal_all().unwrap(), 1);
+                    (d, s)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    mmstats::mstore::__set_seal_encodings(0);
+    g.bench_function("baseline_put_and_sync_open_layout", |b| {
+        b.iter_batched(
+            || {
+                let d = tempfile::tempdir().unwrap();
+                let mut s = Store::create(
+                    d.path().join("s"),
+                    Options {
+                        chunk_size: POINTS,
+                        ..Options::default()
+                    },
+                )
+                .unwrap();
+                s.set_sealing(false);
+                (d, s)
+            },
+            |(d, mut s)| {
+                fill_runs(&mut s, &names, &data);
+                s.sync().unwrap();
+                (d, s)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+/// A week of one point a second (a counter), read at a 10-minute step:
+/// 1008 windows of 600 points.
+fn bench_step(c: &mut Criterion) {
+    const WEEK: u64 = 7 * 24 * 3600;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("week");
+    let mut s = Store::create(
+        &dir,
+        Options {
+            chunk_size: 3600,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut total = 0u64;
+    for start in (0..WEEK).step_by(3600) {
+        let run: Vec<u64> = (start..start + 3600)
+            .map(|t| {
+                total += 4500 + hash(1, t) % 60;
+                total
+            })
+            .collect();
+        s.put("requests", start, &run).unwrap();
+    }
+    s.seal_all().unwrap();
+    s.close().unwrap();
+    let mut r = Reader::open(&dir).unwrap();
+    let w = mmstats::history::read_step(
+        &mut r,
+        "requests",
+        mmstats::mstore::ValueType::U64,
+        (0, WEEK),
+        600,
+        1.0,
+    )
+    .unwrap();
+    assert_eq!(w.len(), 1008);
+    assert!(w.iter().all(|w| w.count == 600));
+    let mut g = c.benchmark_group("read_step_week_at_10min");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(WEEK));
+    g.bench_function("read_step_again", |b| {
+        b.iter(|| {
+            mmstats::history::read_step(
+                &mut r,
+                "requests",
+                mmstats::mstore::ValueType::U64,
+                (0, WEEK),
+                600,
+                1.0,
+            )
+            .unwrap()
+            .len()
+        })
+    });
+    g.bench_function("read_step_first_read", |b| {
+        b.iter_batched(
+            || Reader::open(&dir).unwrap(),
+            |mut fresh| {
+                mmstats::history::read_step(
+                    &mut fresh,
+                    "requests",
+                    mmstats::mstore::ValueType::U64,
+                    (0, WEEK),
+                    600,
+                    1.0,
+                )
+                .unwrap()
+                .len()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_put, bench_get, bench_seal, bench_step);
 criterion_main!(benches);

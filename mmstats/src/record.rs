@@ -352,6 +352,9 @@ pub struct Sample {
     pub over_limit: usize,
     /// Files left out because another user owns them.
     pub others: usize,
+    /// Chunks deleted by retention after this sample (see
+    /// [`Recorder::retain`]).
+    pub deleted: Vec<mstore::Deleted>,
 }
 
 /// Samples files into a store: a [`Collector`], the grouping and rules,
@@ -373,6 +376,12 @@ pub struct Recorder {
     quantiles: Vec<String>,
     /// Each histogram series' histogram at the previous sample.
     histograms: HashMap<String, Histogram>,
+    /// Retention: slots kept behind the newest sample, bytes the store may
+    /// take.
+    retain_slots: Option<u64>,
+    max_bytes: Option<u64>,
+    /// Whether chunks are sealed.
+    compress: bool,
 }
 
 impl Recorder {
@@ -391,7 +400,31 @@ impl Recorder {
             in_chunk: HashSet::new(),
             quantiles: DEFAULT_QUANTILES.map(str::to_string).to_vec(),
             histograms: HashMap::new(),
+            retain_slots: None,
+            max_bytes: None,
+            compress: true,
         }
+    }
+
+    /// Whether chunks are sealed (compressed): those left behind at each
+    /// sample's sync, and every one at [`close`](Recorder::close). On by
+    /// default; off keeps every chunk in the fixed layout (for a file
+    /// system that compresses by itself).
+    pub fn compress(mut self, on: bool) -> Recorder {
+        self.compress = on;
+        self.store.set_sealing(on);
+        self
+    }
+
+    /// Retention, applied after each sample with [`Store::retain`]: whole
+    /// chunks that lie wholly more than `slots` slots before the sample
+    /// are deleted, then the oldest while the store takes more than
+    /// `max_bytes` (the newest chunk is always kept). What was deleted is
+    /// in [`Sample::deleted`].
+    pub fn retain(mut self, slots: Option<u64>, max_bytes: Option<u64>) -> Recorder {
+        self.retain_slots = slots;
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Records these numbers of every histogram over each interval (names
@@ -549,11 +582,21 @@ impl Recorder {
             }
         }
         self.store.sync()?;
+        if self.retain_slots.is_some() || self.max_bytes.is_some() {
+            let keep_from = self
+                .retain_slots
+                .map(|n| slot.saturating_add(1).saturating_sub(n));
+            sample.deleted = self.store.retain(keep_from, self.max_bytes)?;
+        }
         Ok(sample)
     }
 
-    /// Makes everything written durable and closes the store.
-    pub fn close(self) -> mstore::Result<()> {
+    /// Makes everything written durable, seals (compresses) every chunk,
+    /// the last one too, and closes the store.
+    pub fn close(mut self) -> mstore::Result<()> {
+        if self.compress {
+            self.store.seal_all()?;
+        }
         self.store.close()
     }
 }

@@ -195,3 +195,180 @@ fn sigkill_mid_stream_loses_nothing_synced_and_reads_nothing_wrong() {
     }
     assert!(synced.unwrap() >= 15);
 }
+
+/// Slots per round of the sealing writer, and its chunk size: a chunk is
+/// sealed every two or three rounds.
+const SEAL_ROUND: u64 = 20;
+const SEAL_CHUNK: u64 = 50;
+/// Rounds the sealing writer keeps: older chunks are deleted.
+const KEEP_ROUNDS: u64 = 30;
+
+#[test]
+#[ignore = "not a test on its own: sigkill_while_sealing_and_deleting starts it as the writer it kills"]
+fn crash_child_sealer() {
+    let Ok(dir) = std::env::var("MSTORE_SEAL_CHILD") else {
+        return;
+    };
+    let first: u64 = std::env::var("MSTORE_FIRST_ROUND")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let o = Options {
+        chunk_size: SEAL_CHUNK,
+        max_open_chunks: 2,
+        ..Options::default()
+    };
+    let mut s = open_writer(|| Store::open_or_create(&dir, o));
+    for round in first..first + 100_000 {
+        let start = round * SEAL_ROUND;
+        for m in 0..4u64 {
+            let name = format!("metric-{m}");
+            let raw: Vec<u64> = (start..start + SEAL_ROUND).map(|t| val(m, t)).collect();
+            match m % 3 {
+                0 => s.put(&name, start, &raw).unwrap(),
+                1 => s
+                    .put(
+                        &name,
+                        start,
+                        &raw.iter().map(|x| *x as i64).collect::<Vec<_>>(),
+                    )
+                    .unwrap(),
+                _ => s
+                    .put(
+                        &name,
+                        start,
+                        &raw.iter().map(|x| f64::from_bits(*x)).collect::<Vec<_>>(),
+                    )
+                    .unwrap(),
+            }
+        }
+        // Every third round, the same values again into a chunk already
+        // sealed: it is unsealed, and sealed again at the sync.
+        if round % 3 == 2 && round >= 6 {
+            let t = (round - 6) * SEAL_ROUND;
+            s.put("metric-0", t, &[val(0, t)]).unwrap();
+        }
+        // Sync: seals the chunks passed.
+        s.sync().unwrap();
+        // Retention: whole chunks older than KEEP_ROUNDS rounds go.
+        if round > KEEP_ROUNDS {
+            s.delete_before((round - KEEP_ROUNDS) * SEAL_ROUND).unwrap();
+        }
+        println!("SYNC {round}");
+    }
+}
+
+/// Checks the sealing writer's store: every point of a synced round that
+/// retention keeps is exact and set, every point exact or unset.
+fn verify_sealer(dir: &Path, synced: Option<u64>, end_round: u64) {
+    let mut r = Reader::open(dir).unwrap();
+    let end = end_round * SEAL_ROUND;
+    for m in 0..4u64 {
+        let pts = match read_bits(&mut r, m, end) {
+            Ok(p) => p,
+            Err(Error::UnknownMetric { .. }) => {
+                assert!(synced.is_none(), "metric {m} lost");
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        for (t, got) in pts.into_iter().enumerate() {
+            let t = t as u64;
+            let round = t / SEAL_ROUND;
+            match got {
+                Some(v) => assert_eq!(v, val(m, t), "metric {m} slot {t} wrong"),
+                None => {
+                    // Kept for certain: synced, and within the last
+                    // KEEP_ROUNDS - 3 rounds of the last sync (deletion
+                    // rounds down to a chunk).
+                    let kept = synced.is_some_and(|s| round <= s && round + KEEP_ROUNDS - 3 > s);
+                    assert!(
+                        !kept,
+                        "metric {m} slot {t} (round {round}) synced but unset"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// SIGKILL at 120 random moments of a writer that seals a chunk every two
+/// or three rounds, unseals and seals again, and deletes old chunks: the
+/// store always opens, synced points within the kept range read back
+/// exactly, nothing reads back wrong.
+#[test]
+fn sigkill_while_sealing_and_deleting() {
+    let d = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut synced: Option<u64> = None;
+    let mut high = 0u64;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = seed | 1;
+    let mut sealed_seen = 0;
+    for life in 0..120 {
+        let first = synced.map_or(0, |s| s + 1);
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash_child_sealer",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MSTORE_SEAL_CHILD", d.path())
+            .env("MSTORE_FIRST_ROUND", first.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // Read its syncs on a thread; kill it at a random moment after
+        // its first one.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(r) = line.find("SYNC ").map(|i| &line[i + 5..]) {
+                    if tx.send(r.parse::<u64>().unwrap()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let r = rx.recv().expect("child ended before its first sync");
+        synced = Some(r);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(std::time::Duration::from_micros(rng % 40_000));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        for r in rx.try_iter() {
+            synced = Some(r);
+        }
+        high = high.max(synced.unwrap_or(0) + 1);
+        let ctx = format!("life {life}, seed {seed}");
+        let run = std::panic::catch_unwind(|| {
+            verify_sealer(d.path(), synced, high + 20);
+            // A new writer opens what the killed one left, and cleans up.
+            let s = Store::open(d.path()).unwrap();
+            drop(s);
+            verify_sealer(d.path(), synced, high + 20);
+        });
+        if let Err(e) = run {
+            panic!("{ctx}: {e:?}");
+        }
+        sealed_seen += std::fs::read_dir(d.path().join("chunks"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sea"))
+            })
+            .count();
+    }
+    assert!(synced.unwrap() >= 120, "only {synced:?} rounds synced");
+    assert!(sealed_seen >= 120, "only {sealed_seen} sealed chunks seen");
+}

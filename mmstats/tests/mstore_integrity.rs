@@ -29,6 +29,7 @@ fn val(m: u64, t: u64) -> u64 {
 /// Metrics "a" (u64), "b" (i64), "c" (f64) with points 0..2 * S, synced.
 fn build(dir: &Path) {
     let mut s = Store::create(dir, opts()).unwrap();
+    s.set_sealing(false); // these tests are about open chunks
     let a: Vec<u64> = (0..2 * S).map(|t| val(0, t)).collect();
     let b: Vec<i64> = (0..2 * S).map(|t| val(1, t) as i64).collect();
     let c: Vec<f64> = (0..2 * S).map(|t| f64::from_bits(val(2, t))).collect();
@@ -110,6 +111,7 @@ fn a_flipped_bit_in_a_data_file_is_an_error_naming_the_file_and_slots() {
         Err(e) => assert!(e.to_string().contains(&dat.display().to_string()), "{e}"),
     };
     let mut s = Store::open(d.path()).unwrap();
+    s.set_sealing(false); // these tests are about open chunks
     assert!(s.get::<u64>("a", 0, 10).is_err());
     named(s.put("a", 10, &[val(0, 10)]));
     named(s.sync());
@@ -137,6 +139,7 @@ fn a_block_changed_after_a_reader_checked_it_is_checked_again() {
     // A writer changes slot 120 (in the block of slot 123), then slot
     // 123's stored bytes are damaged.
     let mut s = Store::open(d.path()).unwrap();
+    s.set_sealing(false); // these tests are about open chunks
     s.put("a", 120, &[val(9, 120)]).unwrap();
     s.close().unwrap();
     flip_bit(&dat, 123 * 8 + 3, 5);
@@ -183,7 +186,8 @@ fn damaged_records_of_blocks_a_reader_checked_are_found_by_that_reader() {
 fn garbage_in_a_presence_file_is_an_error_naming_it_not_extra_points() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::create(d.path(), opts()).unwrap();
-    // Half of each chunk set, so that garbage could invent points.
+    s.set_sealing(false); // these tests are about open chunks
+                          // Half of each chunk set, so that garbage could invent points.
     s.put("a", 0, &(0..S / 2).map(|t| val(0, t)).collect::<Vec<_>>())
         .unwrap();
     s.put(
@@ -325,6 +329,7 @@ fn a_fifo_or_directory_in_place_of_a_store_file_is_refused_without_blocking() {
             let w = work.clone();
             let write = within_10s(&format!("writer, {kind} at {shown}"), move || {
                 let mut s = Store::open(&w)?;
+                s.set_sealing(false); // these tests are about open chunks
                 s.put("a", 5, &[1u64])?;
                 s.get::<u64>("a", 0, 2 * S)?;
                 s.sync()
@@ -446,6 +451,7 @@ fn stores_written_before_checksums_open_read_and_grow() {
     // The writer goes on in the old chunks (in their layout) and makes new
     // chunks in the new one.
     let mut s = Store::open(d.path()).unwrap();
+    s.set_sealing(false); // these tests are about open chunks
     s.put(
         "old_u",
         150,
@@ -490,6 +496,7 @@ mod random_damage {
             },
         )
         .unwrap();
+        s.set_sealing(false); // these tests are about open chunks
         s.put("a", 0, &(0..1200).map(|t| val(0, t)).collect::<Vec<_>>())
             .unwrap();
         s.put(

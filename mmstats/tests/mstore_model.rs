@@ -1,10 +1,11 @@
 //! The store against an in-memory model: random puts (right and wrong
-//! types), gets from the writer and from a reader, deletes, syncs and
+//! types), gets from the writer and from a reader, deletes, retention,
+//! sealing (at syncs, and all chunks at once), reads at a step, syncs and
 //! reopens; the store must always answer like the model.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use mmstats::mstore::{Error, Options, Reader, Store};
+use mmstats::mstore::{Error, Options, Reader, Store, ValueType};
 use proptest::prelude::*;
 
 const S: u64 = 16;
@@ -33,6 +34,16 @@ enum Op {
     },
     Sync,
     Reopen,
+    SealAll,
+    Retain {
+        keep_from: u64,
+    },
+    Step {
+        m: usize,
+        from: u64,
+        len: u64,
+        step: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,6 +55,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..200u64).prop_map(|slot| Op::Delete { slot }),
         1 => Just(Op::Sync),
         1 => Just(Op::Reopen),
+        1 => Just(Op::SealAll),
+        1 => (0..220u64).prop_map(|keep_from| Op::Retain { keep_from }),
+        1 => (0..4usize, 0..220u64, 0..120u64, 1..40u64)
+            .prop_map(|(m, from, len, step)| Op::Step { m, from, len, step }),
     ]
 }
 
@@ -102,6 +117,8 @@ proptest! {
         let mut synced_model = model.clone();
         // Every value ever written to each point since its last delete.
         let mut history: BTreeMap<(usize, u64), Vec<u64>> = BTreeMap::new();
+        // Bases of the chunks that exist.
+        let mut chunks: BTreeSet<u64> = BTreeSet::new();
         for op in ops {
             match op {
                 Op::Put { m, start, vals, wrong } => {
@@ -120,6 +137,7 @@ proptest! {
                             known[m] = true;
                         }
                         for (i, v) in vals.iter().enumerate() {
+                            chunks.insert((start + i as u64) / S * S);
                             model.insert((m, start + i as u64), *v);
                             history.entry((m, start + i as u64)).or_default().push(*v);
                         }
@@ -166,6 +184,60 @@ proptest! {
                     model.retain(|k, _| k.1 >= cutoff);
                     history.retain(|k, _| k.1 >= cutoff);
                     synced_model.retain(|k, _| k.1 >= cutoff);
+                    chunks.retain(|b| *b >= cutoff);
+                }
+                Op::Retain { keep_from } => {
+                    // Whole chunks wholly before `keep_from`, never the
+                    // newest.
+                    let newest = chunks.iter().next_back().copied();
+                    let doomed: Vec<u64> = chunks
+                        .iter()
+                        .copied()
+                        .filter(|b| b + S <= keep_from && Some(*b) != newest)
+                        .collect();
+                    let got: Vec<u64> = s.retain(Some(keep_from), None).unwrap().iter().map(|d| d.base).collect();
+                    prop_assert_eq!(&got, &doomed);
+                    let gone = |t: u64| doomed.contains(&(t / S * S));
+                    model.retain(|k, _| !gone(k.1));
+                    history.retain(|k, _| !gone(k.1));
+                    synced_model.retain(|k, _| !gone(k.1));
+                    chunks.retain(|b| !doomed.contains(b));
+                }
+                Op::SealAll => {
+                    s.seal_all().unwrap();
+                    synced_model = model.clone();
+                }
+                Op::Step { m, from, len, step } => {
+                    if !known[m] {
+                        continue;
+                    }
+                    let ty = [ValueType::U64, ValueType::I64, ValueType::F64][m % 3];
+                    s.sync().unwrap();
+                    synced_model = model.clone();
+                    let mut r = Reader::open(d.path()).unwrap();
+                    let w = mmstats::history::read_step(&mut r, NAMES[m], ty, (from, from + len), step, 1.0).unwrap();
+                    prop_assert_eq!(w.len() as u64, len.div_ceil(step));
+                    for (i, win) in w.iter().enumerate() {
+                        let a = from + i as u64 * step;
+                        let xs: Vec<f64> = (a..(a + step).min(from + len))
+                            .filter_map(|t| model.get(&(m, t)))
+                            .map(|b| match m % 3 {
+                                0 => *b as f64,
+                                1 => *b as i64 as f64,
+                                _ => f64::from_bits(*b),
+                            })
+                            .collect();
+                        prop_assert_eq!(win.start, a);
+                        prop_assert_eq!(win.count, xs.len() as u64);
+                        let same = |x: Option<f64>, y: Option<f64>| x.map(f64::to_bits) == y.map(f64::to_bits)
+                            || (x.is_some_and(f64::is_nan) && y.is_some_and(f64::is_nan));
+                        prop_assert!(same(win.last, xs.last().copied()), "last {:?} {:?}", win.last, xs);
+                        let mean = (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+                        prop_assert!(same(win.mean, mean), "mean {:?} {:?}", win.mean, mean);
+                        let min = xs.iter().copied().reduce(f64::min);
+                        let max = xs.iter().copied().reduce(f64::max);
+                        prop_assert!(same(win.min, min) && same(win.max, max), "{:?} {:?}", win, xs);
+                    }
                 }
                 Op::Sync => {
                     s.sync().unwrap();
@@ -178,6 +250,9 @@ proptest! {
                 }
             }
         }
+        // The final reads and fold are of sealed chunks only.
+        s.seal_all().unwrap();
+        prop_assert_eq!(s.sealed_chunks(), chunks.len());
         s.close().unwrap();
         let mut r = Reader::open(d.path()).unwrap();
         for (m, k) in known.iter().enumerate() {

@@ -51,6 +51,16 @@ pub(crate) fn list_bases(fs: &dyn Vfs, chunks_dir: &Path) -> Result<Vec<u64>> {
     Ok(out)
 }
 
+/// Bases of every chunk, open (with an index) or sealed, ascending, each
+/// once.
+pub(crate) fn all_bases(fs: &dyn Vfs, chunks_dir: &Path) -> Result<Vec<u64>> {
+    let mut out = list_bases(fs, chunks_dir)?;
+    out.extend(super::sealed::list_sealed(fs, chunks_dir)?);
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 /// Most bytes the writer buffers for one row before writing them.
 const ROW_BUFFER: usize = 64 * 1024;
 /// Most bytes the writer buffers for one chunk in all.

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::chunk::{self, Chunk};
 use super::error::{Error, IoContext, Result};
 use super::format::{self, Meta};
+use super::sealed::{Decoded, SealedChunk};
 use super::types::sealed::Sealed;
 use super::types::{make_splits, MetricInfo, Points, Run, Value, ValueType};
 use super::vfs::{self, FsRef, Mode, Vfs};
@@ -134,8 +136,32 @@ pub(crate) struct Core {
     pub writable: bool,
     pub list: MetricList,
     cache: std::collections::BTreeMap<u64, Chunk>,
+    /// Open sealed chunks (at most `max_open`, least recently used closed
+    /// first).
+    sealed: std::collections::BTreeMap<u64, SealedChunk>,
+    /// Writer only: the bases of the sealed chunks on disk.
+    pub sealed_bases: std::collections::BTreeSet<u64>,
+    /// Decoded rows of sealed chunks, by (base, file id, row), each with
+    /// when it was last used; at most [`DECODED_BYTES`] in all.
+    decoded: HashMap<DecodedKey, (Arc<Decoded>, u64)>,
+    decoded_bytes: usize,
     tick: u64,
     max_open: usize,
+}
+
+/// (base, file id, row) of a decoded sealed row.
+type DecodedKey = (u64, (u64, u64), u32);
+
+/// Most bytes of decoded sealed rows kept in memory by one writer or
+/// reader.
+const DECODED_BYTES: usize = 64 << 20;
+
+/// Where a chunk's points are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Loc {
+    Open,
+    Sealed,
+    Missing,
 }
 
 impl Core {
@@ -156,6 +182,10 @@ impl Core {
             writable,
             list,
             cache: std::collections::BTreeMap::new(),
+            sealed: std::collections::BTreeMap::new(),
+            sealed_bases: std::collections::BTreeSet::new(),
+            decoded: HashMap::new(),
+            decoded_bytes: 0,
             tick: 0,
             max_open: max_open.max(1),
         }
@@ -197,10 +227,19 @@ impl Core {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         let mut errors = Vec::new();
-        for base in chunk::list_bases(self.fs.as_ref(), &self.chunks_dir)? {
-            match Chunk::open_index(&self.fs, &self.chunks_dir, base, self.meta.chunk_size) {
-                Ok(Some(c)) => {
-                    for (n, t) in c.names {
+        for base in chunk::all_bases(self.fs.as_ref(), &self.chunks_dir)? {
+            let names =
+                match Chunk::open_index(&self.fs, &self.chunks_dir, base, self.meta.chunk_size) {
+                    Ok(Some(c)) => Ok(Some(c.names)),
+                    Ok(None) => {
+                        SealedChunk::open(&self.fs, &self.chunks_dir, base, self.meta.chunk_size)
+                            .map(|s| s.map(|s| s.names))
+                    }
+                    Err(e) => Err(e),
+                };
+            match names {
+                Ok(Some(names)) => {
+                    for (n, t) in names {
                         if seen.insert(n.clone()) {
                             out.push((n, t));
                         }
@@ -282,6 +321,157 @@ impl Core {
         }
     }
 
+    /// Open sealed chunk `base`, from the cache or from disk; `None` if
+    /// it has no sealed file.
+    pub fn sealed_chunk(&mut self, base: u64) -> Result<Option<&mut SealedChunk>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let stale = match self.sealed.get(&base) {
+            Some(c) => !self.writable && c.is_deleted(),
+            None => true,
+        };
+        if stale {
+            self.sealed.remove(&base);
+            let Some(c) =
+                SealedChunk::open(&self.fs, &self.chunks_dir, base, self.meta.chunk_size)?
+            else {
+                return Ok(None);
+            };
+            if self.sealed.len() >= self.max_open {
+                let victim = self
+                    .sealed
+                    .iter()
+                    .min_by_key(|(_, c)| c.last_used)
+                    .map(|(b, _)| *b);
+                if let Some(b) = victim {
+                    self.sealed.remove(&b);
+                }
+            }
+            self.sealed.insert(base, c);
+        }
+        let mut c = self.sealed.get_mut(&base);
+        if let Some(c) = c.as_mut() {
+            c.last_used = tick;
+        }
+        Ok(c)
+    }
+
+    /// Forgets an open sealed chunk (the writer replaced or removed it).
+    pub fn forget_sealed(&mut self, base: u64) {
+        self.sealed.remove(&base);
+        let gone: Vec<_> = self
+            .decoded
+            .keys()
+            .filter(|k| k.0 == base)
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some((d, _)) = self.decoded.remove(&k) {
+                self.decoded_bytes -= decoded_size(&d);
+            }
+        }
+    }
+
+    /// Where the points of chunk `base` are: an open chunk (now in the
+    /// cache), a sealed chunk (now in the sealed cache), or nowhere.
+    fn locate(&mut self, base: u64) -> Result<Loc> {
+        if self.writable {
+            if self.sealed_bases.contains(&base) {
+                return Ok(match self.sealed_chunk(base)? {
+                    Some(_) => Loc::Sealed,
+                    None => Loc::Missing,
+                });
+            }
+            return Ok(match self.chunk(base, false)? {
+                Some(_) => Loc::Open,
+                None => Loc::Missing,
+            });
+        }
+        // A reader keeps using what it has open while it is in place.
+        if self.cache.get(&base).is_some_and(|c| !c.is_deleted()) {
+            return Ok(Loc::Open);
+        }
+        if self.sealed.get(&base).is_some_and(|c| !c.is_deleted()) {
+            return Ok(Loc::Sealed);
+        }
+        // What this reader held and the writer has since removed: read on
+        // from it if nothing took its place (a deleted chunk's files stay
+        // whole while they are open).
+        let held_open = self.cache.remove(&base);
+        let held_sealed = self.sealed.remove(&base);
+        // The writer creates a sealed file before it removes the chunk's
+        // index, and an index before it removes the sealed file it
+        // replaces: looking twice for each finds the chunk whichever step
+        // the writer is at. A sealed file beside an index wins.
+        for _ in 0..2 {
+            if self.sealed_chunk(base)?.is_some() {
+                return Ok(Loc::Sealed);
+            }
+            if self.chunk(base, false)?.is_some() {
+                return Ok(Loc::Open);
+            }
+        }
+        if let Some(c) = held_sealed {
+            self.sealed.insert(base, c);
+            return Ok(Loc::Sealed);
+        }
+        if let Some(c) = held_open {
+            self.cache.insert(base, c);
+            return Ok(Loc::Open);
+        }
+        Ok(Loc::Missing)
+    }
+
+    /// The open chunk `locate` found, without looking at the disk again.
+    fn located(&mut self, base: u64) -> Option<&mut Chunk> {
+        self.tick += 1;
+        let tick = self.tick;
+        let mut c = self.cache.get_mut(&base);
+        if let Some(c) = c.as_mut() {
+            c.last_used = tick;
+        }
+        c
+    }
+
+    /// The decoded row of `name` in sealed chunk `base` (which `locate`
+    /// put in the cache), with its type.
+    fn sealed_row(&mut self, base: u64, name: &str) -> Result<Option<(ValueType, Arc<Decoded>)>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let Some(c) = self.sealed.get(&base) else {
+            return Ok(None);
+        };
+        let Some((row, ty)) = c.row(name) else {
+            return Ok(None);
+        };
+        let key = (base, c.id, row);
+        if let Some((d, used)) = self.decoded.get_mut(&key) {
+            *used = tick;
+            return Ok(Some((ty, d.clone())));
+        }
+        let Some(d) = c.decode(name)? else {
+            return Ok(None);
+        };
+        let size = decoded_size(&d);
+        while self.decoded_bytes + size > DECODED_BYTES && !self.decoded.is_empty() {
+            let victim = self
+                .decoded
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(k) = victim {
+                if let Some((old, _)) = self.decoded.remove(&k) {
+                    self.decoded_bytes -= decoded_size(&old);
+                }
+            }
+        }
+        if size <= DECODED_BYTES {
+            self.decoded_bytes += size;
+            self.decoded.insert(key, (d.clone(), tick));
+        }
+        Ok(Some((ty, d)))
+    }
+
     fn evict_one(&mut self) -> Result<()> {
         let victim = self
             .cache
@@ -303,6 +493,15 @@ impl Core {
 
     pub fn forget_chunk(&mut self, base: u64) {
         self.cache.remove(&base);
+    }
+
+    /// Writer: flushes chunk `base` if it is open, and closes it.
+    pub fn close_chunk(&mut self, base: u64) -> Result<()> {
+        if let Some(c) = self.cache.get_mut(&base) {
+            c.flush()?;
+        }
+        self.cache.remove(&base);
+        Ok(())
     }
 
     /// Flushes every open chunk: all values first, then one directory sync
@@ -364,7 +563,33 @@ impl Core {
         let mut found = false;
         let writable = self.writable;
         for sp in make_splits(from, to, self.meta.chunk_size) {
-            let Some(c) = self.chunk(sp.base, false)? else {
+            let i = sp.index as usize;
+            match self.locate(sp.base)? {
+                Loc::Missing => continue,
+                Loc::Sealed => {
+                    let Some((ty, d)) = self.sealed_row(sp.base, name)? else {
+                        continue;
+                    };
+                    if ty != V::TYPE {
+                        return Err(Error::WrongType {
+                            name: name.to_owned(),
+                            stored: ty,
+                            given: V::TYPE,
+                        });
+                    }
+                    found = true;
+                    let out = V::bytes_mut(&mut values[i..i + sp.len as usize]);
+                    let off = sp.offset as usize;
+                    let src = d.values.get(off..off + sp.len as usize).unwrap_or(&[]);
+                    for (o, v) in out.chunks_exact_mut(8).zip(src) {
+                        o.copy_from_slice(&v.to_le_bytes());
+                    }
+                    bits::or_bits(&d.present, off, &mut present, i, sp.len as usize);
+                    continue;
+                }
+                Loc::Open => {}
+            }
+            let Some(c) = self.located(sp.base) else {
                 continue;
             };
             let mut row = c.row(name);
@@ -381,7 +606,6 @@ impl Core {
                 });
             }
             found = true;
-            let i = sp.index as usize;
             let out = V::bytes_mut(&mut values[i..i + sp.len as usize]);
             c.read(row.row, sp.offset, out, &mut present, i)?;
         }
@@ -403,8 +627,31 @@ impl Core {
         F: FnMut(A, &str, u64, Run<'_>) -> A,
     {
         let mut acc = init;
-        for base in chunk::list_bases(self.fs.as_ref(), &self.chunks_dir)? {
-            let Some(c) = self.chunk(base, false)? else {
+        for base in chunk::all_bases(self.fs.as_ref(), &self.chunks_dir)? {
+            match self.locate(base)? {
+                Loc::Missing => continue,
+                Loc::Sealed => {
+                    let names = match self.sealed.get(&base) {
+                        Some(c) => (0..c.names.len() as u32)
+                            .filter(|r| c.is_current(*r))
+                            .filter_map(|r| c.names.get(r as usize).cloned())
+                            .collect::<Vec<_>>(),
+                        None => Vec::new(),
+                    };
+                    for (name, _) in names {
+                        let Some((ty, d)) = self.sealed_row(base, &name)? else {
+                            continue;
+                        };
+                        for (start, n) in bits::runs(&d.present, self.meta.chunk_size as usize) {
+                            let raw = &d.values[start..start + n];
+                            acc = emit(acc, &mut f, &name, base + start as u64, ty, raw);
+                        }
+                    }
+                    continue;
+                }
+                Loc::Open => {}
+            }
+            let Some(c) = self.located(base) else {
                 continue;
             };
             if !c.writable_view() {
@@ -423,17 +670,7 @@ impl Core {
                     c.read(row, start as u64, u64::bytes_mut(&mut raw), &mut scratch, 0)?;
                     u64::fix_endian(&mut raw);
                     let slot = base + start as u64;
-                    acc = match ty {
-                        ValueType::U64 => f(acc, &name, slot, Run::U64(&raw)),
-                        ValueType::I64 => {
-                            let v: Vec<i64> = raw.iter().map(|x| *x as i64).collect();
-                            f(acc, &name, slot, Run::I64(&v))
-                        }
-                        ValueType::F64 => {
-                            let v: Vec<f64> = raw.iter().map(|x| f64::from_bits(*x)).collect();
-                            f(acc, &name, slot, Run::F64(&v))
-                        }
-                    };
+                    acc = emit(acc, &mut f, &name, slot, ty, &raw);
                 }
             }
         }
@@ -463,5 +700,27 @@ impl Core {
                 value_type: *t,
             })
             .collect())
+    }
+}
+
+fn decoded_size(d: &Decoded) -> usize {
+    (d.values.len() + d.present.len()) * 8
+}
+
+/// Calls a fold's closure with a run of raw values typed as `ty`.
+fn emit<A, F>(acc: A, f: &mut F, name: &str, slot: u64, ty: ValueType, raw: &[u64]) -> A
+where
+    F: FnMut(A, &str, u64, Run<'_>) -> A,
+{
+    match ty {
+        ValueType::U64 => f(acc, name, slot, Run::U64(raw)),
+        ValueType::I64 => {
+            let v: Vec<i64> = raw.iter().map(|x| *x as i64).collect();
+            f(acc, name, slot, Run::I64(&v))
+        }
+        ValueType::F64 => {
+            let v: Vec<f64> = raw.iter().map(|x| f64::from_bits(*x)).collect();
+            f(acc, name, slot, Run::F64(&v))
+        }
     }
 }

@@ -343,7 +343,7 @@ pub(crate) fn encode_record(name: &str, ty: ValueType) -> Vec<u8> {
 }
 
 /// Tries to decode a complete, valid record at `pos`.
-fn try_record(b: &[u8], pos: usize) -> Option<(String, ValueType, usize)> {
+pub(crate) fn try_record(b: &[u8], pos: usize) -> Option<(String, ValueType, usize)> {
     let head = b.get(pos..pos.checked_add(4)?)?;
     if head[0] != RECORD_TAG {
         return None;

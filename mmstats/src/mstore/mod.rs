@@ -61,6 +61,8 @@
 //! | [`Store::count`], [`Reader::count`] | the number of metrics |
 //! | [`Store::fold`], [`Reader::fold`] | visit every run of consecutive set points |
 //! | [`Store::delete_before`] | delete whole chunks before a slot (see below) |
+//! | [`Store::retain`] | retention: delete the oldest whole chunks by age and by size, never the newest; returns what went ([`Deleted`]) |
+//! | [`Store::seal_passed`], [`Store::seal_all`], [`Store::set_sealing`], [`Store::sealed_chunks`] | seal (compress) chunks; `sync` seals those the writer has moved past unless sealing is off |
 //! | [`Store::sync`] | make everything written durable and visible to readers |
 //! | [`Store::close`] | sync, then release the lock (dropping a `Store` syncs too, ignoring errors) |
 //!
@@ -101,7 +103,14 @@
 //! <store>/chunks/<base>.idx                 chunk index
 //! <store>/chunks/<base>.dat                 chunk data
 //! <store>/chunks/<base>.bit                 chunk presence bits
+//! <store>/chunks/<base>.sea                 sealed (compressed) chunk
 //! ```
+//!
+//! A chunk is **open** (`.idx`, `.dat`, `.bit`: the fixed layout that
+//! writes use) or **sealed** (one `.sea` file). [`Store::sync`] seals
+//! every open chunk older than the newest one (see "Sealed chunks"
+//! below); [`Store::seal_all`] seals the newest too; a `put` into a
+//! sealed chunk unseals it first.
 //!
 //! `<base>` is the chunk's first slot, `floor(t / S) * S` for any slot `t`
 //! in it, written as 20 decimal digits with leading zeros (so names sort in
@@ -214,6 +223,46 @@
 //! the blocks it touches: it reads them whole (at most one partial block
 //! more at each end of the range), and a block that fails is an error
 //! naming the file and the block's slots, never a value.
+//!
+//! ## `chunks/<base>.sea`: sealed chunks
+//!
+//! | bytes | content |
+//! | --- | --- |
+//! | 0..8 | magic `MSTSEAL1` |
+//! | 8..16 | chunk size `S`, `u64` |
+//! | 16..24 | base, `u64` |
+//! | 24..28 | number of metrics `m`, `u32` |
+//! | 28..32 | directory length `D`, `u32` |
+//! | 32..36 | CRC-32 of bytes 0..32 |
+//! | 36..36+D | `m` entries: a name record, then the payload's offset (`u64`), length (`u32`), number of set points (`u32`) and CRC-32 (`u32`) of the base, the CRC-32 of the name and the payload |
+//! | 36+D..40+D | CRC-32 of the directory |
+//! | 40+D.. | payloads |
+//!
+//! A payload is one byte (kind in the high nibble, order of differencing
+//! `k` in the low one), the presence as a varint `2R` and `R` pairs of
+//! varints (unset points before a run, its length), then the set points'
+//! values: kind 0, integers differenced `k` times, zig-zagged, as varint
+//! counts of zeros each followed by a nonzero varint; kind 1, whole `f64`
+//! values as kind 0 of their `i64`; kind 2, Gorilla XOR of `f64` bits;
+//! kind 3, raw 8 bytes each; kind 4, `pco` (standalone format) of the
+//! values typed as the metric. The writer tries every kind that fits and
+//! keeps the shortest. The user guide's "Keeping history" chapter has the
+//! same layout in full, and the sizes measured.
+//!
+//! **Sealing** (at `sync`): flush the chunk; read every row back through
+//! its checksums (a chunk that fails them is left open, reporting its
+//! damage); encode; write `<base>.sea.tmp`, `fsync`, rename, `fsync` the
+//! directory; open the sealed file and check that every row decodes to
+//! the points sealed; remove the `.idx`, `fsync` the directory, remove
+//! the `.dat` and `.bit`, `fsync` it again. **Unsealing** (a `put` into a
+//! sealed chunk): make a new open chunk from the sealed points, flush it,
+//! then remove the `.sea` and `fsync` the directory. At every instant one
+//! complete form is on disk; when both are (a crash in between), the
+//! sealed file counts and the writer removes the open chunk's files when
+//! it opens the store. A reader that finds neither form looks once more
+//! for each (the writer creates the new form before it removes the old),
+//! and a reader holding the old form's files open keeps reading them.
+//! Readers keep up to 64 MiB of decoded rows.
 //!
 //! ## `chunks/<base>.bit`, layout 1
 //!
@@ -481,10 +530,12 @@
 
 mod bits;
 mod chunk;
+mod codec;
 mod core;
 mod error;
 mod format;
 mod reader;
+mod sealed;
 mod store;
 mod types;
 mod vfs;
@@ -496,11 +547,18 @@ mod sim;
 
 pub use error::{Error, Result};
 pub use reader::Reader;
-pub use store::Store;
+pub use store::{Deleted, Store};
 pub use types::{
     make_splits, MetricInfo, OpenOptions, Options, Point, Points, Run, Split, StoreInfo, Value,
     ValueType,
 };
+
+/// Bench support: which value encodings sealing tries: 0 = all (the
+/// default, the shortest kept), 1 = only the store's own, 2 = only `pco`.
+#[doc(hidden)]
+pub fn __set_seal_encodings(which: u8) {
+    codec::set_encodings(which);
+}
 
 /// Longest metric name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 4096;

@@ -3,15 +3,29 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::chunk::{chunk_paths, list_bases, Chunk};
+use super::chunk::{all_bases, chunk_paths, list_bases, Chunk};
 use super::core::{self, check_name, slot_limit, Core, MetricList};
 use super::error::{Error, IoContext, Result};
 use super::format::{self, Meta};
+use super::sealed::{self, list_sealed, sealed_path, SealedChunk};
 use super::types::{
     make_splits, MetricInfo, OpenOptions, Options, Points, Run, StoreInfo, Value, ValueType,
 };
 use super::vfs::{self, sync_dir, write_atomic, FsRef, Mode, VFile, Vfs};
 use super::MAX_CHUNK_SIZE;
+
+/// A chunk deleted by [`Store::retain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    /// The chunk's base (its first slot).
+    pub base: u64,
+    /// First slot of the chunk.
+    pub first: u64,
+    /// Last slot of the chunk (included).
+    pub last: u64,
+    /// Bytes its files took.
+    pub bytes: u64,
+}
 
 /// The writer of a store: one per store at a time, enforced by an exclusive
 /// `flock` on the store's `lock` file, held until the `Store` is dropped.
@@ -23,6 +37,14 @@ pub struct Store {
     list_file: Box<dyn VFile>,
     _lock: Box<dyn VFile>,
     closed: bool,
+    /// Chunks with an index and no sealed file.
+    unsealed: std::collections::BTreeSet<u64>,
+    /// Base of the newest chunk that exists.
+    newest: Option<u64>,
+    /// Whether `sync` seals the chunks the writer has moved past.
+    sealing: bool,
+    /// Chunks that could not be sealed (damage): left as they are.
+    unsealable: std::collections::BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -162,10 +184,12 @@ impl Store {
         // stays reserved. The writer appends to the list before it appends
         // to an index, so a name can only be missing after damage.
         let mut chunk_names = Vec::new();
-        for base in list_bases(f, &chunks_dir)? {
+        for base in all_bases(f, &chunks_dir)? {
             // A damaged chunk index adds no names; it reports itself when
             // read.
             if let Ok(Some(c)) = Chunk::open_index(&fs, &chunks_dir, base, meta.chunk_size) {
+                chunk_names.extend(c.names);
+            } else if let Ok(Some(c)) = SealedChunk::open(&fs, &chunks_dir, base, meta.chunk_size) {
                 chunk_names.extend(c.names);
             }
         }
@@ -178,11 +202,24 @@ impl Store {
             list
         };
         let list_file = vfs::open_file(f, &list_path, Mode::Write)?;
+        let sealed: std::collections::BTreeSet<u64> =
+            list_sealed(f, &chunks_dir)?.into_iter().collect();
+        let unsealed: std::collections::BTreeSet<u64> = list_bases(f, &chunks_dir)?
+            .into_iter()
+            .filter(|b| !sealed.contains(b))
+            .collect();
+        let newest = sealed.iter().chain(unsealed.iter()).max().copied();
+        let mut core = Core::new(fs, dir, meta, true, max_open, list);
+        core.sealed_bases = sealed;
         Ok(Store {
-            core: Core::new(fs, dir, meta, true, max_open, list),
+            core,
             list_file,
             _lock: lock,
             closed: false,
+            unsealed,
+            newest,
+            sealing: true,
+            unsealable: std::collections::BTreeSet::new(),
         })
     }
 
@@ -231,6 +268,13 @@ impl Store {
             None => self.append_metric(metric, V::TYPE)?,
         }
         for sp in make_splits(start, end, self.core.meta.chunk_size) {
+            if self.core.sealed_bases.contains(&sp.base) {
+                self.unseal(sp.base)?;
+            }
+            if !self.unsealed.contains(&sp.base) {
+                self.unsealed.insert(sp.base);
+            }
+            self.newest = self.newest.max(Some(sp.base));
             let Some(c) = self.core.chunk(sp.base, true)? else {
                 return Err(Error::Corrupt {
                     path: chunk_paths(&self.core.chunks_dir, sp.base)[0].clone(),
@@ -316,30 +360,100 @@ impl Store {
         let s = self.core.meta.chunk_size;
         let cutoff = slot / s * s;
         let f = self.core.fs.clone();
+        let doomed: Vec<u64> = all_bases(f.as_ref(), &self.core.chunks_dir)?
+            .into_iter()
+            .filter(|b| *b < cutoff)
+            .collect();
+        self.delete_bases(&doomed)
+    }
+
+    /// Bytes of each chunk's files, oldest chunk first, as `(base, bytes)`.
+    pub fn chunk_bytes(&self) -> Result<Vec<(u64, u64)>> {
+        let f = self.core.fs.as_ref();
+        let dir = &self.core.chunks_dir;
+        let len = |p: &Path| match f.stat(p) {
+            Ok(m) => Ok(m.len),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e).ctx(p, "stat"),
+        };
+        let mut out = Vec::new();
+        for base in all_bases(f, dir)? {
+            let mut n = len(&sealed_path(dir, base))?;
+            for p in &chunk_paths(dir, base) {
+                n += len(p)?;
+            }
+            out.push((base, n));
+        }
+        Ok(out)
+    }
+
+    /// Retention: deletes whole chunks, oldest first, that lie wholly
+    /// before slot `keep_from` (if given), then more of the oldest while
+    /// the chunks' files (apparent sizes) and the metric list take more
+    /// than `max_bytes` (if given). The newest chunk is never deleted, so
+    /// a store can stay over `max_bytes` by that chunk. Returns what was
+    /// deleted; the deletion is durable on return. Readers that hold a
+    /// deleted chunk open keep reading it; others read its slots as unset.
+    pub fn retain(
+        &mut self,
+        keep_from: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<Deleted>> {
+        let s = self.core.meta.chunk_size;
+        let sizes = self.chunk_bytes()?;
+        let list = self
+            .core
+            .fs
+            .stat(&self.core.list_path)
+            .map(|m| m.len)
+            .unwrap_or(0);
+        let mut total: u64 = list + sizes.iter().map(|(_, n)| n).sum::<u64>();
+        let mut doomed = Vec::new();
+        for (i, (base, n)) in sizes.iter().enumerate() {
+            let old = keep_from.is_some_and(|k| base.saturating_add(s) <= k);
+            let over = max_bytes.is_some_and(|m| total > m);
+            if i + 1 == sizes.len() || !(old || over) {
+                break;
+            }
+            doomed.push(Deleted {
+                base: *base,
+                first: *base,
+                last: base.saturating_add(s - 1),
+                bytes: *n,
+            });
+            total -= n;
+        }
+        let bases: Vec<u64> = doomed.iter().map(|d| d.base).collect();
+        self.delete_bases(&bases)?;
+        Ok(doomed)
+    }
+
+    fn delete_bases(&mut self, doomed: &[u64]) -> Result<u64> {
+        let f = self.core.fs.clone();
         let remove = |p: &Path| match f.remove_file(p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).ctx(p, "remove"),
         };
-        let doomed: Vec<u64> = list_bases(f.as_ref(), &self.core.chunks_dir)?
-            .into_iter()
-            .filter(|b| *b < cutoff)
-            .collect();
         if doomed.is_empty() {
             return Ok(0);
         }
         // The indexes go first, durably: without its index a chunk does not
         // exist, and a power cut cannot keep a chunk's index while losing
         // its data file, whatever order the removals reach the disk in.
-        for base in &doomed {
+        for base in doomed {
             self.core.forget_chunk(*base);
+            self.core.forget_sealed(*base);
+            remove(&sealed_path(&self.core.chunks_dir, *base))?;
             remove(&chunk_paths(&self.core.chunks_dir, *base)[0])?;
+            self.core.sealed_bases.remove(base);
+            self.unsealed.remove(base);
         }
         sync_dir(f.as_ref(), &self.core.chunks_dir)?;
         // Then the rest, durably too: were an old data or presence file to
         // come back after a power cut, a chunk made again with this base
         // could find it beside its new index.
-        for base in &doomed {
+        for base in doomed {
             for p in &chunk_paths(&self.core.chunks_dir, *base)[1..] {
                 remove(p)?;
             }
@@ -357,7 +471,180 @@ impl Store {
         self.list_file
             .sync_data()
             .ctx(&self.core.list_path, "fsync")?;
-        self.core.flush_all()
+        self.core.flush_all()?;
+        if self.sealing {
+            self.seal_passed()?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`sync`](Store::sync) seals (compresses) the chunks the
+    /// writer has moved past; on by default.
+    pub fn set_sealing(&mut self, on: bool) {
+        self.sealing = on;
+    }
+
+    /// Number of sealed (compressed) chunks.
+    pub fn sealed_chunks(&self) -> usize {
+        self.core.sealed_bases.len()
+    }
+
+    /// Seals every chunk older than the newest one, as `sync` does when
+    /// sealing is on. Returns how many were sealed. A chunk whose points
+    /// fail their checksums is left as it is (its reads keep reporting
+    /// the damage).
+    pub fn seal_passed(&mut self) -> Result<usize> {
+        let Some(newest) = self.newest else {
+            return Ok(0);
+        };
+        self.seal_below(newest)
+    }
+
+    /// Syncs, then seals every chunk, the newest too: for a writer that is
+    /// done (a write into a sealed chunk later unseals it). Returns how
+    /// many were sealed; damaged chunks are left as they are.
+    pub fn seal_all(&mut self) -> Result<usize> {
+        self.sync()?;
+        self.seal_below(u64::MAX)
+    }
+
+    fn seal_below(&mut self, below: u64) -> Result<usize> {
+        self.core.flush_all()?;
+        let todo: Vec<u64> = self
+            .unsealed
+            .range(..below)
+            .filter(|b| !self.unsealable.contains(b))
+            .copied()
+            .collect();
+        let mut n = 0;
+        for base in todo {
+            match self.seal(base) {
+                Ok(()) => n += 1,
+                Err(Error::Damaged { .. } | Error::Corrupt { .. }) => {
+                    self.unsealable.insert(base);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Rewrites chunk `base` into a sealed file: flush it, read every row
+    /// (checking checksums), encode, write `<base>.sea.tmp`, fsync, rename,
+    /// fsync the directory; then remove the index, fsync the directory,
+    /// remove the data and presence files, fsync it again.
+    fn seal(&mut self, base: u64) -> Result<()> {
+        self.core.close_chunk(base)?;
+        let fs = self.core.fs.clone();
+        let dir = self.core.chunks_dir.clone();
+        let s = self.core.meta.chunk_size;
+        let Some(mut c) = Chunk::open(&fs, &dir, base, s, false)? else {
+            self.unsealed.remove(&base);
+            return Ok(());
+        };
+        let n = s as usize;
+        let mut rows = Vec::new();
+        for r in 0..c.names.len() {
+            let (name, ty) = c.names[r].clone();
+            if c.row(&name).map(|x| x.row as usize) != Some(r) {
+                continue;
+            }
+            let mut raw = vec![0u8; n * 8];
+            let mut present = vec![0u64; n.div_ceil(64)];
+            c.read(r as u32, 0, &mut raw, &mut present, 0)?;
+            let values: Vec<u64> = raw
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect();
+            rows.push((name, ty, present, values));
+        }
+        drop(c);
+        let bytes = sealed::encode(s, base, &rows);
+        let path = sealed_path(&dir, base);
+        write_atomic(fs.as_ref(), &path, &bytes)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        // Check what is in place before the open chunk goes; if it is not
+        // right (never expected), the sealed file goes and the open chunk
+        // stays.
+        let checked = (|| {
+            let check = SealedChunk::open(&fs, &dir, base, s)?.ok_or(Error::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: "sealed chunk vanished right after it was written",
+            })?;
+            for (name, _, present, values) in &rows {
+                let d = check.decode(name)?;
+                if d.as_ref().map(|d| (&d.present, &d.values)) != Some((present, values)) {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        offset: 0,
+                        reason: "sealed chunk does not read back as the chunk it seals",
+                    });
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = checked {
+            remove_quiet(fs.as_ref(), &path)?;
+            sync_dir(fs.as_ref(), &dir)?;
+            return Err(e);
+        }
+        let [idx, dat, bit] = chunk_paths(&dir, base);
+        remove_quiet(fs.as_ref(), &idx)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        remove_quiet(fs.as_ref(), &dat)?;
+        remove_quiet(fs.as_ref(), &bit)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        self.unsealed.remove(&base);
+        self.core.sealed_bases.insert(base);
+        Ok(())
+    }
+
+    /// Turns sealed chunk `base` back into an open chunk, for a write
+    /// into it: make the chunk anew from the sealed points, flush it, then
+    /// remove the sealed file (until then it is the one that counts).
+    fn unseal(&mut self, base: u64) -> Result<()> {
+        let fs = self.core.fs.clone();
+        let dir = self.core.chunks_dir.clone();
+        let s = self.core.meta.chunk_size;
+        self.core.forget_sealed(base);
+        let path = sealed_path(&dir, base);
+        let Some(sc) = SealedChunk::open(&fs, &dir, base, s)? else {
+            self.core.sealed_bases.remove(&base);
+            return Ok(());
+        };
+        let mut rows = Vec::new();
+        for r in 0..sc.names.len() as u32 {
+            if !sc.is_current(r) {
+                continue;
+            }
+            let Some((name, ty)) = sc.names.get(r as usize).cloned() else {
+                continue;
+            };
+            let d = sc.decode(&name)?;
+            rows.push((name, ty, d));
+        }
+        drop(sc);
+        self.core.forget_chunk(base);
+        let mut c = Chunk::create(&fs, &dir, base, s)?;
+        for (name, ty, d) in rows {
+            let row = c.add_row(&name, ty)?;
+            let Some(d) = d else { continue };
+            for (start, n) in super::bits::runs(&d.present, s as usize) {
+                let bytes: Vec<u8> = d.values[start..start + n]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect();
+                c.write(row.row, start as u64, &bytes)?;
+            }
+        }
+        c.flush()?;
+        drop(c);
+        remove_quiet(fs.as_ref(), &path)?;
+        sync_dir(fs.as_ref(), &dir)?;
+        self.core.sealed_bases.remove(&base);
+        self.unsealed.insert(base);
+        Ok(())
     }
 
     /// Syncs and closes the store, releasing the writer lock.
@@ -385,9 +672,31 @@ pub(crate) fn slot_at(meta: &Meta, time: u64) -> Result<u64> {
     Ok(d / meta.resolution.max(1))
 }
 
-/// Removes temporary files and the data/presence files of chunks that have
-/// no index (left by a crash during create or delete).
+fn remove_quiet(fs: &dyn Vfs, p: &Path) -> Result<()> {
+    match fs.remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).ctx(p, "remove"),
+    }
+}
+
+/// Removes temporary files, the data/presence files of chunks that have
+/// no index (left by a crash during create or delete), and the files of an
+/// open chunk beside a sealed file of the same base (left by a crash while
+/// sealing or unsealing: the sealed file is whole, and is the one that
+/// counts).
 fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
+    let sealed = list_sealed(fs, chunks_dir)?;
+    let beside: Vec<u64> = list_bases(fs, chunks_dir)?
+        .into_iter()
+        .filter(|b| sealed.binary_search(b).is_ok())
+        .collect();
+    if !beside.is_empty() {
+        for b in &beside {
+            remove_quiet(fs, &chunk_paths(chunks_dir, *b)[0])?;
+        }
+        sync_dir(fs, chunks_dir)?;
+    }
     for d in [dir, chunks_dir] {
         let mut removed = false;
         for name in fs.list_dir(d).ctx(d, "list directory")? {

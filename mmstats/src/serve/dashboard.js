@@ -313,7 +313,10 @@ async function loadHistory(view, time) {
     for (const stat of view.stats) {
       const name = view.series + ":" + stat.label;
       if (!names.has(name) || !graphed(stat.kind)) continue;
-      const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}`;
+      // About one point per pixel of the graph, whatever the range.
+      const pixels = Math.max(100, Math.round((charts.firstElementChild || charts).clientWidth || 300));
+      const step = Math.max(1, Math.floor((to - from) / pixels));
+      const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}&step=${step}`;
       const answer = await (await fetch(url, { cache: "no-store" })).json();
       seriesOf(view.id, stat.label).history = (answer.points || [])
         .filter((p) => typeof p[1] === "number");

@@ -55,6 +55,14 @@ const DEFAULT_HISTORY_SLOTS: u64 = 300;
 /// writing that many points takes milliseconds.
 pub const MAX_HISTORY_POINTS: u64 = 100_000;
 
+/// Windows the server chooses when `/history/METRIC` covers more than
+/// [`MAX_HISTORY_POINTS`] slots and no `step` is given.
+pub const AUTO_HISTORY_WINDOWS: u64 = 2000;
+
+/// Most slots a `/history/METRIC?step=` answer reads: about a year at one
+/// slot a second.
+pub const MAX_HISTORY_STEP_RANGE: u64 = 1 << 25;
+
 /// What an answer may cost, whatever the files hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -1082,8 +1090,13 @@ fn history_list(state: &State) -> Result<Reply, Reply> {
 /// up to, not including, time `to`, in the store's units of time; `to`
 /// defaults to now in milliseconds since the Unix epoch (the unit of
 /// `mmstats record`) plus one, `from` to [`DEFAULT_HISTORY_SLOTS`] slots
-/// before `to`. A range of more than [`MAX_HISTORY_POINTS`] slots is
-/// refused (400) before anything is read.
+/// before `to`. `step=` (store units, or a duration in milliseconds such
+/// as `1m`) and `agg=` (mean, min, max, last, rate, count) answer one point
+/// per window instead; a range of more than [`MAX_HISTORY_POINTS`] slots
+/// without a step gets a step the server chooses
+/// ([`AUTO_HISTORY_WINDOWS`] windows). More than [`MAX_HISTORY_POINTS`]
+/// windows or [`MAX_HISTORY_STEP_RANGE`] slots is refused (400) before
+/// anything is read.
 fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1108,6 +1121,43 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
     let first = store.slot_at(from.max(info.start_time)).map_err(bad)?;
     let last = store.slot_at(to.max(info.start_time)).map_err(bad)?;
     let slots = last.saturating_sub(first);
+    // `step` (store units, or a duration such as `1m` in milliseconds):
+    // one point per window, the window's `agg` (mean by default).
+    let res = info.resolution.max(1);
+    let step = match params.get("step") {
+        None | Some("") => {
+            (slots > MAX_HISTORY_POINTS).then(|| slots.div_ceil(AUTO_HISTORY_WINDOWS))
+        }
+        Some(text) => {
+            let units = text
+                .parse::<u64>()
+                .or_else(|_| crate::time::parse_duration_ms(text))
+                .map_err(|e| Reply::error(400, &format!("step={text}: {e}")))?;
+            Some(units.div_ceil(res).max(1))
+        }
+    };
+    let agg = match params.get("agg") {
+        None | Some("") => crate::history::Agg::Mean,
+        Some(text) => crate::history::Agg::parse(text).ok_or_else(|| {
+            Reply::error(
+                400,
+                &format!("agg={text}: one of mean, min, max, last, rate, count"),
+            )
+        })?,
+    };
+    if let Some(step) = step {
+        if slots > MAX_HISTORY_STEP_RANGE || slots.div_ceil(step) > MAX_HISTORY_POINTS {
+            return Err(Reply::error(
+                400,
+                &format!(
+                    "from={from} to={to} spans {slots} slots; at a step of {step} slots at most \
+                     {MAX_HISTORY_POINTS} windows and {MAX_HISTORY_STEP_RANGE} slots are served: \
+                     ask for a shorter range or a longer step"
+                ),
+            ));
+        }
+        return history_step(&mut store, metric, (from, to), (first, last), step, agg);
+    }
     if slots > MAX_HISTORY_POINTS {
         return Err(Reply::error(
             400,
@@ -1152,6 +1202,55 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
         "metric": metric,
         "type": value_type.to_string(),
         "resolution": info.resolution,
+        "from": from,
+        "to": to,
+        "points": points,
+    })))
+}
+
+/// `/history/METRIC?step=`: one point per window of `step` slots, `[time
+/// of the window's start, agg]`, windows without a value left out.
+fn history_step(
+    store: &mut mstore::Reader,
+    metric: &str,
+    (from, to): (u64, u64),
+    (first, last): (u64, u64),
+    step: u64,
+    agg: crate::history::Agg,
+) -> Result<Reply, Reply> {
+    let info = store.info();
+    let value_type = store
+        .value_type(metric)
+        .map_err(|e| Reply::error(500, &e.to_string()))?
+        .ok_or_else(|| Reply::error(404, &format!("no metric {metric:?} in the store")))?;
+    let windows = crate::history::read_step(
+        store,
+        metric,
+        value_type,
+        (first, last),
+        step,
+        info.resolution as f64 / 1000.0,
+    )
+    .map_err(|e| Reply::error(500, &e.to_string()))?;
+    let points: Vec<Json> = windows
+        .iter()
+        .filter_map(|w| {
+            agg.of(w).map(|v| {
+                json!([
+                    w.start
+                        .saturating_mul(info.resolution)
+                        .saturating_add(info.start_time),
+                    float(v)
+                ])
+            })
+        })
+        .collect();
+    Ok(Reply::json(&json!({
+        "metric": metric,
+        "type": "f64",
+        "resolution": info.resolution,
+        "step": step.saturating_mul(info.resolution),
+        "agg": format!("{agg:?}").to_lowercase(),
         "from": from,
         "to": to,
         "points": points,
