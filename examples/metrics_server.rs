@@ -117,7 +117,12 @@ fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Answers one connection: reads the request head, then writes the
 /// exposition, a 404, or an error status, and closes.
-fn answer(mut stream: TcpStream, stats: &ServerStats, collector: &mut Collector) {
+fn answer(
+    mut stream: TcpStream,
+    stats: &ServerStats,
+    collector: &mut Collector,
+    tracker: &mut prometheus::Tracker,
+) {
     // The listener does not wait; the connection does, within its timeouts.
     if stream.set_nonblocking(false).is_err()
         || stream.set_write_timeout(Some(CLIENT_TIMEOUT)).is_err()
@@ -131,7 +136,14 @@ fn answer(mut stream: TcpStream, stats: &ServerStats, collector: &mut Collector)
                 stats.scrapes.incr();
                 let body = stats.render_time.time(|| {
                     let collection = collector.collect();
-                    prometheus::exposition(collection.files, collection.failed.len())
+                    // The tracker keeps the counts of threads whose files went
+                    // away, so that a process's counters never go down.
+                    prometheus::exposition_with(
+                        collection.files,
+                        collection.failed.len(),
+                        &prometheus::Options::default(),
+                        Some(tracker),
+                    )
                 });
                 ("200 OK", CONTENT_TYPE, body)
             }
@@ -263,6 +275,7 @@ fn run() -> Result<(), String> {
         opts.paths
     };
     let mut collector = Collector::new(paths);
+    let mut tracker = prometheus::Tracker::new();
 
     let listener = TcpListener::bind(&opts.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
@@ -279,7 +292,7 @@ fn run() -> Result<(), String> {
     let deadline = opts.duration.and_then(|d| Instant::now().checked_add(d));
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|end| Instant::now() < end) {
         match listener.accept() {
-            Ok((stream, _)) => answer(stream, &stats, &mut collector),
+            Ok((stream, _)) => answer(stream, &stats, &mut collector, &mut tracker),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(10))
             }
