@@ -115,6 +115,43 @@ pub struct State {
     series: prom::Options,
     /// The counts of ended threads, kept between scrapes of `/metrics`.
     tracker: std::sync::Mutex<prom::Tracker>,
+    /// The histograms of the latest `/snapshot` answers, for `?since=`.
+    windows: std::sync::Mutex<Windows>,
+}
+
+/// How many `/snapshot` answers' histograms the server keeps for
+/// `?since=`: the latest few, so that several dashboards polling at once
+/// each find the answer they had before.
+pub const KEPT_SNAPSHOTS: usize = 16;
+
+/// Most histograms one kept answer may hold (over all its views); an
+/// answer with more is not kept, and a `?since=` naming it gets no windows.
+pub const MAX_KEPT_HISTOGRAMS: usize = 10_000;
+
+/// The histograms of the latest `/snapshot` answers, by the answer's
+/// `time`, then by view id and label: what `?since=TIME` takes the change
+/// from. Oldest first; at most [`KEPT_SNAPSHOTS`].
+type Kept = BTreeMap<(String, String), crate::reader::Histogram>;
+
+#[derive(Debug, Default)]
+struct Windows(std::collections::VecDeque<(u64, std::sync::Arc<Kept>)>);
+
+impl Windows {
+    fn get(&self, time: u64) -> Option<std::sync::Arc<Kept>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == time)
+            .map(|(_, kept)| std::sync::Arc::clone(kept))
+    }
+
+    fn keep(&mut self, time: u64, kept: Kept) {
+        self.0.retain(|(t, _)| *t != time);
+        self.0.push_back((time, std::sync::Arc::new(kept)));
+        while self.0.len() > KEPT_SNAPSHOTS {
+            self.0.pop_front();
+        }
+    }
 }
 
 impl State {
@@ -136,6 +173,7 @@ impl State {
             all_users: false,
             series: prom::Options::default(),
             tracker: std::sync::Mutex::new(prom::Tracker::new()),
+            windows: std::sync::Mutex::new(Windows::default()),
         }
     }
 
@@ -876,21 +914,44 @@ fn metrics(state: &State, format: prom::Format) -> Reply {
 /// `truncated` says that files were left out (each one named in `errors`)
 /// or that the document stopped at [`Limits::max_response_bytes`], leaving
 /// out the views, stats, labels and errors that came after.
+///
+/// `?since=TIME`, the `time` of an earlier answer, adds to each histogram
+/// of a combined view its `"window"` (see [`window`]): the quantiles of
+/// the values recorded between that answer and this one, by the reader's
+/// rule ([`crate::reader::Histogram::since`]). The server keeps the
+/// histograms of its last [`KEPT_SNAPSHOTS`] answers for that; the window
+/// is `null` when it no longer has the answer named, or when the two
+/// cannot be of the same writers in that order (a count went down).
 fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
+    let since = match params.get("since") {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            Reply::error(
+                400,
+                &format!("since={text}: give the `time` of an earlier answer"),
+            )
+        })?),
+    };
     let files = read(state, params.get("glob"))?;
     let snapshots = files.snapshots();
     let time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
+    let time = u64::try_from(time).unwrap_or(u64::MAX);
+    let earlier = match (since, state.windows.lock()) {
+        (Some(since), Ok(windows)) => windows.get(since),
+        _ => None,
+    };
     let mut doc = Doc::new(state.limits.max_response_bytes);
     doc.raw(&format!(
-        "{{\"time\":{},\"history\":{},\"views\":[",
-        u64::try_from(time).unwrap_or(u64::MAX),
+        "{{\"time\":{time},\"history\":{},\"views\":[",
         state.store.is_some()
     ));
     let mut views = Views {
         doc: &mut doc,
         first: true,
+        since: since.map(|t| (t, earlier)),
+        kept: Some(Kept::new()),
     };
     // Each view with the prefix of its series in a store `mmstats record`
     // wrote (`cmd:NAME`, `pid:PID`, `file:STEM`, then `:LABEL`); all files
@@ -957,6 +1018,9 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
         );
         views.view(&format!("file:{path}"), &path, 1, Some(&series), stats);
     }
+    if let (Some(kept), Ok(mut windows)) = (views.kept.take(), state.windows.lock()) {
+        windows.keep(time, kept);
+    }
     doc.raw("],\"meta\":{");
     let mut first = true;
     let mut seen = BTreeSet::new();
@@ -987,6 +1051,12 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
 struct Views<'d> {
     doc: &'d mut Doc,
     first: bool,
+    /// `?since=`: its time, and the histograms of that answer if the
+    /// server still has them.
+    since: Option<(u64, Option<std::sync::Arc<Kept>>)>,
+    /// This answer's histograms, for a later `?since=`; `None` once there
+    /// are more than [`MAX_KEPT_HISTOGRAMS`].
+    kept: Option<Kept>,
 }
 
 impl Views<'_> {
@@ -1032,16 +1102,49 @@ impl Views<'_> {
         series: Option<&str>,
         aggregates: &[Aggregate],
     ) {
-        let stats = aggregates.iter().map(|a| {
+        let mut stats = Vec::with_capacity(aggregates.len());
+        for a in aggregates {
             let value = match &a.combined {
                 Combined::Value(v) => json_value(v),
                 Combined::Distinct(values) => values.iter().map(json_value).collect(),
                 Combined::Histogram(h) => crate::export::json::histogram(h),
             };
-            json!({ "label": a.label, "kind": a.kind.name(), "value": value })
-        });
-        self.view(id, name, files, series, stats);
+            let mut stat = json!({ "label": a.label, "kind": a.kind.name(), "value": value });
+            if let Combined::Histogram(h) = &a.combined {
+                let key = (id.to_string(), a.label.clone());
+                if let (Some((since, earlier)), Json::Object(map)) = (&self.since, &mut stat) {
+                    let window = earlier
+                        .as_ref()
+                        .and_then(|kept| kept.get(&key))
+                        .and_then(|before| h.since(before))
+                        .map_or(Json::Null, |w| window(*since, &w));
+                    map.insert("window".into(), window);
+                }
+                if let Some(kept) = &mut self.kept {
+                    if kept.len() < MAX_KEPT_HISTOGRAMS {
+                        kept.insert(key, h.clone());
+                    } else {
+                        self.kept = None;
+                    }
+                }
+            }
+            stats.push(stat);
+        }
+        self.view(id, name, files, series, stats.into_iter());
     }
+}
+
+/// The values a histogram took between the answer of time `since` and
+/// this one (see [`crate::reader::Histogram::since`]): `{"since", "count",
+/// "p50", "p90", "p99", "p999"}`, a quantile `null` when no value came.
+fn window(since: u64, w: &crate::reader::Histogram) -> Json {
+    let mut out = serde_json::Map::new();
+    out.insert("since".into(), since.into());
+    out.insert("count".into(), w.count.into());
+    for (name, q) in crate::reader::QUANTILES {
+        out.insert(name.into(), w.quantile(q).map_or(Json::Null, float));
+    }
+    Json::Object(out)
 }
 
 /// Opens the store for one request.
