@@ -1995,3 +1995,62 @@ fn dashboard_graphs_a_histograms_p50_and_p99_live_and_from_history() {
          recorded), after 30 stored points of each"
     ));
 }
+
+/// The page asks `/history` for about one point per pixel whatever the
+/// range: against a store of 10 ms slots, the five minutes a graph shows
+/// are 30,000 stored points (within what one answer may hold without a
+/// step), yet the history line a headless Chromium draws has a few hundred,
+/// one per step of the page's request.
+#[test]
+#[ignore = "needs chromium (Debian package chromium)"]
+fn dashboard_fetches_a_long_history_at_a_step() {
+    const SLOTS: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = quoting_writer(dir.path(), "long", 1, 5);
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut store = mmstats::mstore::Store::create(
+        &store_dir,
+        mmstats::mstore::Options {
+            chunk_size: 3600,
+            resolution: 10,
+            start_time: now_ms / 10 * 10 - SLOTS * 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let queue: Vec<u64> = (0..SLOTS).map(|i| i % 100).collect();
+    store.put("cmd:long:t.queue", 0, &queue).unwrap();
+    store.close().unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(dir.path()),
+    ]);
+    // What the server answers without a step: every stored point.
+    let whole = server.json(&format!(
+        "/history/cmd:long:t.queue?from={}&to={}",
+        now_ms - 300_000,
+        now_ms
+    ));
+    let stored = whole["points"].as_array().unwrap().len();
+    assert!(
+        stored > 25_000,
+        "{stored} points stored in the five minutes"
+    );
+    let dom = rendered_dom(&format!("http://{}/", server.address));
+    let (drawn, d) = graph_paths(&dom, "t.queue", "line history");
+    assert!(
+        (50..=2000).contains(&drawn) && d.starts_with('M'),
+        "the history line has {drawn} points: {:?}",
+        &d[..d.len().min(80)]
+    );
+    report(&format!(
+        "chromium drew five minutes of t.queue history, {stored} points in the store, \
+         as {drawn} points"
+    ));
+}
