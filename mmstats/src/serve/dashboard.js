@@ -57,6 +57,10 @@ function asNumber(value) {
 function show(value) {
   if (Array.isArray(value)) return value.map(show).join(" | ");
   if (value === null) return "–";
+  // A histogram (see `export::json::histogram`): its count and quantiles.
+  if (typeof value === "object") {
+    return ["count", "p50", "p90", "p99"].filter((k) => k in value).map((k) => k + " " + show(value[k])).join(", ");
+  }
   if (typeof value === "number" && !Number.isInteger(value)) {
     if (Math.abs(value) >= 1e5) return value.toFixed(3);
     return Number(value.toPrecision(6)).toString();
