@@ -9,14 +9,17 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
 mod support;
 
-use support::Writer;
+use support::chromium::rendered_dom;
+use support::http::{get, parse_response};
+use support::prometheus::Prometheus;
+use support::{Guard, Writer};
 
 /// The writer: runs only in a process started by [`Writer::start`].
 #[test]
@@ -28,16 +31,6 @@ fn writer_process() {
 /// A writer whose `t.state` holds quotes, which the exporter must escape.
 fn quoting_writer(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
     Writer::with_state(dir, name, threads, hits, "serving \"all\"")
-}
-
-/// A child process killed when dropped: the server, Prometheus, a browser.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `mmstats serve` on a free loopback port, killed when dropped.
@@ -97,33 +90,6 @@ impl Server {
 /// when it passes.
 fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "serve test: {line}");
-}
-
-/// One GET over a new connection: the status and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    parse_response(&response)
-}
-
-fn parse_response(response: &[u8]) -> (u16, String) {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
 }
 
 fn dir_arg(dir: &Path) -> String {
@@ -429,12 +395,6 @@ fn metrics_pass_promtool() {
     ));
 }
 
-/// A free loopback port: bound, then released for another process to take.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// A real Prometheus scrapes the server and reads back the writer's counter.
 #[test]
 #[ignore = "needs prometheus (Debian package prometheus)"]
@@ -444,55 +404,20 @@ fn prometheus_scrapes_the_counter() {
     let mut writer = quoting_writer(dir.path(), "scraped", 1, 0);
     writer.send("incr 4242");
     let server = Server::start(&[&dir_arg(dir.path())]);
-    let config = work.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{}']\n",
-            server.port()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            work.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("prometheus must be installed for this test (Debian package prometheus)");
-    let _prometheus = Guard(prometheus);
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let prometheus = Prometheus::start(
+        work.path(),
+        &support::prometheus::scraping(&[server.address]),
+        &[],
+    );
     let query = format!(
         "/api/v1/query?query=mmstats_t_hits_total%7Bcmd%3D%22scraped%22%2Cpid%3D%22{}%22%7D",
         writer.pid()
     );
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    let value = loop {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not report the counter in time; last answer: {last}\nlog: {}",
-            std::fs::read_to_string(work.path().join("prometheus.log")).unwrap_or_default()
-        );
-        if TcpStream::connect(address).is_ok() {
-            let (status, body) = get(address, &query);
-            last = body.clone();
-            if status == 200 {
-                let answer: Json = serde_json::from_str(&body).unwrap();
-                if let Some(value) = answer["data"]["result"][0]["value"][1].as_str() {
-                    break value.to_string();
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let value = prometheus.ask(&query, |answer| {
+        answer["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string)
+    });
     report(&format!(
         "Prometheus read back mmstats_t_hits_total = {value}"
     ));
@@ -783,43 +708,6 @@ fn history_takes_times_as_query_does() {
     let (status, body) = server.get("/history/t.hits?from=yesterday");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("from=yesterday"), "{body}");
-}
-
-/// The page as a headless Chromium renders it after five seconds of
-/// (virtual) time, as HTML.
-fn rendered_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = profile.path().join("dom.html");
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium must be installed for this test (Debian package chromium)");
-    let mut browser = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = browser.0.try_wait().unwrap() {
-            assert!(status.success(), "chromium failed: {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "chromium did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::fs::read_to_string(out).unwrap()
 }
 
 /// The text of the table cell of class `class` in the row of `label`.
@@ -1987,6 +1875,12 @@ fn dashboard_graphs_a_histograms_p50_and_p99_live_and_from_history() {
     ] {
         assert!(within_precision(v, exact), "{v} is not {exact} in\n{dom}");
     }
+    // The table shows the whole histogram's count and quantiles.
+    let shown = cell(&dom, "h.latency", "value").unwrap_or_default();
+    assert!(
+        shown.starts_with("count ") && shown.contains(", p50 0.0") && shown.contains(", p99 0.4"),
+        "{shown}"
+    );
     assert_eq!(line("line history p50"), (30, 0.02, 0.02));
     assert_eq!(line("line history p99"), (30, 0.8, 0.8));
     report(&format!(
