@@ -1774,6 +1774,15 @@ fn snapshot_since_gives_each_histograms_window() {
     let quiet = &histogram(&third)["window"];
     assert_eq!(quiet["count"], 0, "{third}");
     assert_eq!(quiet["p50"], Json::Null, "{third}");
+    // The server keeps its last 16 answers: after 16 more (each in a
+    // millisecond of its own), the second is forgotten.
+    let kept_time = second["time"].as_u64().unwrap();
+    for _ in 0..16 {
+        std::thread::sleep(Duration::from_millis(3));
+        server.json("/snapshot");
+    }
+    let forgotten = server.json(&format!("/snapshot?since={kept_time}"));
+    assert_eq!(histogram(&forgotten)["window"], Json::Null, "{forgotten}");
     let unknown = server.json("/snapshot?since=12345");
     assert_eq!(histogram(&unknown)["window"], Json::Null, "{unknown}");
     let (status, body) = server.get("/snapshot?since=yesterday");
