@@ -1396,6 +1396,53 @@ mod tests {
         assert_eq!(decode("%ff", false).unwrap_err().status, 400);
     }
 
+    /// A histogram of `count` values of 1.0.
+    fn ones(count: u64) -> crate::reader::Histogram {
+        crate::reader::Histogram {
+            schema: 4,
+            first: -1,
+            zero: 0,
+            buckets: vec![0, count],
+            overflow: 0,
+            count,
+            sum: count as f64,
+            invalid: 0,
+        }
+    }
+
+    #[test]
+    fn an_answer_with_too_many_histograms_is_not_kept() {
+        let aggregate = |label: &str, count: u64| Aggregate {
+            label: label.to_string(),
+            kind: Kind::Histogram,
+            combined: Combined::Histogram(ones(count)),
+            files: 1,
+        };
+        let mut full = Kept::new();
+        for i in 0..MAX_KEPT_HISTOGRAMS {
+            full.insert(("all".to_string(), format!("h{i}")), ones(1));
+        }
+        let mut earlier = Kept::new();
+        earlier.insert(("all".to_string(), "late".to_string()), ones(2));
+        let mut doc = Doc::new(1 << 20);
+        let mut views = Views {
+            doc: &mut doc,
+            first: true,
+            since: Some((7, Some(std::sync::Arc::new(earlier)))),
+            kept: Some(full),
+        };
+        views.combined("all", "all files", 1, None, &[aggregate("late", 5)]);
+        // Past the bound, nothing of the answer is kept ...
+        assert!(views.kept.is_none());
+        // ... and the window is still given from the earlier answer.
+        doc.raw("]");
+        let text = String::from_utf8(doc.out.clone()).unwrap();
+        assert!(
+            text.contains(r#""count":3"#) && text.contains(r#""since":7"#),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_document_never_passes_its_limit_and_stays_whole() {
         for limit in [300, 1000, 5000] {
