@@ -124,14 +124,69 @@ pub struct State {
 /// each find the answer they had before.
 pub const KEPT_SNAPSHOTS: usize = 16;
 
-/// Most histograms one kept answer may hold (over all its views); an
-/// answer with more is not kept, and a `?since=` naming it gets no windows.
-pub const MAX_KEPT_HISTOGRAMS: usize = 10_000;
+/// Most histograms one kept answer may hold (over all its views), and
+/// most of their non-empty buckets: an answer with more is not kept, and a
+/// `?since=` naming it gets no windows. Only the non-empty buckets are
+/// kept (16 bytes each), so the [`KEPT_SNAPSHOTS`] answers take at most
+/// about 16 MiB of buckets, and their labels.
+pub const MAX_KEPT_HISTOGRAMS: usize = 4096;
+/// See [`MAX_KEPT_HISTOGRAMS`].
+pub const MAX_KEPT_BUCKETS: usize = 65_536;
 
-/// The histograms of the latest `/snapshot` answers, by the answer's
-/// `time`, then by view id and label: what `?since=TIME` takes the change
-/// from. Oldest first; at most [`KEPT_SNAPSHOTS`].
-type Kept = BTreeMap<(String, String), crate::reader::Histogram>;
+/// A kept histogram: its non-empty buckets only.
+#[derive(Debug)]
+struct Sparse {
+    /// The histogram without its regular buckets.
+    head: crate::reader::Histogram,
+    /// How many regular buckets it has.
+    len: usize,
+    /// The non-empty ones: index from `first`, count.
+    buckets: Vec<(usize, u64)>,
+}
+
+impl Sparse {
+    fn new(h: &crate::reader::Histogram) -> Sparse {
+        let buckets = h
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c != 0)
+            .map(|(i, &c)| (i, c))
+            .collect();
+        Sparse {
+            head: crate::reader::Histogram {
+                schema: h.schema,
+                first: h.first,
+                zero: h.zero,
+                buckets: Vec::new(),
+                overflow: h.overflow,
+                count: h.count,
+                sum: h.sum,
+                invalid: h.invalid,
+            },
+            len: h.buckets.len(),
+            buckets,
+        }
+    }
+
+    /// The histogram as it was.
+    fn whole(&self) -> crate::reader::Histogram {
+        let mut buckets = vec![0; self.len];
+        for &(i, c) in &self.buckets {
+            if let Some(slot) = buckets.get_mut(i) {
+                *slot = c;
+            }
+        }
+        crate::reader::Histogram {
+            buckets,
+            ..self.head.clone()
+        }
+    }
+}
+
+/// The histograms of one `/snapshot` answer, by view id and label: what
+/// `?since=TIME` takes the change from.
+type Kept = BTreeMap<(String, String), Sparse>;
 
 #[derive(Debug, Default)]
 struct Windows(std::collections::VecDeque<(u64, std::sync::Arc<Kept>)>);
@@ -952,6 +1007,7 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
         first: true,
         since: since.map(|t| (t, earlier)),
         kept: Some(Kept::new()),
+        kept_buckets: 0,
     };
     // Each view with the prefix of its series in a store `mmstats record`
     // wrote (`cmd:NAME`, `pid:PID`, `file:STEM`, then `:LABEL`); all files
@@ -1055,8 +1111,10 @@ struct Views<'d> {
     /// server still has them.
     since: Option<(u64, Option<std::sync::Arc<Kept>>)>,
     /// This answer's histograms, for a later `?since=`; `None` once there
-    /// are more than [`MAX_KEPT_HISTOGRAMS`].
+    /// are more than [`MAX_KEPT_HISTOGRAMS`] or [`MAX_KEPT_BUCKETS`].
     kept: Option<Kept>,
+    /// The non-empty buckets of the histograms in `kept`.
+    kept_buckets: usize,
 }
 
 impl Views<'_> {
@@ -1116,13 +1174,15 @@ impl Views<'_> {
                     let window = earlier
                         .as_ref()
                         .and_then(|kept| kept.get(&key))
-                        .and_then(|before| h.since(before))
+                        .and_then(|before| h.since(&before.whole()))
                         .map_or(Json::Null, |w| window(*since, &w));
                     map.insert("window".into(), window);
                 }
                 if let Some(kept) = &mut self.kept {
-                    if kept.len() < MAX_KEPT_HISTOGRAMS {
-                        kept.insert(key, h.clone());
+                    let sparse = Sparse::new(h);
+                    self.kept_buckets = self.kept_buckets.saturating_add(sparse.buckets.len());
+                    if kept.len() < MAX_KEPT_HISTOGRAMS && self.kept_buckets <= MAX_KEPT_BUCKETS {
+                        kept.insert(key, sparse);
                     } else {
                         self.kept = None;
                     }
@@ -1411,6 +1471,41 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_histogram_is_the_histogram_again() {
+        let mut h = ones(3);
+        h.buckets = vec![0, 4, 0, 0, 9, 0];
+        h.zero = 2;
+        h.overflow = 1;
+        let sparse = Sparse::new(&h);
+        assert_eq!(sparse.buckets, [(1, 4), (4, 9)]);
+        assert_eq!(sparse.whole(), h);
+    }
+
+    #[test]
+    fn an_answer_with_too_many_buckets_is_not_kept() {
+        let mut wide = ones(1);
+        wide.buckets = vec![1; MAX_KEPT_BUCKETS / 2 + 1];
+        let aggregate = |label: &str| Aggregate {
+            label: label.to_string(),
+            kind: Kind::Histogram,
+            combined: Combined::Histogram(wide.clone()),
+            files: 1,
+        };
+        let mut doc = Doc::new(1 << 24);
+        let mut views = Views {
+            doc: &mut doc,
+            first: true,
+            since: None,
+            kept: Some(Kept::new()),
+            kept_buckets: 0,
+        };
+        views.combined("all", "all files", 1, None, &[aggregate("a")]);
+        assert_eq!(views.kept.as_ref().map(Kept::len), Some(1));
+        views.combined("cmd:x", "command x", 1, None, &[aggregate("a")]);
+        assert!(views.kept.is_none());
+    }
+
+    #[test]
     fn an_answer_with_too_many_histograms_is_not_kept() {
         let aggregate = |label: &str, count: u64| Aggregate {
             label: label.to_string(),
@@ -1420,16 +1515,20 @@ mod tests {
         };
         let mut full = Kept::new();
         for i in 0..MAX_KEPT_HISTOGRAMS {
-            full.insert(("all".to_string(), format!("h{i}")), ones(1));
+            full.insert(("all".to_string(), format!("h{i}")), Sparse::new(&ones(1)));
         }
         let mut earlier = Kept::new();
-        earlier.insert(("all".to_string(), "late".to_string()), ones(2));
+        earlier.insert(
+            ("all".to_string(), "late".to_string()),
+            Sparse::new(&ones(2)),
+        );
         let mut doc = Doc::new(1 << 20);
         let mut views = Views {
             doc: &mut doc,
             first: true,
             since: Some((7, Some(std::sync::Arc::new(earlier)))),
             kept: Some(full),
+            kept_buckets: 0,
         };
         views.combined("all", "all files", 1, None, &[aggregate("late", 5)]);
         // Past the bound, nothing of the answer is kept ...
