@@ -2,17 +2,24 @@
 //! family with the members' labels, clean for `promtool`, summed by label
 //! by a real Prometheus), `slurp`, `poll` and the JSON API's selectors.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mmstats::{Counter, Family, Labels, MmStats, Summary};
 use serde_json::Value as Json;
+
+mod support;
+
+use support::chromium::rendered_dom;
+use support::http::get;
+use support::prometheus::Prometheus;
+use support::Guard;
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
@@ -99,16 +106,6 @@ impl Drop for Busy {
     }
 }
 
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn mmstats() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
     for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
@@ -137,49 +134,6 @@ fn serve(dir: &Path) -> (Guard, SocketAddr) {
         .parse()
         .unwrap();
     (guard, address)
-}
-
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
 }
 
 fn report(line: &str) {
@@ -256,11 +210,6 @@ fn metrics_with_families_pass_promtool() {
     ));
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// A real Prometheus scrapes a busy writer and sums the family's rate by
 /// the member label `status`.
 #[test]
@@ -270,66 +219,25 @@ fn prometheus_sums_a_family_by_status() {
     let work = tempfile::tempdir().unwrap();
     let _busy = Busy::start(dir.path());
     let (_server, server) = serve(dir.path());
-    let config = work.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{}']\n",
-            server.port()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            work.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("prometheus must be installed for this test (Debian package prometheus)");
-    let _prometheus = Guard(prometheus);
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let prometheus = Prometheus::start(work.path(), &support::prometheus::scraping(&[server]), &[]);
     // sum by (status) (rate(mmstats_web_requests_total{cmd="web"}[10s]))
     let query = "/api/v1/query?query=sum%20by%20(status)%20(rate(mmstats_web_requests_total%7Bcmd%3D%22web%22%7D%5B10s%5D))";
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    let rates = loop {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not sum the family in time; last answer: {last}\nlog: {}",
-            std::fs::read_to_string(work.path().join("prometheus.log")).unwrap_or_default()
-        );
-        if TcpStream::connect(address).is_ok() {
-            let (status, body) = get(address, query);
-            last = body.clone();
-            if status == 200 {
-                let answer: Json = serde_json::from_str(&body).unwrap();
-                let result = answer["data"]["result"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let rates: Vec<(String, f64)> = result
-                    .iter()
-                    .map(|r| {
-                        (
-                            r["metric"]["status"].as_str().unwrap_or("").to_string(),
-                            r["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0),
-                        )
-                    })
-                    .collect();
-                if rates.len() == 3 && rates.iter().any(|(s, r)| s == "5xx" && *r > 0.0) {
-                    break rates;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let rates = prometheus.ask(query, |answer| {
+        let result = answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let rates: Vec<(String, f64)> = result
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"]["status"].as_str().unwrap_or("").to_string(),
+                    r["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0),
+                )
+            })
+            .collect();
+        (rates.len() == 3 && rates.iter().any(|(s, r)| s == "5xx" && *r > 0.0)).then_some(rates)
+    });
     report(&format!(
         "Prometheus: sum by (status) (rate(mmstats_web_requests_total[10s])) = {rates:?}"
     ));
@@ -478,43 +386,6 @@ fn record_stores_a_series_per_member() {
         .find(|(name, _)| name == r#"cmd:web:web.requests{method="get",status="2xx"}"#)
         .unwrap();
     assert_eq!(format!("{:?}", get_2xx.1), format!("{:?}", Point::U64(7)));
-}
-
-/// The page as a headless Chromium renders it after five seconds of
-/// (virtual) time, as HTML.
-fn rendered_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = profile.path().join("dom.html");
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium must be installed for this test (Debian package chromium)");
-    let mut browser = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = browser.0.try_wait().unwrap() {
-            assert!(status.success(), "chromium failed: {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "chromium did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::fs::read_to_string(out).unwrap()
 }
 
 /// The dashboard draws a family as one graph with a line per member, and a

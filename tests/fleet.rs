@@ -6,21 +6,14 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 mod support;
 
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::prometheus::{ask, scraping, Prometheus};
+use support::Guard;
 
 /// `mmstats serve ARGS` on a free loopback port.
 fn serve(args: &[&str]) -> (Guard, SocketAddr) {
@@ -182,90 +175,6 @@ fn the_webserver_demos_metrics_are_one_series_per_process_and_never_go_down() {
     assert!(firsts.last() > firsts.first(), "{firsts:?}");
 }
 
-/// One GET over a new connection: the status and the body.
-fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
-
-/// A free loopback port: bound, then released for another process to take.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// The Debian `prometheus` on a free loopback port, scraping `targets`
-/// every second with its default content negotiation (OpenMetrics first),
-/// its data in `work`, with `extra` arguments.
-fn prometheus(work: &Path, targets: &[SocketAddr], extra: &[&str]) -> (Guard, SocketAddr) {
-    let config = work.join("prometheus.yml");
-    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
-             - targets: [{}]\n",
-            targets.join(", ")
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            work.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("prometheus must be installed for this test (Debian package prometheus)");
-    (Guard(child), format!("127.0.0.1:{port}").parse().unwrap())
-}
-
-/// Asks Prometheus `path` until `found` finds something in the JSON answer
-/// (90 s at most).
-fn ask<T>(
-    prometheus: SocketAddr,
-    work: &Path,
-    path: &str,
-    found: impl Fn(&serde_json::Value) -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not answer {path} in time; last answer: {last}\nlog: {}",
-            std::fs::read_to_string(work.join("prometheus.log")).unwrap_or_default()
-        );
-        if let Some((200, body)) = get(prometheus, path) {
-            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-            if let Some(t) = found(&answer) {
-                return t;
-            }
-            last = body;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// `/metrics` answers OpenMetrics when asked, and a real Prometheus, which
 /// asks for it first, reads a counter's value and a gauge's unit.
 #[test]
@@ -296,7 +205,8 @@ fn prometheus_scrapes_openmetrics_and_reads_counters_and_units() {
         answer.contains("# UNIT mmstats_t_latency_seconds seconds\n"),
         "{answer}"
     );
-    let (_prometheus, prom) = prometheus(work.path(), &[address], &[]);
+    let prometheus = Prometheus::start(work.path(), &scraping(&[address]), &[]);
+    let prom = prometheus.address;
     let query = format!(
         "/api/v1/query?query=mmstats_t_hits_total%7Bcmd%3D%22om%22%2Cpid%3D%22{}%22%7D",
         std::process::id()

@@ -9,8 +9,11 @@ use std::process::{Command, Stdio};
 use mmstats::MmStats;
 
 mod common;
+mod support;
 
 use common::example;
+use support::prometheus::Prometheus;
+use support::Guard;
 
 /// Runs the example in `dir`; the path of the file it wrote.
 fn written(dir: &std::path::Path) -> PathBuf {
@@ -229,36 +232,6 @@ fn poll_shows_each_intervals_quantile_and_count() {
     assert!(poll.wait().unwrap().success());
 }
 
-/// Kills a child process when dropped.
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One GET over a new connection: the status and the body.
-fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
-
 /// A real Prometheus scrapes `mmstats serve` and its `histogram_quantile(0.99,
 /// ...)` falls in the `le` bucket that holds the reader's own p99: the two
 /// agree within the precision of the `le` bounds (a factor 2^(1/4)).
@@ -266,7 +239,6 @@ fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
 #[ignore = "needs prometheus (Debian package prometheus)"]
 fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
     use std::io::{BufRead, BufReader};
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let path = written(dir.path());
@@ -291,56 +263,18 @@ fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
         .strip_prefix("listening on http://")
         .and_then(|a| a.strip_suffix('/'))
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = work.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
-             - targets: ['{server}']\n"
-        ),
-    )
-    .unwrap();
-    let prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            work.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("prometheus must be installed for this test (Debian package prometheus)");
-    let _prometheus = Guard(prometheus);
-    let address = format!("127.0.0.1:{port}");
+        .parse()
+        .unwrap();
+    let prometheus = Prometheus::start(work.path(), &support::prometheus::scraping(&[server]), &[]);
     // histogram_quantile(0.99, sum by (le) (mmstats_web_latency_seconds_bucket{cmd="histogram"})):
     // the command's processes added up by Prometheus.
     let query = "/api/v1/query?query=histogram_quantile(0.99%2C%20sum%20by%20(le)%20(\
                  mmstats_web_latency_seconds_bucket%7Bcmd%3D%22histogram%22%7D))";
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    let theirs: f64 = loop {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus gave no quantile in time; last answer: {last}\nlog: {}",
-            std::fs::read_to_string(work.path().join("prometheus.log")).unwrap_or_default()
-        );
-        if let Some((200, body)) = http_get(&address, query) {
-            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-            last = body;
-            if let Some(v) = answer["data"]["result"][0]["value"][1].as_str() {
-                break v.parse().unwrap();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let theirs: f64 = prometheus.ask(query, |answer| {
+        answer["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(|v| v.parse().unwrap())
+    });
     // The `le` bucket (2^((k-1)/4), 2^(k/4)] that holds the reader's p99.
     let k = (ours.log2() * 4.0).ceil();
     let (lo, hi) = (((k - 1.0) / 4.0).exp2(), (k / 4.0).exp2());

@@ -4,9 +4,9 @@
 //! drop counted).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,15 +15,8 @@ use mmstats::reader::Value;
 mod common;
 mod support;
 
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::prometheus::{ask, Prometheus};
+use support::{free_port, Guard};
 
 /// Says `line` on standard error past the harness's capture, so that the
 /// figures show in the CI log.
@@ -68,81 +61,16 @@ fn own_figures(own: &Path) -> Option<std::collections::HashMap<String, u64>> {
     )
 }
 
-/// One GET: the status and the body.
-fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// The Debian `prometheus` with its remote-write receiver on `port`, its
 /// data in `data`, scraping nothing.
-fn prometheus(work: &Path, data: &Path, port: u16) -> Guard {
-    let config = work.join("prometheus.yml");
-    std::fs::write(
-        &config,
+fn prometheus(work: &Path, data: &Path, port: u16) -> Prometheus {
+    Prometheus::start_at(
+        work,
         "global:\n  evaluation_interval: 1s\nscrape_configs: []\n",
+        data,
+        port,
+        &["--web.enable-remote-write-receiver"],
     )
-    .unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(work.join("prometheus.log"))
-        .unwrap();
-    Guard(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus must be installed for this test (Debian package prometheus)"),
-    )
-}
-
-/// Asks Prometheus `path` until `found` finds something (90 s at most).
-fn ask<T>(
-    prometheus: SocketAddr,
-    work: &Path,
-    path: &str,
-    found: impl Fn(&serde_json::Value) -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not answer {path} in time; last answer: {last}\nlog: {}",
-            std::fs::read_to_string(work.join("prometheus.log")).unwrap_or_default()
-        );
-        if let Some((200, body)) = get(prometheus, path) {
-            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-            if let Some(t) = found(&answer) {
-                return t;
-            }
-            last = body;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// `mmstats_t_hits_total{cmd="CMD",instance="test"}`, URL-encoded.
@@ -290,12 +218,12 @@ fn a_ten_second_outage_of_the_receiver_loses_no_sample() {
     std::thread::sleep(Duration::from_secs(3));
     // Stopped as an operator would (SIGTERM, its data kept), for 10 s,
     // while the writer goes on counting.
-    let pid = prometheus_run.0.id();
+    let pid = prometheus_run.guard.0.id();
     // SAFETY: kill(2) on the pid of a child this test started and has not
     // waited for yet.
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
     assert_eq!(rc, 0);
-    let _ = prometheus_run.0.wait();
+    let _ = prometheus_run.guard.0.wait();
     let stopped = Instant::now();
     while stopped.elapsed() < Duration::from_secs(10) {
         stats.hits.incr();

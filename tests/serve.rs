@@ -9,14 +9,17 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
 mod support;
 
-use support::Writer;
+use support::chromium::rendered_dom;
+use support::http::{get, parse_response};
+use support::prometheus::Prometheus;
+use support::{Guard, Writer};
 
 /// The writer: runs only in a process started by [`Writer::start`].
 #[test]
@@ -28,16 +31,6 @@ fn writer_process() {
 /// A writer whose `t.state` holds quotes, which the exporter must escape.
 fn quoting_writer(dir: &Path, name: &str, threads: u32, hits: u64) -> Writer {
     Writer::with_state(dir, name, threads, hits, "serving \"all\"")
-}
-
-/// A child process killed when dropped: the server, Prometheus, a browser.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `mmstats serve` on a free loopback port, killed when dropped.
@@ -97,33 +90,6 @@ impl Server {
 /// when it passes.
 fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "serve test: {line}");
-}
-
-/// One GET over a new connection: the status and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    parse_response(&response)
-}
-
-fn parse_response(response: &[u8]) -> (u16, String) {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
 }
 
 fn dir_arg(dir: &Path) -> String {
@@ -429,12 +395,6 @@ fn metrics_pass_promtool() {
     ));
 }
 
-/// A free loopback port: bound, then released for another process to take.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// A real Prometheus scrapes the server and reads back the writer's counter.
 #[test]
 #[ignore = "needs prometheus (Debian package prometheus)"]
@@ -444,55 +404,20 @@ fn prometheus_scrapes_the_counter() {
     let mut writer = quoting_writer(dir.path(), "scraped", 1, 0);
     writer.send("incr 4242");
     let server = Server::start(&[&dir_arg(dir.path())]);
-    let config = work.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: mmstats\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{}']\n",
-            server.port()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            work.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("prometheus must be installed for this test (Debian package prometheus)");
-    let _prometheus = Guard(prometheus);
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let prometheus = Prometheus::start(
+        work.path(),
+        &support::prometheus::scraping(&[server.address]),
+        &[],
+    );
     let query = format!(
         "/api/v1/query?query=mmstats_t_hits_total%7Bcmd%3D%22scraped%22%2Cpid%3D%22{}%22%7D",
         writer.pid()
     );
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    let value = loop {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not report the counter in time; last answer: {last}\nlog: {}",
-            std::fs::read_to_string(work.path().join("prometheus.log")).unwrap_or_default()
-        );
-        if TcpStream::connect(address).is_ok() {
-            let (status, body) = get(address, &query);
-            last = body.clone();
-            if status == 200 {
-                let answer: Json = serde_json::from_str(&body).unwrap();
-                if let Some(value) = answer["data"]["result"][0]["value"][1].as_str() {
-                    break value.to_string();
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let value = prometheus.ask(&query, |answer| {
+        answer["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string)
+    });
     report(&format!(
         "Prometheus read back mmstats_t_hits_total = {value}"
     ));
@@ -783,43 +708,6 @@ fn history_takes_times_as_query_does() {
     let (status, body) = server.get("/history/t.hits?from=yesterday");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("from=yesterday"), "{body}");
-}
-
-/// The page as a headless Chromium renders it after five seconds of
-/// (virtual) time, as HTML.
-fn rendered_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = profile.path().join("dom.html");
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium must be installed for this test (Debian package chromium)");
-    let mut browser = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = browser.0.try_wait().unwrap() {
-            assert!(status.success(), "chromium failed: {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "chromium did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::fs::read_to_string(out).unwrap()
 }
 
 /// The text of the table cell of class `class` in the row of `label`.
@@ -1790,4 +1678,282 @@ fn answers_never_taken_hold_bounded_memory() {
     assert!(peak < 900 * 1024, "the server grew to {peak} KiB");
     drop(held);
     assert_eq!(server.get("/snapshot").0, 200);
+}
+
+mod latencies {
+    use mmstats::MmStats;
+
+    #[derive(MmStats)]
+    #[mmstats(prefix = "h.")]
+    pub struct Latencies {
+        /// Time to answer.
+        #[mmstats(unit = "seconds")]
+        pub latency: mmstats::Histogram,
+    }
+}
+
+/// Records, without pause until `stop`, 9 values of 10 ms then 1 of
+/// 500 ms, over and over: any run of the values holds them 9 to 1, so the
+/// p50 of any interval is 10 ms and its p99 500 ms.
+fn nine_to_one(
+    stats: mmstats::Stats<latencies::Latencies>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut recorded = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..100 {
+                for _ in 0..9 {
+                    stats.latency.record(0.010);
+                }
+                stats.latency.record(0.5);
+            }
+            recorded += 1000;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        recorded
+    })
+}
+
+/// The reader's precision: a quantile is reported as the geometric middle
+/// of its bucket, within `sqrt(2^(1/16)) - 1` (2.2 %) of the exact value.
+fn within_precision(reported: f64, exact: f64) -> bool {
+    (reported / exact - 1.0).abs() <= 2f64.powf(1.0 / 32.0) - 1.0 + 1e-9
+}
+
+/// `/snapshot?since=TIME` gives each histogram the quantiles of the values
+/// recorded since the answer of that time, by the reader's rule; a time
+/// the server has no answer of gives `null`, and one that is no number a
+/// 400.
+#[test]
+fn snapshot_since_gives_each_histograms_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = <latencies::Latencies as mmstats::MmStats>::builder()
+        .dir(dir.path())
+        .cmd("windows")
+        .create()
+        .unwrap();
+    for _ in 0..1000 {
+        stats.latency.record(0.001);
+    }
+    let server = Server::start(&[&dir_arg(dir.path())]);
+    let histogram = |doc: &Json| -> Json {
+        let all = &doc["views"][0];
+        assert_eq!(all["id"], "all", "{doc}");
+        all["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["label"] == "h.latency")
+            .unwrap_or_else(|| panic!("no h.latency in {doc}"))
+            .clone()
+    };
+    let first = server.json("/snapshot");
+    assert!(histogram(&first).get("window").is_none(), "{first}");
+    for _ in 0..90 {
+        stats.latency.record(0.010);
+    }
+    for _ in 0..10 {
+        stats.latency.record(0.5);
+    }
+    let time = first["time"].as_u64().unwrap();
+    let second = server.json(&format!("/snapshot?since={time}"));
+    let window = &histogram(&second)["window"];
+    assert_eq!(window["since"], time, "{second}");
+    assert_eq!(window["count"], 100, "{second}");
+    let p50 = window["p50"].as_f64().unwrap();
+    let p99 = window["p99"].as_f64().unwrap();
+    assert!(within_precision(p50, 0.010), "{window}");
+    assert!(within_precision(p99, 0.5), "{window}");
+    // The whole histogram still holds the first thousand values.
+    assert_eq!(histogram(&second)["value"]["count"], 1100, "{second}");
+    let third = server.json(&format!(
+        "/snapshot?since={}",
+        second["time"].as_u64().unwrap()
+    ));
+    let quiet = &histogram(&third)["window"];
+    assert_eq!(quiet["count"], 0, "{third}");
+    assert_eq!(quiet["p50"], Json::Null, "{third}");
+    // The server keeps its last 16 answers: after 16 more (each in a
+    // millisecond of its own), the second is forgotten.
+    let kept_time = second["time"].as_u64().unwrap();
+    for _ in 0..16 {
+        std::thread::sleep(Duration::from_millis(3));
+        server.json("/snapshot");
+    }
+    let forgotten = server.json(&format!("/snapshot?since={kept_time}"));
+    assert_eq!(histogram(&forgotten)["window"], Json::Null, "{forgotten}");
+    let unknown = server.json("/snapshot?since=12345");
+    assert_eq!(histogram(&unknown)["window"], Json::Null, "{unknown}");
+    let (status, body) = server.get("/snapshot?since=yesterday");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("since=yesterday"), "{body}");
+}
+
+/// The `data-points`, `data-min` and `data-max` of the path of class
+/// `class` in the histogram graph of `label`.
+fn histogram_path(dom: &str, label: &str, class: &str) -> Option<(usize, f64, f64)> {
+    let chart = dom
+        .split(&format!(
+            "<div class=\"chart histogram\" data-label=\"{label}\""
+        ))
+        .nth(1)?;
+    let chart = chart.split("</svg>").next()?;
+    for path in chart.split("<path ").skip(1) {
+        let path = path.split('>').next().unwrap_or("");
+        if path.contains(&format!("class=\"{class}\"")) {
+            let attr = |name: &str| {
+                path.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|v| v.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            return Some((
+                attr("data-points").parse().ok()?,
+                attr("data-min").parse().ok()?,
+                attr("data-max").parse().ok()?,
+            ));
+        }
+    }
+    None
+}
+
+/// A real browser shows a histogram as one graph with a p50 and a p99
+/// line: live, the quantiles of each interval between two polls (the
+/// writer records 9 values of 10 ms to 1 of 500 ms without pause), every
+/// point within the reader's precision of the exact 10 ms and 500 ms; from
+/// history, the `:p50` and `:p99` series `mmstats record` keeps, as stored.
+#[test]
+#[ignore = "needs chromium (Debian package chromium)"]
+fn dashboard_graphs_a_histograms_p50_and_p99_live_and_from_history() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = <latencies::Latencies as mmstats::MmStats>::builder()
+        .dir(dir.path())
+        .cmd("histo")
+        .create()
+        .unwrap();
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut store = mmstats::mstore::Store::create(
+        &store_dir,
+        mmstats::mstore::Options {
+            chunk_size: 3600,
+            resolution: 1000,
+            start_time: now_ms / 1000 * 1000 - 60_000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    store
+        .put("cmd:histo:h.latency:p50", 20, &[0.02f64; 30])
+        .unwrap();
+    store
+        .put("cmd:histo:h.latency:p99", 20, &[0.8f64; 30])
+        .unwrap();
+    store.close().unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(dir.path()),
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = nine_to_one(stats, Arc::clone(&stop));
+    let dom = rendered_dom(&format!("http://{}/", server.address));
+    stop.store(true, Ordering::Relaxed);
+    let recorded = writer.join().unwrap();
+
+    let line = |class: &str| {
+        histogram_path(&dom, "h.latency", class)
+            .unwrap_or_else(|| panic!("no {class:?} line in the h.latency graph in\n{dom}"))
+    };
+    let (p50_points, p50_min, p50_max) = line("line p50");
+    let (p99_points, p99_min, p99_max) = line("line p99");
+    assert!(p50_points >= 2 && p99_points >= 2, "{dom}");
+    for (v, exact) in [
+        (p50_min, 0.010),
+        (p50_max, 0.010),
+        (p99_min, 0.5),
+        (p99_max, 0.5),
+    ] {
+        assert!(within_precision(v, exact), "{v} is not {exact} in\n{dom}");
+    }
+    // The table shows the whole histogram's count and quantiles.
+    let shown = cell(&dom, "h.latency", "value").unwrap_or_default();
+    assert!(
+        shown.starts_with("count ") && shown.contains(", p50 0.0") && shown.contains(", p99 0.4"),
+        "{shown}"
+    );
+    assert_eq!(line("line history p50"), (30, 0.02, 0.02));
+    assert_eq!(line("line history p99"), (30, 0.8, 0.8));
+    report(&format!(
+        "chromium drew h.latency: live p50 in [{p50_min}, {p50_max}] over {p50_points} \
+         intervals, p99 in [{p99_min}, {p99_max}] over {p99_points} ({recorded} values \
+         recorded), after 30 stored points of each"
+    ));
+}
+
+/// The page asks `/history` for about one point per pixel whatever the
+/// range: against a store of 10 ms slots, the five minutes a graph shows
+/// are 30,000 stored points (within what one answer may hold without a
+/// step), yet the history line a headless Chromium draws has a few hundred,
+/// one per step of the page's request.
+#[test]
+#[ignore = "needs chromium (Debian package chromium)"]
+fn dashboard_fetches_a_long_history_at_a_step() {
+    const SLOTS: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = quoting_writer(dir.path(), "long", 1, 5);
+    let history = tempfile::tempdir().unwrap();
+    let store_dir = history.path().join("store");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut store = mmstats::mstore::Store::create(
+        &store_dir,
+        mmstats::mstore::Options {
+            chunk_size: 3600,
+            resolution: 10,
+            start_time: now_ms / 10 * 10 - SLOTS * 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let queue: Vec<u64> = (0..SLOTS).map(|i| i % 100).collect();
+    store.put("cmd:long:t.queue", 0, &queue).unwrap();
+    store.close().unwrap();
+    let server = Server::start(&[
+        "--store",
+        &store_dir.display().to_string(),
+        &dir_arg(dir.path()),
+    ]);
+    // What the server answers without a step: every stored point.
+    let whole = server.json(&format!(
+        "/history/cmd:long:t.queue?from={}&to={}",
+        now_ms - 300_000,
+        now_ms
+    ));
+    let stored = whole["points"].as_array().unwrap().len();
+    assert!(
+        stored > 25_000,
+        "{stored} points stored in the five minutes"
+    );
+    let dom = rendered_dom(&format!("http://{}/", server.address));
+    let (drawn, d) = graph_paths(&dom, "t.queue", "line history");
+    assert!(
+        (50..=2000).contains(&drawn) && d.starts_with('M'),
+        "the history line has {drawn} points: {:?}",
+        &d[..d.len().min(80)]
+    );
+    report(&format!(
+        "chromium drew five minutes of t.queue history, {stored} points in the store, \
+         as {drawn} points"
+    ));
 }

@@ -1,9 +1,22 @@
+//! What the tools' tests share: the child-process [`Guard`] and
+//! [`free_port`] ([`process`]), HTTP GETs ([`http`]), a real Prometheus
+//! ([`prometheus`]), a real headless Chromium ([`chromium`]), and a writer
+//! process.
+//!
 //! The writer process that the tools' tests read: this test binary started
 //! again with [`WRITER_ENV`] set, running [`writer_role`] only. It creates its
 //! files, prints `ready`, and obeys one command per line on its standard
 //! input (`incr N`, `queue N`), answering `ok`, until its input ends. The
 //! tests decide every value, so every number they assert is known.
 #![allow(dead_code)]
+
+pub mod chromium;
+pub mod http;
+pub mod process;
+pub mod prometheus;
+
+#[allow(unused_imports)]
+pub use process::{free_port, Guard};
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};

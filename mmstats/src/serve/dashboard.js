@@ -24,7 +24,11 @@ const charts = document.getElementById("charts");
 const tbody = document.querySelector("#stats tbody");
 const errorList = document.getElementById("errors");
 
-// "view\u0000label" -> {live: [[ms, value]], history: [[ms, value]]}
+// The quantiles a histogram's graph draws, a line each.
+const HISTOGRAM_LINES = ["p50", "p99"];
+
+// "view\u0000label" -> {live: [[ms, value]], history: [[ms, value]]}; a
+// histogram's has, per quantile of HISTOGRAM_LINES, {live, history} in `q`.
 const series = new Map();
 let latest = null;
 
@@ -37,7 +41,8 @@ function seriesOf(view, label) {
   const key = view + "\u0000" + label;
   let s = series.get(key);
   if (!s) {
-    s = { live: [], history: [] };
+    s = { live: [], history: [], q: {} };
+    for (const name of HISTOGRAM_LINES) s.q[name] = { live: [], history: [] };
     series.set(key, s);
   }
   return s;
@@ -52,6 +57,10 @@ function asNumber(value) {
 function show(value) {
   if (Array.isArray(value)) return value.map(show).join(" | ");
   if (value === null) return "–";
+  // A histogram (see `export::json::histogram`): its count and quantiles.
+  if (typeof value === "object") {
+    return ["count", "p50", "p90", "p99"].filter((k) => k in value).map((k) => k + " " + show(value[k])).join(", ");
+  }
   if (typeof value === "number" && !Number.isInteger(value)) {
     if (Math.abs(value) >= 1e5) return value.toFixed(3);
     return Number(value.toPrecision(6)).toString();
@@ -63,6 +72,21 @@ function record(snapshot) {
   const now = snapshot.time;
   for (const view of snapshot.views) {
     for (const stat of view.stats) {
+      if (stat.kind === "histogram") {
+        // The quantiles of the values recorded since the previous poll,
+        // which the server computes (`snapshot?since=`): no point when no
+        // value came, or the window is unknown.
+        const w = stat.window;
+        if (!w || !(w.count > 0)) continue;
+        const s = seriesOf(view.id, stat.label);
+        for (const name of HISTOGRAM_LINES) {
+          if (typeof w[name] !== "number") continue;
+          const line = s.q[name].live;
+          line.push([now, w[name]]);
+          while (line.length && line[0][0] < now - WINDOW_MS) line.shift();
+        }
+        continue;
+      }
       if (!graphed(stat.kind)) continue;
       const y = asNumber(stat.value);
       if (y === null) continue;
@@ -143,6 +167,74 @@ function chart(stat, unit, s, now) {
   bottom.textContent = show(lo) + "   (last " + Math.round(span / 1000) + " s)";
   graph.append(top, bottom);
   box.append(h, what, graph);
+  return box;
+}
+
+// A histogram: one graph, a line per quantile of HISTOGRAM_LINES, each
+// from its stored history (the series `mmstats record` writes,
+// `<series>:<label>:p50`) then its live windows.
+const QUANTILE_COLORS = { p50: "#457b9d", p99: "#e63946" };
+
+function histogramChart(stat, unit, s, now) {
+  const lines = HISTOGRAM_LINES.map((name) => {
+    const q = s.q[name];
+    const firstLive = q.live.length ? q.live[0][0] : Infinity;
+    const past = q.history.filter((p) => p[0] < firstLive - 1000).sort((a, b) => a[0] - b[0]);
+    return { name, past, live: q.live };
+  });
+  const box = document.createElement("div");
+  box.className = "chart histogram";
+  box.dataset.label = stat.label;
+  const h = document.createElement("h2");
+  const name = document.createElement("span");
+  name.textContent = stat.label;
+  const value = document.createElement("span");
+  value.className = "now";
+  const v = stat.value || {};
+  value.textContent = HISTOGRAM_LINES.map((q) => q + " " + show(v[q] === undefined ? null : v[q])).join(", ") +
+    (unit ? " " + unit : "");
+  h.append(name, value);
+  const what = document.createElement("div");
+  what.className = "what";
+  what.textContent = "histogram: " + HISTOGRAM_LINES.join(" and ") + " of each interval, " + show(v.count) + " values in all";
+  const W = 300, H = 80, TOP = 13, BOTTOM = 12;
+  const graph = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+  graph.setAttribute("aria-label", stat.label);
+  let lo = Infinity, hi = -Infinity, first = now;
+  for (const { past, live } of lines) {
+    for (const [t, y] of past.concat(live)) { lo = Math.min(lo, y); hi = Math.max(hi, y); first = Math.min(first, t); }
+  }
+  if (lo === Infinity) { lo = 0; hi = 1; }
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const start = Math.max(now - WINDOW_MS, first);
+  const span = Math.max(now - start, 1000);
+  const x = (t) => ((t - (now - span)) / span) * W;
+  const y = (val) => TOP + (1 - (val - lo) / (hi - lo)) * (H - TOP - BOTTOM);
+  const legend = document.createElement("ul");
+  legend.className = "members";
+  for (const { name: q, past, live } of lines) {
+    for (const [part, cls] of [[past, "line history " + q], [live, "line " + q]]) {
+      if (!part.length) continue;
+      const d = part.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" ");
+      const path = svg("path", { d, class: cls });
+      path.style.stroke = QUANTILE_COLORS[q] || "#6c757d";
+      path.dataset.points = String(part.length);
+      path.dataset.min = String(Math.min(...part.map((p) => p[1])));
+      path.dataset.max = String(Math.max(...part.map((p) => p[1])));
+      graph.append(path);
+    }
+    const li = document.createElement("li");
+    li.style.color = QUANTILE_COLORS[q] || "#6c757d";
+    const last = live.length ? live[live.length - 1][1] : past.length ? past[past.length - 1][1] : null;
+    li.textContent = q + " " + show(last);
+    legend.append(li);
+  }
+  const top = svg("text", { x: 2, y: 10 });
+  top.textContent = show(hi);
+  const bottom = svg("text", { x: 2, y: H - 2 });
+  bottom.textContent = show(lo) + "   (last " + Math.round(span / 1000) + " s)";
+  graph.append(top, bottom);
+  box.append(h, what, graph, legend);
   return box;
 }
 
@@ -251,6 +343,10 @@ function render() {
   const order = [];
   const families = new Map();
   for (const stat of stats) {
+    if (stat.kind === "histogram") {
+      order.push({ histogram: stat });
+      continue;
+    }
     if (!graphed(stat.kind) || asNumber(stat.value) === null) continue;
     const member = memberOf(stat.label);
     if (!member) {
@@ -266,7 +362,10 @@ function render() {
   const boxes = [];
   for (const entry of order) {
     if (boxes.length >= MAX_CHARTS) break;
-    if (entry.stat) {
+    if (entry.histogram) {
+      const unit = (latest.meta[entry.histogram.label] || {}).unit || "";
+      boxes.push(histogramChart(entry.histogram, unit, seriesOf(view.id, entry.histogram.label), now));
+    } else if (entry.stat) {
       const unit = (latest.meta[entry.stat.label] || {}).unit || "";
       boxes.push(chart(entry.stat, unit, seriesOf(view.id, entry.stat.label), now));
     } else {
@@ -310,16 +409,25 @@ async function loadHistory(view, time) {
     const names = new Set((list.metrics || []).map((m) => m.name));
     const to = time + 1;
     const from = to - WINDOW_MS;
-    for (const stat of view.stats) {
-      const name = view.series + ":" + stat.label;
-      if (!names.has(name) || !graphed(stat.kind)) continue;
-      // About one point per pixel of the graph, whatever the range.
-      const pixels = Math.max(100, Math.round((charts.firstElementChild || charts).clientWidth || 300));
-      const step = Math.max(1, Math.floor((to - from) / pixels));
+    // About one point per pixel of the graph, whatever the range.
+    const pixels = Math.max(100, Math.round((charts.firstElementChild || charts).clientWidth || 300));
+    const step = Math.max(1, Math.floor((to - from) / pixels));
+    const stored = async (name) => {
       const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}&step=${step}`;
       const answer = await (await fetch(url, { cache: "no-store" })).json();
-      seriesOf(view.id, stat.label).history = (answer.points || [])
-        .filter((p) => typeof p[1] === "number");
+      return (answer.points || []).filter((p) => typeof p[1] === "number");
+    };
+    for (const stat of view.stats) {
+      const name = view.series + ":" + stat.label;
+      if (stat.kind === "histogram") {
+        // `mmstats record` keeps a histogram's quantiles of each interval.
+        for (const q of HISTOGRAM_LINES) {
+          if (names.has(name + ":" + q)) seriesOf(view.id, stat.label).q[q].history = await stored(name + ":" + q);
+        }
+        continue;
+      }
+      if (!names.has(name) || !graphed(stat.kind)) continue;
+      seriesOf(view.id, stat.label).history = await stored(name);
     }
   } catch (e) {
     statusLine.textContent = "history unavailable: " + e;
@@ -329,7 +437,9 @@ async function loadHistory(view, time) {
 
 async function poll() {
   try {
-    const answer = await fetch("snapshot", { cache: "no-store" });
+    // `since`: the server adds each histogram's window since that answer.
+    const asked = latest ? "snapshot?since=" + latest.time : "snapshot";
+    const answer = await fetch(asked, { cache: "no-store" });
     if (!answer.ok) throw new Error("HTTP " + answer.status);
     const snapshot = await answer.json();
     latest = snapshot;

@@ -115,6 +115,98 @@ pub struct State {
     series: prom::Options,
     /// The counts of ended threads, kept between scrapes of `/metrics`.
     tracker: std::sync::Mutex<prom::Tracker>,
+    /// The histograms of the latest `/snapshot` answers, for `?since=`.
+    windows: std::sync::Mutex<Windows>,
+}
+
+/// How many `/snapshot` answers' histograms the server keeps for
+/// `?since=`: the latest few, so that several dashboards polling at once
+/// each find the answer they had before.
+pub const KEPT_SNAPSHOTS: usize = 16;
+
+/// Most histograms one kept answer may hold (over all its views), and
+/// most of their non-empty buckets: an answer with more is not kept, and a
+/// `?since=` naming it gets no windows. Only the non-empty buckets are
+/// kept (16 bytes each), so the [`KEPT_SNAPSHOTS`] answers take at most
+/// about 16 MiB of buckets, and their labels.
+pub const MAX_KEPT_HISTOGRAMS: usize = 4096;
+/// See [`MAX_KEPT_HISTOGRAMS`].
+pub const MAX_KEPT_BUCKETS: usize = 65_536;
+
+/// A kept histogram: its non-empty buckets only.
+#[derive(Debug)]
+struct Sparse {
+    /// The histogram without its regular buckets.
+    head: crate::reader::Histogram,
+    /// How many regular buckets it has.
+    len: usize,
+    /// The non-empty ones: index from `first`, count.
+    buckets: Vec<(usize, u64)>,
+}
+
+impl Sparse {
+    fn new(h: &crate::reader::Histogram) -> Sparse {
+        let buckets = h
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c != 0)
+            .map(|(i, &c)| (i, c))
+            .collect();
+        Sparse {
+            head: crate::reader::Histogram {
+                schema: h.schema,
+                first: h.first,
+                zero: h.zero,
+                buckets: Vec::new(),
+                overflow: h.overflow,
+                count: h.count,
+                sum: h.sum,
+                invalid: h.invalid,
+            },
+            len: h.buckets.len(),
+            buckets,
+        }
+    }
+
+    /// The histogram as it was.
+    fn whole(&self) -> crate::reader::Histogram {
+        let mut buckets = vec![0; self.len];
+        for &(i, c) in &self.buckets {
+            if let Some(slot) = buckets.get_mut(i) {
+                *slot = c;
+            }
+        }
+        crate::reader::Histogram {
+            buckets,
+            ..self.head.clone()
+        }
+    }
+}
+
+/// The histograms of one `/snapshot` answer, by view id and label: what
+/// `?since=TIME` takes the change from.
+type Kept = BTreeMap<(String, String), Sparse>;
+
+#[derive(Debug, Default)]
+struct Windows(std::collections::VecDeque<(u64, std::sync::Arc<Kept>)>);
+
+impl Windows {
+    fn get(&self, time: u64) -> Option<std::sync::Arc<Kept>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == time)
+            .map(|(_, kept)| std::sync::Arc::clone(kept))
+    }
+
+    fn keep(&mut self, time: u64, kept: Kept) {
+        self.0.retain(|(t, _)| *t != time);
+        self.0.push_back((time, std::sync::Arc::new(kept)));
+        while self.0.len() > KEPT_SNAPSHOTS {
+            self.0.pop_front();
+        }
+    }
 }
 
 impl State {
@@ -136,6 +228,7 @@ impl State {
             all_users: false,
             series: prom::Options::default(),
             tracker: std::sync::Mutex::new(prom::Tracker::new()),
+            windows: std::sync::Mutex::new(Windows::default()),
         }
     }
 
@@ -876,21 +969,45 @@ fn metrics(state: &State, format: prom::Format) -> Reply {
 /// `truncated` says that files were left out (each one named in `errors`)
 /// or that the document stopped at [`Limits::max_response_bytes`], leaving
 /// out the views, stats, labels and errors that came after.
+///
+/// `?since=TIME`, the `time` of an earlier answer, adds to each histogram
+/// of a combined view its `"window"` (see [`window`]): the quantiles of
+/// the values recorded between that answer and this one, by the reader's
+/// rule ([`crate::reader::Histogram::since`]). The server keeps the
+/// histograms of its last [`KEPT_SNAPSHOTS`] answers for that; the window
+/// is `null` when it no longer has the answer named, or when the two
+/// cannot be of the same writers in that order (a count went down).
 fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
+    let since = match params.get("since") {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            Reply::error(
+                400,
+                &format!("since={text}: give the `time` of an earlier answer"),
+            )
+        })?),
+    };
     let files = read(state, params.get("glob"))?;
     let snapshots = files.snapshots();
     let time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
+    let time = u64::try_from(time).unwrap_or(u64::MAX);
+    let earlier = match (since, state.windows.lock()) {
+        (Some(since), Ok(windows)) => windows.get(since),
+        _ => None,
+    };
     let mut doc = Doc::new(state.limits.max_response_bytes);
     doc.raw(&format!(
-        "{{\"time\":{},\"history\":{},\"views\":[",
-        u64::try_from(time).unwrap_or(u64::MAX),
+        "{{\"time\":{time},\"history\":{},\"views\":[",
         state.store.is_some()
     ));
     let mut views = Views {
         doc: &mut doc,
         first: true,
+        since: since.map(|t| (t, earlier)),
+        kept: Some(Kept::new()),
+        kept_buckets: 0,
     };
     // Each view with the prefix of its series in a store `mmstats record`
     // wrote (`cmd:NAME`, `pid:PID`, `file:STEM`, then `:LABEL`); all files
@@ -957,6 +1074,9 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
         );
         views.view(&format!("file:{path}"), &path, 1, Some(&series), stats);
     }
+    if let (Some(kept), Ok(mut windows)) = (views.kept.take(), state.windows.lock()) {
+        windows.keep(time, kept);
+    }
     doc.raw("],\"meta\":{");
     let mut first = true;
     let mut seen = BTreeSet::new();
@@ -987,6 +1107,14 @@ fn snapshot(state: &State, params: &Params) -> Result<Reply, Reply> {
 struct Views<'d> {
     doc: &'d mut Doc,
     first: bool,
+    /// `?since=`: its time, and the histograms of that answer if the
+    /// server still has them.
+    since: Option<(u64, Option<std::sync::Arc<Kept>>)>,
+    /// This answer's histograms, for a later `?since=`; `None` once there
+    /// are more than [`MAX_KEPT_HISTOGRAMS`] or [`MAX_KEPT_BUCKETS`].
+    kept: Option<Kept>,
+    /// The non-empty buckets of the histograms in `kept`.
+    kept_buckets: usize,
 }
 
 impl Views<'_> {
@@ -1032,16 +1160,51 @@ impl Views<'_> {
         series: Option<&str>,
         aggregates: &[Aggregate],
     ) {
-        let stats = aggregates.iter().map(|a| {
+        let mut stats = Vec::with_capacity(aggregates.len());
+        for a in aggregates {
             let value = match &a.combined {
                 Combined::Value(v) => json_value(v),
                 Combined::Distinct(values) => values.iter().map(json_value).collect(),
                 Combined::Histogram(h) => crate::export::json::histogram(h),
             };
-            json!({ "label": a.label, "kind": a.kind.name(), "value": value })
-        });
-        self.view(id, name, files, series, stats);
+            let mut stat = json!({ "label": a.label, "kind": a.kind.name(), "value": value });
+            if let Combined::Histogram(h) = &a.combined {
+                let key = (id.to_string(), a.label.clone());
+                if let (Some((since, earlier)), Json::Object(map)) = (&self.since, &mut stat) {
+                    let window = earlier
+                        .as_ref()
+                        .and_then(|kept| kept.get(&key))
+                        .and_then(|before| h.since(&before.whole()))
+                        .map_or(Json::Null, |w| window(*since, &w));
+                    map.insert("window".into(), window);
+                }
+                if let Some(kept) = &mut self.kept {
+                    let sparse = Sparse::new(h);
+                    self.kept_buckets = self.kept_buckets.saturating_add(sparse.buckets.len());
+                    if kept.len() < MAX_KEPT_HISTOGRAMS && self.kept_buckets <= MAX_KEPT_BUCKETS {
+                        kept.insert(key, sparse);
+                    } else {
+                        self.kept = None;
+                    }
+                }
+            }
+            stats.push(stat);
+        }
+        self.view(id, name, files, series, stats.into_iter());
     }
+}
+
+/// The values a histogram took between the answer of time `since` and
+/// this one (see [`crate::reader::Histogram::since`]): `{"since", "count",
+/// "p50", "p90", "p99", "p999"}`, a quantile `null` when no value came.
+fn window(since: u64, w: &crate::reader::Histogram) -> Json {
+    let mut out = serde_json::Map::new();
+    out.insert("since".into(), since.into());
+    out.insert("count".into(), w.count.into());
+    for (name, q) in crate::reader::QUANTILES {
+        out.insert(name.into(), w.quantile(q).map_or(Json::Null, float));
+    }
+    Json::Object(out)
 }
 
 /// Opens the store for one request.
@@ -1291,6 +1454,92 @@ mod tests {
         assert_eq!(decode("%zz", false).unwrap_err().status, 400);
         assert_eq!(decode("%4", false).unwrap_err().status, 400);
         assert_eq!(decode("%ff", false).unwrap_err().status, 400);
+    }
+
+    /// A histogram of `count` values of 1.0.
+    fn ones(count: u64) -> crate::reader::Histogram {
+        crate::reader::Histogram {
+            schema: 4,
+            first: -1,
+            zero: 0,
+            buckets: vec![0, count],
+            overflow: 0,
+            count,
+            sum: count as f64,
+            invalid: 0,
+        }
+    }
+
+    #[test]
+    fn a_kept_histogram_is_the_histogram_again() {
+        let mut h = ones(3);
+        h.buckets = vec![0, 4, 0, 0, 9, 0];
+        h.zero = 2;
+        h.overflow = 1;
+        let sparse = Sparse::new(&h);
+        assert_eq!(sparse.buckets, [(1, 4), (4, 9)]);
+        assert_eq!(sparse.whole(), h);
+    }
+
+    #[test]
+    fn an_answer_with_too_many_buckets_is_not_kept() {
+        let mut wide = ones(1);
+        wide.buckets = vec![1; MAX_KEPT_BUCKETS / 2 + 1];
+        let aggregate = |label: &str| Aggregate {
+            label: label.to_string(),
+            kind: Kind::Histogram,
+            combined: Combined::Histogram(wide.clone()),
+            files: 1,
+        };
+        let mut doc = Doc::new(1 << 24);
+        let mut views = Views {
+            doc: &mut doc,
+            first: true,
+            since: None,
+            kept: Some(Kept::new()),
+            kept_buckets: 0,
+        };
+        views.combined("all", "all files", 1, None, &[aggregate("a")]);
+        assert_eq!(views.kept.as_ref().map(Kept::len), Some(1));
+        views.combined("cmd:x", "command x", 1, None, &[aggregate("a")]);
+        assert!(views.kept.is_none());
+    }
+
+    #[test]
+    fn an_answer_with_too_many_histograms_is_not_kept() {
+        let aggregate = |label: &str, count: u64| Aggregate {
+            label: label.to_string(),
+            kind: Kind::Histogram,
+            combined: Combined::Histogram(ones(count)),
+            files: 1,
+        };
+        let mut full = Kept::new();
+        for i in 0..MAX_KEPT_HISTOGRAMS {
+            full.insert(("all".to_string(), format!("h{i}")), Sparse::new(&ones(1)));
+        }
+        let mut earlier = Kept::new();
+        earlier.insert(
+            ("all".to_string(), "late".to_string()),
+            Sparse::new(&ones(2)),
+        );
+        let mut doc = Doc::new(1 << 20);
+        let mut views = Views {
+            doc: &mut doc,
+            first: true,
+            since: Some((7, Some(std::sync::Arc::new(earlier)))),
+            kept: Some(full),
+            kept_buckets: 0,
+        };
+        views.combined("all", "all files", 1, None, &[aggregate("late", 5)]);
+        // Past the bound, nothing of the answer is kept ...
+        assert!(views.kept.is_none());
+        // ... and the window is still given from the earlier answer.
+        doc.raw("]");
+        let text = String::from_utf8(doc.out.clone()).unwrap();
+        assert!(
+            text.contains(r#""count":3"#) && text.contains(r#""since":7"#),
+            "{text}"
+        );
     }
 
     #[test]
