@@ -544,41 +544,41 @@ fn history_from_the_store() {
         serde_json::json!([{"name": "t.hits", "type": "u64"}, {"name": "t.latency", "type": "f64"}])
     );
     assert_eq!(list["start_time"], 1000);
-    let points = server.json("/history/t.hits?from=1000&to=1100");
+    let points = server.json("/history/t.hits?from=1&to=1.1");
     assert_eq!(
         points["points"],
         serde_json::json!([[1005, 10], [1006, 20], [1007, 30]])
     );
-    let points = server.json("/history/t.latency?from=1006&to=1007");
+    let points = server.json("/history/t.latency?from=1.006&to=1.007");
     assert_eq!(points["points"], serde_json::json!([[1006, 0.5]]));
-    assert_eq!(server.get("/history/t.hits?from=9&to=9").0, 400);
+    assert_eq!(server.get("/history/t.hits?from=0.009&to=0.009").0, 400);
     assert_eq!(server.get("/history/t.hits?from=x").0, 400);
-    assert_eq!(server.get("/history/nope?from=1000&to=1001").0, 404);
+    assert_eq!(server.get("/history/nope?from=1&to=1.001").0, 404);
     assert_eq!(
         server
-            .get("/history/t.hits?from=0&to=18446744073709551615")
+            .get("/history/t.hits?from=0&to=18446744073709551.615")
             .0,
         400
     );
     assert_eq!(server.json("/snapshot")["history"], true);
     // At a step: one point per window, its mean (or ?agg=).
-    let w = server.json("/history/t.hits?from=1004&to=1008&step=2");
+    let w = server.json("/history/t.hits?from=1.004&to=1.008&step=2");
     assert_eq!(w["step"], 2);
     assert_eq!(w["points"], serde_json::json!([[1004, 10.0], [1006, 25.0]]));
-    let w = server.json("/history/t.hits?from=1004&to=1008&step=2&agg=max");
+    let w = server.json("/history/t.hits?from=1.004&to=1.008&step=2&agg=max");
     assert_eq!(w["points"], serde_json::json!([[1004, 10.0], [1006, 30.0]]));
     assert_eq!(
         server
-            .get("/history/t.hits?from=1004&to=1008&step=2&agg=median")
+            .get("/history/t.hits?from=1.004&to=1.008&step=2&agg=median")
             .0,
         400
     );
     assert_eq!(
-        server.get("/history/t.hits?from=1004&to=1008&step=x").0,
+        server.get("/history/t.hits?from=1.004&to=1.008&step=x").0,
         400
     );
     // A wide range without a step: the server chooses one, and answers.
-    let w = server.json("/history/t.hits?from=1000&to=1000000");
+    let w = server.json("/history/t.hits?from=1&to=1000");
     assert!(w["step"].as_u64().unwrap() >= 400, "{w}");
     assert_eq!(w["points"].as_array().unwrap().len(), 1, "{w}");
 }
@@ -631,7 +631,7 @@ fn a_damaged_metric_list_leaves_the_history_listed_and_says_so() {
         "{answer}"
     );
     // The series still read.
-    let points = server.json("/history/t.hits?from=1000&to=1100");
+    let points = server.json("/history/t.hits?from=1&to=1.1");
     assert_eq!(points["points"].as_array().unwrap().len(), 3, "{points}");
 }
 
@@ -670,7 +670,7 @@ fn history_takes_times_as_query_does() {
     assert_eq!(recent["points"].as_array().unwrap().len(), 10, "{recent}");
     let older = server.json("/history/t.hits?from=-2m&to=-30s");
     assert_eq!(older["points"].as_array().unwrap().len(), 0, "{older}");
-    // RFC 3339, and plain numbers in the store's units, as before.
+    // RFC 3339, and plain numbers as Unix seconds, as `query` takes them.
     let at = |ms: u64| {
         let secs = ms / 1000;
         let (days, rest) = (secs / 86400, secs % 86400);
@@ -699,7 +699,25 @@ fn history_takes_times_as_query_does() {
     ));
     assert_eq!(by_date["points"][0][0], first, "{by_date}");
     assert_eq!(by_date["points"].as_array().unwrap().len(), 3, "{by_date}");
-    let by_number = server.json(&format!("/history/t.hits?from={first}&to={}", first + 2000));
+    // Whole seconds (the slots are whole seconds), and with decimals.
+    assert_eq!(first % 1000, 0);
+    let seconds = |ms: u64| format!("{}", ms / 1000);
+    let by_number = server.json(&format!(
+        "/history/t.hits?from={}&to={}",
+        seconds(first),
+        seconds(first + 2000)
+    ));
+    assert_eq!(by_number["points"][0][0], first, "{by_number}");
+    let with_decimals = server.json(&format!(
+        "/history/t.hits?from={}.000&to={}.5",
+        first / 1000,
+        (first + 1000) / 1000
+    ));
+    assert_eq!(
+        with_decimals["points"].as_array().unwrap().len(),
+        2,
+        "{with_decimals}"
+    );
     assert_eq!(
         by_number["points"].as_array().unwrap().len(),
         2,
@@ -1349,7 +1367,7 @@ fn history_is_bounded_and_a_fifo_in_the_store_stalls_nothing_else() {
     ]);
     // The widest range served, and one slot more.
     let started = Instant::now();
-    let widest = server.json("/history/t.hits?from=1000&to=101000");
+    let widest = server.json("/history/t.hits?from=1&to=101");
     let widest_took = started.elapsed();
     assert_eq!(
         widest["points"],
@@ -1357,17 +1375,17 @@ fn history_is_bounded_and_a_fifo_in_the_store_stalls_nothing_else() {
     );
     // One slot more: the server chooses a step that keeps the answer
     // within AUTO_HISTORY_WINDOWS windows.
-    let wider = server.json("/history/t.hits?from=1000&to=101001");
+    let wider = server.json("/history/t.hits?from=1&to=101.001");
     assert_eq!(wider["step"], 51, "{wider}");
     assert_eq!(
         wider["points"],
         serde_json::json!([[1000, 20.0], [1153, 40.0]])
     );
     // Past what a stepped answer reads: refused before anything is read.
-    let (status, body) = server.get("/history/t.hits?from=0&to=67108864");
+    let (status, body) = server.get("/history/t.hits?from=0&to=67108.864");
     assert_eq!(status, 400, "{body}");
     // Without `from`, 300 slots before `to`.
-    let recent = server.json("/history/t.hits?to=1400");
+    let recent = server.json("/history/t.hits?to=1.4");
     assert_eq!(recent["points"], serde_json::json!([[1200, 40]]));
 
     // The data file of the chunk that holds slot 200 becomes a FIFO.
@@ -1387,7 +1405,7 @@ fn history_is_bounded_and_a_fifo_in_the_store_stalls_nothing_else() {
                     .set_read_timeout(Some(Duration::from_secs(20)))
                     .unwrap();
                 let _ = stream.write_all(
-                    b"GET /history/t.hits?from=1190&to=1210 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                    b"GET /history/t.hits?from=1.19&to=1.21 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                 );
                 let mut response = Vec::new();
                 let _ = stream.read_to_end(&mut response);
@@ -1937,8 +1955,8 @@ fn dashboard_fetches_a_long_history_at_a_step() {
     // What the server answers without a step: every stored point.
     let whole = server.json(&format!(
         "/history/cmd:long:t.queue?from={}&to={}",
-        now_ms - 300_000,
-        now_ms
+        (now_ms - 300_000) as f64 / 1000.0,
+        now_ms as f64 / 1000.0
     ));
     let stored = whole["points"].as_array().unwrap().len();
     assert!(

@@ -413,7 +413,8 @@ async function loadHistory(view, time) {
     const pixels = Math.max(100, Math.round((charts.firstElementChild || charts).clientWidth || 300));
     const step = Math.max(1, Math.floor((to - from) / pixels));
     const stored = async (name) => {
-      const url = `history/${encodeURIComponent(name)}?from=${from}&to=${to}&step=${step}`;
+      // Times in Unix seconds, as every command and route takes them.
+      const url = `history/${encodeURIComponent(name)}?from=${from / 1000}&to=${to / 1000}&step=${step}`;
       const answer = await (await fetch(url, { cache: "no-store" })).json();
       return (answer.points || []).filter((p) => typeof p[1] === "number");
     };

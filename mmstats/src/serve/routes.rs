@@ -499,12 +499,10 @@ impl Params {
     fn time(&self, name: &str, now_ms: u64) -> Result<Option<u64>, Reply> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(text) => match text.parse() {
-                Ok(n) => Ok(Some(n)),
-                Err(_) => crate::time::parse_time(text, now_ms)
-                    .map(Some)
-                    .map_err(|e| Reply::error(400, &format!("{name}={text}: {e}"))),
-            },
+            // As `query --from` takes it: a plain number is Unix seconds.
+            Some(text) => crate::time::parse_time(text, now_ms)
+                .map(Some)
+                .map_err(|e| Reply::error(400, &format!("{name}={text}: {e}"))),
         }
     }
 }
@@ -1250,7 +1248,9 @@ fn history_list(state: &State) -> Result<Reply, Reply> {
 }
 
 /// `/history/METRIC?from=T&to=T`: the set points of METRIC from time `from`
-/// up to, not including, time `to`, in the store's units of time; `to`
+/// up to, not including, time `to`, times as `mmstats query` takes them
+/// (Unix seconds, RFC 3339, `-10m`, `now`), which stand for milliseconds
+/// since the epoch, the unit of `mmstats record`'s stores; `to`
 /// defaults to now in milliseconds since the Unix epoch (the unit of
 /// `mmstats record`) plus one, `from` to [`DEFAULT_HISTORY_SLOTS`] slots
 /// before `to`. `step=` (store units, or a duration in milliseconds such
@@ -1282,7 +1282,13 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
     }
     let bad = |e: mstore::Error| Reply::error(400, &e.to_string());
     let first = store.slot_at(from.max(info.start_time)).map_err(bad)?;
+    // `to` is excluded: the slots before it, a slot that starts before it
+    // included (`to` need not fall on a slot's start).
     let last = store.slot_at(to.max(info.start_time)).map_err(bad)?;
+    let last = match to.saturating_sub(info.start_time).checked_rem(info.resolution) {
+        Some(into) if into > 0 => last.saturating_add(1),
+        _ => last,
+    };
     let slots = last.saturating_sub(first);
     // `step` (store units, or a duration such as `1m` in milliseconds):
     // one point per window, the window's `agg` (mean by default).
