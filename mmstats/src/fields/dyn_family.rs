@@ -13,7 +13,7 @@ use crate::seqlock;
 
 /// Bytes of the text that holds a member's label value: a value takes at
 /// most one less (the text always ends with a NUL).
-pub const LABEL_VALUE_BYTES: usize = 128;
+pub(crate) const LABEL_VALUE_BYTES: usize = 128;
 
 /// The most parts a [`DynFamily`]'s field type may publish (a histogram
 /// publishes six).
@@ -27,7 +27,7 @@ const MAX_PARTS: usize = 14;
 /// [`Labels`](crate::Labels)' keys apply). [`DynFamily::member`] finds the
 /// member of a value, or takes the next free one and publishes its label
 /// value first; past `N` values, and for a value that cannot be a label
-/// value (longer than [`LABEL_VALUE_BYTES`]` - 1` bytes, with a NUL, or
+/// value (longer than [`DynFamily::MAX_VALUE_LEN`] bytes, with a NUL, or
 /// spelled `__overflow__`), it gives the overflow member, labelled
 /// `{route="__overflow__"}`.
 ///
@@ -91,6 +91,10 @@ fn fits(value: &str) -> bool {
 impl<F, const N: usize> DynFamily<F, N> {
     /// The most label values the family takes, besides the overflow.
     pub const CAPACITY: usize = N;
+
+    /// The longest label value in bytes: one less than the text that holds
+    /// it, which always ends with a NUL.
+    pub const MAX_VALUE_LEN: usize = LABEL_VALUE_BYTES - 1;
 
     /// The member for `value`: the one that already has it, else the next
     /// free one, whose label is published before this returns; the overflow

@@ -40,7 +40,7 @@ mod timer;
 
 pub use average::{Average, MovingAverage};
 pub use counter::Counter;
-pub use dyn_family::{DynFamily, LABEL_VALUE_BYTES};
+pub use dyn_family::DynFamily;
 pub use family::{Family, Labels};
 pub use gauge::{Flag, Gauge, GaugeValue};
 pub use histogram::{Histogram, HistogramTimer};

@@ -159,6 +159,8 @@ pub struct Frame {
     pub(super) entries: Vec<Entry>,
     /// Indexes of the sequence fields whose groups did not settle.
     pub(super) unsettled: Vec<usize>,
+    /// Members of run-time families left out of the read.
+    pub(super) damaged: Vec<super::DamagedMember>,
     /// Bytes copied out of a mapping before they are decoded.
     pub(super) scratch: Vec<u8>,
     /// Where the last type signature parsed is stored, its size, and what
@@ -199,6 +201,7 @@ impl fmt::Debug for Frame {
             .field("meta", &self.meta)
             .field("owner", &self.owner)
             .field("unsettled", &self.unsettled().collect::<Vec<_>>())
+            .field("damaged", &self.damaged)
             .finish()
     }
 }
@@ -218,6 +221,7 @@ impl Frame {
             counts: Vec::new(),
             entries: Vec::new(),
             unsettled: Vec::new(),
+            damaged: Vec::new(),
             scratch: Vec::new(),
             last_signature: None,
             copy: Vec::new(),
@@ -249,6 +253,7 @@ impl Frame {
         self.counts.clear();
         self.entries.clear();
         self.unsettled.clear();
+        self.damaged.clear();
         self.last_signature = None;
         self.version = 0;
         self.file_size = 0;
@@ -348,6 +353,12 @@ impl Frame {
             .map(|entry| self.str(entry.label))
     }
 
+    /// Members of run-time families left out of the read because their
+    /// label value is damaged (see [`Snapshot::damaged`]).
+    pub fn damaged(&self) -> &[super::DamagedMember] {
+        &self.damaged
+    }
+
     /// The same file as an owned [`Snapshot`], with no path.
     pub fn to_snapshot(&self) -> Snapshot {
         Snapshot {
@@ -359,6 +370,7 @@ impl Frame {
             fields_end: self.fields_end,
             meta: self.meta,
             unsettled: self.unsettled().map(str::to_owned).collect(),
+            damaged: self.damaged.clone(),
             owner: self.owner,
         }
     }

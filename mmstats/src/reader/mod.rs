@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 // keeps (`text`), the grammar of a file (`parse`), the metadata block
 // (`meta`), reading values whole while a writer changes them (`groups`),
 // what can go wrong (`error`), and the memory a file is parsed from (`mem`).
+mod dynamic;
 mod error;
 mod frame;
 mod groups;
@@ -59,6 +60,7 @@ mod testing;
 mod text;
 mod types;
 
+pub use dynamic::{DamagedMember, MemberProblem};
 pub use error::ReadError;
 pub use frame::{Field, Frame, ValueRef};
 pub use groups::{GROUP_ATTEMPTS, GROUP_PAUSE, MAX_BUFFER_ATTEMPTS, RETRY_BUDGET};
