@@ -287,7 +287,12 @@ fn a_damaged_member_is_left_out_and_reported() {
     ];
     for (problem, change) in cases {
         let snapshot = forged(|b| change(b));
-        assert_eq!(snapshot.damaged.len(), 1, "{problem:?}: {:?}", snapshot.damaged);
+        assert_eq!(
+            snapshot.damaged.len(),
+            1,
+            "{problem:?}: {:?}",
+            snapshot.damaged
+        );
         assert_eq!(snapshot.damaged[0].problem, problem);
         assert_eq!(snapshot.damaged[0].label, member);
         no_label_twice(&snapshot);
@@ -431,7 +436,10 @@ fn slurp_shows_members_under_their_values() {
         "{out}"
     );
     assert!(lines[at + 1].ends_with("  7"), "{out}");
-    assert!(lines[at + 2].starts_with(r#"    {route="/health"}"#), "{out}");
+    assert!(
+        lines[at + 2].starts_with(r#"    {route="/health"}"#),
+        "{out}"
+    );
     assert!(!out.contains(".label"), "{out}");
     assert!(!out.contains("\"#"), "{out}");
     let (ok, out, err) = run(&["slurp", "--json", dir_arg]);
@@ -527,15 +535,15 @@ fn the_json_api_selects_a_member_by_its_value() {
     let _stats = known_file(dir.path());
     let (_server, address) = serve(dir.path());
     // /stats/web.routes{route="/health"}
-    let (status, body) = get(
-        address,
-        "/stats/web.routes%7Broute%3D%22%2Fhealth%22%7D",
-    );
+    let (status, body) = get(address, "/stats/web.routes%7Broute%3D%22%2Fhealth%22%7D");
     assert_eq!(status, 200, "{body}");
     let doc: Json = serde_json::from_str(&body).unwrap();
     let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
     assert_eq!(keys, [r#"web.routes{route="/health"}"#], "{doc}");
-    assert_eq!(doc[r#"web.routes{route="/health"}"#], serde_json::json!([2]));
+    assert_eq!(
+        doc[r#"web.routes{route="/health"}"#],
+        serde_json::json!([2])
+    );
 }
 
 #[test]

@@ -608,7 +608,10 @@ fn the_original_reader_reads_static_and_run_time_families() {
     );
     assert_eq!(value(r##"web.routes{route="#1"}"##), Json::from(2u64));
     assert_eq!(value(r##"web.routes{route="#2"}.label"##), Json::from(""));
-    assert_eq!(value(r#"web.routes{route="__overflow__"}"#), Json::from(0u64));
+    assert_eq!(
+        value(r#"web.routes{route="__overflow__"}"#),
+        Json::from(0u64)
+    );
     assert_eq!(
         value(r##"web.latency{tenant="#0"}.count"##),
         Json::from(1u64)

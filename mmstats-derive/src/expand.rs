@@ -2,8 +2,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::DeriveInput;
 
 use crate::ast::Model;
@@ -61,7 +61,11 @@ fn expand(model: &Model) -> TokenStream {
         let ty = field.ty;
         let has_key = field.attrs.key.is_some();
         let key = field_key(field);
-        let span = field.attrs.key.as_ref().map_or(field.ident.span(), |k| k.span);
+        let span = field
+            .attrs
+            .key
+            .as_ref()
+            .map_or(field.ident.span(), |k| k.span);
         quote_spanned! {span=>
             const _: () = __mm::check_members(&<#ty as __mm::Field>::MEMBERS.keyed(#key), #has_key);
         }

@@ -84,8 +84,8 @@ pub mod time;
 
 pub use error::Error;
 pub use fields::{
-    Average, Counter, DynFamily, Family, Field, Flag, Gauge, Labels, MovingAverage, Static, StaticField,
-    StaticText, Summary, Text, Timer, TimerGuard,
+    Average, Counter, DynFamily, Family, Field, Flag, Gauge, Labels, MovingAverage, Static,
+    StaticField, StaticText, Summary, Text, Timer, TimerGuard,
 };
 pub use fields::{Histogram, HistogramTimer};
 pub use format::Kind;

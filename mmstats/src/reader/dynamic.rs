@@ -108,9 +108,10 @@ pub(super) fn resolve<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) {
                     .strip_prefix(label.as_str())
                     .is_some_and(|rest| rest == ".seq")
         });
-        let set = labels::split(base).ok().flatten().filter(|m| {
-            m.suffix.is_empty() && m.labels.len() == 1 && !m.base.is_empty()
-        });
+        let set = labels::split(base)
+            .ok()
+            .flatten()
+            .filter(|m| m.suffix.is_empty() && m.labels.len() == 1 && !m.base.is_empty());
         let (fate, last) = match (seq, set) {
             (Some(_), Some(set)) => {
                 let (key, fixed) = set.labels.first().cloned().unwrap_or_default();
