@@ -239,7 +239,8 @@ fn a_damaged_member_is_left_out_and_reported() {
     let member = r##"web.routes{route="#1"}"##;
     let text = format!("{member}.label");
     let seq = format!("{member}.label.seq");
-    let cases: Vec<(MemberProblem, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Forgery<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+    let cases: Vec<(MemberProblem, Forgery)> = vec![
         (
             MemberProblem::NotUtf8,
             Box::new(|b: &mut Vec<u8>| {

@@ -127,7 +127,7 @@ pub(super) fn resolve<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) {
                     Err(MemberProblem::Unsettled)
                 } else {
                     value_of(mem, frame, entry.value_at, entry.value_size).and_then(|value| {
-                        let mut new = String::with_capacity(base.len() + value.len() + 8);
+                        let mut new = String::with_capacity(key.len().saturating_add(value.len()));
                         new.push('{');
                         new.push_str(&key);
                         new.push_str("=\"");
