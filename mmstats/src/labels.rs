@@ -738,4 +738,39 @@ mod tests {
             let _ = split(&label);
         }
     }
+
+    #[test]
+    fn a_run_time_family_spells_its_fixed_labels_byte_by_byte() {
+        let dims = LabelDims::dynamic(12).keyed("route");
+        assert!(dims.error.is_none());
+        assert!(dims.is_dynamic());
+        assert_eq!(dims.members(), 13);
+        assert_eq!(dims.text(0), r##"{route="#0"}"##);
+        assert_eq!(dims.text(9), r##"{route="#9"}"##);
+        assert_eq!(dims.text(11), r##"{route="#11"}"##);
+        assert_eq!(dims.text(12), r#"{route="__overflow__"}"#);
+        for m in 0..13 {
+            assert_eq!(dims.text_len(m), dims.text(m).len());
+            let fixed = dims.fixed_value(m).unwrap();
+            assert_eq!(
+                split(&format!("x{}", dims.text(m)))
+                    .unwrap()
+                    .unwrap()
+                    .labels,
+                [("route".to_string(), fixed)]
+            );
+        }
+        assert_eq!(
+            LabelDims::dynamic(1000).keyed("r").text(999),
+            r##"{r="#999"}"##
+        );
+        // Without a key, or with one the tools use, it is an error.
+        assert!(LabelDims::dynamic(2).error.is_some());
+        for bad in ["pid", "__x", "1a", "a-b", ""] {
+            assert!(LabelDims::dynamic(2).keyed(bad).error.is_some(), "{bad}");
+        }
+        // Other labels are not changed by a key.
+        assert!(LabelDims::NONE.keyed("x").error.is_none());
+        assert_eq!(LabelDims::NONE.keyed("x").members(), 1);
+    }
 }
