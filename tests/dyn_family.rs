@@ -182,6 +182,47 @@ fn the_reader_shows_members_under_their_values_and_hides_the_rest() {
     assert!(snapshot.get("web.plain").is_some());
 }
 
+/// A thread that takes over a finished thread's file finds the label
+/// values published in it, and goes on taking the members after them.
+#[test]
+fn a_run_time_family_continues_the_file_of_a_finished_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = || {
+        WebStats::builder()
+            .dir(dir.path())
+            .file("same.mmstats")
+            .create()
+            .unwrap()
+    };
+    {
+        let stats = make();
+        stats.routes.member("/a").incr_by(3);
+        stats.routes.member("/b").incr_by(4);
+    }
+    let stats = make();
+    assert_eq!(stats.routes.len(), 2);
+    assert_eq!(stats.routes.get("/b").map(Counter::get), Some(4));
+    stats.routes.member("/a").incr();
+    stats.routes.member("/c").incr();
+    let snapshot = read_path(stats.path().unwrap()).unwrap();
+    assert!(snapshot.damaged.is_empty(), "{:?}", snapshot.damaged);
+    let routes: Vec<(&str, String)> = snapshot
+        .stats
+        .iter()
+        .filter(|s| s.label.starts_with("web.routes"))
+        .map(|s| (s.label.as_str(), s.value.to_string()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (r#"web.routes{route="/a"}"#, "4".to_string()),
+            (r#"web.routes{route="/b"}"#, "4".to_string()),
+            (r#"web.routes{route="/c"}"#, "1".to_string()),
+            (r#"web.routes{route="__overflow__"}"#, "0".to_string()),
+        ]
+    );
+}
+
 #[test]
 fn a_value_that_needs_escaping_is_escaped_in_the_label() {
     let dir = tempfile::tempdir().unwrap();

@@ -182,6 +182,9 @@ pub struct Frame {
     pub(super) owner: Option<u32>,
     /// How much a read into the frame may take.
     pub(super) limits: Limits,
+    /// Whether run-time family members are left as written (see
+    /// `reader::read_bytes_as_written`).
+    pub(super) as_written: bool,
 }
 
 impl Default for Frame {
@@ -234,6 +237,7 @@ impl Frame {
             meta: false,
             owner: None,
             limits,
+            as_written: false,
         }
     }
 

@@ -80,6 +80,16 @@ pub fn read_bytes(bytes: &[u8]) -> Result<Snapshot, ReadError> {
     parse(bytes, Limits::default())
 }
 
+/// Reads an mmstats file in memory as it was written: the members of
+/// run-time families under their fixed labels, with their label values as
+/// fields, for a writer that continues a finished file.
+pub(crate) fn read_bytes_as_written(bytes: &[u8]) -> Result<Snapshot, ReadError> {
+    let mut frame = Frame::new();
+    frame.as_written = true;
+    parse_into(bytes, &mut frame)?;
+    Ok(frame.to_snapshot())
+}
+
 /// Reads an mmstats file that is already in memory into `frame`, reusing its
 /// buffers (see [`Frame`]), within the frame's [`Limits`]. On an error the
 /// frame is left empty.
