@@ -638,3 +638,38 @@ fn metrics_export_members_under_their_values() {
     assert!(!text.contains("\"#"), "{text}");
     assert!(text.contains(r#"tenant="acme""#), "{text}");
 }
+
+/// A run-time family of histograms: each member a histogram group of its
+/// own, read whole under its label value.
+#[test]
+fn a_run_time_family_of_histograms_reads_each_member() {
+    use mmstats::reader::Histogram as Read;
+    use mmstats::Histogram;
+
+    #[derive(MmStats)]
+    #[mmstats(prefix = "web.")]
+    struct Latencies {
+        #[mmstats(key = "route", unit = "seconds")]
+        latency: DynFamily<Histogram, 2>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Latencies::builder().dir(dir.path()).create().unwrap();
+    let items = stats.latency.member("/api/items");
+    for i in 1..=100 {
+        items.record(f64::from(i) * 1e-3);
+    }
+    stats.latency.member("/health").record(2.0);
+    let snapshot = read_path(stats.path().unwrap()).unwrap();
+    assert!(snapshot.damaged.is_empty(), "{:?}", snapshot.damaged);
+    assert!(snapshot.unsettled.is_empty(), "{:?}", snapshot.unsettled);
+    let read = Read::read(&snapshot, r#"web.latency{route="/api/items"}"#)
+        .unwrap()
+        .unwrap();
+    let median = read.quantile(0.5).unwrap();
+    assert!((0.04..0.06).contains(&median), "{median}");
+    let health = Read::read(&snapshot, r#"web.latency{route="/health"}"#)
+        .unwrap()
+        .unwrap();
+    assert!((1.9..2.1).contains(&health.quantile(0.5).unwrap()));
+    assert!(!labels(&snapshot).iter().any(|l| l.contains(".label")));
+}
