@@ -378,6 +378,11 @@ fn flipping_any_byte_of_a_member_never_panics_or_duplicates_a_label() {
             }
         }
     }
+    eprintln!(
+        "dyn family flips: {} of {} reads parsed",
+        reads,
+        (end - start) * 3
+    );
     assert!(reads > 0);
 }
 
