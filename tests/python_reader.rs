@@ -561,6 +561,70 @@ fn the_original_reader_reads_every_member_of_a_family_as_a_field() {
     assert_eq!(theirs.len(), Web::MODEL.fields.len());
 }
 
+/// A model with a static family and a run-time family (`DynFamily`): the
+/// original reader reads every field without error, a run-time member
+/// under its fixed label (`{route="#0"}`) with its value, and its label
+/// value as an ordinary text.
+#[test]
+#[ignore = "needs MMSTATS_PY_READER and python3"]
+fn the_original_reader_reads_static_and_run_time_families() {
+    use mmstats::{Counter, DynFamily, Family, Labels, MmStats, Summary};
+    #[derive(Labels, Clone, Copy)]
+    #[mmstats(key = "method")]
+    enum Method {
+        Get,
+        Post,
+    }
+    #[derive(MmStats)]
+    #[mmstats(prefix = "web.")]
+    struct Web {
+        requests: Family<Method, Counter>,
+        #[mmstats(key = "route")]
+        routes: DynFamily<Counter, 4>,
+        #[mmstats(key = "tenant")]
+        latency: DynFamily<Summary, 2>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Web::builder().dir(dir.path()).create().unwrap();
+    stats.requests[Method::Post].incr_by(3);
+    stats.routes.member("/api/items").incr_by(7);
+    stats.routes.member("/health").incr_by(2);
+    stats.latency.member("acme").add(0.5);
+    let path = stats.path().unwrap();
+    let theirs = python_read(path);
+    let value = |label: &str| {
+        theirs
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("the original reader has no {label}"))
+            .1
+            .clone()
+    };
+    assert_eq!(value(r#"web.requests{method="post"}"#), Json::from(3u64));
+    assert_eq!(value(r##"web.routes{route="#0"}"##), Json::from(7u64));
+    assert_eq!(
+        value(r##"web.routes{route="#0"}.label"##),
+        Json::from("/api/items")
+    );
+    assert_eq!(value(r##"web.routes{route="#1"}"##), Json::from(2u64));
+    assert_eq!(value(r##"web.routes{route="#2"}.label"##), Json::from(""));
+    assert_eq!(
+        value(r#"web.routes{route="__overflow__"}"#),
+        Json::from(0u64)
+    );
+    assert_eq!(
+        value(r##"web.latency{tenant="#0"}.count"##),
+        Json::from(1u64)
+    );
+    assert_eq!(theirs.len(), Web::MODEL.fields.len());
+    // And ours shows the same file under the label values.
+    let ours = mmstats::reader::read_path(path).unwrap();
+    assert_eq!(
+        ours.get(r#"web.routes{route="/api/items"}"#).unwrap().value,
+        mmstats::reader::Value::Unsigned(7)
+    );
+}
+
 /// The original reader reads a file with histograms without error: the
 /// count under each histogram's own label, every other field as ours, the
 /// buckets (`754I`) as their first count.

@@ -18,9 +18,10 @@ pub const LABEL: &str = "label";
 pub const UNIT: &str = "unit";
 pub const HELP: &str = "help";
 pub const VALUE: &str = "value";
+pub const KEY: &str = "key";
 
 const CONTAINER_KEYS: &str = "`prefix`, `defaults`, `dir`, `file`, `name` or `crate`";
-const FIELD_KEYS: &str = "`label`, `unit`, `help` or `value`";
+const FIELD_KEYS: &str = "`label`, `unit`, `help`, `value` or `key`";
 
 /// A value given to an attribute, with where it was written.
 pub struct Spanned<T> {
@@ -48,6 +49,8 @@ pub struct Field {
     pub unit: Option<Spanned<String>>,
     pub help: Option<Spanned<String>>,
     pub value: Option<Expr>,
+    /// The label name of a `DynFamily`.
+    pub key: Option<Spanned<String>>,
     /// The first paragraph of the doc comment, one line.
     pub doc: String,
 }
@@ -108,6 +111,8 @@ impl Field {
                     set_once(cx, &meta, &mut out.unit, string_value(cx, &meta)?);
                 } else if meta.path.is_ident(HELP) {
                     set_once(cx, &meta, &mut out.help, string_value(cx, &meta)?);
+                } else if meta.path.is_ident(KEY) {
+                    set_once(cx, &meta, &mut out.key, string_value(cx, &meta)?);
                 } else if meta.path.is_ident(VALUE) {
                     let expr: Expr = meta.value()?.parse()?;
                     if out.value.is_some() {

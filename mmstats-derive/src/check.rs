@@ -16,6 +16,43 @@ pub fn check(cx: &Ctxt, input: &DeriveInput, model: &Model) {
     check_labels(cx, model);
     check_texts(cx, model);
     check_name(cx, model);
+    check_keys(cx, model);
+}
+
+/// The label names the tools put beside a family's labels.
+const RESERVED_KEYS: [&str; 7] = ["cmd", "pid", "tid", "owner", "value", "le", "quantile"];
+
+/// A `DynFamily`'s `key`: a Prometheus label name the tools leave free.
+/// (That the field is a `DynFamily` is checked by the library at compile
+/// time, as is the default key, the field's name.)
+fn check_keys(cx: &Ctxt, model: &Model) {
+    for field in &model.fields {
+        let Some(key) = &field.attrs.key else {
+            continue;
+        };
+        let name = key.value.as_str();
+        let mut bytes = name.bytes();
+        let name_ok = matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let problem = if !name_ok {
+            Some(format!(
+                "\"{}\" is not a Prometheus label name: a label name is ASCII letters, digits and `_`, not starting with a digit",
+                name.escape_debug()
+            ))
+        } else if name.starts_with("__") {
+            Some("label names starting with `__` are reserved by Prometheus".to_string())
+        } else if RESERVED_KEYS.contains(&name) {
+            Some(format!(
+                "the label name `{name}` is taken by the tools, which put {} beside a family's labels",
+                RESERVED_KEYS.join(", ")
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            cx.syn_error(syn::Error::new(key.span, problem));
+        }
+    }
 }
 
 /// The longest `name`: the size of the `sys.model` text field.

@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::DeriveInput;
 
@@ -43,6 +44,7 @@ fn expand(model: &Model) -> TokenStream {
         let ty = field.ty;
         let label = &field.label;
         let unit = field.attrs.unit.as_ref().map_or("", |u| u.value.as_str());
+        let key = field_key(field);
         let help = match &field.attrs.help {
             Some(help) => help.value.clone(),
             None => field.attrs.doc.clone(),
@@ -51,8 +53,21 @@ fn expand(model: &Model) -> TokenStream {
             __mm::Decl {
                 spec: __mm::FieldSpec::new(#label, <#ty as __mm::Field>::TYPE, #unit, #help),
                 parts: <#ty as __mm::Field>::PARTS,
-                members: <#ty as __mm::Field>::MEMBERS,
+                members: &<#ty as __mm::Field>::MEMBERS.keyed(#key),
             }
+        }
+    });
+    let member_checks = model.fields.iter().map(|field| {
+        let ty = field.ty;
+        let has_key = field.attrs.key.is_some();
+        let key = field_key(field);
+        let span = field
+            .attrs
+            .key
+            .as_ref()
+            .map_or(field.ident.span(), |k| k.span);
+        quote_spanned! {span=>
+            const _: () = __mm::check_members(&<#ty as __mm::Field>::MEMBERS.keyed(#key), #has_key);
         }
     });
     let default_specs = defaults
@@ -133,6 +148,7 @@ fn expand(model: &Model) -> TokenStream {
             const __LAYOUT: [__mm::FieldLayout; __OWN + #default_count] =
                 __mm::layout(&__FIELDS);
             #(#type_checks)*
+            #(#member_checks)*
             const _: () = __mm::check_specs(&__FIELDS);
             #default_check
 
@@ -183,5 +199,13 @@ fn option_str(value: Option<&str>) -> TokenStream {
     match value {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The label name of a `DynFamily` field: its `key`, else the field's name.
+fn field_key(field: &crate::ast::Field) -> String {
+    match &field.attrs.key {
+        Some(key) => key.value.clone(),
+        None => field.ident.unraw().to_string(),
     }
 }

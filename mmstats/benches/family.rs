@@ -1,6 +1,7 @@
 //! What one increment of a family member costs: the plain `*p += 1`, a
 //! plain counter, a member of a `Family<(Method, Status), Counter>` (the
-//! labels fixed at the call site, and chosen at run time), and the peers
+//! labels fixed at the call site, and chosen at run time), a member of a
+//! `DynFamily<Counter, 8>` looked up by its label value, and the peers
 //! that look the member up by its label values: `prometheus`'s
 //! `CounterVec::with_label_values(..).inc()` and `metrics::counter!` with
 //! labels through a real recorder.
@@ -13,7 +14,7 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mmstats::{Counter, Family, Labels, MmStats};
+use mmstats::{Counter, DynFamily, Family, Labels, MmStats};
 
 use common::{per_update, PlainMap};
 
@@ -42,6 +43,8 @@ enum Status {
 struct Web {
     plain: Counter,
     requests: Family<(Method, Status), Counter>,
+    #[mmstats(key = "route")]
+    routes: DynFamily<Counter, 8>,
 }
 
 /// `*p += 1` through a pointer the compiler knows nothing about.
@@ -57,6 +60,7 @@ const METHODS: [Method; 3] = [Method::Get, Method::Post, Method::Other];
 const STATUSES: [Status; 3] = [Status::Ok, Status::Client, Status::Server];
 const METHOD_NAMES: [&str; 3] = ["get", "post", "other"];
 const STATUS_NAMES: [&str; 3] = ["2xx", "4xx", "5xx"];
+const ROUTES: [&str; 2] = ["/api/items/{id}", "/api/users/{id}"];
 
 fn family(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -103,6 +107,13 @@ fn family(c: &mut Criterion) {
         per_update(b, |i| {
             let at = black_box((METHODS[(i & 1) as usize], STATUSES[(i & 1) as usize]));
             black_box(&stats.requests)[at].incr()
+        })
+    });
+    g.bench_function("mmstats_dyn_family_member_incr", |b| {
+        per_update(b, |i| {
+            black_box(&stats.routes)
+                .member(black_box(ROUTES[(i & 1) as usize]))
+                .incr()
         })
     });
     g.bench_function("prometheus_counter_vec_with_label_values", |b| {

@@ -782,7 +782,7 @@ fn read_previous(file: &File, len: u64) -> Option<Snapshot> {
     }
     let mut bytes = vec![0u8; usize::try_from(len).ok()?];
     file.read_exact_at(&mut bytes, 0).ok()?;
-    reader::read_bytes(&bytes).ok()
+    reader::read_bytes_as_written(&bytes).ok()
 }
 
 /// Opens an existing file for reading without following a final symlink,

@@ -140,11 +140,16 @@ pub enum Kind {
     /// A part of a histogram (`.sum`, `.invalid`, `.schema`, `.first`,
     /// `.buckets`): read with the histogram, never on its own.
     HistogramPart = 12,
+    /// The label value of a member of a [`DynFamily`](crate::DynFamily),
+    /// chosen at run time (`/api/items`): a text in a group of its own
+    /// (`….label` and `….label.seq`), written once before the member is
+    /// used. Readers show the member under that value and hide this field.
+    LabelValue = 13,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Unknown,
         Kind::Counter,
         Kind::Gauge,
@@ -158,6 +163,7 @@ impl Kind {
         Kind::Maximum,
         Kind::Histogram,
         Kind::HistogramPart,
+        Kind::LabelValue,
     ];
 
     /// The kind stored as `code`, or `None` for a code this version does not know.
@@ -190,6 +196,7 @@ impl Kind {
             Kind::Maximum => "maximum",
             Kind::Histogram => "histogram",
             Kind::HistogramPart => "histogram-part",
+            Kind::LabelValue => "label-value",
         }
     }
 }
@@ -313,6 +320,7 @@ impl Kind {
             Kind::Unknown => (C::Agree, E::Gauge, R::Not, S::Value, true),
             Kind::Histogram => (C::Buckets, E::Histogram, R::Quantiles, S::Quantiles, false),
             Kind::HistogramPart => (C::Within, E::Hidden, R::Not, S::Value, false),
+            Kind::LabelValue => (C::Within, E::Hidden, R::Not, S::Text, false),
         };
         Meaning {
             combine,

@@ -44,9 +44,64 @@ const NO_DIM: LabelDim = LabelDim {
 pub struct LabelDims {
     dims: [LabelDim; MAX_LABEL_DIMS],
     len: usize,
+    /// `Some(n)` for the one dimension of a
+    /// [`DynFamily`](crate::DynFamily): `n` members whose values are chosen
+    /// at run time, spelled `#0` .. `#{n-1}` in the file, and the overflow
+    /// member [`OVERFLOW_VALUE`]. Its key is the dimension's.
+    dynamic: Option<usize>,
     /// Why these dimensions cannot make a family (two with the same key,
     /// too many), reported at compile time.
     pub error: Option<&'static str>,
+}
+
+/// The value of a [`DynFamily`](crate::DynFamily)'s overflow member: the
+/// member that counts every value past the family's bound.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+
+/// The first byte of the fixed value of a [`DynFamily`](crate::DynFamily)
+/// member (`#3`), under which a reader that knows nothing of run-time
+/// labels shows it.
+pub const PLACEHOLDER_MARK: u8 = b'#';
+
+/// The label names the tools put beside a family's labels.
+pub const RESERVED_KEYS: [&str; 7] = ["cmd", "pid", "tid", "owner", "value", "le", "quantile"];
+
+/// Whether `key` can be a family's label name: a label name
+/// (`[a-zA-Z_][a-zA-Z0-9_]*`), not starting with `__`, not one of
+/// [`RESERVED_KEYS`]; usable at compile time.
+pub const fn is_family_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    if b.is_empty() || b[0].is_ascii_digit() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !(b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    if b.len() >= 2 && b[0] == b'_' && b[1] == b'_' {
+        return false;
+    }
+    let mut r = 0;
+    while r < RESERVED_KEYS.len() {
+        if str_eq(key, RESERVED_KEYS[r]) {
+            return false;
+        }
+        r += 1;
+    }
+    true
+}
+
+/// Decimal digits of `n`.
+const fn digits(mut n: usize) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
 }
 
 impl LabelDims {
@@ -54,8 +109,52 @@ impl LabelDims {
     pub const NONE: LabelDims = LabelDims {
         dims: [NO_DIM; MAX_LABEL_DIMS],
         len: 0,
+        dynamic: None,
         error: None,
     };
+
+    /// The one dimension of a [`DynFamily`](crate::DynFamily) of `n`
+    /// members chosen at run time and an overflow member, whose key is
+    /// given later ([`LabelDims::keyed`]).
+    pub const fn dynamic(n: usize) -> LabelDims {
+        let mut out = LabelDims::NONE;
+        out.len = 1;
+        out.dynamic = Some(n);
+        out.error = Some("a run-time family needs a key: #[mmstats(key = \"...\")]");
+        out
+    }
+
+    /// These dimensions with the key of a run-time family set to `key`;
+    /// other dimensions as they are. An error if `key` cannot be a label
+    /// name (see [`is_family_key`]).
+    pub const fn keyed(&self, key: &'static str) -> LabelDims {
+        let mut out = *self;
+        if out.dynamic.is_some() {
+            out.dims[0].key = key;
+            out.error = if is_family_key(key) {
+                None
+            } else {
+                Some("a run-time family's key must be a label name ([a-zA-Z_][a-zA-Z0-9_]*), not start with `__`, and not be one of cmd, pid, tid, owner, value, le, quantile")
+            };
+        }
+        out
+    }
+
+    /// Whether the labels are those of a run-time family.
+    pub const fn is_dynamic(&self) -> bool {
+        self.dynamic.is_some()
+    }
+
+    /// The fixed value of member `member` of a run-time family: `#3`, or
+    /// the overflow's; `None` for other labels.
+    pub fn fixed_value(&self, member: usize) -> Option<String> {
+        let n = self.dynamic?;
+        Some(if member < n {
+            format!("#{member}")
+        } else {
+            OVERFLOW_VALUE.to_string()
+        })
+    }
 
     /// One dimension.
     pub const fn one(dim: LabelDim) -> LabelDims {
@@ -120,6 +219,9 @@ impl LabelDims {
     /// How many members: the product of the dimensions' value counts
     /// (saturating), 1 without dimensions.
     pub const fn members(&self) -> usize {
+        if let Some(n) = self.dynamic {
+            return n.saturating_add(1);
+        }
         let mut n: usize = 1;
         let mut i = 0;
         while i < self.len && i < MAX_LABEL_DIMS {
@@ -151,6 +253,15 @@ impl LabelDims {
         if self.len == 0 {
             return 0;
         }
+        if let Some(n) = self.dynamic {
+            // `{key="#m"}` or `{key="__overflow__"}`.
+            let value = if member < n {
+                1 + digits(member)
+            } else {
+                OVERFLOW_VALUE.len()
+            };
+            return self.dims[0].key.len() + 5 + value;
+        }
         // The braces and a comma between pairs.
         let mut n = 2 + (self.len - 1);
         let mut d = 0;
@@ -165,6 +276,35 @@ impl LabelDims {
     pub const fn text_byte(&self, member: usize, i: usize) -> u8 {
         if i == 0 {
             return b'{';
+        }
+        if let Some(n) = self.dynamic {
+            let key = self.dims[0].key.as_bytes();
+            let len = self.text_len(member);
+            return if i < 1 + key.len() {
+                key[i - 1]
+            } else if i == 1 + key.len() {
+                b'='
+            } else if i == 2 + key.len() || i == len - 2 {
+                b'"'
+            } else if i >= len - 1 {
+                b'}'
+            } else {
+                let at = i - 3 - key.len();
+                if member >= n {
+                    OVERFLOW_VALUE.as_bytes()[at]
+                } else if at == 0 {
+                    PLACEHOLDER_MARK
+                } else {
+                    // Digit `at - 1` of `member`, most significant first.
+                    let mut rest = member;
+                    let mut k = digits(member) - at;
+                    while k > 0 {
+                        rest /= 10;
+                        k -= 1;
+                    }
+                    b'0' + (rest % 10) as u8
+                }
+            };
         }
         let mut at = 1;
         let mut d = 0;
@@ -597,5 +737,40 @@ mod tests {
         fn splitting_bytes_with_braces_never_panics(label in "[a-z{}=\",\\\\\"n]{0,40}") {
             let _ = split(&label);
         }
+    }
+
+    #[test]
+    fn a_run_time_family_spells_its_fixed_labels_byte_by_byte() {
+        let dims = LabelDims::dynamic(12).keyed("route");
+        assert!(dims.error.is_none());
+        assert!(dims.is_dynamic());
+        assert_eq!(dims.members(), 13);
+        assert_eq!(dims.text(0), r##"{route="#0"}"##);
+        assert_eq!(dims.text(9), r##"{route="#9"}"##);
+        assert_eq!(dims.text(11), r##"{route="#11"}"##);
+        assert_eq!(dims.text(12), r#"{route="__overflow__"}"#);
+        for m in 0..13 {
+            assert_eq!(dims.text_len(m), dims.text(m).len());
+            let fixed = dims.fixed_value(m).unwrap();
+            assert_eq!(
+                split(&format!("x{}", dims.text(m)))
+                    .unwrap()
+                    .unwrap()
+                    .labels,
+                [("route".to_string(), fixed)]
+            );
+        }
+        assert_eq!(
+            LabelDims::dynamic(1000).keyed("r").text(999),
+            r##"{r="#999"}"##
+        );
+        // Without a key, or with one the tools use, it is an error.
+        assert!(LabelDims::dynamic(2).error.is_some());
+        for bad in ["pid", "__x", "1a", "a-b", ""] {
+            assert!(LabelDims::dynamic(2).keyed(bad).error.is_some(), "{bad}");
+        }
+        // Other labels are not changed by a key.
+        assert!(LabelDims::NONE.keyed("x").error.is_none());
+        assert_eq!(LabelDims::NONE.keyed("x").members(), 1);
     }
 }

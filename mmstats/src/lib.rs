@@ -84,8 +84,8 @@ pub mod time;
 
 pub use error::Error;
 pub use fields::{
-    Average, Counter, Family, Field, Flag, Gauge, Labels, MovingAverage, Static, StaticField,
-    StaticText, Summary, Text, Timer, TimerGuard,
+    Average, Counter, DynFamily, Family, Field, Flag, Gauge, Labels, MovingAverage, Static,
+    StaticField, StaticText, Summary, Text, Timer, TimerGuard,
 };
 pub use fields::{Histogram, HistogramTimer};
 pub use format::Kind;
@@ -180,7 +180,7 @@ pub trait MmStats: Sized + Send + 'static {
 pub mod __private {
     //! What the derive's generated code uses. Not a public API.
     pub use crate::fields::Labels;
-    pub use crate::fields::{check_type, Field, StaticField};
+    pub use crate::fields::{check_members, check_type, Field, StaticField};
     pub use crate::format::{
         content_size, expand_specs, first_indexes, layout, spec_count, Decl, FieldLayout, FieldSpec,
     };

@@ -541,7 +541,17 @@ fn continue_from(bytes: &mut [u8], model: &Model, previous: &crate::reader::Snap
         if old.signature != signature || old.kind != spec.ty.kind {
             continue;
         }
-        let Some(value) = encode_number(spec.ty.signature.as_bytes(), &old.value) else {
+        let encoded = match (spec.ty.kind, &old.value) {
+            // A run-time family member's label value goes with its counts
+            // (its sequence number is copied as the group's).
+            (Kind::LabelValue, crate::reader::Value::Text(text))
+                if text.len() < spec.ty.value_size =>
+            {
+                Some([text.as_bytes(), &[0]].concat())
+            }
+            _ => encode_number(spec.ty.signature.as_bytes(), &old.value),
+        };
+        let Some(value) = encoded else {
             continue;
         };
         let copies = if spec.ty.buffered { 2 } else { 1 };

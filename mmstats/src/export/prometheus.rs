@@ -387,6 +387,7 @@ mod tests {
             fields_end: 0,
             meta: true,
             unsettled: Vec::new(),
+            damaged: Vec::new(),
             owner: None,
         }
     }

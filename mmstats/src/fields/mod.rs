@@ -14,6 +14,7 @@
 //! | [`Summary`] | `d` and five more fields | average | count, sum, mean, min and max, read together |
 //! | [`Histogram`] | `Q` and six more fields | histogram | counts in geometric buckets: any quantile, read together |
 //! | [`Family<L, F>`] | those of `F`, once per member | those of `F` | one `F` per value of the labels `L` |
+//! | [`DynFamily<F, N>`] | those of `F` and a `128s` label value, once per member | those of `F`, label value | one `F` per label value chosen at run time, at most `N`, and an overflow |
 //!
 //! Every value is stored with one aligned store of its width (see the book's
 //! "Field types" chapter for why the original's double buffer is not needed
@@ -28,6 +29,7 @@
 
 mod average;
 mod counter;
+mod dyn_family;
 mod family;
 mod gauge;
 pub mod histogram;
@@ -38,6 +40,7 @@ mod timer;
 
 pub use average::{Average, MovingAverage};
 pub use counter::Counter;
+pub use dyn_family::DynFamily;
 pub use family::{Family, Labels};
 pub use gauge::{Flag, Gauge, GaugeValue};
 pub use histogram::{Histogram, HistogramTimer};
@@ -58,7 +61,7 @@ use crate::map::{Bytes, Region, Slot, Word};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an mmstats field type",
     label = "not a stats field",
-    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Summary`, `Histogram`, `Family<L, F>`, `Static<T>` or `StaticText<N>`"
+    note = "every field of a `#[derive(MmStats)]` struct must be one of `Counter`, `Gauge<T>`, `Flag`, `Text<N>`, `Average`, `MovingAverage<N>`, `Timer<N>`, `Summary`, `Histogram`, `Family<L, F>`, `DynFamily<F, N>`, `Static<T>` or `StaticText<N>`"
 )]
 pub trait Field: Sized + Send {
     /// What this type stores: signature, size, alignment, buffering, kind.
@@ -201,6 +204,20 @@ pub const fn check_type(ty: FieldType, has_value: bool) {
     }
     if !has_value && matches!(ty.kind, crate::format::Kind::Static) {
         panic!("a static field is set once, when the file is created: give it a value with #[mmstats(value = ...)]");
+    }
+}
+
+/// Checks, at compile time, the members of a field after the derive gave a
+/// run-time family its key (`has_key`: the field has `#[mmstats(key = ...)]`).
+#[doc(hidden)]
+pub const fn check_members(members: &LabelDims, has_key: bool) {
+    if has_key && !members.is_dynamic() {
+        panic!("`key` is only for a `DynFamily` field: the key of a `Family` is given on its `Labels` type");
+    }
+    if members.is_dynamic() {
+        if let Some(message) = members.error {
+            panic!("{}", message);
+        }
     }
 }
 

@@ -159,6 +159,8 @@ pub struct Frame {
     pub(super) entries: Vec<Entry>,
     /// Indexes of the sequence fields whose groups did not settle.
     pub(super) unsettled: Vec<usize>,
+    /// Members of run-time families left out of the read.
+    pub(super) damaged: Vec<super::DamagedMember>,
     /// Bytes copied out of a mapping before they are decoded.
     pub(super) scratch: Vec<u8>,
     /// Where the last type signature parsed is stored, its size, and what
@@ -180,6 +182,9 @@ pub struct Frame {
     pub(super) owner: Option<u32>,
     /// How much a read into the frame may take.
     pub(super) limits: Limits,
+    /// Whether run-time family members are left as written (see
+    /// `reader::read_bytes_as_written`).
+    pub(super) as_written: bool,
 }
 
 impl Default for Frame {
@@ -199,6 +204,7 @@ impl fmt::Debug for Frame {
             .field("meta", &self.meta)
             .field("owner", &self.owner)
             .field("unsettled", &self.unsettled().collect::<Vec<_>>())
+            .field("damaged", &self.damaged)
             .finish()
     }
 }
@@ -218,6 +224,7 @@ impl Frame {
             counts: Vec::new(),
             entries: Vec::new(),
             unsettled: Vec::new(),
+            damaged: Vec::new(),
             scratch: Vec::new(),
             last_signature: None,
             copy: Vec::new(),
@@ -230,6 +237,7 @@ impl Frame {
             meta: false,
             owner: None,
             limits,
+            as_written: false,
         }
     }
 
@@ -249,6 +257,7 @@ impl Frame {
         self.counts.clear();
         self.entries.clear();
         self.unsettled.clear();
+        self.damaged.clear();
         self.last_signature = None;
         self.version = 0;
         self.file_size = 0;
@@ -348,6 +357,12 @@ impl Frame {
             .map(|entry| self.str(entry.label))
     }
 
+    /// Members of run-time families left out of the read because their
+    /// label value is damaged (see [`Snapshot::damaged`]).
+    pub fn damaged(&self) -> &[super::DamagedMember] {
+        &self.damaged
+    }
+
     /// The same file as an owned [`Snapshot`], with no path.
     pub fn to_snapshot(&self) -> Snapshot {
         Snapshot {
@@ -359,6 +374,7 @@ impl Frame {
             fields_end: self.fields_end,
             meta: self.meta,
             unsettled: self.unsettled().map(str::to_owned).collect(),
+            damaged: self.damaged.clone(),
             owner: self.owner,
         }
     }

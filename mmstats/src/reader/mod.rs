@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 // keeps (`text`), the grammar of a file (`parse`), the metadata block
 // (`meta`), reading values whole while a writer changes them (`groups`),
 // what can go wrong (`error`), and the memory a file is parsed from (`mem`).
+mod dynamic;
 mod error;
 mod frame;
 mod groups;
@@ -59,6 +60,7 @@ mod testing;
 mod text;
 mod types;
 
+pub use dynamic::{DamagedMember, MemberProblem};
 pub use error::ReadError;
 pub use frame::{Field, Frame, ValueRef};
 pub use groups::{GROUP_ATTEMPTS, GROUP_PAUSE, MAX_BUFFER_ATTEMPTS, RETRY_BUDGET};
@@ -76,6 +78,16 @@ use parse::{parse, parse_into};
 /// The result does not name a path ([`Snapshot::path`] is `None`).
 pub fn read_bytes(bytes: &[u8]) -> Result<Snapshot, ReadError> {
     parse(bytes, Limits::default())
+}
+
+/// Reads an mmstats file in memory as it was written: the members of
+/// run-time families under their fixed labels, with their label values as
+/// fields, for a writer that continues a finished file.
+pub(crate) fn read_bytes_as_written(bytes: &[u8]) -> Result<Snapshot, ReadError> {
+    let mut frame = Frame::new();
+    frame.as_written = true;
+    parse_into(bytes, &mut frame)?;
+    Ok(frame.to_snapshot())
 }
 
 /// Reads an mmstats file that is already in memory into `frame`, reusing its

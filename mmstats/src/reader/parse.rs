@@ -217,6 +217,9 @@ fn parse_memory<M: mem::Memory + ?Sized>(mem: &M, frame: &mut Frame) -> Result<(
         reread_buffered(mem, frame, &mut retries)?;
     }
     settle_groups(mem, frame, &mut retries);
+    if !frame.as_written {
+        super::dynamic::resolve(mem, frame);
+    }
     Ok(())
 }
 

@@ -31,6 +31,12 @@ pub struct Snapshot {
     /// update (or died in one). Their values are the first ones read, and
     /// may be half old, half new.
     pub unsettled: Vec<String>,
+    /// Members of run-time families ([`DynFamily`](crate::DynFamily)) left
+    /// out because their label value is damaged or forged: not UTF-8, too
+    /// long, with a NUL, never settled, or claimed by two members. The
+    /// other members are shown under their label values; unused ones are
+    /// left out without a report.
+    pub damaged: Vec<super::DamagedMember>,
     /// The user who owns the file (its owner's user id, from the open file
     /// itself), if the snapshot was read from a file. Tools keep other
     /// users' files out of this user's totals (see
