@@ -1285,7 +1285,10 @@ fn history(state: &State, metric: &str, params: &Params) -> Result<Reply, Reply>
     // `to` is excluded: the slots before it, a slot that starts before it
     // included (`to` need not fall on a slot's start).
     let last = store.slot_at(to.max(info.start_time)).map_err(bad)?;
-    let last = match to.saturating_sub(info.start_time).checked_rem(info.resolution) {
+    let last = match to
+        .saturating_sub(info.start_time)
+        .checked_rem(info.resolution)
+    {
         Some(into) if into > 0 => last.saturating_add(1),
         _ => last,
     };
