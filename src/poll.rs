@@ -208,6 +208,18 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     let mut lines: u64 = 0;
     let mut since_header: Option<u64> = None;
     let mut matched = false;
+    let unmatched = format!(
+        "no file has any of the fields {}{}",
+        labels.join(", "),
+        if args.filter.is_empty() {
+            String::new()
+        } else {
+            " and matches every --filter".to_string()
+        }
+    );
+    // Said at the first line that shows nothing, so that a poll left
+    // running does not print `-` without a word.
+    let mut warned_unmatched = false;
     let mut input = std::io::stdin().lock();
     let mut previous_at: Option<std::time::Instant> = None;
     if args.count == Some(0) {
@@ -230,6 +242,12 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
             &mut others,
         );
         matched = matched || !snapshots.is_empty();
+        if !matched && !warned_unmatched {
+            out::warn(&format!(
+                "{unmatched} (yet: poll goes on, and counts them when they appear)"
+            ));
+            warned_unmatched = true;
+        }
         let aggregates = poller.step(snapshots.iter().copied(), &unreadable);
         // Rates divide by the time measured between the two samples, not by
         // --interval: printing and reading the files take time too.
@@ -258,15 +276,9 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
     }
     if !matched {
         // Every line was `-`: say why rather than exit as if all was well.
-        out::warn(&format!(
-            "no file has any of the fields {}{}",
-            labels.join(", "),
-            if args.filter.is_empty() {
-                String::new()
-            } else {
-                " and matches every --filter".to_string()
-            }
-        ));
+        if !warned_unmatched {
+            out::warn(&unmatched);
+        }
         out.failed();
     }
     out.finish()

@@ -356,6 +356,35 @@ fn poll_shows_rates_per_second_of_counters() {
     poll.finish();
 }
 
+/// A poll that runs until interrupted and matches nothing says so on
+/// standard error at its first line, not only when it ends.
+#[test]
+fn poll_without_a_count_says_at_once_that_nothing_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = mmstats()
+        .args(["poll", "nosuch", "--interval", "10ms"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = line.expect("no word on standard error after 30 s");
+    assert!(
+        line.contains("no file has any of the fields nosuch"),
+        "{line}"
+    );
+}
+
 #[test]
 fn poll_picks_up_new_files_and_drops_vanished_ones_without_going_negative() {
     let dir = tempfile::tempdir().unwrap();
