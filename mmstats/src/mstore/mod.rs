@@ -560,6 +560,13 @@ pub fn __set_seal_encodings(which: u8) {
     codec::set_encodings(which);
 }
 
+/// Bench support: the block size sealing writes, in points (the default
+/// 4096); 0 writes the first sealed layout (one payload per row).
+#[doc(hidden)]
+pub fn __set_seal_block(points: u64) {
+    sealed::set_write_block(points);
+}
+
 /// Longest metric name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 4096;
 

@@ -16,13 +16,30 @@ use super::ValueType;
 pub(crate) const SEAL_MAGIC: &[u8; 8] = b"MSTSEAL2";
 /// Magic of the first layout (one encoded payload per row), still read.
 pub(crate) const SEAL_MAGIC_V1: &[u8; 8] = b"MSTSEAL1";
-/// Points in a block of a sealed row (the last block of a row may be
-/// shorter; a chunk smaller than this is one block).
+/// Points in a block of a sealed row, as the writer makes them (the last
+/// block of a row may be shorter; a chunk smaller than this is one
+/// block). Recorded in each file's header, so a reader takes any.
 pub(crate) const SEAL_BLOCK: u64 = 4096;
+
+/// The writer's block size and layout (bench support: the mstore bench
+/// measures block sizes and the first layout beside the default).
+static WRITE_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(SEAL_BLOCK);
+static WRITE_V1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Bench support: the block size sealing writes (0: the first layout,
+/// one payload per row).
+pub(crate) fn set_write_block(points: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    WRITE_V1.store(points == 0, Relaxed);
+    WRITE_BLOCK.store(if points == 0 { SEAL_BLOCK } else { points }, Relaxed);
+}
 /// Bytes a block takes in a row's block table: its length and CRC-32.
 const BLOCK_ENTRY: usize = 8;
-/// Fixed header: magic, chunk size, base, metrics, directory length, CRC.
-pub(crate) const SEAL_HEADER_LEN: usize = 36;
+/// Fixed header: magic, chunk size, base, metrics, directory length,
+/// block size, CRC.
+pub(crate) const SEAL_HEADER_LEN: usize = 40;
+/// The first layout's header: no block size.
+const SEAL_HEADER_LEN_V1: usize = 36;
 /// Bytes a directory entry adds to its name record.
 pub(crate) const ENTRY_TAIL: usize = 20;
 /// Longest name record.
@@ -84,8 +101,8 @@ fn block_crc(base: u64, name: &str, block: u32, bytes: &[u8]) -> u32 {
 }
 
 /// Points per block for chunk size `s`, and the number of blocks.
-fn block_shape(s: u64) -> (u64, u64) {
-    let bl = s.clamp(1, SEAL_BLOCK);
+fn block_shape(s: u64, block: u64) -> (u64, u64) {
+    let bl = block.clamp(1, s.max(1));
     (bl, s.div_ceil(bl))
 }
 
@@ -93,6 +110,7 @@ fn block_shape(s: u64) -> (u64, u64) {
 /// (length and CRC-32 of each block), then the blocks, each encoded on
 /// its own. Returns the payload and the table's length.
 fn encode_blocks(
+    block: u64,
     base: u64,
     name: &str,
     ty: ValueType,
@@ -100,7 +118,7 @@ fn encode_blocks(
     p: &[u64],
     v: &[u64],
 ) -> (Vec<u8>, usize) {
-    let (bl, nb) = block_shape(n as u64);
+    let (bl, nb) = block_shape(n as u64, block);
     let (bl, nb) = (bl as usize, nb as usize);
     let mut table = Vec::with_capacity(nb * BLOCK_ENTRY);
     let mut blocks = Vec::new();
@@ -125,17 +143,21 @@ pub(crate) fn encode(
     base: u64,
     rows: &[(String, ValueType, Vec<u64>, Vec<u64>)],
 ) -> Vec<u8> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if WRITE_V1.load(Relaxed) {
+        return encode_v1(chunk_size, base, rows);
+    }
     let n = chunk_size as usize;
+    let (block, _) = block_shape(chunk_size, WRITE_BLOCK.load(Relaxed));
     let payloads: Vec<(Vec<u8>, usize)> = rows
         .iter()
-        .map(|(name, ty, p, v)| encode_blocks(base, name, *ty, n, p, v))
+        .map(|(name, ty, p, v)| encode_blocks(block, base, name, *ty, n, p, v))
         .collect();
-    assemble(SEAL_MAGIC, chunk_size, base, rows, payloads)
+    assemble(Some(block), chunk_size, base, rows, payloads)
 }
 
 /// Encodes a sealed chunk in the first layout (one payload per row), as
-/// the version before blocks wrote it: for the tests that read it.
-#[cfg(test)]
+/// the version before blocks wrote it: for the tests and the bench.
 pub(crate) fn encode_v1(
     chunk_size: u64,
     base: u64,
@@ -150,14 +172,14 @@ pub(crate) fn encode_v1(
             (e, l)
         })
         .collect();
-    assemble(SEAL_MAGIC_V1, chunk_size, base, rows, payloads)
+    assemble(None, chunk_size, base, rows, payloads)
 }
 
 /// Header, directory and payloads; an entry's CRC covers the first
 /// `checked` bytes of its payload (the block table, or all of it in the
 /// first layout).
 fn assemble(
-    magic: &[u8; 8],
+    block: Option<u64>,
     chunk_size: u64,
     base: u64,
     rows: &[(String, ValueType, Vec<u64>, Vec<u64>)],
@@ -169,7 +191,12 @@ fn assemble(
         .iter()
         .map(|(name, ..)| name.len() + format::RECORD_OVERHEAD + ENTRY_TAIL)
         .sum();
-    let mut off = (SEAL_HEADER_LEN + dir_len + 4) as u64;
+    let head = if block.is_some() {
+        SEAL_HEADER_LEN
+    } else {
+        SEAL_HEADER_LEN_V1
+    };
+    let mut off = (head + dir_len + 4) as u64;
     for ((name, ty, p, _), (payload, checked)) in rows.iter().zip(&payloads) {
         dir.extend(format::encode_record(name, *ty));
         dir.extend_from_slice(&off.to_le_bytes());
@@ -179,11 +206,18 @@ fn assemble(
         off += payload.len() as u64;
     }
     let mut out = Vec::with_capacity(off as usize);
-    out.extend_from_slice(magic);
+    out.extend_from_slice(if block.is_some() {
+        SEAL_MAGIC
+    } else {
+        SEAL_MAGIC_V1
+    });
     out.extend_from_slice(&chunk_size.to_le_bytes());
     out.extend_from_slice(&base.to_le_bytes());
     out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
     out.extend_from_slice(&(dir.len() as u32).to_le_bytes());
+    if let Some(b) = block {
+        out.extend_from_slice(&(b as u32).to_le_bytes());
+    }
     let c = format::crc(&out);
     out.extend_from_slice(&c.to_le_bytes());
     out.extend_from_slice(&dir);
@@ -258,6 +292,8 @@ impl SealedChunk {
             return Ok(None);
         };
         let md = file.stat().ctx(&path, "stat")?;
+        // Either layout's file is at least 40 bytes long (its header, and
+        // the directory's checksum after it).
         let mut head = [0u8; SEAL_HEADER_LEN];
         let got = vfs::read_full_at(file.as_ref(), &path, &mut head, 0)?;
         if got < SEAL_HEADER_LEN {
@@ -275,8 +311,17 @@ impl SealedChunk {
             }
             _ => return Err(corrupt(&path, 0, "bad magic in sealed chunk")),
         };
-        if u32_at(&head, 32) != Some(format::crc(&head[..32])) {
-            return Err(corrupt(&path, 32, "sealed chunk header fails its checksum"));
+        let hl = if blocked {
+            SEAL_HEADER_LEN
+        } else {
+            SEAL_HEADER_LEN_V1
+        };
+        if u32_at(&head, hl - 4) != Some(format::crc(&head[..hl - 4])) {
+            return Err(corrupt(
+                &path,
+                (hl - 4) as u64,
+                "sealed chunk header fails its checksum",
+            ));
         }
         let s = u64_at(&head, 8).unwrap_or(0);
         if s != chunk_size {
@@ -296,7 +341,7 @@ impl SealedChunk {
         let m = u32_at(&head, 24).unwrap_or(0) as usize;
         let dir_len = u32_at(&head, 28).unwrap_or(0) as usize;
         let max_entry = MAX_NAME_LEN_RECORD + ENTRY_TAIL;
-        if dir_len > m.saturating_mul(max_entry) || (dir_len as u64) + 40 > md.len {
+        if dir_len > m.saturating_mul(max_entry) || (hl + dir_len + 4) as u64 > md.len {
             return Err(corrupt(
                 &path,
                 28,
@@ -304,18 +349,18 @@ impl SealedChunk {
             ));
         }
         let mut dir = vec![0u8; dir_len + 4];
-        let got = vfs::read_full_at(file.as_ref(), &path, &mut dir, SEAL_HEADER_LEN as u64)?;
+        let got = vfs::read_full_at(file.as_ref(), &path, &mut dir, hl as u64)?;
         if got < dir.len() {
             return Err(corrupt(
                 &path,
-                (SEAL_HEADER_LEN + got) as u64,
+                (hl + got) as u64,
                 "sealed chunk ends in its directory",
             ));
         }
         if u32_at(&dir, dir_len) != Some(format::crc(&dir[..dir_len])) {
             return Err(corrupt(
                 &path,
-                SEAL_HEADER_LEN as u64,
+                hl as u64,
                 "sealed chunk directory fails its checksum",
             ));
         }
@@ -323,7 +368,11 @@ impl SealedChunk {
         let mut entries = HashMap::with_capacity(m);
         let mut pos = 0usize;
         let (block_len, blocks) = if blocked {
-            block_shape(chunk_size)
+            let b = u64::from(u32_at(&head, 32).unwrap_or(0));
+            if b == 0 || b > chunk_size {
+                return Err(corrupt(&path, 32, "sealed chunk block size is impossible"));
+            }
+            block_shape(chunk_size, b)
         } else {
             (chunk_size, 1)
         };
@@ -335,7 +384,7 @@ impl SealedChunk {
             let bad = || {
                 corrupt(
                     &path,
-                    (SEAL_HEADER_LEN + pos) as u64,
+                    (hl + pos) as u64,
                     "bad entry in sealed chunk directory",
                 )
             };
@@ -364,7 +413,7 @@ impl SealedChunk {
         if pos != dir_len {
             return Err(corrupt(
                 &path,
-                (SEAL_HEADER_LEN + pos) as u64,
+                (hl + pos) as u64,
                 "sealed chunk directory has bytes after its entries",
             ));
         }
@@ -705,8 +754,8 @@ mod tests {
     fn an_unknown_sealed_version_is_a_typed_error() {
         let mut bytes = encode(S, S, &rows());
         bytes[7] = b'9';
-        let c = format::crc(&bytes[..32]);
-        bytes[32..36].copy_from_slice(&c.to_le_bytes());
+        let c = format::crc(&bytes[..36]);
+        bytes[36..40].copy_from_slice(&c.to_le_bytes());
         let d = tempfile::tempdir().unwrap();
         match open(d.path(), &bytes) {
             Err(Error::Corrupt {
@@ -719,6 +768,20 @@ mod tests {
                 assert!(path.ends_with(format!("{S:020}.sea")));
             }
             other => panic!("{:?}", other.map(|_| ())),
+        }
+        // A block size of 0 or more than the chunk, checksum and all.
+        for bad in [0u32, S as u32 + 1] {
+            let mut bytes = encode(S, S, &rows());
+            bytes[32..36].copy_from_slice(&bad.to_le_bytes());
+            let c = format::crc(&bytes[..36]);
+            bytes[36..40].copy_from_slice(&c.to_le_bytes());
+            assert!(matches!(
+                open(d.path(), &bytes),
+                Err(Error::Corrupt {
+                    reason: "sealed chunk block size is impossible",
+                    ..
+                })
+            ));
         }
     }
 }
