@@ -256,6 +256,9 @@ pub(crate) struct SealedChunk {
     /// Row number -> (name, type), in the order the chunk held them.
     pub names: Vec<(String, ValueType)>,
     entries: HashMap<String, Entry>,
+    /// Block tables read and checked, by row: (offset, length, CRC-32)
+    /// of each block.
+    tables: std::sync::Mutex<HashMap<u32, Arc<Vec<(u64, u32, u32)>>>>,
     pub last_used: u64,
 }
 
@@ -428,6 +431,7 @@ impl SealedChunk {
             blocked,
             names,
             entries,
+            tables: std::sync::Mutex::new(HashMap::new()),
             last_used: 0,
         }))
     }
@@ -482,6 +486,33 @@ impl SealedChunk {
         Ok((got == len).then_some(b))
     }
 
+    /// The block table of `name`'s row (entry `e`), read and checked once.
+    fn table(&self, name: &str, e: &Entry) -> Result<Arc<Vec<(u64, u32, u32)>>> {
+        if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(&e.row).cloned()) {
+            return Ok(t);
+        }
+        let t = (self.blocks as usize) * BLOCK_ENTRY;
+        let raw = self
+            .read_at(e.off, t)?
+            .filter(|t| payload_crc(self.base, name, t) == e.crc)
+            .ok_or_else(|| self.damaged_row("sealed block table fails its checksum"))?;
+        let mut at = e.off + t as u64;
+        let mut table = Vec::with_capacity(self.blocks as usize);
+        for c in raw.chunks_exact(BLOCK_ENTRY) {
+            let len = u32_at(c, 0).unwrap_or(0);
+            table.push((at, len, u32_at(c, 4).unwrap_or(0)));
+            at += u64::from(len);
+        }
+        if at != e.off + u64::from(e.len) {
+            return Err(self.damaged_row("sealed block table fails its checksum"));
+        }
+        let table = Arc::new(table);
+        if let Ok(mut m) = self.tables.lock() {
+            m.insert(e.row, table.clone());
+        }
+        Ok(table)
+    }
+
     /// Reads, checks and decodes block `block` of the row of `name`: the
     /// points `block * block_len ..` of the chunk.
     pub fn decode_block(&self, name: &str, block: u64) -> Result<Option<Arc<Decoded>>> {
@@ -494,23 +525,11 @@ impl SealedChunk {
         let start = block * self.block_len;
         let n = self.block_len.min(self.chunk_size - start) as usize;
         let (bytes, count) = if self.blocked {
-            let t = (self.blocks as usize) * BLOCK_ENTRY;
-            let table = self
-                .read_at(e.off, t)?
-                .filter(|t| payload_crc(self.base, name, t) == e.crc)
+            let table = self.table(name, &e)?;
+            let this = table
+                .get(block as usize)
+                .copied()
                 .ok_or_else(|| self.damaged_row("sealed block table fails its checksum"))?;
-            let mut at = e.off + t as u64;
-            let mut this = (0u64, 0u32, 0u32);
-            for (i, c) in table.chunks_exact(BLOCK_ENTRY).enumerate() {
-                let len = u32_at(c, 0).unwrap_or(0);
-                if i as u64 == block {
-                    this = (at, len, u32_at(c, 4).unwrap_or(0));
-                }
-                at += u64::from(len);
-            }
-            if at != e.off + u64::from(e.len) {
-                return Err(self.damaged_row("sealed block table fails its checksum"));
-            }
             let (off, len, crc) = this;
             let b = self
                 .read_at(off, len as usize)?
