@@ -228,6 +228,9 @@ fn assemble(
     out
 }
 
+/// A row's block table: (offset in the file, length, CRC-32) per block.
+type Table = Vec<(u64, u32, u32)>;
+
 #[derive(Clone, Copy)]
 struct Entry {
     row: u32,
@@ -258,7 +261,7 @@ pub(crate) struct SealedChunk {
     entries: HashMap<String, Entry>,
     /// Block tables read and checked, by row: (offset, length, CRC-32)
     /// of each block.
-    tables: std::sync::Mutex<HashMap<u32, Arc<Vec<(u64, u32, u32)>>>>,
+    tables: std::sync::Mutex<HashMap<u32, Arc<Table>>>,
     pub last_used: u64,
 }
 
@@ -487,7 +490,7 @@ impl SealedChunk {
     }
 
     /// The block table of `name`'s row (entry `e`), read and checked once.
-    fn table(&self, name: &str, e: &Entry) -> Result<Arc<Vec<(u64, u32, u32)>>> {
+    fn table(&self, name: &str, e: &Entry) -> Result<Arc<Table>> {
         if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(&e.row).cloned()) {
             return Ok(t);
         }
@@ -589,6 +592,8 @@ impl Decoded {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::needless_range_loop)]
+
     use super::*;
     use crate::mstore::{Options, Reader, Store, ValueType};
 
