@@ -186,6 +186,31 @@ fn bench_get(c: &mut Criterion) {
     fill_runs(&mut s, &names, &data);
     s.seal_all().unwrap();
     s.close().unwrap();
+    // The same again in the first sealed layout (one payload per row, what
+    // the version before blocks wrote) and with blocks of 1024 points.
+    let other_dir = |what: &str, block: u64| {
+        let dir = d.path().join(what);
+        mmstats::mstore::__set_seal_block(block);
+        let mut s = Store::create(&dir, options()).unwrap();
+        fill_runs(&mut s, &names, &data);
+        s.seal_all().unwrap();
+        s.close().unwrap();
+        mmstats::mstore::__set_seal_block(4096);
+        dir
+    };
+    let v1_dir = other_dir("sealed_v1", 0);
+    let b1k_dir = other_dir("sealed_1024", 1024);
+    let open_in = |dir: &std::path::Path| {
+        Reader::open_with(
+            dir,
+            OpenOptions {
+                max_open_chunks: 32,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut rs_v1 = open_in(&v1_dir);
     let open_sealed = || {
         Reader::open_with(
             &sealed_dir,
@@ -276,6 +301,23 @@ fn bench_get(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    g.bench_function("sealed_first_layout_get_full_range", |b| {
+        b.iter(|| rs_v1.get::<u64>(&names[42], 0, POINTS).unwrap().len())
+    });
+    g.bench_function("sealed_first_layout_get_full_range_first_read", |b| {
+        b.iter_batched(
+            || open_in(&v1_dir),
+            |mut fresh| fresh.get::<u64>(&names[42], 0, POINTS).unwrap().len(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("sealed_blocks_of_1024_get_full_range_first_read", |b| {
+        b.iter_batched(
+            || open_in(&b1k_dir),
+            |mut fresh| fresh.get::<u64>(&names[42], 0, POINTS).unwrap().len(),
+            BatchSize::SmallInput,
+        )
+    });
     let raw_f = File::open(&raw).unwrap();
     // SAFETY: the file is private to this benchmark and not truncated while
     // it is mapped.
@@ -331,6 +373,31 @@ fn bench_get(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    g.bench_function("sealed_first_layout_get_windows", |b| {
+        b.iter(|| {
+            names
+                .iter()
+                .map(|name| rs_v1.get::<u64>(name, from, to).unwrap().count_set())
+                .sum::<u64>()
+        })
+    });
+    for (label, dir) in [
+        ("sealed_first_layout_get_windows_first_read", &v1_dir),
+        ("sealed_blocks_of_1024_get_windows_first_read", &b1k_dir),
+    ] {
+        g.bench_function(label, |b| {
+            b.iter_batched(
+                || open_in(dir),
+                |mut fresh| {
+                    names
+                        .iter()
+                        .map(|name| fresh.get::<u64>(name, from, to).unwrap().count_set())
+                        .sum::<u64>()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     g.bench_function("fs_baseline_pread_100x8KB", |b| {
         b.iter(|| {
             let mut sum = 0;
@@ -479,31 +546,52 @@ fn report_sizes() {
     let line = |what: &str,
                 sealing: bool,
                 enc: u8,
+                block: u64,
                 f: &mut dyn FnMut(&std::path::Path, bool) -> (u64, u64)| {
         mmstats::mstore::__set_seal_encodings(enc);
-        let dir = d.path().join(format!("{what}-{sealing}-{enc}"));
+        mmstats::mstore::__set_seal_block(block);
+        let dir = d.path().join(format!("{what}-{sealing}-{enc}-{block}"));
         let (points, bytes) = f(&dir, sealing);
-        let how = match (sealing, enc) {
-            (false, _) => "open chunks (today's layout)",
-            (true, 0) => "sealed, shortest of own and pco per metric",
-            (true, 1) => "sealed, own encodings only",
-            _ => "sealed, pco only",
+        mmstats::mstore::__set_seal_block(4096);
+        let how = match (sealing, enc, block) {
+            (false, _, _) => "open chunks (the layout before sealing)".to_owned(),
+            (true, _, 0) => "sealed, first layout (no blocks), shortest".to_owned(),
+            (true, 0, b) => format!("sealed, blocks of {b}, shortest per block"),
+            (true, 1, b) => format!("sealed, blocks of {b}, own encodings only"),
+            (true, _, b) => format!("sealed, blocks of {b}, pco only"),
         };
         println!(
             "bytes per point: {what:<28} {how:<44} {:>6.3}  ({bytes} bytes, {points} points)",
             bytes as f64 / points as f64
         );
     };
-    for (sealing, enc) in [(false, 0), (true, 1), (true, 2), (true, 0)] {
-        line("mix 100 x 100,000", sealing, enc, &mut |dir, sealing| {
-            build_store(dir, CHUNK, 100, POINTS, sealing, &mut mix_point)
-        });
-        line("demo, 1 h at 1 s", sealing, enc, &mut |dir, sealing| {
-            let mut state = [0u64; 12];
-            build_store(dir, 3600, 11, 3600, sealing, &mut |m, t| {
-                demo_point(m, t, &mut state)
-            })
-        });
+    for (sealing, enc, block) in [
+        (false, 0, 4096),
+        (true, 0, 0),
+        (true, 1, 4096),
+        (true, 2, 4096),
+        (true, 0, 4096),
+        (true, 0, 1024),
+    ] {
+        line(
+            "mix 100 x 100,000",
+            sealing,
+            enc,
+            block,
+            &mut |dir, sealing| build_store(dir, CHUNK, 100, POINTS, sealing, &mut mix_point),
+        );
+        line(
+            "demo, 1 h at 1 s",
+            sealing,
+            enc,
+            block,
+            &mut |dir, sealing| {
+                let mut state = [0u64; 12];
+                build_store(dir, 3600, 11, 3600, sealing, &mut |m, t| {
+                    demo_point(m, t, &mut state)
+                })
+            },
+        );
     }
     mmstats::mstore::__set_seal_encodings(0);
 }
@@ -561,6 +649,23 @@ fn bench_seal(c: &mut Criterion) {
         });
     }
     mmstats::mstore::__set_seal_encodings(0);
+    for (name, block) in [
+        ("seal_all_first_layout", 0u64),
+        ("seal_all_blocks_of_1024", 1024),
+    ] {
+        g.bench_function(name, |b| {
+            mmstats::mstore::__set_seal_block(block);
+            b.iter_batched(
+                filled,
+                |(d, mut s)| {
+                    assert_eq!(s.seal_all().unwrap(), 1);
+                    (d, s)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    mmstats::mstore::__set_seal_block(4096);
     g.bench_function("baseline_put_and_sync_open_layout", |b| {
         b.iter_batched(
             || {

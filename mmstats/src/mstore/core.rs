@@ -150,7 +150,7 @@ pub(crate) struct Core {
 }
 
 /// (base, file id, row) of a decoded sealed row.
-type DecodedKey = (u64, (u64, u64), u32);
+type DecodedKey = (u64, (u64, u64), u32, u64);
 
 /// Most bytes of decoded sealed rows kept in memory by one writer or
 /// reader.
@@ -434,8 +434,35 @@ impl Core {
     }
 
     /// The decoded row of `name` in sealed chunk `base` (which `locate`
-    /// put in the cache), with its type.
+    /// put in the cache), with its type: all its blocks, put together.
     fn sealed_row(&mut self, base: u64, name: &str) -> Result<Option<(ValueType, Arc<Decoded>)>> {
+        let Some((bl, nb)) = self.sealed.get(&base).map(|c| c.block_shape()) else {
+            return Ok(None);
+        };
+        let n = self.meta.chunk_size as usize;
+        let mut d = Decoded {
+            present: vec![0u64; n.div_ceil(64)],
+            values: vec![0u64; n],
+        };
+        let mut ty = None;
+        for b in 0..nb {
+            let Some((t, part)) = self.sealed_block(base, name, b)? else {
+                return Ok(None);
+            };
+            ty = Some(t);
+            d.add_block(&part, (b * bl) as usize);
+        }
+        Ok(ty.map(|t| (t, Arc::new(d))))
+    }
+
+    /// Block `block` of the row of `name` in sealed chunk `base` (which
+    /// `locate` put in the cache), decoded, with its type.
+    fn sealed_block(
+        &mut self,
+        base: u64,
+        name: &str,
+        block: u64,
+    ) -> Result<Option<(ValueType, Arc<Decoded>)>> {
         self.tick += 1;
         let tick = self.tick;
         let Some(c) = self.sealed.get(&base) else {
@@ -444,12 +471,12 @@ impl Core {
         let Some((row, ty)) = c.row(name) else {
             return Ok(None);
         };
-        let key = (base, c.id, row);
+        let key = (base, c.id, row, block);
         if let Some((d, used)) = self.decoded.get_mut(&key) {
             *used = tick;
             return Ok(Some((ty, d.clone())));
         }
-        let Some(d) = c.decode(name)? else {
+        let Some(d) = c.decode_block(name, block)? else {
             return Ok(None);
         };
         let size = decoded_size(&d);
@@ -567,24 +594,34 @@ impl Core {
             match self.locate(sp.base)? {
                 Loc::Missing => continue,
                 Loc::Sealed => {
-                    let Some((ty, d)) = self.sealed_row(sp.base, name)? else {
+                    let Some((bl, _)) = self.sealed.get(&sp.base).map(|c| c.block_shape()) else {
                         continue;
                     };
-                    if ty != V::TYPE {
-                        return Err(Error::WrongType {
-                            name: name.to_owned(),
-                            stored: ty,
-                            given: V::TYPE,
-                        });
+                    // Only the blocks that overlap the split are decoded.
+                    let (lo, hi) = (sp.offset, sp.offset + sp.len);
+                    for b in lo / bl..hi.div_ceil(bl) {
+                        let Some((ty, d)) = self.sealed_block(sp.base, name, b)? else {
+                            break;
+                        };
+                        if ty != V::TYPE {
+                            return Err(Error::WrongType {
+                                name: name.to_owned(),
+                                stored: ty,
+                                given: V::TYPE,
+                            });
+                        }
+                        found = true;
+                        let (s, e) = (lo.max(b * bl), hi.min((b + 1) * bl));
+                        let at = i + (s - lo) as usize;
+                        let k = (e - s) as usize;
+                        let off = (s - b * bl) as usize;
+                        let out = V::bytes_mut(&mut values[at..at + k]);
+                        let src = d.values.get(off..off + k).unwrap_or(&[]);
+                        for (o, v) in out.chunks_exact_mut(8).zip(src) {
+                            o.copy_from_slice(&v.to_le_bytes());
+                        }
+                        bits::or_bits(&d.present, off, &mut present, at, k);
                     }
-                    found = true;
-                    let out = V::bytes_mut(&mut values[i..i + sp.len as usize]);
-                    let off = sp.offset as usize;
-                    let src = d.values.get(off..off + sp.len as usize).unwrap_or(&[]);
-                    for (o, v) in out.chunks_exact_mut(8).zip(src) {
-                        o.copy_from_slice(&v.to_le_bytes());
-                    }
-                    bits::or_bits(&d.present, off, &mut present, i, sp.len as usize);
                     continue;
                 }
                 Loc::Open => {}

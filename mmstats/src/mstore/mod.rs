@@ -228,24 +228,28 @@
 //!
 //! | bytes | content |
 //! | --- | --- |
-//! | 0..8 | magic `MSTSEAL1` |
+//! | 0..8 | magic `MSTSEAL2` |
 //! | 8..16 | chunk size `S`, `u64` |
 //! | 16..24 | base, `u64` |
 //! | 24..28 | number of metrics `m`, `u32` |
 //! | 28..32 | directory length `D`, `u32` |
-//! | 32..36 | CRC-32 of bytes 0..32 |
-//! | 36..36+D | `m` entries: a name record, then the payload's offset (`u64`), length (`u32`), number of set points (`u32`) and CRC-32 (`u32`) of the base, the CRC-32 of the name and the payload |
-//! | 36+D..40+D | CRC-32 of the directory |
-//! | 40+D.. | payloads |
+//! | 32..36 | block size `B` (points), `u32` |
+//! | 36..40 | CRC-32 of bytes 0..36 |
+//! | 40..40+D | `m` entries: a name record, then the payload's offset (`u64`), length (`u32`), number of set points (`u32`) and CRC-32 (`u32`) of the base, the CRC-32 of the name and the payload's block table |
+//! | 40+D..44+D | CRC-32 of the directory |
+//! | 44+D.. | payloads |
 //!
-//! A payload is one byte (kind in the high nibble, order of differencing
-//! `k` in the low one), the presence as a varint `2R` and `R` pairs of
-//! varints (unset points before a run, its length), then the set points'
-//! values: kind 0, integers differenced `k` times, zig-zagged, as varint
-//! counts of zeros each followed by a nonzero varint; kind 1, whole `f64`
-//! values as kind 0 of their `i64`; kind 2, Gorilla XOR of `f64` bits;
-//! kind 3, raw 8 bytes each; kind 4, `pco` (standalone format) of the
-//! values typed as the metric. The writer tries every kind that fits and
+//! A payload is a block table (per block of `B` points: its length, `u32`,
+//! and the CRC-32 of the base, the name's CRC-32, the block's number and
+//! its bytes) and the blocks. A block is one byte (kind in the high
+//! nibble, order of differencing `k` in the low one), the presence as a
+//! varint `2R` and `R` pairs of varints (unset points before a run, its
+//! length), then the set points' values: kind 0, integers differenced `k`
+//! times, zig-zagged, as varint counts of zeros each followed by a nonzero
+//! varint; kind 1, whole `f64` values as kind 0 of their `i64`; kind 2,
+//! Gorilla XOR of `f64` bits; kind 3, raw 8 bytes each; kind 4, `pco`
+//! (standalone format) of the values typed as the metric. The writer tries
+//! every kind that fits, per block, and
 //! keeps the shortest. The user guide's "Keeping history" chapter has the
 //! same layout in full, and the sizes measured.
 //!
@@ -558,6 +562,13 @@ pub use types::{
 #[doc(hidden)]
 pub fn __set_seal_encodings(which: u8) {
     codec::set_encodings(which);
+}
+
+/// Bench support: the block size sealing writes, in points (the default
+/// 4096); 0 writes the first sealed layout (one payload per row).
+#[doc(hidden)]
+pub fn __set_seal_block(points: u64) {
+    sealed::set_write_block(points);
 }
 
 /// Longest metric name, in bytes of UTF-8.

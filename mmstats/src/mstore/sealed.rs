@@ -12,9 +12,34 @@ use super::format;
 use super::vfs::{self, FsRef, Mode, VFile, Vfs};
 use super::ValueType;
 
-pub(crate) const SEAL_MAGIC: &[u8; 8] = b"MSTSEAL1";
-/// Fixed header: magic, chunk size, base, metrics, directory length, CRC.
-pub(crate) const SEAL_HEADER_LEN: usize = 36;
+/// Magic of the current layout (rows split into blocks).
+pub(crate) const SEAL_MAGIC: &[u8; 8] = b"MSTSEAL2";
+/// Magic of the first layout (one encoded payload per row), still read.
+pub(crate) const SEAL_MAGIC_V1: &[u8; 8] = b"MSTSEAL1";
+/// Points in a block of a sealed row, as the writer makes them (the last
+/// block of a row may be shorter; a chunk smaller than this is one
+/// block). Recorded in each file's header, so a reader takes any.
+pub(crate) const SEAL_BLOCK: u64 = 4096;
+
+/// The writer's block size and layout (bench support: the mstore bench
+/// measures block sizes and the first layout beside the default).
+static WRITE_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(SEAL_BLOCK);
+static WRITE_V1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Bench support: the block size sealing writes (0: the first layout,
+/// one payload per row).
+pub(crate) fn set_write_block(points: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    WRITE_V1.store(points == 0, Relaxed);
+    WRITE_BLOCK.store(if points == 0 { SEAL_BLOCK } else { points }, Relaxed);
+}
+/// Bytes a block takes in a row's block table: its length and CRC-32.
+const BLOCK_ENTRY: usize = 8;
+/// Fixed header: magic, chunk size, base, metrics, directory length,
+/// block size, CRC.
+pub(crate) const SEAL_HEADER_LEN: usize = 40;
+/// The first layout's header: no block size.
+const SEAL_HEADER_LEN_V1: usize = 36;
 /// Bytes a directory entry adds to its name record.
 pub(crate) const ENTRY_TAIL: usize = 20;
 /// Longest name record.
@@ -64,46 +89,147 @@ fn payload_crc(base: u64, name: &str, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// The checksum of block `block` of a row: as [`payload_crc`], with the
+/// block's number before its bytes.
+fn block_crc(base: u64, name: &str, block: u32, bytes: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&base.to_le_bytes());
+    h.update(&format::crc(name.as_bytes()).to_le_bytes());
+    h.update(&block.to_le_bytes());
+    h.update(bytes);
+    h.finalize()
+}
+
+/// Points per block for chunk size `s`, and the number of blocks.
+fn block_shape(s: u64, block: u64) -> (u64, u64) {
+    let bl = block.clamp(1, s.max(1));
+    (bl, s.div_ceil(bl))
+}
+
+/// Encodes one row as the current layout's payload: the block table
+/// (length and CRC-32 of each block), then the blocks, each encoded on
+/// its own. Returns the payload and the table's length.
+fn encode_blocks(
+    block: u64,
+    base: u64,
+    name: &str,
+    ty: ValueType,
+    n: usize,
+    p: &[u64],
+    v: &[u64],
+) -> (Vec<u8>, usize) {
+    let (bl, nb) = block_shape(n as u64, block);
+    let (bl, nb) = (bl as usize, nb as usize);
+    let mut table = Vec::with_capacity(nb * BLOCK_ENTRY);
+    let mut blocks = Vec::new();
+    for b in 0..nb {
+        let start = b * bl;
+        let len = bl.min(n - start);
+        let mut words = vec![0u64; len.div_ceil(64)];
+        super::bits::or_bits(p, start, &mut words, 0, len);
+        let enc = codec::encode_row(ty, len, &words, &v[start..start + len]);
+        table.extend_from_slice(&(enc.len() as u32).to_le_bytes());
+        table.extend_from_slice(&block_crc(base, name, b as u32, &enc).to_le_bytes());
+        blocks.extend_from_slice(&enc);
+    }
+    let t = table.len();
+    table.extend_from_slice(&blocks);
+    (table, t)
+}
+
 /// Encodes a sealed chunk from its rows `(name, type, presence, values)`.
 pub(crate) fn encode(
     chunk_size: u64,
     base: u64,
     rows: &[(String, ValueType, Vec<u64>, Vec<u64>)],
 ) -> Vec<u8> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if WRITE_V1.load(Relaxed) {
+        return encode_v1(chunk_size, base, rows);
+    }
     let n = chunk_size as usize;
-    let payloads: Vec<Vec<u8>> = rows
+    let (block, _) = block_shape(chunk_size, WRITE_BLOCK.load(Relaxed));
+    let payloads: Vec<(Vec<u8>, usize)> = rows
         .iter()
-        .map(|(_, ty, p, v)| codec::encode_row(*ty, n, p, v))
+        .map(|(name, ty, p, v)| encode_blocks(block, base, name, *ty, n, p, v))
         .collect();
+    assemble(Some(block), chunk_size, base, rows, payloads)
+}
+
+/// Encodes a sealed chunk in the first layout (one payload per row), as
+/// the version before blocks wrote it: for the tests and the bench.
+pub(crate) fn encode_v1(
+    chunk_size: u64,
+    base: u64,
+    rows: &[(String, ValueType, Vec<u64>, Vec<u64>)],
+) -> Vec<u8> {
+    let n = chunk_size as usize;
+    let payloads: Vec<(Vec<u8>, usize)> = rows
+        .iter()
+        .map(|(_, ty, p, v)| {
+            let e = codec::encode_row(*ty, n, p, v);
+            let l = e.len();
+            (e, l)
+        })
+        .collect();
+    assemble(None, chunk_size, base, rows, payloads)
+}
+
+/// Header, directory and payloads; an entry's CRC covers the first
+/// `checked` bytes of its payload (the block table, or all of it in the
+/// first layout).
+fn assemble(
+    block: Option<u64>,
+    chunk_size: u64,
+    base: u64,
+    rows: &[(String, ValueType, Vec<u64>, Vec<u64>)],
+    payloads: Vec<(Vec<u8>, usize)>,
+) -> Vec<u8> {
+    let n = chunk_size as usize;
     let mut dir = Vec::new();
     let dir_len: usize = rows
         .iter()
         .map(|(name, ..)| name.len() + format::RECORD_OVERHEAD + ENTRY_TAIL)
         .sum();
-    let mut off = (SEAL_HEADER_LEN + dir_len + 4) as u64;
-    for ((name, ty, p, _), payload) in rows.iter().zip(&payloads) {
+    let head = if block.is_some() {
+        SEAL_HEADER_LEN
+    } else {
+        SEAL_HEADER_LEN_V1
+    };
+    let mut off = (head + dir_len + 4) as u64;
+    for ((name, ty, p, _), (payload, checked)) in rows.iter().zip(&payloads) {
         dir.extend(format::encode_record(name, *ty));
         dir.extend_from_slice(&off.to_le_bytes());
         dir.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         dir.extend_from_slice(&(super::bits::count(p, n) as u32).to_le_bytes());
-        dir.extend_from_slice(&payload_crc(base, name, payload).to_le_bytes());
+        dir.extend_from_slice(&payload_crc(base, name, &payload[..*checked]).to_le_bytes());
         off += payload.len() as u64;
     }
     let mut out = Vec::with_capacity(off as usize);
-    out.extend_from_slice(SEAL_MAGIC);
+    out.extend_from_slice(if block.is_some() {
+        SEAL_MAGIC
+    } else {
+        SEAL_MAGIC_V1
+    });
     out.extend_from_slice(&chunk_size.to_le_bytes());
     out.extend_from_slice(&base.to_le_bytes());
     out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
     out.extend_from_slice(&(dir.len() as u32).to_le_bytes());
+    if let Some(b) = block {
+        out.extend_from_slice(&(b as u32).to_le_bytes());
+    }
     let c = format::crc(&out);
     out.extend_from_slice(&c.to_le_bytes());
     out.extend_from_slice(&dir);
     out.extend_from_slice(&format::crc(&dir).to_le_bytes());
-    for p in payloads {
+    for (p, _) in payloads {
         out.extend_from_slice(&p);
     }
     out
 }
+
+/// A row's block table: (offset in the file, length, CRC-32) per block.
+type Table = Vec<(u64, u32, u32)>;
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -124,9 +250,18 @@ pub(crate) struct SealedChunk {
     pub id: (u64, u64),
     base: u64,
     chunk_size: u64,
+    /// Points per block (the chunk size in the first layout).
+    block_len: u64,
+    /// Blocks per row (1 in the first layout).
+    blocks: u64,
+    /// Whether rows have block tables (the current layout).
+    blocked: bool,
     /// Row number -> (name, type), in the order the chunk held them.
     pub names: Vec<(String, ValueType)>,
     entries: HashMap<String, Entry>,
+    /// Block tables read and checked, by row: (offset, length, CRC-32)
+    /// of each block.
+    tables: std::sync::Mutex<HashMap<u32, Arc<Table>>>,
     pub last_used: u64,
 }
 
@@ -163,6 +298,8 @@ impl SealedChunk {
             return Ok(None);
         };
         let md = file.stat().ctx(&path, "stat")?;
+        // Either layout's file is at least 40 bytes long (its header, and
+        // the directory's checksum after it).
         let mut head = [0u8; SEAL_HEADER_LEN];
         let got = vfs::read_full_at(file.as_ref(), &path, &mut head, 0)?;
         if got < SEAL_HEADER_LEN {
@@ -172,11 +309,25 @@ impl SealedChunk {
                 "sealed chunk shorter than its header",
             ));
         }
-        if &head[..8] != SEAL_MAGIC {
-            return Err(corrupt(&path, 0, "bad magic in sealed chunk"));
-        }
-        if u32_at(&head, 32) != Some(format::crc(&head[..32])) {
-            return Err(corrupt(&path, 32, "sealed chunk header fails its checksum"));
+        let blocked = match &head[..8] {
+            m if m == SEAL_MAGIC => true,
+            m if m == SEAL_MAGIC_V1 => false,
+            m if m.starts_with(b"MSTSEAL") => {
+                return Err(corrupt(&path, 7, "sealed chunk of an unknown version"))
+            }
+            _ => return Err(corrupt(&path, 0, "bad magic in sealed chunk")),
+        };
+        let hl = if blocked {
+            SEAL_HEADER_LEN
+        } else {
+            SEAL_HEADER_LEN_V1
+        };
+        if u32_at(&head, hl - 4) != Some(format::crc(&head[..hl - 4])) {
+            return Err(corrupt(
+                &path,
+                (hl - 4) as u64,
+                "sealed chunk header fails its checksum",
+            ));
         }
         let s = u64_at(&head, 8).unwrap_or(0);
         if s != chunk_size {
@@ -196,7 +347,7 @@ impl SealedChunk {
         let m = u32_at(&head, 24).unwrap_or(0) as usize;
         let dir_len = u32_at(&head, 28).unwrap_or(0) as usize;
         let max_entry = MAX_NAME_LEN_RECORD + ENTRY_TAIL;
-        if dir_len > m.saturating_mul(max_entry) || (dir_len as u64) + 40 > md.len {
+        if dir_len > m.saturating_mul(max_entry) || (hl + dir_len + 4) as u64 > md.len {
             return Err(corrupt(
                 &path,
                 28,
@@ -204,30 +355,42 @@ impl SealedChunk {
             ));
         }
         let mut dir = vec![0u8; dir_len + 4];
-        let got = vfs::read_full_at(file.as_ref(), &path, &mut dir, SEAL_HEADER_LEN as u64)?;
+        let got = vfs::read_full_at(file.as_ref(), &path, &mut dir, hl as u64)?;
         if got < dir.len() {
             return Err(corrupt(
                 &path,
-                (SEAL_HEADER_LEN + got) as u64,
+                (hl + got) as u64,
                 "sealed chunk ends in its directory",
             ));
         }
         if u32_at(&dir, dir_len) != Some(format::crc(&dir[..dir_len])) {
             return Err(corrupt(
                 &path,
-                SEAL_HEADER_LEN as u64,
+                hl as u64,
                 "sealed chunk directory fails its checksum",
             ));
         }
         let mut names = Vec::with_capacity(m);
         let mut entries = HashMap::with_capacity(m);
         let mut pos = 0usize;
-        let max_payload = chunk_size.saturating_mul(20).saturating_add(64);
+        let (block_len, blocks) = if blocked {
+            let b = u64::from(u32_at(&head, 32).unwrap_or(0));
+            if b == 0 || b > chunk_size {
+                return Err(corrupt(&path, 32, "sealed chunk block size is impossible"));
+            }
+            block_shape(chunk_size, b)
+        } else {
+            (chunk_size, 1)
+        };
+        let max_payload = chunk_size
+            .saturating_mul(20)
+            .saturating_add(blocks.saturating_mul(80))
+            .saturating_add(64);
         for row in 0..m {
             let bad = || {
                 corrupt(
                     &path,
-                    (SEAL_HEADER_LEN + pos) as u64,
+                    (hl + pos) as u64,
                     "bad entry in sealed chunk directory",
                 )
             };
@@ -256,7 +419,7 @@ impl SealedChunk {
         if pos != dir_len {
             return Err(corrupt(
                 &path,
-                (SEAL_HEADER_LEN + pos) as u64,
+                (hl + pos) as u64,
                 "sealed chunk directory has bytes after its entries",
             ));
         }
@@ -266,8 +429,12 @@ impl SealedChunk {
             id: md.id,
             base,
             chunk_size,
+            block_len,
+            blocks,
+            blocked,
             names,
             entries,
+            tables: std::sync::Mutex::new(HashMap::new()),
             last_used: 0,
         }))
     }
@@ -291,31 +458,354 @@ impl SealedChunk {
             .is_some_and(|e| e.row == row)
     }
 
-    /// Reads, checks and decodes the row of `name`.
-    pub fn decode(&self, name: &str) -> Result<Option<Arc<Decoded>>> {
-        let Some(e) = self.entries.get(name).copied() else {
-            return Ok(None);
-        };
-        let mut payload = vec![0u8; e.len as usize];
-        let got = vfs::read_full_at(self.file.as_ref(), &self.path, &mut payload, e.off)?;
-        let (first, last) = (self.base, self.base + self.chunk_size - 1);
-        let damaged = |reason| Error::Damaged {
+    /// Points per block, and blocks per row.
+    pub fn block_shape(&self) -> (u64, u64) {
+        (self.block_len, self.blocks)
+    }
+
+    fn damaged(&self, block: u64, reason: &'static str) -> Error {
+        let first = self.base + block * self.block_len;
+        let last = (first + self.block_len).min(self.base + self.chunk_size) - 1;
+        Error::Damaged {
             path: self.path.clone(),
             first,
             last,
             reason,
-        };
-        if got < payload.len() || payload_crc(self.base, name, &payload) != e.crc {
-            return Err(damaged("sealed points fail their checksum"));
         }
+    }
+
+    fn damaged_row(&self, reason: &'static str) -> Error {
+        Error::Damaged {
+            path: self.path.clone(),
+            first: self.base,
+            last: self.base + self.chunk_size - 1,
+            reason,
+        }
+    }
+
+    fn read_at(&self, off: u64, len: usize) -> Result<Option<Vec<u8>>> {
+        let mut b = vec![0u8; len];
+        let got = vfs::read_full_at(self.file.as_ref(), &self.path, &mut b, off)?;
+        Ok((got == len).then_some(b))
+    }
+
+    /// The block table of `name`'s row (entry `e`), read and checked once.
+    fn table(&self, name: &str, e: &Entry) -> Result<Arc<Table>> {
+        if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(&e.row).cloned()) {
+            return Ok(t);
+        }
+        let t = (self.blocks as usize) * BLOCK_ENTRY;
+        let raw = self
+            .read_at(e.off, t)?
+            .filter(|t| payload_crc(self.base, name, t) == e.crc)
+            .ok_or_else(|| self.damaged_row("sealed block table fails its checksum"))?;
+        let mut at = e.off + t as u64;
+        let mut table = Vec::with_capacity(self.blocks as usize);
+        for c in raw.chunks_exact(BLOCK_ENTRY) {
+            let len = u32_at(c, 0).unwrap_or(0);
+            table.push((at, len, u32_at(c, 4).unwrap_or(0)));
+            at += u64::from(len);
+        }
+        if at != e.off + u64::from(e.len) {
+            return Err(self.damaged_row("sealed block table fails its checksum"));
+        }
+        let table = Arc::new(table);
+        if let Ok(mut m) = self.tables.lock() {
+            m.insert(e.row, table.clone());
+        }
+        Ok(table)
+    }
+
+    /// Reads, checks and decodes block `block` of the row of `name`: the
+    /// points `block * block_len ..` of the chunk.
+    pub fn decode_block(&self, name: &str, block: u64) -> Result<Option<Arc<Decoded>>> {
+        let Some(e) = self.entries.get(name).copied() else {
+            return Ok(None);
+        };
+        if block >= self.blocks {
+            return Ok(None);
+        }
+        let start = block * self.block_len;
+        let n = self.block_len.min(self.chunk_size - start) as usize;
+        let (bytes, count) = if self.blocked {
+            let table = self.table(name, &e)?;
+            let this = table
+                .get(block as usize)
+                .copied()
+                .ok_or_else(|| self.damaged_row("sealed block table fails its checksum"))?;
+            let (off, len, crc) = this;
+            let b = self
+                .read_at(off, len as usize)?
+                .filter(|b| block_crc(self.base, name, block as u32, b) == crc)
+                .ok_or_else(|| self.damaged(block, "sealed points fail their checksum"))?;
+            (b, None)
+        } else {
+            let b = self
+                .read_at(e.off, e.len as usize)?
+                .filter(|b| payload_crc(self.base, name, b) == e.crc)
+                .ok_or_else(|| self.damaged(block, "sealed points fail their checksum"))?;
+            (b, Some(e.count as usize))
+        };
+        let mut d = Decoded {
+            present: vec![0u64; n.div_ceil(64)],
+            values: vec![0u64; n],
+        };
+        match codec::decode_row(e.ty, &bytes, n, &mut d.present, &mut d.values) {
+            Some(c) if count.is_none_or(|k| k == c) => Ok(Some(Arc::new(d))),
+            _ => Err(self.damaged(block, "sealed points do not decode")),
+        }
+    }
+
+    /// Reads, checks and decodes the whole row of `name`, block by block.
+    pub fn decode(&self, name: &str) -> Result<Option<Arc<Decoded>>> {
+        let Some(e) = self.entries.get(name).copied() else {
+            return Ok(None);
+        };
         let n = self.chunk_size as usize;
         let mut d = Decoded {
             present: vec![0u64; n.div_ceil(64)],
             values: vec![0u64; n],
         };
-        match codec::decode_row(e.ty, &payload, n, &mut d.present, &mut d.values) {
-            Some(c) if c == e.count as usize => Ok(Some(Arc::new(d))),
-            _ => Err(damaged("sealed points do not decode")),
+        for b in 0..self.blocks {
+            let Some(part) = self.decode_block(name, b)? else {
+                return Ok(None);
+            };
+            d.add_block(&part, (b * self.block_len) as usize);
+        }
+        if super::bits::count(&d.present, n) != u64::from(e.count) {
+            return Err(self.damaged_row("sealed points do not decode"));
+        }
+        Ok(Some(Arc::new(d)))
+    }
+}
+
+impl Decoded {
+    /// Copies a decoded block into this row at point `at`.
+    pub fn add_block(&mut self, part: &Decoded, at: usize) {
+        let n = part.values.len();
+        if let Some(dst) = self.values.get_mut(at..at + n) {
+            dst.copy_from_slice(&part.values);
+        }
+        super::bits::or_bits(&part.present, 0, &mut self.present, at, n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::needless_range_loop)]
+
+    use super::*;
+    use crate::mstore::{Options, Reader, Store, ValueType};
+
+    /// Chunk size of three whole blocks and a partial one.
+    const S: u64 = 3 * SEAL_BLOCK + 500;
+
+    fn rows() -> Vec<(String, ValueType, Vec<u64>, Vec<u64>)> {
+        let n = S as usize;
+        let mut out = Vec::new();
+        let mut x = 7u64;
+        for (name, ty) in [
+            ("c", ValueType::U64),
+            ("g", ValueType::I64),
+            ("f", ValueType::F64),
+        ] {
+            let mut p = vec![0u64; n.div_ceil(64)];
+            let mut v = vec![0u64; n];
+            for i in 0..n {
+                if (i / 700) % 4 == 3 {
+                    continue;
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                crate::mstore::bits::set_range(&mut p, i, 1);
+                v[i] = match ty {
+                    ValueType::U64 => i as u64 * 3,
+                    ValueType::I64 => x % 100,
+                    ValueType::F64 => (i as f64 / 10.0).sin().to_bits(),
+                };
+            }
+            out.push((name.to_owned(), ty, p, v));
+        }
+        out
+    }
+
+    fn open(dir: &Path, bytes: &[u8]) -> Result<Option<SealedChunk>> {
+        let chunks = dir.join("chunks");
+        std::fs::create_dir_all(&chunks).unwrap();
+        std::fs::write(sealed_path(&chunks, S), bytes).unwrap();
+        SealedChunk::open(&vfs::real(), &chunks, S, S)
+    }
+
+    /// Both layouts decode to the points sealed, whole rows and block by
+    /// block; a block holds exactly its slice of the row.
+    #[test]
+    fn both_layouts_decode_to_the_points_sealed() {
+        let rows = rows();
+        for v1 in [false, true] {
+            let d = tempfile::tempdir().unwrap();
+            let bytes = if v1 {
+                encode_v1(S, S, &rows)
+            } else {
+                encode(S, S, &rows)
+            };
+            let c = open(d.path(), &bytes).unwrap().unwrap();
+            let (bl, nb) = c.block_shape();
+            assert_eq!((bl, nb), if v1 { (S, 1) } else { (SEAL_BLOCK, 4) });
+            for (name, _, p, v) in &rows {
+                let whole = c.decode(name).unwrap().unwrap();
+                assert_eq!((&whole.present, &whole.values), (p, v));
+                for b in 0..nb {
+                    let part = c.decode_block(name, b).unwrap().unwrap();
+                    let s = (b * bl) as usize;
+                    let n = part.values.len();
+                    assert_eq!(n, (bl as usize).min(S as usize - s));
+                    assert_eq!(part.values, v[s..s + n]);
+                    for i in 0..n {
+                        assert_eq!(
+                            crate::mstore::bits::get(&part.present, i),
+                            crate::mstore::bits::get(p, s + i)
+                        );
+                    }
+                }
+                assert!(c.decode_block(name, nb).unwrap().is_none());
+            }
+        }
+    }
+
+    /// A byte flipped in one block fails that block's points with a typed
+    /// error naming them; the row's other blocks still read exactly.
+    #[test]
+    fn a_damaged_block_fails_only_its_points() {
+        let rows = rows();
+        let good = encode(S, S, &rows);
+        let d = tempfile::tempdir().unwrap();
+        let c = open(d.path(), &good).unwrap().unwrap();
+        let e = c.entries["g"];
+        let t = 4 * BLOCK_ENTRY as u64;
+        let len0 = u64::from(u32_at(&good, e.off as usize).unwrap());
+        let len1 = u64::from(u32_at(&good, e.off as usize + BLOCK_ENTRY).unwrap());
+        drop(c);
+        let mut bad = good.clone();
+        let at = (e.off + t + len0 + len1 / 2) as usize;
+        bad[at] ^= 0x10;
+        let c = open(d.path(), &bad).unwrap().unwrap();
+        match c.decode_block("g", 1) {
+            Err(Error::Damaged { first, last, .. }) => {
+                assert_eq!((first, last), (S + SEAL_BLOCK, S + 2 * SEAL_BLOCK - 1))
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(matches!(c.decode("g"), Err(Error::Damaged { .. })));
+        for b in [0u64, 2, 3] {
+            let part = c.decode_block("g", b).unwrap().unwrap();
+            let s = (b * SEAL_BLOCK) as usize;
+            assert_eq!(part.values, rows[1].3[s..s + part.values.len()]);
+        }
+        // The table damaged: the whole row is an error, other rows read.
+        let mut bad = good.clone();
+        bad[e.off as usize + 1] ^= 1;
+        let c = open(d.path(), &bad).unwrap().unwrap();
+        assert!(matches!(
+            c.decode_block("g", 2),
+            Err(Error::Damaged { first, last, .. }) if first == S && last == 2 * S - 1
+        ));
+        assert_eq!(c.decode("c").unwrap().unwrap().values, rows[0].3);
+    }
+
+    /// A store whose sealed files have the first layout (what the version
+    /// before blocks wrote) opens and reads the same; a writer's unsealing
+    /// and sealing again turns them into the current layout.
+    #[test]
+    fn a_store_with_sealed_files_of_the_first_layout_reads_the_same() {
+        let d = tempfile::tempdir().unwrap();
+        let opts = Options {
+            chunk_size: S,
+            ..Options::default()
+        };
+        let mut s = Store::create(d.path(), opts).unwrap();
+        for t in 0..2 * S + 10 {
+            s.put("c", t, &[t * 3]).unwrap();
+            if t % 5 != 0 {
+                s.put("f", t, &[(t as f64).sqrt()]).unwrap();
+            }
+        }
+        s.close().unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
+        let c0 = r.get::<u64>("c", 0, 2 * S + 10).unwrap();
+        let f0 = r.get::<f64>("f", 0, 2 * S + 10).unwrap();
+        drop(r);
+        // Rewrite every sealed file in the first layout.
+        let chunks = d.path().join("chunks");
+        let fs = vfs::real();
+        let bases = list_sealed(fs.as_ref(), &chunks).unwrap();
+        assert!(bases.len() >= 2, "{bases:?}");
+        for base in bases {
+            let c = SealedChunk::open(&fs, &chunks, base, S).unwrap().unwrap();
+            let rows: Vec<_> = c
+                .names
+                .iter()
+                .map(|(n, ty)| {
+                    let d = c.decode(n).unwrap().unwrap();
+                    (n.clone(), *ty, d.present.clone(), d.values.clone())
+                })
+                .collect();
+            drop(c);
+            let path = sealed_path(&chunks, base);
+            std::fs::write(&path, encode_v1(S, base, &rows)).unwrap();
+            assert_eq!(&std::fs::read(&path).unwrap()[..8], SEAL_MAGIC_V1);
+        }
+        let mut r = Reader::open(d.path()).unwrap();
+        assert_eq!(r.get::<u64>("c", 0, 2 * S + 10).unwrap(), c0);
+        assert_eq!(r.get::<f64>("f", 0, 2 * S + 10).unwrap(), f0);
+        let w = r.get::<u64>("c", S - 300, S + 300).unwrap();
+        assert!(w.iter().all(|(t, v)| v == Some(t * 3)));
+        // A late write unseals chunk 0; sealing again writes the current layout.
+        let mut s = Store::open(d.path()).unwrap();
+        s.put("c", 5, &[15u64]).unwrap();
+        s.sync().unwrap();
+        s.close().unwrap();
+        let first = std::fs::read(sealed_path(&chunks, 0)).unwrap();
+        assert_eq!(&first[..8], SEAL_MAGIC);
+        let mut r = Reader::open(d.path()).unwrap();
+        assert_eq!(r.get::<u64>("c", 0, 2 * S + 10).unwrap(), c0);
+        assert_eq!(r.get::<f64>("f", 0, 2 * S + 10).unwrap(), f0);
+    }
+
+    /// A sealed file of a version this one does not know is a typed error
+    /// naming it, for the chunk; other chunks read.
+    #[test]
+    fn an_unknown_sealed_version_is_a_typed_error() {
+        let mut bytes = encode(S, S, &rows());
+        bytes[7] = b'9';
+        let c = format::crc(&bytes[..36]);
+        bytes[36..40].copy_from_slice(&c.to_le_bytes());
+        let d = tempfile::tempdir().unwrap();
+        match open(d.path(), &bytes) {
+            Err(Error::Corrupt {
+                reason,
+                offset,
+                path,
+            }) => {
+                assert_eq!(reason, "sealed chunk of an unknown version");
+                assert_eq!(offset, 7);
+                assert!(path.ends_with(format!("{S:020}.sea")));
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        // A block size of 0 or more than the chunk, checksum and all.
+        for bad in [0u32, S as u32 + 1] {
+            let mut bytes = encode(S, S, &rows());
+            bytes[32..36].copy_from_slice(&bad.to_le_bytes());
+            let c = format::crc(&bytes[..36]);
+            bytes[36..40].copy_from_slice(&c.to_le_bytes());
+            assert!(matches!(
+                open(d.path(), &bytes),
+                Err(Error::Corrupt {
+                    reason: "sealed chunk block size is impossible",
+                    ..
+                })
+            ));
         }
     }
 }
