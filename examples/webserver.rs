@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mmstats::reader::{self, Value};
-use mmstats::{Counter, Family, Flag, Gauge, Labels, MmStats, Static, Text, Timer};
+use mmstats::{Counter, Family, Flag, Gauge, Histogram, Labels, MmStats, Static, Text, Timer};
 
 // ANCHOR: model
 /// The request's method: a label of the `responses` family.
@@ -59,6 +59,10 @@ struct WebStats {
     in_flight: Gauge<u32>,
     /// Time to serve a request, mean of the last 100.
     latency: Timer<100>,
+    /// Time to serve a request, all of them: readers give any quantile
+    /// (`mmstats poll response_time:p99`), over any interval.
+    #[mmstats(unit = "seconds")]
+    response_time: Histogram,
     /// Whether the worker takes requests.
     up: Flag,
     /// The path of the last request.
@@ -130,6 +134,7 @@ fn worker(id: u32, stop: &AtomicBool) {
         WebStats::with_thread(|s| {
             s.in_flight.add(1);
             let _timing = s.latency.start();
+            let _distribution = s.response_time.start();
             // "Serve" the request: a little work, now and then a slow one.
             let work = if n.is_multiple_of(50) { 3_000 } else { 300 };
             std::thread::sleep(Duration::from_micros(work));
