@@ -3,7 +3,7 @@
 //! while it lives, whatever its threads do.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,34 +12,9 @@ use std::time::{Duration, Instant};
 mod common;
 mod support;
 
+use support::process::serve;
 use support::prometheus::{ask, scraping, Prometheus};
 use support::Guard;
-
-/// `mmstats serve ARGS` on a free loopback port.
-fn serve(args: &[&str]) -> (Guard, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (guard, address)
-}
 
 /// `GET /metrics`: its body.
 fn metrics(address: SocketAddr) -> String {
