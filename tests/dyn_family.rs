@@ -4,17 +4,18 @@
 //! reading it.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use mmstats::reader::{read_bytes, read_path, MemberProblem, Snapshot, Value};
 use mmstats::{Counter, DynFamily, Family, Labels, MmStats, Summary};
 
 const LABEL_VALUE_BYTES: usize = DynFamily::<Counter, 1>::MAX_VALUE_LEN + 1;
 use serde_json::Value as Json;
+
+mod support;
+
+use support::http::get;
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
@@ -443,15 +444,6 @@ fn a_reader_never_sees_a_half_published_label() {
 // ---- The tools ----
 
 /// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn mmstats() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
     for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
@@ -515,65 +507,8 @@ fn poll_picks_a_member_by_its_value() {
 }
 
 /// `mmstats serve` on a free loopback port reading `dir`.
-fn serve(dir: &Path) -> (Guard, SocketAddr) {
-    let mut child = mmstats()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (guard, address)
-}
-
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if size == 0 {
-                break;
-            }
-            out.push_str(&tail[..size]);
-            rest = &tail[size + 2..];
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    (status, body)
+fn serve(dir: &Path) -> (support::Guard, std::net::SocketAddr) {
+    support::process::serve(&[&dir.display().to_string()])
 }
 
 #[test]
