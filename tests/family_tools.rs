@@ -183,27 +183,7 @@ fn metrics_with_families_pass_promtool() {
     let _stats = known_file(dir.path());
     let (_server, address) = serve(dir.path());
     let (_, text) = get(address, "/metrics");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed for this test (Debian package prometheus)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "promtool: {said}\n{text}");
-    assert_eq!(said.trim(), "", "promtool: {said}\n{text}");
+    support::prometheus::promtool_check(&text);
     report(&format!(
         "promtool check metrics with families: clean, {} lines",
         text.lines().count()

@@ -130,27 +130,7 @@ fn the_exposition_of_a_histogram_passes_promtool() {
         assert!(n >= last, "{line}");
         last = n;
     }
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed for this test (Debian package prometheus)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "promtool: {said}\n{text}");
-    assert_eq!(said.trim(), "", "promtool: {said}");
+    support::prometheus::promtool_check(&text);
 }
 
 #[derive(MmStats)]

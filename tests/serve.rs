@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -348,27 +348,7 @@ fn metrics_pass_promtool() {
     let _beta = quoting_writer(dir.path(), "beta-app", 1, 5);
     let server = Server::start(&[&dir_arg(dir.path())]);
     let (_, text) = server.get("/metrics");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed for this test (Debian package prometheus)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "promtool: {said}\n{text}");
-    assert_eq!(said.trim(), "", "promtool: {said}\n{text}");
+    support::prometheus::promtool_check(&text);
     report(&format!(
         "promtool check metrics: clean, {} lines",
         text.lines().count()

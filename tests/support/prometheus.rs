@@ -108,3 +108,30 @@ pub fn ask<T>(
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// `promtool check metrics` of `text`: asserts that it exits 0 and says
+/// nothing (no lint either), naming what it said otherwise.
+pub fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed for this test (Debian package prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool: {said}\n{text}");
+    assert_eq!(said.trim(), "", "promtool: {said}\n{text}");
+}
