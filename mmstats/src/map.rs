@@ -107,7 +107,6 @@ extern "C" fn after_fork_in_child() {
 /// of [`fork_generation`] (which registered the handler for good, in this
 /// process and in its children), so that a state made before a `fork()`
 /// is told apart in the child.
-#[cfg(feature = "metrics")]
 #[inline]
 pub(crate) fn fork_generation_registered() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)

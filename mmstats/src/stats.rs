@@ -796,9 +796,11 @@ impl<T: MmStats> ThreadSlot<T> {
     /// memory (the reason printed once on standard error); without, the error.
     #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R, fallback: bool) -> Result<R, Error> {
-        let generation = crate::map::fork_generation();
         // The usual call: the stats exist and were made in this process.
-        // One borrow, one comparison.
+        // One borrow, one load, one comparison. The fork handler was
+        // registered when the stats were made (`with_new`), so the plain
+        // load of the generation is enough here.
+        let generation = crate::map::fork_generation_registered();
         if let Ok(slot) = self.stats.try_borrow() {
             if let Some((g, stats)) = slot.as_ref() {
                 if *g == generation {
@@ -806,7 +808,7 @@ impl<T: MmStats> ThreadSlot<T> {
                 }
             }
         }
-        self.with_new(f, fallback, generation)
+        self.with_new(f, fallback, crate::map::fork_generation())
     }
 
     /// The rest of [`ThreadSlot::with`]: the first call in a thread, or the
