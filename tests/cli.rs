@@ -22,12 +22,10 @@ fn writer_process() {
     support::writer_role();
 }
 
-/// The `mmstats` command, with no mmstats settings from the environment.
+/// The `mmstats` command, with no mmstats settings from the environment
+/// and a fixed terminal width, so that output is the same on every machine.
 fn mmstats() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
+    let mut command = support::mmstats();
     command.env("COLUMNS", "80");
     command
 }

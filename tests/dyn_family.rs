@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Command;
 
 use mmstats::reader::{read_bytes, read_path, MemberProblem, Snapshot, Value};
 use mmstats::{Counter, DynFamily, Family, Labels, MmStats, Summary};
@@ -16,6 +15,7 @@ use serde_json::Value as Json;
 mod support;
 
 use support::http::get;
+use support::run;
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
@@ -444,23 +444,6 @@ fn a_reader_never_sees_a_half_published_label() {
 // ---- The tools ----
 
 /// A child process killed when dropped.
-fn mmstats() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
-    command
-}
-
-fn run(args: &[&str]) -> (bool, String, String) {
-    let output = mmstats().args(args).output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn slurp_shows_members_under_their_values() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,6 +20,7 @@ use support::chromium::rendered_dom;
 use support::http::get;
 use support::prometheus::Prometheus;
 use support::Guard;
+use support::{mmstats, run};
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
@@ -104,14 +105,6 @@ impl Drop for Busy {
             let _ = t.join();
         }
     }
-}
-
-fn mmstats() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
-    command
 }
 
 /// `mmstats serve` on a free loopback port reading `dir`.
@@ -226,15 +219,6 @@ fn prometheus_sums_a_family_by_status() {
     assert!(rate("2xx") > 2.0 * rate("5xx"), "{rates:?}");
     assert!(rate("5xx") > 0.0, "{rates:?}");
     assert_eq!(rate("4xx"), 0.0, "{rates:?}");
-}
-
-fn run(args: &[&str]) -> (bool, String, String) {
-    let output = mmstats().args(args).output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

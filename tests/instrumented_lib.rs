@@ -4,31 +4,16 @@
 //! slurp`, served on `/metrics` and recorded by `mmstats record`, as
 //! derived stats are.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::Duration;
+use std::process::{ChildStdin, Command, Stdio};
 
 mod common;
+mod support;
 
-fn mmstats() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::http::get;
+use support::{mmstats, Guard};
 
 /// The example, started with its files in `dir`, once it said `ready`;
 /// it keeps them until its standard input closes.
@@ -46,23 +31,6 @@ fn start_program(dir: &Path) -> (Guard, ChildStdin) {
         .unwrap();
     assert_eq!(line.trim(), "ready");
     (Guard(child), stdin)
-}
-
-fn http_get(address: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(20)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
 }
 
 #[test]
@@ -117,7 +85,8 @@ fn a_metrics_instrumented_library_shows_in_slurp_serve_and_record() {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
         .unwrap();
-    let body = http_get(address, "/metrics");
+    let (status, body) = get(address, "/metrics");
+    assert_eq!(status, 200, "{body}");
     let sample = |name: &str, queue: &str| {
         body.lines()
             .find(|l| {

@@ -1,15 +1,9 @@
 //! The `metrics` recorder end to end: a program that installs it and
 //! counts with `metrics::counter!`, read by the real `mmstats` command.
 
-use std::process::Command;
+mod support;
 
-fn mmstats() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
-    command
-}
+use support::mmstats;
 
 /// The one test of this file: the global recorder is installed once per
 /// process.

@@ -9,6 +9,7 @@
 //! [`ATTACKER_ENV`] set (see [`attacker_process`]).
 
 mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,12 +26,10 @@ use mmstats::{Gauge, Kind, MmStats, Summary};
 /// The user the attacker runs as, and owns its files as.
 const NOBODY: u32 = 65534;
 
-/// The `mmstats` command, with no mmstats settings from the environment.
+/// The `mmstats` command, with no mmstats settings from the environment
+/// and a fixed terminal width, so that output is the same on every machine.
 fn mmstats() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
+    let mut command = support::mmstats();
     command.env("COLUMNS", "200");
     command
 }

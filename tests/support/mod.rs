@@ -16,7 +16,7 @@ pub mod process;
 pub mod prometheus;
 
 #[allow(unused_imports)]
-pub use process::{free_port, Guard};
+pub use process::{free_port, mmstats, run, Guard};
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};

@@ -14,6 +14,27 @@ impl Drop for Guard {
     }
 }
 
+/// The `mmstats` command of this build, with the environment's stats
+/// settings removed, so that only a test's arguments say what it reads.
+pub fn mmstats() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
+    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// Runs `mmstats ARGS` to its end: whether it succeeded, and its standard
+/// output and error.
+pub fn run(args: &[&str]) -> (bool, String, String) {
+    let output = mmstats().args(args).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A free loopback port: bound, then released for another process to take.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -24,11 +45,7 @@ pub fn free_port() -> u16 {
 /// settings removed, so that only ARGS say what it reads), once it says
 /// where it listens.
 pub fn serve(args: &[&str]) -> (Guard, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmstats"));
-    for var in ["MMSTATS_PATH", "MMSTATS_GLOB", "MMSTATS_FILES"] {
-        command.env_remove(var);
-    }
-    let mut child = command
+    let mut child = mmstats()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
