@@ -19,8 +19,7 @@ pub fn check(cx: &Ctxt, input: &DeriveInput, model: &Model) {
     check_keys(cx, model);
 }
 
-/// The label names the tools put beside a family's labels.
-const RESERVED_KEYS: [&str; 7] = ["cmd", "pid", "tid", "owner", "value", "le", "quantile"];
+use crate::labels::RESERVED_KEYS;
 
 /// A `DynFamily`'s `key`: a Prometheus label name the tools leave free.
 /// (That the field is a `DynFamily` is checked by the library at compile

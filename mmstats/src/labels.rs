@@ -63,7 +63,11 @@ pub const OVERFLOW_VALUE: &str = "__overflow__";
 /// labels shows it.
 pub const PLACEHOLDER_MARK: u8 = b'#';
 
-/// The label names the tools put beside a family's labels.
+/// Label names the tools put beside a family's own labels, which a family
+/// must not use (the same list `#[derive(Labels)]` and a `DynFamily`'s
+/// `key` are checked against): the exporter's `cmd`, `pid`, `tid`,
+/// `owner`, a text's `value`, and a histogram's and a summary's `le` and
+/// `quantile`.
 pub const RESERVED_KEYS: [&str; 7] = ["cmd", "pid", "tid", "owner", "value", "le", "quantile"];
 
 /// Whether `key` can be a family's label name: a label name

@@ -74,11 +74,7 @@ use crate::labels::{escape, is_label_name, LabelDim, LabelDims, MAX_LABEL_DIMS};
 use crate::map::Region;
 use crate::stats::{self, default_field, Backing, Model, Places, Settings, DEFAULT_LABELS};
 
-/// Label names the tools put beside a family's own labels, which a family
-/// must not use (the same list `#[derive(Labels)]` refuses): the
-/// exporter's `cmd`, `pid`, `tid`, `owner`, a text's `value`, and a
-/// histogram's and a summary's `le` and `quantile`.
-pub const RESERVED_KEYS: [&str; 7] = ["cmd", "pid", "tid", "owner", "value", "le", "quantile"];
+pub use crate::labels::RESERVED_KEYS;
 
 /// The longest model name: the size of the `sys.model` text field.
 pub const MAX_NAME_LEN: usize = 64;

@@ -9,7 +9,10 @@ use crate::ctxt::Ctxt;
 
 /// Label names the tools put beside a family's own labels, which a family
 /// must not use: the exporter's `cmd`, `pid`, `tid`, `owner`, a text's
-/// `value`, and a histogram's and a summary's `le` and `quantile`.
+/// `value`, and a histogram's and a summary's `le` and `quantile`. The
+/// library has the same list (`mmstats::labels::RESERVED_KEYS`), for the
+/// checks it makes at compile time and at run time; a test holds the two
+/// together.
 pub const RESERVED_KEYS: [&str; 7] = ["cmd", "pid", "tid", "owner", "value", "le", "quantile"];
 
 pub fn check(cx: &Ctxt, parsed: &Enum) {
@@ -100,5 +103,23 @@ fn check_key(cx: &Ctxt, parsed: &Enum) {
                 RESERVED_KEYS.join(", ")
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The library refuses the same keys at compile time (a `DynFamily`'s
+    /// default key) and at run time (a schema, the `metrics` recorder). The
+    /// library cannot be a dependency of this crate, so its list is read
+    /// from its source.
+    #[test]
+    fn the_library_reserves_the_same_keys() {
+        let source = include_str!("../../../mmstats/src/labels.rs");
+        let line = source
+            .lines()
+            .find(|l| l.starts_with("pub const RESERVED_KEYS"))
+            .expect("the library's list");
+        let ours = format!("{:?};", super::RESERVED_KEYS);
+        assert!(line.ends_with(&ours), "{line} against {ours}");
     }
 }

@@ -3,6 +3,8 @@
 //! `expand`.
 
 mod check;
+
+pub use check::RESERVED_KEYS;
 mod expand;
 
 use proc_macro2::TokenStream;
