@@ -15,6 +15,7 @@ use crate::reader::{Snapshot, Value};
 use serde_json::{json, Value as Json};
 
 use crate::export::prometheus as prom;
+use crate::export::{protobuf, series};
 
 /// The dashboard page, and the script and style it loads.
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -419,7 +420,8 @@ pub fn respond(state: &State, path: &str, query: Option<&str>) -> Reply {
 
 /// Answers a GET of `path` with `query` from a client whose `Accept`
 /// header is `accept`: `/metrics` answers OpenMetrics when it asks for
-/// it ([`prom::Format::negotiate`]).
+/// it ([`prom::Format::negotiate`]), the protobuf exposition with native
+/// histograms when it asks for that first ([`asks_protobuf`]).
 pub fn respond_to(state: &State, path: &str, query: Option<&str>, accept: Option<&str>) -> Reply {
     match route(state, path, query, accept) {
         Ok(reply) | Err(reply) => reply,
@@ -437,6 +439,7 @@ fn route(
         "/" | "/index.html" => Reply::text("text/html; charset=utf-8", DASHBOARD_HTML),
         "/dashboard.js" => Reply::text("text/javascript; charset=utf-8", dashboard_js()),
         "/dashboard.css" => Reply::text("text/css; charset=utf-8", DASHBOARD_CSS),
+        "/metrics" if asks_protobuf(accept) => metrics_protobuf(state),
         "/metrics" => metrics(state, prom::Format::negotiate(accept)),
         "/snapshot" => snapshot(state, &params)?,
         "/stats/" => labels(state, &params)?,
@@ -910,17 +913,9 @@ fn metrics(state: &State, format: prom::Format) -> Reply {
         Err(reply) => return reply,
     };
     let (snapshots, errors) = (files.snapshots(), files.errors.len());
-    let mut text = match state.tracker.lock() {
-        Ok(mut tracker) => {
-            prom::exposition_in(format, snapshots, errors, &state.series, Some(&mut tracker))
-        }
-        // A scrape that panicked while holding it: its counts are lost.
-        Err(poisoned) => {
-            let mut tracker = poisoned.into_inner();
-            *tracker = prom::Tracker::new();
-            prom::exposition_in(format, snapshots, errors, &state.series, Some(&mut tracker))
-        }
-    };
+    let mut text = tracked(state, |tracker| {
+        prom::exposition_in(format, snapshots, errors, &state.series, Some(tracker))
+    });
     // OpenMetrics allows no other comment.
     if files.left_out > 0 && format == prom::Format::Text {
         text.push_str(&format!(
@@ -951,6 +946,99 @@ fn metrics(state: &State, format: prom::Format) -> Reply {
     let mut reply = Reply::text(format.content_type(), &text);
     reply.truncated = files.left_out > 0;
     reply
+}
+
+/// Runs `f` with the tracker of ended threads' counts; one that a scrape
+/// panicked while holding starts again empty (its counts are lost).
+fn tracked<T>(state: &State, f: impl FnOnce(&mut prom::Tracker) -> T) -> T {
+    match state.tracker.lock() {
+        Ok(mut tracker) => f(&mut tracker),
+        Err(poisoned) => {
+            let mut tracker = poisoned.into_inner();
+            *tracker = prom::Tracker::new();
+            f(&mut tracker)
+        }
+    }
+}
+
+/// Whether an `Accept` header asks for the protobuf exposition
+/// ([`protobuf::CONTENT_TYPE`]) first: it names
+/// `application/vnd.google.protobuf` with `proto=io.prometheus.client.MetricFamily`
+/// and `encoding=delimited`, with a quality above 0 and no lower than that
+/// of any text format (OpenMetrics, `text/plain`, `*/*`). Prometheus asks
+/// so when started with `--enable-feature=native-histograms`.
+pub fn asks_protobuf(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return false;
+    };
+    let mut protobuf: f64 = 0.0;
+    let mut text: f64 = 0.0;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0;
+        let (mut proto, mut delimited) = (false, false);
+        for p in parts {
+            let Some((key, value)) = p.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "q" => {
+                    q = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| q.is_finite())
+                        .unwrap_or(1.0)
+                }
+                "proto" => proto = value == "io.prometheus.client.MetricFamily",
+                "encoding" => delimited = value == "delimited",
+                _ => {}
+            }
+        }
+        match media.as_str() {
+            "application/vnd.google.protobuf" if proto && delimited => protobuf = protobuf.max(q),
+            "application/openmetrics-text" | "text/plain" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    protobuf > 0.0 && protobuf >= text
+}
+
+/// `/metrics` in the protobuf exposition ([`protobuf::render`]): the same
+/// series as the text format, each histogram a native histogram too. Files
+/// left out for [`Limits::max_fields`] count as read errors (the format has
+/// no comments to name them); an answer larger than
+/// [`Limits::max_response_bytes`] is an error, as for the text.
+fn metrics_protobuf(state: &State) -> Reply {
+    let files = match read(state, None) {
+        Ok(files) => files,
+        Err(reply) => return reply,
+    };
+    let (snapshots, errors) = (files.snapshots(), files.errors.len());
+    let body = tracked(state, |tracker| {
+        let (families, _) = series::model(snapshots, errors, &state.series, Some(tracker));
+        protobuf::render(&families)
+    });
+    if body.len() > state.limits.max_response_bytes {
+        return Reply {
+            status: 500,
+            content_type: "text/plain; charset=utf-8",
+            body: format!(
+                "the exposition would be {} bytes, more than the {} of --max-response-bytes\n",
+                body.len(),
+                state.limits.max_response_bytes
+            )
+            .into_bytes(),
+            truncated: false,
+        };
+    }
+    Reply {
+        status: 200,
+        content_type: protobuf::CONTENT_TYPE,
+        body,
+        truncated: files.left_out > 0,
+    }
 }
 
 /// `/snapshot`: everything the dashboard shows, in one document.
