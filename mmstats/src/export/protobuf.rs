@@ -354,3 +354,284 @@ pub fn native(h: &Histogram) -> Option<proto::Histogram> {
         positive_delta: deltas,
     })
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::proto::{BucketSpan, MetricFamily, MetricType};
+    use super::*;
+    use crate::fields::histogram::{index_of, upper_bound};
+    use crate::MmStats;
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "web.")]
+    struct Web {
+        /// Requests answered.
+        requests: crate::Counter,
+        /// Connections open.
+        open: crate::Gauge<i64>,
+        /// The build.
+        version: crate::Text,
+        /// Time to answer.
+        #[mmstats(unit = "seconds")]
+        latency: crate::Histogram,
+    }
+
+    fn histogram(first: i64, zero: u64, buckets: Vec<u64>, overflow: u64) -> Histogram {
+        let count = zero + overflow + buckets.iter().sum::<u64>();
+        Histogram {
+            schema: 4,
+            first,
+            zero,
+            buckets,
+            overflow,
+            count,
+            sum: 12.5,
+            invalid: 0,
+        }
+    }
+
+    /// The native index of a bucket is the index whose upper bound is
+    /// `2^(index / 2^schema)`, and the writer sorts a value into the
+    /// bucket of that index: known bounds of schemas 4 and 2, known values.
+    #[test]
+    fn a_bucket_has_the_native_index_of_its_bounds() {
+        // Exact powers of two and the bounds client_golang lists for schema 4.
+        let known = [
+            (4, 0, 1.0),
+            (4, 16, 2.0),
+            (4, -16, 0.5),
+            (4, -480, 2f64.powi(-30)),
+            (4, 8, std::f64::consts::SQRT_2),
+            (4, -15, 0.5221368912137069),
+            (4, -14, 0.5452538663326288),
+            (4, -1, 0.9576032806985737),
+            (2, 1, 1.189207115002721),
+            (2, -3, 0.5946035575013605),
+        ];
+        for (schema, index, bound) in known {
+            let ours = upper_bound(schema, index).unwrap();
+            assert!(
+                (ours / bound - 1.0).abs() < 4.0 * f64::EPSILON,
+                "schema {schema} index {index}: {ours} vs {bound}"
+            );
+            let formula = (index as f64 / f64::from(1u32 << schema)).exp2();
+            assert!((ours / formula - 1.0).abs() < 4.0 * f64::EPSILON);
+        }
+        // Upper bounds are inclusive: 1.0 is in bucket 0, just above it in 1.
+        assert_eq!(index_of(4, 1.0), Some(0));
+        assert_eq!(index_of(4, 1.0 + 1e-12), Some(1));
+        assert_eq!(index_of(4, 2.0), Some(16));
+        assert_eq!(index_of(4, 3.0), Some(26)); // 2^(25/16) = 2.95 < 3 <= 2^(26/16) = 3.08
+        assert_eq!(index_of(4, 0.099), Some(-53));
+        let b = |i| upper_bound(4, i).unwrap();
+        assert!(b(-54) < 0.099 && 0.099 <= b(-53), "{} {}", b(-54), b(-53));
+        // A written histogram's buckets land at those native indexes.
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder().dir(dir.path()).create().unwrap();
+        for v in [1.0, 2.0, 3.0, 3.0, 0.099] {
+            stats.latency.record(v);
+        }
+        let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        let h = Histogram::read(&snapshot, "web.latency").unwrap().unwrap();
+        let native = native(&h).unwrap();
+        assert_eq!(native.schema, 4);
+        assert_eq!(native.zero_threshold, 2f64.powi(-30));
+        let indexes: Vec<i32> = expand(&native.positive_span);
+        assert_eq!(indexes, [-53, 0, 16, 26]);
+        assert_eq!(counts(&native.positive_delta), [1, 1, 1, 2]);
+        for index in &indexes {
+            let at = usize::try_from(i64::from(*index) - h.first).unwrap();
+            assert!(h.buckets[at] > 0);
+            assert_eq!(native_index(&h, at), Some(*index));
+            assert_eq!(
+                h.bound(at as i64),
+                upper_bound(4, i64::from(*index)).unwrap()
+            );
+        }
+    }
+
+    /// The native indexes the spans stand for.
+    fn expand(spans: &[BucketSpan]) -> Vec<i32> {
+        let mut out = Vec::new();
+        let mut next = 0i32;
+        for (n, span) in spans.iter().enumerate() {
+            next = if n == 0 {
+                span.offset
+            } else {
+                next + span.offset
+            };
+            for _ in 0..span.length {
+                out.push(next);
+                next += 1;
+            }
+        }
+        out
+    }
+
+    /// The counts the deltas stand for.
+    fn counts(deltas: &[i64]) -> Vec<i64> {
+        deltas
+            .iter()
+            .scan(0i64, |c, d| {
+                *c += d;
+                Some(*c)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_sparse_histogram_is_spans_of_its_runs_and_deltas_of_its_counts() {
+        // Regular buckets from index -10: filled at -9, -8, -5, 0, 1, 2;
+        // the overflow bucket just above the last (index 2): index 3.
+        let mut buckets = vec![0u64; 13];
+        for (index, count) in [(-9, 4), (-8, 1), (-5, 7), (0, 3), (1, 3), (2, 10)] {
+            buckets[(index + 10) as usize] = count;
+        }
+        let h = histogram(-10, 5, buckets, 2);
+        let n = native(&h).unwrap();
+        assert_eq!(
+            n.positive_span,
+            [
+                BucketSpan {
+                    offset: -9,
+                    length: 2
+                },
+                BucketSpan {
+                    offset: 2,
+                    length: 1
+                },
+                BucketSpan {
+                    offset: 4,
+                    length: 4
+                },
+            ]
+        );
+        assert_eq!(n.positive_delta, [4, -3, 6, -4, 0, 7, -8]);
+        assert_eq!(expand(&n.positive_span), [-9, -8, -5, 0, 1, 2, 3]);
+        assert_eq!(counts(&n.positive_delta), [4, 1, 7, 3, 3, 10, 2]);
+        assert_eq!((n.zero_count, n.sample_count, n.sample_sum), (5, 35, 12.5));
+        assert_eq!(n.zero_threshold, upper_bound(4, -11).unwrap());
+        assert!(n.negative_span.is_empty() && n.negative_delta.is_empty());
+        // The classic buckets: every fourth bound (schema 4), cumulative,
+        // no +Inf (the count stands for it), as the text format's `le`s.
+        let classic: Vec<(f64, u64)> = n
+            .bucket
+            .iter()
+            .map(|b| (b.upper_bound, b.cumulative_count))
+            .collect();
+        let expected: Vec<(f64, u64)> = series::classic_buckets(&h)
+            .into_iter()
+            .filter(|(le, _)| le.is_finite())
+            .collect();
+        assert_eq!(classic, expected);
+        assert_eq!(
+            classic,
+            [
+                (upper_bound(4, -11).unwrap(), 5),
+                (upper_bound(4, -8).unwrap(), 10),
+                (upper_bound(4, -4).unwrap(), 17),
+                (upper_bound(4, 0).unwrap(), 20)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_histogram_has_no_span_but_keeps_its_zero_bucket() {
+        let h = histogram(-479, 0, vec![0; 752], 0);
+        let n = native(&h).unwrap();
+        assert!(n.positive_span.is_empty() && n.positive_delta.is_empty());
+        assert_eq!((n.sample_count, n.zero_count), (0, 0));
+        // A zero threshold above 0: Prometheus takes it for a native
+        // histogram even with no value yet.
+        assert_eq!(n.zero_threshold, 2f64.powi(-30));
+        assert!(n.bucket.iter().all(|b| b.cumulative_count == 0));
+        // Only the zero bucket: no span either.
+        let n = native(&histogram(-479, 3, vec![0; 752], 0)).unwrap();
+        assert!(n.positive_span.is_empty());
+        assert_eq!((n.sample_count, n.zero_count), (3, 3));
+    }
+
+    #[test]
+    fn indexes_beyond_32_bits_give_no_histogram() {
+        let h = histogram(i64::from(i32::MAX) - 1, 0, vec![1, 1], 0);
+        assert_eq!(native(&h), None);
+    }
+
+    /// The answer decodes, with the same messages, into the model's
+    /// families: names, types, labels and values as the text format has
+    /// them, the histogram whole.
+    #[test]
+    fn the_exposition_decodes_into_the_models_families() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder().dir(dir.path()).create().unwrap();
+        stats.requests.incr_by(41);
+        stats.open.set(-3);
+        stats.version.set("1.2");
+        for us in [5u32, 5, 70, 900, 12_000] {
+            stats.latency.record(f64::from(us) * 1e-6);
+        }
+        let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        let (model, _) = series::model(&[snapshot], 0, &series::Options::default(), None);
+        let bytes = render(&model);
+        let mut rest = bytes.as_slice();
+        let mut decoded = Vec::new();
+        while !rest.is_empty() {
+            decoded.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
+        }
+        assert_eq!(decoded, families(&model));
+        let by_name = |name: &str| decoded.iter().find(|f| f.name == name).unwrap();
+        let requests = by_name("mmstats_web_requests_total");
+        assert_eq!(requests.r#type, MetricType::Counter as i32);
+        assert_eq!(
+            requests.help,
+            "Requests answered. (mmstats field web.requests, counter)"
+        );
+        let metric = &requests.metric[0];
+        assert_eq!(metric.counter.as_ref().unwrap().value, 41.0);
+        let names: Vec<&str> = metric.label.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["cmd", "pid"]);
+        let open = by_name("mmstats_web_open");
+        assert_eq!(open.r#type, MetricType::Gauge as i32);
+        assert_eq!(open.metric[0].gauge.as_ref().unwrap().value, -3.0);
+        let version = by_name("mmstats_web_version_info");
+        assert_eq!(version.r#type, MetricType::Gauge as i32);
+        let info = &version.metric[0];
+        assert_eq!(info.gauge.as_ref().unwrap().value, 1.0);
+        assert!(info
+            .label
+            .iter()
+            .any(|l| l.name == "value" && l.value == "1.2"));
+        let files = by_name("mmstats_exporter_files");
+        assert_eq!(files.metric[0].gauge.as_ref().unwrap().value, 1.0);
+        let latency = by_name("mmstats_web_latency_seconds");
+        assert_eq!(latency.r#type, MetricType::Histogram as i32);
+        let h = latency.metric[0].histogram.as_ref().unwrap();
+        assert_eq!((h.sample_count, h.schema, h.zero_count), (5, 4, 0));
+        assert!((h.sample_sum - 0.01298).abs() < 1e-12);
+        let indexes = expand(&h.positive_span);
+        let expected: Vec<i32> = [5e-6, 70e-6, 900e-6, 12e-3]
+            .iter()
+            .map(|&v| i32::try_from(index_of(4, v).unwrap()).unwrap())
+            .collect();
+        assert_eq!(indexes, expected);
+        assert_eq!(counts(&h.positive_delta), [2, 1, 1, 1]);
+        // The text format's `le` bounds, the +Inf one aside.
+        let text = crate::export::prometheus::render(&model, &[]);
+        let les = text
+            .lines()
+            .filter(|l| l.starts_with("mmstats_web_latency_seconds_bucket{"))
+            .count();
+        assert_eq!(h.bucket.len() + 1, les);
+        for b in &h.bucket {
+            let le = format!("le=\"{:?}\"}} {}", b.upper_bound, b.cumulative_count);
+            assert!(text.contains(&le), "{le}");
+        }
+    }
+}

@@ -1698,4 +1698,83 @@ mod tests {
             errors[0].1
         );
     }
+
+    /// What Prometheus sends with `--enable-feature=native-histograms`
+    /// (protobuf first), and without it.
+    const PROMETHEUS_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    const PROMETHEUS_DEFAULT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+    #[test]
+    fn only_an_accept_that_puts_protobuf_first_gets_it() {
+        assert!(asks_protobuf(Some(PROMETHEUS_NATIVE)));
+        assert!(asks_protobuf(Some(
+            "application/vnd.google.protobuf; proto=\"io.prometheus.client.MetricFamily\"; encoding=delimited"
+        )));
+        for accept in [
+            None,
+            Some(PROMETHEUS_DEFAULT),
+            Some("*/*"),
+            Some("text/plain"),
+            // Another message, another encoding, refused, or below the text.
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited"),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0"),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,text/plain;q=0.5"),
+        ] {
+            assert!(!asks_protobuf(accept), "{accept:?}");
+        }
+    }
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "web.")]
+    struct Served {
+        requests: crate::Counter,
+        #[mmstats(unit = "seconds")]
+        latency: crate::Histogram,
+    }
+
+    /// A scrape that asks for protobuf gets it; one with a normal `Accept`
+    /// (Prometheus' default, none, `*/*`) gets the text formats exactly as
+    /// before.
+    #[test]
+    fn a_normal_accept_still_gets_the_text_format() {
+        use crate::MmStats as _;
+        use prost::Message as _;
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Served::builder().dir(dir.path()).create().unwrap();
+        stats.requests.incr_by(3);
+        stats.latency.record(0.25);
+        let state = State::new(vec![dir.path().display().to_string()], None);
+        let text = respond_to(&state, "/metrics", None, None);
+        assert_eq!(text.content_type, prom::Format::Text.content_type());
+        let body = String::from_utf8(text.body.clone()).unwrap();
+        assert!(
+            body.contains("# TYPE mmstats_web_latency_seconds histogram"),
+            "{body}"
+        );
+        assert!(body.contains("mmstats_web_requests_total{"), "{body}");
+        for accept in [Some("*/*"), Some("text/plain")] {
+            let again = respond_to(&state, "/metrics", None, accept);
+            assert_eq!(again.content_type, text.content_type);
+            assert_eq!(String::from_utf8(again.body).unwrap(), body);
+        }
+        let om = respond_to(&state, "/metrics", None, Some(PROMETHEUS_DEFAULT));
+        assert_eq!(om.content_type, prom::Format::OpenMetrics.content_type());
+        assert!(String::from_utf8(om.body).unwrap().ends_with("# EOF\n"));
+        let pb = respond_to(&state, "/metrics", None, Some(PROMETHEUS_NATIVE));
+        assert_eq!((pb.status, pb.content_type), (200, protobuf::CONTENT_TYPE));
+        let mut rest = pb.body.as_slice();
+        let mut names = Vec::new();
+        while !rest.is_empty() {
+            let family = protobuf::proto::MetricFamily::decode_length_delimited(&mut rest).unwrap();
+            if family.name == "mmstats_web_latency_seconds" {
+                let h = family.metric[0].histogram.as_ref().unwrap();
+                assert_eq!((h.sample_count, h.positive_delta.as_slice()), (1, &[1][..]));
+            }
+            names.push(family.name);
+        }
+        for name in ["mmstats_web_requests_total", "mmstats_web_latency_seconds"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
 }
