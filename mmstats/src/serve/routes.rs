@@ -1699,8 +1699,8 @@ mod tests {
         );
     }
 
-    /// What Prometheus sends with `--enable-feature=native-histograms`
-    /// (protobuf first), and without it.
+    /// What Prometheus 2.42 sends with `--enable-feature=native-histograms`
+    /// (protobuf first, as captured from it), and without it.
     const PROMETHEUS_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     const PROMETHEUS_DEFAULT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
