@@ -1777,4 +1777,40 @@ mod tests {
             assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
         }
     }
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "big.")]
+    struct Big {
+        a: crate::Histogram,
+        b: crate::Histogram,
+        c: crate::Histogram,
+    }
+
+    /// A protobuf answer over `--max-response-bytes` is an error, as the
+    /// text's is, not a part of the exposition.
+    #[test]
+    fn a_protobuf_answer_over_the_limit_is_an_error() {
+        use crate::MmStats as _;
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Big::builder().dir(dir.path()).create().unwrap();
+        stats.a.record(1.0);
+        let state = State::new(vec![dir.path().display().to_string()], None).with_limits(Limits {
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_response_bytes: MIN_RESPONSE_BYTES,
+        });
+        let whole = protobuf::render(
+            &series::model(
+                &[crate::reader::read_path(stats.path().unwrap()).unwrap()],
+                0,
+                &series::Options::default(),
+                None,
+            )
+            .0,
+        );
+        assert!(whole.len() > MIN_RESPONSE_BYTES, "{}", whole.len());
+        let reply = respond_to(&state, "/metrics", None, Some(PROMETHEUS_NATIVE));
+        assert_eq!(reply.status, 500);
+        let body = String::from_utf8(reply.body).unwrap();
+        assert!(body.contains("--max-response-bytes"), "{body}");
+    }
 }
