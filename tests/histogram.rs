@@ -267,3 +267,118 @@ fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
     );
     assert!((theirs / 0.099 - 1.0).abs() < 0.19, "{theirs}");
 }
+
+/// `mmstats serve` of the files in `dir`: its guard and its address.
+fn serving(dir: &std::path::Path) -> (Guard, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_mmstats"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = serve.stdout.take().unwrap();
+    let guard = Guard(serve);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let server = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (guard, server)
+}
+
+/// A real Prometheus 2.42 with `--enable-feature=native-histograms` scrapes
+/// `mmstats serve` in protobuf and stores the histogram as a native
+/// histogram (the `histogram` of its query answer, no `_bucket` series);
+/// its `histogram_quantile(0.99, ...)` falls in the native bucket that
+/// holds the reader's own p99: the two agree within the schema's precision
+/// (a factor 2^(1/16) at schema 4).
+#[test]
+#[ignore = "needs prometheus (Debian package prometheus)"]
+fn prometheus_stores_a_native_histogram_whose_p99_agrees_with_the_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let path = written(dir.path());
+    let snapshot = mmstats::reader::read_path(&path).unwrap();
+    let h = mmstats::reader::Histogram::read(&snapshot, "web.latency")
+        .unwrap()
+        .unwrap();
+    let ours = h.quantile(0.99).unwrap();
+    let (_serve, server) = serving(dir.path());
+    let prometheus = Prometheus::start(
+        work.path(),
+        &support::prometheus::scraping(&[server]),
+        &["--enable-feature=native-histograms"],
+    );
+    // The series itself: a native histogram, with the count and sum.
+    let native: serde_json::Value = prometheus.ask(
+        "/api/v1/query?query=mmstats_web_latency_seconds%7Bcmd%3D%22histogram%22%7D",
+        |answer| {
+            let result = answer["data"]["result"].as_array()?;
+            result.first().map(|r| r["histogram"][1].clone())
+        },
+    );
+    assert_eq!(native["count"], "100002", "{native}");
+    let sum: f64 = native["sum"].as_str().unwrap().parse().unwrap();
+    assert!((sum - h.sum).abs() < 1e-6, "{native}");
+    let buckets = native["buckets"].as_array().unwrap();
+    let total: u64 = buckets
+        .iter()
+        .map(|b| b[3].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 100_002, "{native}");
+    // Each native bucket of Prometheus is one of the reader's non-empty
+    // buckets, with its bounds and count.
+    let theirs_buckets: Vec<(f64, u64)> = buckets
+        .iter()
+        .filter(|b| b[1].as_str() != Some("0") || b[2].as_str() != Some("0"))
+        .map(|b| {
+            (
+                b[2].as_str().unwrap().parse().unwrap(),
+                b[3].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    let mut ours_buckets = h.non_empty();
+    // The zero bucket Prometheus shows as [-threshold, threshold].
+    if h.zero > 0 {
+        ours_buckets.remove(0);
+    }
+    assert_eq!(theirs_buckets.len(), ours_buckets.len(), "{native}");
+    for ((a, n), (b, m)) in theirs_buckets.iter().zip(&ours_buckets) {
+        assert!((a / b - 1.0).abs() < 1e-12 && n == m, "{a} {n} vs {b} {m}");
+    }
+    // No classic buckets: Prometheus 2.42 keeps the native histogram only.
+    let classic: usize = prometheus.ask(
+        "/api/v1/query?query=count(mmstats_web_latency_seconds_bucket)%20or%20vector(0)",
+        |answer| {
+            answer["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(|v| v.parse().unwrap())
+        },
+    );
+    assert_eq!(classic, 0);
+    // histogram_quantile(0.99, sum(mmstats_web_latency_seconds{cmd="histogram"})).
+    let query = "/api/v1/query?query=histogram_quantile(0.99%2C%20sum(\
+                 mmstats_web_latency_seconds%7Bcmd%3D%22histogram%22%7D))";
+    let theirs: f64 = prometheus.ask(query, |answer| {
+        answer["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(|v| v.parse().unwrap())
+    });
+    // The native bucket (2^((k-1)/16), 2^(k/16)] that holds the reader's p99.
+    let k = (ours.log2() * 16.0).ceil();
+    let (lo, hi) = (((k - 1.0) / 16.0).exp2(), (k / 16.0).exp2());
+    eprintln!(
+        "native histogram_quantile(0.99) = {theirs}, the reader's p99 = {ours}, bucket ({lo}, {hi}]"
+    );
+    assert!(
+        lo <= theirs && theirs <= hi,
+        "{theirs} not in ({lo}, {hi}] of {ours}"
+    );
+    assert!((theirs / 0.099 - 1.0).abs() < 0.045, "{theirs}");
+}

@@ -128,6 +128,11 @@ pub struct Family {
     pub metric_unit: String,
     /// The samples.
     pub samples: Vec<Sample>,
+    /// A histogram family's histograms, one per series, with the labels of
+    /// the series (those of its samples but `le`), in the order of the
+    /// samples: what the protobuf exposition sends as native histograms.
+    /// Empty for other families.
+    pub histograms: Vec<(Vec<(String, String)>, Histogram)>,
 }
 
 /// One sample.
@@ -440,6 +445,7 @@ pub fn model(
                 value: Value::Unsigned(u64::try_from(value).unwrap_or(u64::MAX)),
                 created: None,
             }],
+            histograms: Vec::new(),
         });
     }
     let own = families.len();
@@ -510,6 +516,7 @@ pub fn model(
                 unit: stat.unit.clone(),
                 metric_unit,
                 samples: Vec::new(),
+                histograms: Vec::new(),
             });
         }
     }
@@ -545,7 +552,7 @@ pub fn model(
                     };
                     if family.ty == Type::Histogram {
                         if let Some(Ok(h)) = Histogram::read(snapshot, &stat.label) {
-                            histogram_samples(&h, &labels, created, &mut family.samples);
+                            histogram_samples(h, &labels, created, family);
                         }
                         continue;
                     }
@@ -615,7 +622,7 @@ pub fn model(
                             if let Some(old) = gone.histograms.remove(&aggregate.label) {
                                 let _ = h.merge(&old);
                             }
-                            histogram_samples(&h, &labels, created, &mut family.samples);
+                            histogram_samples(h, &labels, created, family);
                         }
                         (Combined::Value(v), Type::Counter) => {
                             let value = match gone.counters.remove(&aggregate.label) {
@@ -662,7 +669,7 @@ pub fn model(
                         &labels,
                         label,
                         |f, l| {
-                            histogram_samples(h, l, created, &mut f.samples);
+                            histogram_samples(h.clone(), l, created, f);
                         },
                     );
                 }
@@ -861,39 +868,54 @@ pub fn le_step(schema: u8) -> i64 {
     1i64 << schema.saturating_sub(2)
 }
 
-/// The samples of one histogram: cumulative `_bucket{le=...}` at every
-/// [`le_step`]-th bound from the lowest (the zero bucket's top) to the
-/// highest, then `+Inf`, `_sum` and `_count`. The count is the buckets'
+/// The classic buckets of a histogram, as its upper bound and cumulative
+/// count: every [`le_step`]-th bound from the lowest (the zero bucket's
+/// top) to the highest, then `+inf` with the buckets' total. What the text
+/// formats give as `_bucket{le=...}` and the protobuf exposition as the
+/// histogram's `bucket`s.
+pub fn classic_buckets(h: &Histogram) -> Vec<(f64, u64)> {
+    let step = le_step(h.schema);
+    let mut out = Vec::new();
+    let mut cumulative = h.zero;
+    out.push((h.bound(-1), cumulative));
+    for (i, &c) in h.buckets.iter().enumerate() {
+        cumulative = cumulative.saturating_add(c);
+        let i = i64::try_from(i).unwrap_or(i64::MAX);
+        if h.first.saturating_add(i).rem_euclid(step) == 0 {
+            out.push((h.bound(i), cumulative));
+        }
+    }
+    out.push((f64::INFINITY, h.total()));
+    out
+}
+
+/// The samples of one histogram: cumulative `_bucket{le=...}` at the
+/// [`classic_buckets`], then `_sum` and `_count`; the histogram itself is
+/// kept in the family's [`Family::histograms`]. The count is the buckets'
 /// total, so that it equals the `+Inf` bucket.
 fn histogram_samples(
-    h: &Histogram,
+    h: Histogram,
     labels: &[(String, String)],
     created: Option<f64>,
-    out: &mut Vec<Sample>,
+    family: &mut Family,
 ) {
-    let step = le_step(h.schema);
-    let bucket = |le: String, n: u64| {
+    let out = &mut family.samples;
+    for (le, n) in classic_buckets(&h) {
         let mut labels = labels.to_vec();
+        let le = if le.is_infinite() {
+            "+Inf".to_string()
+        } else {
+            format!("{le:?}")
+        };
         labels.push(("le".into(), le));
-        Sample {
+        out.push(Sample {
             suffix: "_bucket",
             labels,
             value: Value::Unsigned(n),
             created,
-        }
-    };
-    let mut cumulative = h.zero;
-    out.push(bucket(format!("{:?}", h.bound(-1)), cumulative));
-    for (i, &c) in h.buckets.iter().enumerate() {
-        cumulative = cumulative.saturating_add(c);
-        let index = h.first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
-        if index.rem_euclid(step) == 0 {
-            let i = i64::try_from(i).unwrap_or(i64::MAX);
-            out.push(bucket(format!("{:?}", h.bound(i)), cumulative));
-        }
+        });
     }
     let total = h.total();
-    out.push(bucket("+Inf".into(), total));
     for (suffix, value) in [
         ("_sum", Value::Float(h.sum)),
         ("_count", Value::Unsigned(total)),
@@ -905,4 +927,5 @@ fn histogram_samples(
             created,
         });
     }
+    family.histograms.push((labels.to_vec(), h));
 }

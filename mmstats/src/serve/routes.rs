@@ -15,6 +15,7 @@ use crate::reader::{Snapshot, Value};
 use serde_json::{json, Value as Json};
 
 use crate::export::prometheus as prom;
+use crate::export::{protobuf, series};
 
 /// The dashboard page, and the script and style it loads.
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -419,7 +420,8 @@ pub fn respond(state: &State, path: &str, query: Option<&str>) -> Reply {
 
 /// Answers a GET of `path` with `query` from a client whose `Accept`
 /// header is `accept`: `/metrics` answers OpenMetrics when it asks for
-/// it ([`prom::Format::negotiate`]).
+/// it ([`prom::Format::negotiate`]), the protobuf exposition with native
+/// histograms when it asks for that first ([`asks_protobuf`]).
 pub fn respond_to(state: &State, path: &str, query: Option<&str>, accept: Option<&str>) -> Reply {
     match route(state, path, query, accept) {
         Ok(reply) | Err(reply) => reply,
@@ -437,6 +439,7 @@ fn route(
         "/" | "/index.html" => Reply::text("text/html; charset=utf-8", DASHBOARD_HTML),
         "/dashboard.js" => Reply::text("text/javascript; charset=utf-8", dashboard_js()),
         "/dashboard.css" => Reply::text("text/css; charset=utf-8", DASHBOARD_CSS),
+        "/metrics" if asks_protobuf(accept) => metrics_protobuf(state),
         "/metrics" => metrics(state, prom::Format::negotiate(accept)),
         "/snapshot" => snapshot(state, &params)?,
         "/stats/" => labels(state, &params)?,
@@ -910,17 +913,9 @@ fn metrics(state: &State, format: prom::Format) -> Reply {
         Err(reply) => return reply,
     };
     let (snapshots, errors) = (files.snapshots(), files.errors.len());
-    let mut text = match state.tracker.lock() {
-        Ok(mut tracker) => {
-            prom::exposition_in(format, snapshots, errors, &state.series, Some(&mut tracker))
-        }
-        // A scrape that panicked while holding it: its counts are lost.
-        Err(poisoned) => {
-            let mut tracker = poisoned.into_inner();
-            *tracker = prom::Tracker::new();
-            prom::exposition_in(format, snapshots, errors, &state.series, Some(&mut tracker))
-        }
-    };
+    let mut text = tracked(state, |tracker| {
+        prom::exposition_in(format, snapshots, errors, &state.series, Some(tracker))
+    });
     // OpenMetrics allows no other comment.
     if files.left_out > 0 && format == prom::Format::Text {
         text.push_str(&format!(
@@ -951,6 +946,99 @@ fn metrics(state: &State, format: prom::Format) -> Reply {
     let mut reply = Reply::text(format.content_type(), &text);
     reply.truncated = files.left_out > 0;
     reply
+}
+
+/// Runs `f` with the tracker of ended threads' counts; one that a scrape
+/// panicked while holding starts again empty (its counts are lost).
+fn tracked<T>(state: &State, f: impl FnOnce(&mut prom::Tracker) -> T) -> T {
+    match state.tracker.lock() {
+        Ok(mut tracker) => f(&mut tracker),
+        Err(poisoned) => {
+            let mut tracker = poisoned.into_inner();
+            *tracker = prom::Tracker::new();
+            f(&mut tracker)
+        }
+    }
+}
+
+/// Whether an `Accept` header asks for the protobuf exposition
+/// ([`protobuf::CONTENT_TYPE`]) first: it names
+/// `application/vnd.google.protobuf` with `proto=io.prometheus.client.MetricFamily`
+/// and `encoding=delimited`, with a quality above 0 and no lower than that
+/// of any text format (OpenMetrics, `text/plain`, `*/*`). Prometheus asks
+/// so when started with `--enable-feature=native-histograms`.
+pub fn asks_protobuf(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return false;
+    };
+    let mut protobuf: f64 = 0.0;
+    let mut text: f64 = 0.0;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0;
+        let (mut proto, mut delimited) = (false, false);
+        for p in parts {
+            let Some((key, value)) = p.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "q" => {
+                    q = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| q.is_finite())
+                        .unwrap_or(1.0)
+                }
+                "proto" => proto = value == "io.prometheus.client.MetricFamily",
+                "encoding" => delimited = value == "delimited",
+                _ => {}
+            }
+        }
+        match media.as_str() {
+            "application/vnd.google.protobuf" if proto && delimited => protobuf = protobuf.max(q),
+            "application/openmetrics-text" | "text/plain" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    protobuf > 0.0 && protobuf >= text
+}
+
+/// `/metrics` in the protobuf exposition ([`protobuf::render`]): the same
+/// series as the text format, each histogram a native histogram too. Files
+/// left out for [`Limits::max_fields`] count as read errors (the format has
+/// no comments to name them); an answer larger than
+/// [`Limits::max_response_bytes`] is an error, as for the text.
+fn metrics_protobuf(state: &State) -> Reply {
+    let files = match read(state, None) {
+        Ok(files) => files,
+        Err(reply) => return reply,
+    };
+    let (snapshots, errors) = (files.snapshots(), files.errors.len());
+    let body = tracked(state, |tracker| {
+        let (families, _) = series::model(snapshots, errors, &state.series, Some(tracker));
+        protobuf::render(&families)
+    });
+    if body.len() > state.limits.max_response_bytes {
+        return Reply {
+            status: 500,
+            content_type: "text/plain; charset=utf-8",
+            body: format!(
+                "the exposition would be {} bytes, more than the {} of --max-response-bytes\n",
+                body.len(),
+                state.limits.max_response_bytes
+            )
+            .into_bytes(),
+            truncated: false,
+        };
+    }
+    Reply {
+        status: 200,
+        content_type: protobuf::CONTENT_TYPE,
+        body,
+        truncated: files.left_out > 0,
+    }
 }
 
 /// `/snapshot`: everything the dashboard shows, in one document.
@@ -1609,5 +1697,120 @@ mod tests {
             "{}",
             errors[0].1
         );
+    }
+
+    /// What Prometheus 2.42 sends with `--enable-feature=native-histograms`
+    /// (protobuf first, as captured from it), and without it.
+    const PROMETHEUS_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    const PROMETHEUS_DEFAULT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+    #[test]
+    fn only_an_accept_that_puts_protobuf_first_gets_it() {
+        assert!(asks_protobuf(Some(PROMETHEUS_NATIVE)));
+        assert!(asks_protobuf(Some(
+            "application/vnd.google.protobuf; proto=\"io.prometheus.client.MetricFamily\"; encoding=delimited"
+        )));
+        for accept in [
+            None,
+            Some(PROMETHEUS_DEFAULT),
+            Some("*/*"),
+            Some("text/plain"),
+            // Another message, another encoding, refused, or below the text.
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited"),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0"),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,text/plain;q=0.5"),
+        ] {
+            assert!(!asks_protobuf(accept), "{accept:?}");
+        }
+    }
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "web.")]
+    struct Served {
+        requests: crate::Counter,
+        #[mmstats(unit = "seconds")]
+        latency: crate::Histogram,
+    }
+
+    /// A scrape that asks for protobuf gets it; one with a normal `Accept`
+    /// (Prometheus' default, none, `*/*`) gets the text formats exactly as
+    /// before.
+    #[test]
+    fn a_normal_accept_still_gets_the_text_format() {
+        use crate::MmStats as _;
+        use prost::Message as _;
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Served::builder().dir(dir.path()).create().unwrap();
+        stats.requests.incr_by(3);
+        stats.latency.record(0.25);
+        let state = State::new(vec![dir.path().display().to_string()], None);
+        let text = respond_to(&state, "/metrics", None, None);
+        assert_eq!(text.content_type, prom::Format::Text.content_type());
+        let body = String::from_utf8(text.body.clone()).unwrap();
+        assert!(
+            body.contains("# TYPE mmstats_web_latency_seconds histogram"),
+            "{body}"
+        );
+        assert!(body.contains("mmstats_web_requests_total{"), "{body}");
+        for accept in [Some("*/*"), Some("text/plain")] {
+            let again = respond_to(&state, "/metrics", None, accept);
+            assert_eq!(again.content_type, text.content_type);
+            assert_eq!(String::from_utf8(again.body).unwrap(), body);
+        }
+        let om = respond_to(&state, "/metrics", None, Some(PROMETHEUS_DEFAULT));
+        assert_eq!(om.content_type, prom::Format::OpenMetrics.content_type());
+        assert!(String::from_utf8(om.body).unwrap().ends_with("# EOF\n"));
+        let pb = respond_to(&state, "/metrics", None, Some(PROMETHEUS_NATIVE));
+        assert_eq!((pb.status, pb.content_type), (200, protobuf::CONTENT_TYPE));
+        let mut rest = pb.body.as_slice();
+        let mut names = Vec::new();
+        while !rest.is_empty() {
+            let family = protobuf::proto::MetricFamily::decode_length_delimited(&mut rest).unwrap();
+            if family.name == "mmstats_web_latency_seconds" {
+                let h = family.metric[0].histogram.as_ref().unwrap();
+                assert_eq!((h.sample_count, h.positive_delta.as_slice()), (1, &[1][..]));
+            }
+            names.push(family.name);
+        }
+        for name in ["mmstats_web_requests_total", "mmstats_web_latency_seconds"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "big.")]
+    struct Big {
+        a: crate::Histogram,
+        b: crate::Histogram,
+        c: crate::Histogram,
+    }
+
+    /// A protobuf answer over `--max-response-bytes` is an error, as the
+    /// text's is, not a part of the exposition.
+    #[test]
+    fn a_protobuf_answer_over_the_limit_is_an_error() {
+        use crate::MmStats as _;
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Big::builder().dir(dir.path()).create().unwrap();
+        stats.a.record(1.0);
+        let state = State::new(vec![dir.path().display().to_string()], None).with_limits(Limits {
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_response_bytes: MIN_RESPONSE_BYTES,
+        });
+        let whole = protobuf::render(
+            &series::model(
+                &[crate::reader::read_path(stats.path().unwrap()).unwrap()],
+                0,
+                &series::Options::default(),
+                None,
+            )
+            .0,
+        );
+        assert!(whole.len() > MIN_RESPONSE_BYTES, "{}", whole.len());
+        let reply = respond_to(&state, "/metrics", None, Some(PROMETHEUS_NATIVE));
+        assert_eq!(reply.status, 500);
+        let body = String::from_utf8(reply.body).unwrap();
+        assert!(body.contains("--max-response-bytes"), "{body}");
     }
 }
