@@ -27,6 +27,23 @@ pub(crate) const RECORD_TAG: u8 = b'R';
 /// Bytes a record adds around its name: tag, type, length, checksum.
 pub(crate) const RECORD_OVERHEAD: usize = 8;
 
+/// Bench support: whether open chunks compute and check their block
+/// checksums (always, outside benchmarks); set by [`set_checks`].
+static CHECKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether block checksums are computed and checked (see [`set_checks`]).
+pub(crate) fn checks() -> bool {
+    CHECKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Bench support: switches the block checksums of open chunks off (so
+/// that a benchmark measures their cost in one run) or on again. Off, a
+/// reader checks nothing and a writer writes records without checksums,
+/// which a reader with checks on then reports as damaged.
+pub(crate) fn set_checks(on: bool) {
+    CHECKS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub(crate) fn crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
@@ -214,9 +231,11 @@ pub(crate) fn encode_rec(rec: &BlockRec, pos: &BlockPos) -> [u8; REC_LEN] {
     }
     b[48..52].copy_from_slice(&rec.data_crc.to_le_bytes());
     b[52..56].copy_from_slice(&rec.flags.to_le_bytes());
-    let mut h = pos.hasher();
-    h.update(&b[..60]);
-    b[60..64].copy_from_slice(&h.finalize().to_le_bytes());
+    if checks() {
+        let mut h = pos.hasher();
+        h.update(&b[..60]);
+        b[60..64].copy_from_slice(&h.finalize().to_le_bytes());
+    }
     b
 }
 

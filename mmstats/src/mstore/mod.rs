@@ -571,6 +571,15 @@ pub fn __set_seal_block(points: u64) {
     sealed::set_write_block(points);
 }
 
+/// Bench support: `false` switches off the block checksums of open
+/// chunks (a reader checks nothing, a writer computes none), so that a
+/// benchmark can measure their cost in one run; `true` (the default)
+/// switches them on again.
+#[doc(hidden)]
+pub fn __set_checks(on: bool) {
+    format::set_checks(on);
+}
+
 /// Longest metric name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 4096;
 
