@@ -768,5 +768,134 @@ fn bench_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_put, bench_get, bench_seal, bench_step);
+/// What the block checksums of open chunks cost: each operation with
+/// checks on and off (`__set_checks`), side by side in one run. Reads by a
+/// fresh reader check every block they touch; reads again by the same
+/// reader check only the blocks' records.
+fn bench_checks(c: &mut Criterion) {
+    use mmstats::mstore::__set_checks;
+    let names = names();
+    let data: Vec<Vec<u64>> = (0..METRICS).map(series).collect();
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("s");
+    let mut s = Store::create(&dir, options()).unwrap();
+    s.set_sealing(false);
+    fill_runs(&mut s, &names, &data);
+    s.close().unwrap();
+    let open = || {
+        Reader::open_with(
+            &dir,
+            OpenOptions {
+                max_open_chunks: 32,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let p = open().get::<u64>(&names[42], 0, POINTS).unwrap();
+    assert_eq!(p.raw_values(), &data[42][..]);
+    let modes = [("checks_on", true), ("checks_off", false)];
+
+    let mut g = c.benchmark_group("checksums_read");
+    for (mode, on) in modes {
+        __set_checks(on);
+        g.bench_function(format!("one_metric_100k_first_read_{mode}"), |b| {
+            b.iter_batched(
+                open,
+                |mut r| r.get::<u64>(&names[42], 0, POINTS).unwrap().len(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    for (mode, on) in modes {
+        __set_checks(on);
+        let mut r = open();
+        g.bench_function(format!("one_metric_100k_again_{mode}"), |b| {
+            b.iter(|| r.get::<u64>(&names[42], 0, POINTS).unwrap().len())
+        });
+    }
+    for (mode, on) in modes {
+        __set_checks(on);
+        g.bench_function(format!("100_windows_of_1000_first_read_{mode}"), |b| {
+            b.iter_batched(
+                open,
+                |mut r| {
+                    let mut n = 0;
+                    for (m, name) in names.iter().enumerate() {
+                        let from = (m as u64 * 997 + CHUNK / 2) % (POINTS - BATCH);
+                        n += r.get::<u64>(name, from, from + BATCH).unwrap().len();
+                    }
+                    n
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.sample_size(10);
+    for (mode, on) in modes {
+        __set_checks(on);
+        g.bench_function(format!("every_metric_first_read_{mode}"), |b| {
+            b.iter_batched(
+                open,
+                |mut r| {
+                    names
+                        .iter()
+                        .map(|name| r.get::<u64>(name, 0, POINTS).unwrap().len())
+                        .sum::<usize>()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("checksums_write");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(TOTAL));
+    let fresh = || {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::create(d.path().join("s"), options()).unwrap();
+        s.set_sealing(false);
+        (d, s)
+    };
+    for (mode, on) in modes {
+        __set_checks(on);
+        g.bench_function(format!("put_batches_of_1000_and_sync_{mode}"), |b| {
+            b.iter_batched(
+                fresh,
+                |(d, mut s)| {
+                    fill_batches(&mut s, &names, &data);
+                    s.sync().unwrap();
+                    (d, s)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    for (mode, on) in modes {
+        __set_checks(on);
+        g.bench_function(format!("put_whole_runs_and_sync_{mode}"), |b| {
+            b.iter_batched(
+                fresh,
+                |(d, mut s)| {
+                    fill_runs(&mut s, &names, &data);
+                    s.sync().unwrap();
+                    (d, s)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+    __set_checks(true);
+}
+
+criterion_group!(
+    benches,
+    bench_put,
+    bench_get,
+    bench_seal,
+    bench_step,
+    bench_checks
+);
 criterion_main!(benches);

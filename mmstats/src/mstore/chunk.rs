@@ -162,6 +162,19 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Layout 2, what a read found of blocks' records: presence words from
+/// the first block on, each record as decoded, and the records' bytes.
+type BlockRecs = (Vec<u64>, Vec<Seen>, Vec<u8>);
+
+/// One block record as a read found it.
+struct Seen {
+    st: RecState,
+    /// Its [`fingerprint`].
+    fp: u64,
+    /// This chunk checked the block's values under this very record.
+    known: bool,
+}
+
 /// How long an open chunk trusts the blocks it has checked.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -536,6 +549,9 @@ impl Chunk {
     }
 
     fn decode(&self, row: u32, k: u64, raw: &[u8]) -> RecState {
+        if !format::checks() {
+            return format::parse_rec(raw);
+        }
         format::decode_rec(raw, &self.pos(row, k))
     }
 
@@ -658,7 +674,7 @@ impl Chunk {
             let (s, e) = self.block_span(k);
             let (lo, hi) = (off.max(s), (off + n).min(e));
             let hit = lo < hi && bits::any_in(&rec.words, (lo - s) as usize, (hi - lo) as usize);
-            if !hit {
+            if !hit || !format::checks() {
                 continue;
             }
             // Its checksum is about to be set aside: damage found now is
@@ -742,13 +758,15 @@ impl Chunk {
         b0: u64,
         b1: u64,
         range: Option<(u64, u64)>,
-    ) -> Result<(Vec<u64>, Vec<RecState>, Vec<u8>)> {
+    ) -> Result<BlockRecs> {
         let raw = self.read_records(row, b0, b1)?;
         let mut words = vec![0u64; ((b1 - b0) as usize) * BLOCK_WORDS];
         let mut recs = Vec::with_capacity((b1 - b0) as usize);
         for k in b0..b1 {
             let i = (k - b0) as usize;
             let bytes = &raw[i * REC_LEN..(i + 1) * REC_LEN];
+            let fp = fingerprint(bytes);
+            let known = self.was_verified(row, k, fp);
             let mut st = format::parse_rec(bytes);
             if let RecState::Valid(rec) = &st {
                 let (s, e) = self.block_span(k);
@@ -757,14 +775,17 @@ impl Chunk {
                 // other, by its own checksum.
                 // A record this chunk checked with its values before, and
                 // unchanged since, needs neither.
-                let known = self.was_verified(row, k, bytes);
                 let checked_with_data = rec.flags & UNCHECKED == 0
                     && !known
                     && range.is_some_and(|(lo, hi)| {
                         let (a, b) = (lo.max(s), hi.min(e));
                         a < b && bits::any_in(&rec.words, (a - s) as usize, (b - a) as usize)
                     });
-                if !known && !checked_with_data && !format::rec_crc_ok(bytes, &self.pos(row, k)) {
+                if !known
+                    && !checked_with_data
+                    && format::checks()
+                    && !format::rec_crc_ok(bytes, &self.pos(row, k))
+                {
                     st = RecState::Bad;
                 }
             }
@@ -786,7 +807,7 @@ impl Chunk {
                     return Err(bad_bits(&self.bit_path, first, last));
                 }
             }
-            recs.push(st);
+            recs.push(Seen { st, fp, known });
         }
         Ok((words, recs, raw))
     }
@@ -873,13 +894,10 @@ impl Chunk {
         // Which blocks' values are checked: those with set points whose
         // record is in force.
         let check: Vec<(u64, BlockRec)> = match &recs {
-            Some((recs, raw)) => (b0..b1)
-                .zip(recs.iter())
-                .zip(raw.chunks_exact(REC_LEN))
-                .filter_map(|((k, st), bytes)| match st {
-                    RecState::Valid(rec)
-                        if rec.flags & UNCHECKED == 0 && !self.was_verified(row, k, bytes) =>
-                    {
+            Some((seen, _)) if format::checks() => (b0..b1)
+                .zip(seen.iter())
+                .filter_map(|(k, seen)| match &seen.st {
+                    RecState::Valid(rec) if rec.flags & UNCHECKED == 0 && !seen.known => {
                         // Only blocks with points in the range are checked
                         // (and must be: their records were taken on trust).
                         let (s, e) = self.block_span(k);
@@ -890,7 +908,7 @@ impl Chunk {
                     _ => None,
                 })
                 .collect(),
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         let got;
         if check.is_empty() {
@@ -912,9 +930,13 @@ impl Chunk {
                 self.check_blocks(row, s0, &check, out)
             } else {
                 let mut scratch = std::mem::take(&mut self.scratch);
-                scratch.clear();
-                scratch.resize(((e1 - s0) * 8) as usize, 0);
-                let g = self.read_data(&mut scratch, span_at);
+                // Reused without being cleared first: the read fills the
+                // span (and zeros past the end of the file).
+                let span = ((e1 - s0) * 8) as usize;
+                if scratch.len() < span {
+                    scratch.resize(span, 0);
+                }
+                let g = self.read_data(&mut scratch[..span], span_at);
                 let g = match g {
                     Ok(g) => g,
                     Err(e) => {
@@ -926,7 +948,7 @@ impl Chunk {
                 out.copy_from_slice(&scratch[skip..skip + n * 8]);
                 let bad = self
                     .missing_points(&set, got, n, at)
-                    .map(|()| self.check_blocks(row, s0, &check, &scratch));
+                    .map(|()| self.check_blocks(row, s0, &check, &scratch[..span]));
                 self.scratch = scratch;
                 bad?
             };
@@ -948,11 +970,10 @@ impl Chunk {
                 self.verified_since
                     .get_or_insert_with(std::time::Instant::now);
             }
-            if let Some((_, raw)) = &recs {
+            if let Some((seen, _)) = &recs {
                 for (k, _) in &check {
-                    let at = (k - b0) as usize * REC_LEN;
-                    if let Some(bytes) = raw.get(at..at + REC_LEN) {
-                        self.set_verified(row, *k, bytes);
+                    if let Some(s) = seen.get((k - b0) as usize) {
+                        self.set_verified(row, *k, s.fp);
                     }
                 }
             }
@@ -1006,17 +1027,19 @@ impl Chunk {
         Ok(())
     }
 
-    /// Whether block `k` of `row` was checked under this very record.
-    fn was_verified(&self, row: u32, k: u64, bytes: &[u8]) -> bool {
+    /// Whether block `k` of `row` was checked under the record of
+    /// fingerprint `fp`.
+    fn was_verified(&self, row: u32, k: u64, fp: u64) -> bool {
         let i = u64::from(row) * self.blocks_per_row + k;
         usize::try_from(i)
             .ok()
             .and_then(|i| self.verified.get(i))
-            .is_some_and(|&known| known != 0 && known == fingerprint(bytes))
+            .is_some_and(|&known| known != 0 && known == fp)
     }
 
-    /// Notes that block `k` of `row` was checked under record `bytes`.
-    fn set_verified(&mut self, row: u32, k: u64, bytes: &[u8]) {
+    /// Notes that block `k` of `row` was checked under the record of
+    /// fingerprint `fp`.
+    fn set_verified(&mut self, row: u32, k: u64, fp: u64) {
         let i = u64::from(row) * self.blocks_per_row + k;
         let Ok(i) = usize::try_from(i) else {
             return;
@@ -1028,7 +1051,7 @@ impl Chunk {
         if self.verified.len() <= i {
             self.verified.resize(i + 1, 0);
         }
-        self.verified[i] = fingerprint(bytes);
+        self.verified[i] = fp;
     }
 
     /// Checks the values of blocks `check` in `span` (which starts at chunk
@@ -1181,7 +1204,7 @@ impl Chunk {
             let mut data = std::mem::take(&mut self.scratch);
             data.clear();
             data.resize(((e1 - s0) * 8) as usize, 0);
-            if let Some(dat) = &self.dat {
+            if let Some(dat) = self.dat.as_ref().filter(|_| format::checks()) {
                 let g =
                     vfs::read_full_at(dat.as_ref(), &self.dat_path, &mut data, row_at + s0 * 8)?;
                 data[g..].fill(0);
@@ -1195,7 +1218,7 @@ impl Chunk {
                 if bit_get(&p.damaged, k) {
                     continue;
                 }
-                if !p.fresh {
+                if !p.fresh && format::checks() {
                     match format::decode_rec(&old[i * REC_LEN..(i + 1) * REC_LEN], &pos) {
                         RecState::Valid(rec)
                             if rec.flags & UNCHECKED == 0
@@ -1218,7 +1241,7 @@ impl Chunk {
                 for (j, word) in rec.words.iter_mut().enumerate() {
                     *word = p.bits.get(w + j).copied().unwrap_or(0);
                 }
-                if !rec.is_empty() {
+                if !rec.is_empty() && format::checks() {
                     rec.data_crc = format::data_crc(&pos, &rec, vals);
                 }
                 out[i * REC_LEN..(i + 1) * REC_LEN]

@@ -27,6 +27,23 @@ pub(crate) const RECORD_TAG: u8 = b'R';
 /// Bytes a record adds around its name: tag, type, length, checksum.
 pub(crate) const RECORD_OVERHEAD: usize = 8;
 
+/// Bench support: whether open chunks compute and check their block
+/// checksums (always, outside benchmarks); set by [`set_checks`].
+static CHECKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether block checksums are computed and checked (see [`set_checks`]).
+pub(crate) fn checks() -> bool {
+    CHECKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Bench support: switches the block checksums of open chunks off (so
+/// that a benchmark measures their cost in one run) or on again. Off, a
+/// reader checks nothing and a writer writes records without checksums,
+/// which a reader with checks on then reports as damaged.
+pub(crate) fn set_checks(on: bool) {
+    CHECKS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub(crate) fn crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
@@ -165,16 +182,15 @@ pub(crate) struct BlockPos {
     pub name_crc: u32,
 }
 
+/// Bytes of a [`BlockPos`] as the checksums take it.
+const POS_LEN: usize = 20;
+
 impl BlockPos {
-    fn hasher(&self) -> crc32fast::Hasher {
-        let mut h = crc32fast::Hasher::new();
-        let mut seed = [0u8; 20];
+    fn put(&self, seed: &mut [u8]) {
         seed[..8].copy_from_slice(&self.base.to_le_bytes());
         seed[8..12].copy_from_slice(&self.row.to_le_bytes());
         seed[12..16].copy_from_slice(&self.block.to_le_bytes());
         seed[16..20].copy_from_slice(&self.name_crc.to_le_bytes());
-        h.update(&seed);
-        h
     }
 }
 
@@ -214,10 +230,20 @@ pub(crate) fn encode_rec(rec: &BlockRec, pos: &BlockPos) -> [u8; REC_LEN] {
     }
     b[48..52].copy_from_slice(&rec.data_crc.to_le_bytes());
     b[52..56].copy_from_slice(&rec.flags.to_le_bytes());
-    let mut h = pos.hasher();
-    h.update(&b[..60]);
-    b[60..64].copy_from_slice(&h.finalize().to_le_bytes());
+    if checks() {
+        let c = rec_crc(&b, pos);
+        b[60..64].copy_from_slice(&c.to_le_bytes());
+    }
     b
+}
+
+/// A record's own checksum: the CRC-32 of the position, then bytes 0..60,
+/// in one piece.
+fn rec_crc(b: &[u8; REC_LEN], pos: &BlockPos) -> u32 {
+    let mut all = [0u8; POS_LEN + 60];
+    pos.put(&mut all);
+    all[POS_LEN..].copy_from_slice(&b[..60]);
+    crc(&all)
 }
 
 pub(crate) fn decode_rec(b: &[u8], pos: &BlockPos) -> RecState {
@@ -229,12 +255,13 @@ pub(crate) fn decode_rec(b: &[u8], pos: &BlockPos) -> RecState {
 
 /// Whether a record's own checksum holds.
 pub(crate) fn rec_crc_ok(b: &[u8], pos: &BlockPos) -> bool {
-    let Some(b) = b.get(..REC_LEN) else {
+    let Some(b) = b
+        .get(..REC_LEN)
+        .and_then(|b| <&[u8; REC_LEN]>::try_from(b).ok())
+    else {
         return false;
     };
-    let mut h = pos.hasher();
-    h.update(&b[..60]);
-    h.finalize() == u32_at(b, 60)
+    rec_crc(b, pos) == u32_at(b, 60)
 }
 
 /// Decodes a record without checking its own checksum: for a read that
@@ -273,12 +300,17 @@ pub(crate) fn parse_rec(b: &[u8]) -> RecState {
 /// clear count as zero, so that writing into unset points leaves it valid.
 pub(crate) fn data_crc(pos: &BlockPos, rec: &BlockRec, data: &[u8]) -> u32 {
     let words = &rec.words;
-    let mut h = pos.hasher();
-    let mut head = [0u8; BLOCK_WORDS * 8 + 4];
+    // The position, presence and flags go to the hasher in one piece: each
+    // `update` pays a fixed cost (a CRC fold's setup and reduction) that is
+    // a good part of the time of one block's checksum.
+    let mut head = [0u8; POS_LEN + BLOCK_WORDS * 8 + 4];
+    pos.put(&mut head);
     for (i, w) in words.iter().enumerate() {
-        head[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        let at = POS_LEN + i * 8;
+        head[at..at + 8].copy_from_slice(&w.to_le_bytes());
     }
-    head[BLOCK_WORDS * 8..].copy_from_slice(&rec.flags.to_le_bytes());
+    head[POS_LEN + BLOCK_WORDS * 8..].copy_from_slice(&rec.flags.to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
     h.update(&head);
     let mut masked = [0u8; 512];
     // Runs of fully set words go to the hasher in one piece (much faster
@@ -443,6 +475,84 @@ mod tests {
         let r = scan_records(&b, 8);
         assert_eq!(r.damage, Some(8));
         assert_eq!(r.records, vec![("bb".to_string(), ValueType::I64)]);
+    }
+
+    /// The checksums as the layout documents them, computed the plain way:
+    /// CRC-32 of the position's 20 bytes, then the presence words and
+    /// flags, then the values with unset points as zeros (data); CRC-32 of
+    /// the position, then bytes 0..60 (record). The store's faster ways of
+    /// computing them must give exactly these, or stores already written
+    /// would read as damaged.
+    #[test]
+    fn block_checksums_are_the_documented_crcs() {
+        let pos = BlockPos {
+            base: 0x0102_0304_0506_0708,
+            row: 7,
+            block: 3,
+            name_crc: crc(b"some.metric"),
+        };
+        let mut pos_bytes = Vec::new();
+        pos_bytes.extend_from_slice(&pos.base.to_le_bytes());
+        pos_bytes.extend_from_slice(&pos.row.to_le_bytes());
+        pos_bytes.extend_from_slice(&pos.block.to_le_bytes());
+        pos_bytes.extend_from_slice(&pos.name_crc.to_le_bytes());
+        let data: Vec<u8> = (0..BLOCK * 8).map(|i| (i * 131 % 251) as u8).collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut patterns = vec![[u64::MAX; BLOCK_WORDS], [1; BLOCK_WORDS]];
+        for _ in 0..50 {
+            let mut w = [0u64; BLOCK_WORDS];
+            for word in &mut w {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Whole words set, clear or mixed.
+                *word = match x % 3 {
+                    0 => u64::MAX,
+                    1 => 0,
+                    _ => x,
+                };
+            }
+            patterns.push(w);
+        }
+        for (i, words) in patterns.iter().enumerate() {
+            for (n, flags) in [(BLOCK as usize, 0), (BLOCK as usize, UNCHECKED), (100, 0)] {
+                let rec = BlockRec {
+                    words: *words,
+                    data_crc: 0,
+                    flags,
+                };
+                let mut plain = pos_bytes.clone();
+                for w in words {
+                    plain.extend_from_slice(&w.to_le_bytes());
+                }
+                plain.extend_from_slice(&flags.to_le_bytes());
+                for p in 0..n {
+                    let set = words[p / 64] >> (p % 64) & 1 == 1;
+                    let v = &data[p * 8..p * 8 + 8];
+                    plain.extend_from_slice(if set { v } else { &[0; 8] });
+                }
+                let want = crc32fast::hash(&plain);
+                assert_eq!(
+                    data_crc(&pos, &rec, &data[..n * 8]),
+                    want,
+                    "pattern {i}, {n}"
+                );
+                let rec = BlockRec {
+                    data_crc: want,
+                    ..rec
+                };
+                let enc = encode_rec(&rec, &pos);
+                if rec.is_empty() {
+                    assert_eq!(enc, [0; REC_LEN]);
+                    continue;
+                }
+                let mut plain = pos_bytes.clone();
+                plain.extend_from_slice(&enc[..60]);
+                assert_eq!(u32_at(&enc, 60), crc32fast::hash(&plain));
+                assert!(rec_crc_ok(&enc, &pos));
+                assert_eq!(decode_rec(&enc, &pos), RecState::Valid(rec));
+            }
+        }
     }
 
     #[test]
