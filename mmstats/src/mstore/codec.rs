@@ -24,8 +24,13 @@ pub(crate) const KIND_PCO: u8 = 4;
 /// `pco`'s compression level for sealed chunks (0 to 12, its default 8):
 /// measured in the mstore bench, 4 compresses these series about as well
 /// at a fraction of the time.
+#[cfg(feature = "pco")]
 const PCO_LEVEL: usize = 4;
 
+/// Whether this build reads and writes kind 4 (feature `pco`).
+pub(crate) const HAS_PCO: bool = cfg!(feature = "pco");
+
+#[cfg(feature = "pco")]
 fn pco_encode(ty: ValueType, set: &[u64]) -> Option<Vec<u8>> {
     if set.is_empty() {
         return None;
@@ -44,28 +49,57 @@ fn pco_encode(ty: ValueType, set: &[u64]) -> Option<Vec<u8>> {
     }
 }
 
-fn pco_decode(ty: ValueType, b: &[u8], out: &mut [u64]) -> Option<()> {
+/// Without feature `pco`, no row is encoded with it.
+#[cfg(not(feature = "pco"))]
+fn pco_encode(_ty: ValueType, _set: &[u64]) -> Option<Vec<u8>> {
+    None
+}
+
+#[cfg(feature = "pco")]
+fn pco_decode(ty: ValueType, b: &[u8], out: &mut [u64]) -> Result<(), Undecodable> {
     let n = out.len();
-    let done = |p: pco::Progress| (p.n_processed == n && p.finished).then_some(());
+    let done = |p: pco::Progress| {
+        (p.n_processed == n && p.finished)
+            .then_some(())
+            .ok_or(Undecodable::Invalid)
+    };
+    let bad = |_| Undecodable::Invalid;
     match ty {
-        ValueType::U64 => done(pco::standalone::simple_decompress_into(b, out).ok()?),
+        ValueType::U64 => done(pco::standalone::simple_decompress_into(b, out).map_err(bad)?),
         ValueType::I64 => {
             let mut v = vec![0i64; n];
-            done(pco::standalone::simple_decompress_into(b, &mut v).ok()?)?;
+            done(pco::standalone::simple_decompress_into(b, &mut v).map_err(bad)?)?;
             for (o, x) in out.iter_mut().zip(v) {
                 *o = x as u64;
             }
-            Some(())
+            Ok(())
         }
         ValueType::F64 => {
             let mut v = vec![0f64; n];
-            done(pco::standalone::simple_decompress_into(b, &mut v).ok()?)?;
+            done(pco::standalone::simple_decompress_into(b, &mut v).map_err(bad)?)?;
             for (o, x) in out.iter_mut().zip(v) {
                 *o = x.to_bits();
             }
-            Some(())
+            Ok(())
         }
     }
+}
+
+/// Without feature `pco`, a row encoded with it cannot be read.
+#[cfg(not(feature = "pco"))]
+fn pco_decode(_ty: ValueType, _b: &[u8], _out: &mut [u64]) -> Result<(), Undecodable> {
+    Err(Undecodable::NeedsPco)
+}
+
+/// Why a row does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undecodable {
+    /// The bytes are not a valid encoding of the row.
+    Invalid,
+    /// The row is encoded with `pco` (kind 4), and this build has no
+    /// `pco` (feature `pco` off).
+    #[cfg_attr(feature = "pco", allow(dead_code))]
+    NeedsPco,
 }
 
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -380,15 +414,27 @@ pub(crate) fn encode_row(ty: ValueType, n: usize, present: &[u64], values: &[u64
 }
 
 /// Decodes a row of `n` points into `present` (`ceil(n / 64)` words, which
-/// must be zero) and `values` (`n`, unset points 0). `None` when the bytes
-/// are not a valid encoding of `n` points of type `ty`.
+/// must be zero) and `values` (`n`, unset points 0), returning how many
+/// are set. [`Undecodable::Invalid`] when the bytes are not a valid
+/// encoding of `n` points of type `ty`; [`Undecodable::NeedsPco`] when
+/// they are encoded with `pco` and this build has not got it.
 pub(crate) fn decode_row(
     ty: ValueType,
     b: &[u8],
     n: usize,
     present: &mut [u64],
     values: &mut [u64],
-) -> Option<usize> {
+) -> Result<usize, Undecodable> {
+    decode_row_inner(ty, b, n, present, values).ok_or(Undecodable::Invalid)?
+}
+
+fn decode_row_inner(
+    ty: ValueType,
+    b: &[u8],
+    n: usize,
+    present: &mut [u64],
+    values: &mut [u64],
+) -> Option<Result<usize, Undecodable>> {
     let mode = *b.first()?;
     let mut pos = 1;
     let nruns = usize::try_from(get_varint(b, &mut pos)?).ok()?;
@@ -426,7 +472,9 @@ pub(crate) fn decode_row(
         (KIND_XOR, ValueType::F64) if order == 0 => decode_xor(b, &mut pos, &mut set)?,
         (KIND_PCO, _) if order == 0 => {
             if count > 0 {
-                pco_decode(ty, b.get(pos..)?, &mut set)?;
+                if let Err(e) = pco_decode(ty, b.get(pos..)?, &mut set) {
+                    return Some(Err(e));
+                }
             }
             pos = b.len();
         }
@@ -449,7 +497,7 @@ pub(crate) fn decode_row(
         values[s..s + l].copy_from_slice(&set[i..i + l]);
         i += l;
     }
-    Some(count)
+    Some(Ok(count))
 }
 
 #[cfg(test)]

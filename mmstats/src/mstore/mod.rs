@@ -250,8 +250,12 @@
 //! Gorilla XOR of `f64` bits; kind 3, raw 8 bytes each; kind 4, `pco`
 //! (standalone format) of the values typed as the metric. The writer tries
 //! every kind that fits, per block, and
-//! keeps the shortest. The user guide's "Keeping history" chapter has the
-//! same layout in full, and the sizes measured.
+//! keeps the shortest. Kind 4 needs the crate's feature `pco`: a build
+//! without it never writes it, and reading a block of kind 4 gives
+//! [`Error::NeedsFeature`] for that block's points (other blocks, chunks
+//! and metrics read normally; a `put` that would unseal the chunk fails
+//! the same way and changes nothing). The user guide's "Keeping history"
+//! chapter has the same layout in full, and the sizes measured.
 //!
 //! **Sealing** (at `sync`): flush the chunk; read every row back through
 //! its checksums (a chunk that fails them is left open, reporting its
