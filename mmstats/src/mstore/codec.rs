@@ -28,6 +28,7 @@ pub(crate) const KIND_PCO: u8 = 4;
 const PCO_LEVEL: usize = 4;
 
 /// Whether this build reads and writes kind 4 (feature `pco`).
+#[cfg(test)]
 pub(crate) const HAS_PCO: bool = cfg!(feature = "pco");
 
 #[cfg(feature = "pco")]
