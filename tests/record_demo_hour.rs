@@ -63,7 +63,10 @@ fn an_hour_of_the_demo_recorded_by_record_is_sealed_and_measured() {
     // The banner, then the first report: every worker has its file.
     for _ in 0..2 {
         let line = lines.next().unwrap().unwrap();
-        assert!(line.starts_with("webserver:") || line.contains("requests"), "{line}");
+        assert!(
+            line.starts_with("webserver:") || line.contains("requests"),
+            "{line}"
+        );
     }
     // Keep reading the demo's reports, so that it never blocks on them.
     let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
@@ -116,7 +119,10 @@ fn an_hour_of_the_demo_recorded_by_record_is_sealed_and_measured() {
         .filter_map(|l| l.rsplit(',').next()?.parse().ok())
         .collect();
     assert_eq!(totals.len() as u64, samples, "{csv:.400}");
-    assert!(totals.windows(2).all(|w| w[0] <= w[1]), "a counter's totals");
+    assert!(
+        totals.windows(2).all(|w| w[0] <= w[1]),
+        "a counter's totals"
+    );
 
     let bytes = du(&store);
     let per_point = bytes as f64 / points as f64;

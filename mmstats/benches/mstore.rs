@@ -543,6 +543,9 @@ fn build_store(
 /// Bytes per point on disk, printed (not timed): the synthetic mix and the
 /// demo's series, in today's layout and sealed with each encoding.
 fn report_sizes() {
+    // Without feature `pco`, "shortest" is among the store's own
+    // encodings, and there is no "pco only".
+    let pco = cfg!(feature = "pco");
     let d = tempfile::tempdir().unwrap();
     let line = |what: &str,
                 sealing: bool,
@@ -567,9 +570,6 @@ fn report_sizes() {
             bytes as f64 / points as f64
         );
     };
-    // Without feature `pco`, "shortest" is among the store's own
-    // encodings, and there is no "pco only".
-    let pco = cfg!(feature = "pco");
     println!(
         "bytes per point: this build {} pco",
         if pco { "has" } else { "has no" }

@@ -1033,7 +1033,11 @@ mod tests {
             .iter()
             .flat_map(|n| sealed.block_kinds(n))
             .collect();
-        assert_eq!(kinds.contains(&codec::KIND_PCO), codec::HAS_PCO, "{kinds:?}");
+        assert_eq!(
+            kinds.contains(&codec::KIND_PCO),
+            codec::HAS_PCO,
+            "{kinds:?}"
+        );
         drop(sealed);
         let mut r = Reader::open(d.path()).unwrap();
         let all = S + 10;
