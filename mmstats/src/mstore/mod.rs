@@ -565,7 +565,8 @@ pub use types::{
 };
 
 /// Bench support: which value encodings sealing tries: 0 = all (the
-/// default, the shortest kept), 1 = only the store's own, 2 = only `pco`.
+/// default, the shortest kept), 1 = only the store's own, 2 = only `pco`
+/// (kinds 4 and 5; nothing but raw in a build without feature `pco`).
 #[doc(hidden)]
 pub fn __set_seal_encodings(which: u8) {
     codec::set_encodings(which);
