@@ -67,6 +67,22 @@ pub enum Error {
         /// What failed.
         reason: &'static str,
     },
+    /// Sealed points encoded with what this build cannot decode: a store
+    /// sealed by a build with the feature `feature` (`pco`), read by one
+    /// without it. The points are in the file, whole (their checksum
+    /// passed); a build with the feature reads them. Other blocks, chunks
+    /// and metrics read normally.
+    #[error("{path}: slots {first} to {last} are sealed with {feature}: this build has no {feature} support; build with feature {feature}")]
+    NeedsFeature {
+        /// The sealed chunk.
+        path: PathBuf,
+        /// First slot of the block.
+        first: u64,
+        /// Last slot of the block (included).
+        last: u64,
+        /// The cargo feature of the `mmstats` crate that reads it.
+        feature: &'static str,
+    },
     /// A path in the store names something other than a regular file (a
     /// FIFO, a device, a directory, a symbolic link). It is refused without
     /// being read, so it can neither block nor feed the store.

@@ -248,10 +248,17 @@
 //! times, zig-zagged, as varint counts of zeros each followed by a nonzero
 //! varint; kind 1, whole `f64` values as kind 0 of their `i64`; kind 2,
 //! Gorilla XOR of `f64` bits; kind 3, raw 8 bytes each; kind 4, `pco`
-//! (standalone format) of the values typed as the metric. The writer tries
+//! (standalone format) of the values typed as the metric; kind 5, `f64`
+//! values as `k / 10^e`: `e` (a byte, at most 18), a varint length and
+//! that many bytes of `pco` of the `i64` `k`s, then `pco` of the `i64`
+//! differences of each value's bits from those of `k / 10^e`. The writer tries
 //! every kind that fits, per block, and
-//! keeps the shortest. The user guide's "Keeping history" chapter has the
-//! same layout in full, and the sizes measured.
+//! keeps the shortest. Kinds 4 and 5 need the crate's feature `pco`: a build
+//! without it never writes them, and reading a block of either gives
+//! [`Error::NeedsFeature`] for that block's points (other blocks, chunks
+//! and metrics read normally; a `put` that would unseal the chunk fails
+//! the same way and changes nothing). The user guide's "Keeping history"
+//! chapter has the same layout in full, and the sizes measured.
 //!
 //! **Sealing** (at `sync`): flush the chunk; read every row back through
 //! its checksums (a chunk that fails them is left open, reporting its
@@ -562,7 +569,8 @@ pub use types::{
 };
 
 /// Bench support: which value encodings sealing tries: 0 = all (the
-/// default, the shortest kept), 1 = only the store's own, 2 = only `pco`.
+/// default, the shortest kept), 1 = only the store's own, 2 = only `pco`
+/// (kinds 4 and 5; nothing but raw in a build without feature `pco`).
 #[doc(hidden)]
 pub fn __set_seal_encodings(which: u8) {
     codec::set_encodings(which);
