@@ -370,6 +370,37 @@ mod tests {
         b
     }
 
+    /// The bytes of a file with the given fields (label, type, value), each
+    /// with the unbuffered write-buffer byte, and the end marker.
+    fn file_with(fields: &[(&str, u8, &[u8])]) -> Vec<u8> {
+        let mut b = vec![1u8];
+        for (label, ty, value) in fields {
+            b.extend_from_slice(&(label.len() as u16).to_ne_bytes());
+            b.extend_from_slice(label.as_bytes());
+            b.extend_from_slice(&1u16.to_ne_bytes());
+            b.push(*ty);
+            b.push(0xFF);
+            b.extend_from_slice(value);
+        }
+        b.extend_from_slice(&[0, 0]);
+        b
+    }
+
+    /// A file of process `pid` created at `created` (Unix seconds).
+    fn file_created(pid: u32, created: f64) -> Vec<u8> {
+        file_with(&[
+            ("sys.pid", b'I', &pid.to_ne_bytes()),
+            ("sys.created", b'd', &created.to_ne_bytes()),
+        ])
+    }
+
+    fn kept(verdict: &Verdict) -> (Kept, &str) {
+        match verdict {
+            Verdict::Keep(why, detail) => (*why, detail.as_str()),
+            other => panic!("kept, not {other:?}"),
+        }
+    }
+
     /// A pid that no process has: a child's, once reaped.
     fn gone_pid() -> u32 {
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -458,5 +489,270 @@ mod tests {
         let reason = stale(&snapshot, None).unwrap();
         assert!(reason.contains("has exited"), "{reason}");
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn every_reason_has_a_name_of_its_own() {
+        let names: std::collections::HashSet<_> = Kept::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), Kept::ALL.len(), "{names:?}");
+        assert_eq!(Kept::Link.name(), "symbolic link");
+        assert_eq!(Kept::NotOurs.name(), "not ours");
+    }
+
+    #[test]
+    fn a_file_of_a_gone_process_is_stale_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.mmstats");
+        let pid = gone_pid();
+        std::fs::write(&path, file_of(pid)).unwrap();
+        let Verdict::Remove(stale) = examine(&path) else {
+            panic!("a file of a gone process is stale")
+        };
+        assert_eq!(stale.reason(), format!("process {pid} is gone"));
+        stale.remove(&path).unwrap();
+        assert!(std::fs::symlink_metadata(&path).is_err());
+    }
+
+    #[test]
+    fn a_file_replaced_after_the_look_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale.mmstats");
+        let other = dir.path().join("other.mmstats");
+        std::fs::write(&path, file_of(gone_pid())).unwrap();
+        std::fs::write(&other, b"another file").unwrap();
+        let Verdict::Remove(stale) = examine(&path) else {
+            panic!("a file of a gone process is stale")
+        };
+        std::fs::rename(&other, &path).unwrap();
+        let e = stale.remove(&path).unwrap_err();
+        assert!(e.to_string().contains("replaced"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"another file");
+    }
+
+    #[test]
+    fn a_file_replaced_between_the_look_and_the_open_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.mmstats");
+        let other = dir.path().join("other.mmstats");
+        std::fs::write(&path, file_of(gone_pid())).unwrap();
+        std::fs::write(&other, file_of(gone_pid())).unwrap();
+        let (swap, with) = (path.clone(), other.clone());
+        let verdict = crate::file::testing::with_race_hook(
+            move |step, at| {
+                if step == "clean: looked at the file" && at == swap {
+                    std::fs::rename(&with, &swap).unwrap();
+                }
+            },
+            || examine(&path),
+        );
+        assert_eq!(
+            kept(&verdict),
+            (Kept::Failed, "it was replaced while being examined")
+        );
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn a_fifo_swapped_in_after_the_look_does_not_block_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo.mmstats");
+        std::fs::write(&path, file_of(gone_pid())).unwrap();
+        let (done, verdict) = std::sync::mpsc::channel();
+        let swap = path.clone();
+        // In a thread of its own: an open that blocks (no writer will ever
+        // open the FIFO) fails the test instead of hanging it.
+        std::thread::spawn(move || {
+            let verdict = crate::file::testing::with_race_hook(
+                |step, at| {
+                    if step == "clean: looked at the file" {
+                        std::fs::remove_file(at).unwrap();
+                        let made = std::process::Command::new("mkfifo").arg(at).status();
+                        assert!(made.unwrap().success());
+                    }
+                },
+                || examine(&swap),
+            );
+            done.send(verdict).unwrap();
+        });
+        let verdict = verdict
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the open of a FIFO blocked");
+        assert_eq!(
+            kept(&verdict),
+            (Kept::Failed, "it was replaced while being examined")
+        );
+    }
+
+    #[test]
+    fn a_file_that_vanishes_is_gone_before_or_after_the_look() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vanishing.mmstats");
+        assert!(matches!(examine(&path), Verdict::Gone));
+        std::fs::write(&path, file_of(gone_pid())).unwrap();
+        let gone = path.clone();
+        let verdict = crate::file::testing::with_race_hook(
+            move |step, at| {
+                if step == "clean: looked at the file" && at == gone {
+                    std::fs::remove_file(&gone).unwrap();
+                }
+            },
+            || examine(&path),
+        );
+        assert!(matches!(verdict, Verdict::Gone), "{verdict:?}");
+    }
+
+    #[test]
+    fn what_cannot_be_looked_at_is_kept_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        // A path through a regular file: ENOTDIR, neither gone nor a link.
+        let verdict = examine(&plain.join("below.mmstats"));
+        assert_eq!(kept(&verdict).0, Kept::Failed, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_directory_is_not_an_mmstats_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let verdict = examine(dir.path());
+        assert_eq!(kept(&verdict), (Kept::NotMmstats, "not a regular file"));
+    }
+
+    #[test]
+    fn a_file_larger_than_any_stats_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.mmstats");
+        let file = File::create(&path).unwrap();
+        // Sparse: the largest size still read is read (its zero version
+        // byte is refused), one byte more is not.
+        file.set_len(MAX_STATS_FILE).unwrap();
+        let verdict = examine(&path);
+        assert_eq!(
+            kept(&verdict),
+            (
+                Kept::NotMmstats,
+                "its first byte is 0x00, not the version byte 0x01"
+            )
+        );
+        file.set_len(MAX_STATS_FILE + 1).unwrap();
+        let verdict = examine(&path);
+        assert_eq!(kept(&verdict), (Kept::NotMmstats, "far too large for one"));
+    }
+
+    #[test]
+    fn a_refused_file_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("refused.mmstats");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(kept(&examine(&path)), (Kept::NotMmstats, "it is empty"));
+        std::fs::write(&path, [2u8, 0, 0]).unwrap();
+        assert_eq!(
+            kept(&examine(&path)),
+            (
+                Kept::NotMmstats,
+                "its first byte is 0x02, not the version byte 0x01"
+            )
+        );
+    }
+
+    #[test]
+    fn errors_are_kept_under_their_reason() {
+        let error = |code| io::Error::from_raw_os_error(code);
+        assert_eq!(
+            kept(&io_verdict(&error(libc::EACCES))).0,
+            Kept::PermissionDenied
+        );
+        assert_eq!(
+            kept(&io_verdict(&error(libc::ELOOP))),
+            (Kept::Link, "links are never followed")
+        );
+        assert_eq!(kept(&io_verdict(&error(libc::EIO))).0, Kept::Failed);
+    }
+
+    #[test]
+    fn a_file_of_this_process_is_kept_by_its_record_or_its_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("own.mmstats");
+        // Its identity record is this process's, its sys.pid a gone one: the
+        // record decides.
+        let mut bytes = file_of(gone_pid());
+        bytes.extend_from_slice(&Identity::current().to_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            kept(&examine(&path)),
+            (Kept::Alive, "it is this process's own file")
+        );
+        // No record: its sys.pid, this process's, decides.
+        std::fs::write(&path, file_of(std::process::id())).unwrap();
+        assert_eq!(kept(&examine(&path)).0, Kept::Alive);
+    }
+
+    #[test]
+    fn an_incomplete_record_is_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("incomplete.mmstats");
+        let pid = gone_pid();
+        let mut bytes = file_of(pid);
+        let record = Identity {
+            pid_namespace: 0,
+            ..Identity::current()
+        };
+        bytes.extend_from_slice(&record.to_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let Verdict::Remove(stale) = examine(&path) else {
+            panic!("judged by its sys.pid, a gone process's")
+        };
+        assert_eq!(stale.reason(), format!("process {pid} is gone"));
+    }
+
+    #[test]
+    fn a_running_pid_is_stale_only_if_it_started_after_the_file_was_created() {
+        let pid = std::process::id();
+        let started = process_start(pid).unwrap();
+        let judge = |created: f64| {
+            stale(
+                &reader::read_bytes(&file_created(pid, created)).unwrap(),
+                None,
+            )
+        };
+        let reason = judge(started - START_TIME_SLACK - 1.0).unwrap();
+        assert!(
+            reason.contains("now belongs to a process that started 3 s after"),
+            "{reason}"
+        );
+        // Within the slack, and after the start: the process runs.
+        for created in [started - 1.0, started + 1.0, started + 1000.0] {
+            let (why, detail) = judge(created).unwrap_err();
+            assert_eq!(why, Kept::Alive);
+            assert!(
+                detail.contains("started before the file was created"),
+                "{detail}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_start_time_is_when_the_process_started() {
+        let unix_now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        };
+        let before = unix_now();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let after = unix_now();
+        let started = process_start(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let started = started.unwrap();
+        // The boot time is known to a second, the start to a clock tick.
+        assert!(
+            before - START_TIME_SLACK <= started && started <= after + START_TIME_SLACK,
+            "{before} {started} {after}"
+        );
     }
 }

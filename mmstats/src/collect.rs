@@ -520,4 +520,65 @@ mod tests {
         assert!(collection.is_empty());
         assert!(matches!(collection.skipped, [Skip::NoMatch { .. }]));
     }
+
+    #[test]
+    fn a_collection_with_a_file_or_a_failure_is_not_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.mmstats");
+        std::fs::write(&bad, b"\x07 not mmstats").unwrap();
+        let mut collector = Collector::new(arg(dir.path()));
+        let collection = collector.collect();
+        assert_eq!((collection.files.len(), collection.failed.len()), (0, 1));
+        assert!(!collection.is_empty());
+        std::fs::remove_file(&bad).unwrap();
+        let _stats = Small::builder().dir(dir.path()).create().unwrap();
+        let collection = collector.collect();
+        assert_eq!((collection.files.len(), collection.failed.len()), (1, 0));
+        assert!(!collection.is_empty());
+    }
+
+    #[test]
+    fn a_collector_shows_its_arguments_and_mappings() {
+        let dir = tempfile::tempdir().unwrap();
+        let _stats = Small::builder().dir(dir.path()).create().unwrap();
+        let mut collector = Collector::new(arg(dir.path()));
+        assert_eq!(collector.args(), arg(dir.path()));
+        collector.collect();
+        let shown = format!("{collector:?}");
+        assert!(shown.starts_with("Collector {"), "{shown}");
+        assert!(shown.contains("mapped: 1"), "{shown}");
+        assert!(
+            shown.contains(&format!("{:?}", dir.path().display().to_string())),
+            "{shown}"
+        );
+        assert_eq!(collector.user(), rustix::process::geteuid().as_raw());
+    }
+
+    #[test]
+    fn another_users_files_are_left_out_unless_all_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Small::builder().dir(dir.path()).create().unwrap();
+        stats.hits.incr_by(2);
+        let owner = rustix::process::geteuid().as_raw();
+        // A collector for another user: this user's file is another's.
+        let mut collector = Collector::new(arg(dir.path()));
+        collector.me = owner.wrapping_add(1);
+        let collection = collector.collect();
+        assert!(collection.files.is_empty());
+        assert_eq!(
+            collection.others,
+            [super::Other {
+                path: stats.path().unwrap().to_path_buf(),
+                owner
+            }]
+        );
+        let mut all = Collector::new(arg(dir.path())).all_users(true);
+        all.me = owner.wrapping_add(1);
+        let collection = all.collect();
+        assert!(collection.others.is_empty());
+        assert_eq!(
+            collection.files[0].get("hits").unwrap().value,
+            Value::Unsigned(2)
+        );
+    }
 }

@@ -138,6 +138,7 @@ pub fn skip_path(skip: &Skip) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MmStats;
 
     #[test]
     fn values() {
@@ -164,5 +165,74 @@ mod tests {
             float(f64::NEG_INFINITY)
         ]);
         assert_eq!(text.to_string(), r#"["NaN","+Inf","-Inf"]"#);
+    }
+
+    #[test]
+    fn floats_of_every_sign_and_kind() {
+        assert_eq!(float(0.0), json!(0.0));
+        assert_eq!(float(-2.5), json!(-2.5));
+        assert_eq!(float(f64::INFINITY), json!("+Inf"));
+        assert_eq!(float(f64::NEG_INFINITY), json!("-Inf"));
+        assert_eq!(float(f64::NAN), json!("NaN"));
+    }
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "web.")]
+    struct Web {
+        #[mmstats(unit = "seconds")]
+        latency: crate::Histogram,
+        hits: crate::Counter,
+    }
+
+    #[test]
+    fn a_file_with_a_histogram_and_a_member_of_a_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder().dir(dir.path()).create().unwrap();
+        stats.latency.record(0.5);
+        stats.latency.record(2.0);
+        stats.hits.incr_by(3);
+        let mut snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        let mut member = snapshot.get("web.hits").unwrap().clone();
+        member.label = r#"web.requests{method="get"}"#.into();
+        snapshot.stats.push(member);
+        let chosen: Vec<&Stat> = snapshot
+            .stats
+            .iter()
+            .filter(|s| s.label == "web.latency" || s.label.starts_with("web.requests"))
+            .collect();
+        let out = file(&snapshot, chosen);
+        assert_eq!(
+            out["file"],
+            json!(stats.path().unwrap().display().to_string())
+        );
+        assert_eq!(out["pid"], json!(std::process::id()));
+        let latency = &out["stats"][0];
+        assert_eq!(latency["label"], json!("web.latency"));
+        assert_eq!(latency["unit"], json!("seconds"));
+        assert_eq!(latency["count"], json!(2));
+        assert_eq!(latency["sum"], json!(2.5));
+        assert_eq!(latency["buckets"].as_array().unwrap().len(), 2);
+        let requests = &out["stats"][1];
+        assert_eq!(requests["value"], json!(3));
+        assert_eq!(requests["kind"], json!("counter"));
+        assert_eq!(requests["family"], json!("web.requests"));
+        assert_eq!(requests["labels"], json!({"method": "get"}));
+    }
+
+    #[test]
+    fn errors_and_skips_name_their_file() {
+        assert_eq!(
+            error("/d/x.mmstats", "truncated"),
+            json!({"file": "/d/x.mmstats", "error": "truncated"})
+        );
+        let no_match = Skip::NoMatch {
+            arg: "/d/*.mmstats".into(),
+        };
+        assert_eq!(skip_path(&no_match), "/d/*.mmstats");
+        let not_regular = Skip::NotRegular {
+            path: "/d/sub".into(),
+            what: "a directory",
+        };
+        assert_eq!(skip_path(&not_regular), "/d/sub");
     }
 }

@@ -620,6 +620,100 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_openmetrics_histogram_has_one_created_after_its_last_sample() {
+        use crate::MmStats;
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate")]
+        struct Web {
+            #[mmstats(unit = "seconds")]
+            latency: crate::Histogram,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder()
+            .dir(dir.path())
+            .file("web-7-7.mmstats")
+            .create()
+            .unwrap();
+        for v in [0.001, 0.5, 2.0] {
+            stats.latency.record(v);
+        }
+        let snapshot = crate::reader::read_path(stats.path().unwrap()).unwrap();
+        let open = exposition_in(
+            Format::OpenMetrics,
+            &[snapshot],
+            0,
+            &Options::default(),
+            None,
+        );
+        let samples: Vec<&str> = open
+            .lines()
+            .filter(|l| l.starts_with("mmstats_latency_seconds"))
+            .collect();
+        let created: Vec<&&str> = samples.iter().filter(|l| l.contains("_created")).collect();
+        assert_eq!(created.len(), 1, "{open}");
+        assert!(
+            created[0].starts_with("mmstats_latency_seconds_created{"),
+            "{open}"
+        );
+        assert!(!created[0].contains("le="), "{open}");
+        assert_eq!(samples.last(), Some(created[0]), "{open}");
+        assert!(
+            samples.iter().filter(|l| l.contains("_bucket{")).count() > 2,
+            "{open}"
+        );
+    }
+
+    #[test]
+    fn control_characters_of_a_help_text_become_spaces() {
+        assert_eq!(escape_help("a\tb\rc\u{7}d\ne\\"), "a b c d\\ne\\\\");
+    }
+
+    #[test]
+    fn any_type_stands_for_the_text_format_when_it_is_not_named() {
+        for (accept, format) in [
+            (
+                "application/openmetrics-text;q=0.5, */*;q=0.9",
+                Format::Text,
+            ),
+            (
+                "application/openmetrics-text;q=0.9, */*;q=0.5",
+                Format::OpenMetrics,
+            ),
+            // A `text/plain` of its own decides over `*/*`.
+            (
+                "application/openmetrics-text;q=0.5, */*;q=0.9, text/plain;q=0.1",
+                Format::OpenMetrics,
+            ),
+        ] {
+            assert_eq!(Format::negotiate(Some(accept)), format, "{accept}");
+        }
+    }
+
+    #[test]
+    fn each_format_is_rendered_and_named_as_its_own() {
+        assert_eq!(
+            Format::Text.content_type(),
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(
+            Format::OpenMetrics.content_type(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        let files = [thread(7, 7, 100.5, 5), thread(7, 8, 99.25, 6)];
+        let options = Options::default();
+        let (families, skipped) = series::model(&files, 0, &options, None);
+        let text = exposition_in(Format::Text, &files, 0, &options, None);
+        assert_eq!(text, render(&families, &skipped));
+        assert!(
+            text.contains("mmstats_hits_total{cmd=\"web\",pid=\"7\"} 11\n"),
+            "{text}"
+        );
+        let open = exposition_in(Format::OpenMetrics, &files, 0, &options, None);
+        assert_eq!(open, render_openmetrics(&families));
+        assert!(open.ends_with("# EOF\n"), "{open}");
+    }
+
     /// A count has no dimension: the `metrics` crate's `Unit::Count` adds
     /// neither a name suffix nor a `# UNIT`.
     #[test]
