@@ -12,8 +12,8 @@ mod common;
 mod support;
 
 use common::example;
+use support::process::serve;
 use support::prometheus::Prometheus;
-use support::Guard;
 
 /// Runs the example in `dir`; the path of the file it wrote.
 fn written(dir: &std::path::Path) -> PathBuf {
@@ -218,7 +218,6 @@ fn poll_shows_each_intervals_quantile_and_count() {
 #[test]
 #[ignore = "needs prometheus (Debian package prometheus)"]
 fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let path = written(dir.path());
@@ -228,23 +227,7 @@ fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
         .unwrap()
         .quantile(0.99)
         .unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_mmstats"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = serve.stdout.take().unwrap();
-    let _serve = Guard(serve);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let server = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+    let (_serve, server) = serve(&[dir.path().to_str().unwrap()]);
     let prometheus = Prometheus::start(work.path(), &support::prometheus::scraping(&[server]), &[]);
     // histogram_quantile(0.99, sum by (le) (mmstats_web_latency_seconds_bucket{cmd="histogram"})):
     // the command's processes added up by Prometheus.
@@ -268,29 +251,6 @@ fn prometheus_histogram_quantile_agrees_with_the_readers_p99() {
     assert!((theirs / 0.099 - 1.0).abs() < 0.19, "{theirs}");
 }
 
-/// `mmstats serve` of the files in `dir`: its guard and its address.
-fn serving(dir: &std::path::Path) -> (Guard, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_mmstats"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = serve.stdout.take().unwrap();
-    let guard = Guard(serve);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let server = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (guard, server)
-}
-
 /// A real Prometheus 2.42 with `--enable-feature=native-histograms` scrapes
 /// `mmstats serve` in protobuf and stores the histogram as a native
 /// histogram (the `histogram` of its query answer, no `_bucket` series);
@@ -308,7 +268,7 @@ fn prometheus_stores_a_native_histogram_whose_p99_agrees_with_the_readers() {
         .unwrap()
         .unwrap();
     let ours = h.quantile(0.99).unwrap();
-    let (_serve, server) = serving(dir.path());
+    let (_serve, server) = serve(&[dir.path().to_str().unwrap()]);
     let prometheus = Prometheus::start(
         work.path(),
         &support::prometheus::scraping(&[server]),
