@@ -283,8 +283,11 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
                 sample.series,
                 sample.written,
             );
-            out.line(&line)?;
-            out.flush()?;
+            // Output closed (`record | head`) or failing: the run ends
+            // here, as at its end, so the store is still sealed and closed.
+            if let Err(stop) = out.line(&line).and_then(|()| out.flush()) {
+                break Err(stop);
+            }
         }
         // A pending Ctrl-C ends the run here, after the sample.
         if !args.on_input && events.try_recv().is_ok() {

@@ -849,3 +849,38 @@ fn query_at_a_step_sums_up_windows() {
     let (output, _, _) = run(&["query", "--store", s, "cmd:app:t.hits", "--agg", "max"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// `record | head`: when its output closes, `record` stops as at the end
+/// of a run, so its chunks are sealed, not left in the open layout.
+#[test]
+fn record_whose_output_closes_seals_its_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    let _w = writer(&files);
+    let mut record = mmstats()
+        .args(["record", "--interval", "10ms", "--store"])
+        .arg(&store)
+        .arg(&files)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        lines.next().unwrap().unwrap();
+    }
+    // As `head -3` does.
+    drop(lines);
+    let status = record.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let names: Vec<String> = std::fs::read_dir(store.join("chunks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(
+        names.iter().all(|n| n.ends_with(".sea")),
+        "not sealed: {names:?}"
+    );
+}
