@@ -354,4 +354,39 @@ mod tests {
         assert_eq!(out, bytes[4997..5000]);
         assert!(!Memory::copy(&map, 4998, &mut out));
     }
+    /// A piece is copied into the bounce buffer at an address that is a
+    /// multiple of 64, with a line to spare for that and no more: one
+    /// piece of 64 KiB makes the buffer 64 KiB and a line.
+    #[test]
+    fn pieces_are_copied_to_whole_lines_of_the_bounce_buffer() {
+        let bytes = pattern(BOUNCE * 2);
+        let (_dir, file) = file_of(&bytes);
+        let copy = FileCopy::new(&file, bytes.len(), Vec::new());
+        let mut lines = Vec::new();
+        for (first, last) in [(0, 64), (64, 1000), (128, 128 + BOUNCE)] {
+            let got = copy.lines_of(&mut lines, first, last).unwrap();
+            assert_eq!(got.as_ptr() as usize % LINE, 0);
+            assert!(got == &bytes[first..last]);
+        }
+        let mut out = vec![0; BOUNCE];
+        assert!(copy.copy(0, &mut out));
+        assert!(out == bytes[..BOUNCE]);
+        assert_eq!(copy.into_lines().len(), (BOUNCE + LINE) / 8);
+    }
+
+    /// A file the reader may not read (here opened for writing only) is a
+    /// fault of the operating system's, not a read tried forever.
+    #[test]
+    fn a_copy_the_system_refuses_is_an_io_fault() {
+        let (dir, _file) = file_of(&pattern(100));
+        let path = dir.path().join("x.mmstats");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let copy = FileCopy::new(&file, 100, Vec::new());
+        let mut out = [0; 10];
+        assert!(!copy.copy(0, &mut out));
+        match copy.take_fault() {
+            Some(Fault::Io(e)) => assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
