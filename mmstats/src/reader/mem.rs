@@ -296,7 +296,11 @@ mod tests {
         // that once, and no more.
         let lines = copy.into_lines();
         let piece = (BOUNCE + LINE) / 8;
-        assert!((piece..2 * piece).contains(&lines.capacity()), "{}", lines.capacity());
+        assert!(
+            (piece..2 * piece).contains(&lines.capacity()),
+            "{}",
+            lines.capacity()
+        );
     }
 
     /// A file cut short after it was opened: the copy fails and says how

@@ -526,7 +526,11 @@ mod tests {
     fn a_file_opened_without_following_links_refuses_one_and_says_what_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.mmstats");
-        std::fs::write(&path, file(&[(b"n", b"  Q", 0xFF, &7u64.to_ne_bytes())], 64)).unwrap();
+        std::fs::write(
+            &path,
+            file(&[(b"n", b"  Q", 0xFF, &7u64.to_ne_bytes())], 64),
+        )
+        .unwrap();
         let link = dir.path().join("link.mmstats");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         let e = MappedFile::open_no_follow(&link).unwrap_err();

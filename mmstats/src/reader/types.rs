@@ -323,7 +323,12 @@ mod tests {
             (Value::Unsigned(7), ValueRef::Unsigned(7), Some(7.0), "7"),
             (Value::Signed(-7), ValueRef::Signed(-7), Some(-7.0), "-7"),
             (Value::Float(2.5), ValueRef::Float(2.5), Some(2.5), "2.5"),
-            (Value::Bool(false), ValueRef::Bool(false), Some(0.0), "false"),
+            (
+                Value::Bool(false),
+                ValueRef::Bool(false),
+                Some(0.0),
+                "false",
+            ),
             (Value::Text("t".into()), ValueRef::Text("t"), None, "t"),
         ];
         for (value, lent, number, shown) in values {
