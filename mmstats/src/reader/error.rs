@@ -208,3 +208,82 @@ fn quoted(text: &str) -> String {
         None => format!("{text:?}"),
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+
+    /// Messages name the field, quoted, once its label is known, and cut a
+    /// long label or signature short, saying how long it was.
+    #[test]
+    fn messages_quote_labels_and_cut_long_ones_short() {
+        let truncated = |label: Option<&str>| ReadError::Truncated {
+            what: "value",
+            label: label.map(String::from),
+            offset: 10,
+            needed: 8,
+            available: 3,
+        };
+        assert_eq!(
+            truncated(Some("hits")).to_string(),
+            "the file is cut short: the value of field \"hits\" at offset 10 needs 8 bytes, \
+             only 3 are left"
+        );
+        assert_eq!(
+            truncated(None).to_string(),
+            "the file is cut short: the value at offset 10 needs 8 bytes, only 3 are left"
+        );
+        let long = "é".repeat(61);
+        let e = ReadError::UnknownSignature {
+            label: "a\"b".into(),
+            signature: long.clone(),
+            offset: 0,
+        };
+        let cut = format!("{:?}... (122 bytes)", "é".repeat(60));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "field \"a\\\"b\" at offset 0 has the type signature {cut}, \
+                 which this reader does not know"
+            )
+        );
+        // Exactly at the limit, whole.
+        assert_eq!(quoted(&long[2..]), format!("{:?}", "é".repeat(60)));
+    }
+
+    /// The path of an error is that of a read of a file, the one around a
+    /// problem in its contents too, and `without_path` finds the problem
+    /// however deep it is wrapped.
+    #[test]
+    fn an_error_names_its_path_and_unwraps_to_its_problem() {
+        let path = PathBuf::from("/stats/x.mmstats");
+        let io = ReadError::Io {
+            path: path.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(io.path(), Some(path.as_path()));
+        assert!(matches!(io.without_path(), ReadError::Io { .. }));
+        let inner = ReadError::File {
+            path: PathBuf::from("/inner"),
+            error: Box::new(ReadError::UnsupportedVersion { found: 9 }),
+        };
+        let file = ReadError::File {
+            path: path.clone(),
+            error: Box::new(inner),
+        };
+        assert_eq!(file.path(), Some(path.as_path()));
+        assert!(matches!(
+            file.without_path(),
+            ReadError::UnsupportedVersion { found: 9 }
+        ));
+        assert_eq!(ReadError::Empty.path(), None);
+        assert!(matches!(ReadError::Empty.without_path(), ReadError::Empty));
+    }
+}

@@ -58,3 +58,20 @@ impl Default for Limits {
         Limits::DEFAULT
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limits_are_64_mib_and_65536_fields_each_set_on_its_own() {
+        let default = Limits::default();
+        assert_eq!(default, Limits::DEFAULT);
+        assert_eq!(default.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(default.max_fields, 65_536);
+        let bytes = default.max_bytes(10);
+        assert_eq!((bytes.max_bytes, bytes.max_fields), (10, 65_536));
+        let fields = default.max_fields(3);
+        assert_eq!((fields.max_bytes, fields.max_fields), (64 << 20, 3));
+    }
+}

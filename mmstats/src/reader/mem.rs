@@ -231,3 +231,166 @@ impl FileCopy<'_> {
         Some(target)
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+
+    /// Bytes that differ from their neighbours, so that a copy from the
+    /// wrong place shows.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    fn file_of(bytes: &[u8]) -> (tempfile::TempDir, std::fs::File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.mmstats");
+        std::fs::write(&path, bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        (dir, file)
+    }
+
+    /// Every stretch of a file read through copies is the file's bytes
+    /// there: at and off line boundaries, within one line, across lines
+    /// and across the bounce buffer's 64 KiB, up to the end; a stretch
+    /// past the end is refused without a fault.
+    #[test]
+    fn a_copy_of_a_file_is_its_bytes_wherever_it_starts_and_ends() {
+        let bytes = pattern(200_000);
+        let (_dir, file) = file_of(&bytes);
+        let copy = FileCopy::new(&file, bytes.len(), Vec::new());
+        assert_eq!(Memory::len(&copy), bytes.len());
+        assert_eq!(copy.limit(), usize::MAX);
+        assert!(copy.live());
+        assert!(copy.as_slice().is_none());
+        for (offset, len) in [
+            (0, 1),
+            (0, 64),
+            (3, 5),
+            (60, 10),
+            (64, 64),
+            (100, 1000),
+            (65_530, 20),
+            (1, 150_000),
+            (131_000, 69_000),
+            (199_999, 1),
+            (200_000, 0),
+        ] {
+            let mut out = vec![0xAA; len];
+            assert!(copy.copy(offset, &mut out), "{offset} {len}");
+            assert!(out == bytes[offset..offset + len], "{offset} {len}");
+        }
+        let mut out = [0; 2];
+        assert!(!copy.copy(199_999, &mut out));
+        assert!(!copy.copy(usize::MAX, &mut out));
+        assert!(copy.take_fault().is_none());
+        // The bounce buffer is kept for the next read: large reads are made
+        // in pieces of 64 KiB (and a line, for the alignment), so it grew to
+        // that once, and no more.
+        let lines = copy.into_lines();
+        let piece = (BOUNCE + LINE) / 8;
+        assert!(
+            (piece..2 * piece).contains(&lines.capacity()),
+            "{}",
+            lines.capacity()
+        );
+    }
+
+    /// A file cut short after it was opened: the copy fails and says how
+    /// much it got, and of two faults the first is kept.
+    #[test]
+    fn a_copy_of_a_file_that_shrank_is_refused_with_its_fault() {
+        let bytes = pattern(10_000);
+        let (dir, file) = file_of(&bytes);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("x.mmstats"))
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        let copy = FileCopy::new(&file, bytes.len(), vec![1, 2, 3]);
+        let mut out = [0; 10];
+        assert!(copy.copy(100, &mut out));
+        assert_eq!(out, bytes[100..110]);
+        let mut out = vec![0; 3000];
+        assert!(!copy.copy(5000, &mut out));
+        assert!(!copy.copy(500, &mut out));
+        match copy.take_fault() {
+            Some(Fault::Shrunk {
+                offset,
+                needed,
+                got,
+            }) => assert_eq!((offset, needed, got), (4992, 3008, 0)),
+            other => panic!("{other:?}"),
+        }
+        assert!(copy.take_fault().is_none());
+    }
+
+    /// Bytes in memory are read as they are and never change; a mapping
+    /// reads the start it covers and knows the file's whole size.
+    #[test]
+    fn memory_and_a_mapping_say_what_they_hold() {
+        let bytes = pattern(10_000);
+        let memory: &[u8] = &bytes;
+        assert_eq!(Memory::len(memory), 10_000);
+        assert_eq!(memory.limit(), usize::MAX);
+        assert!(!memory.live());
+        assert_eq!(Memory::as_slice(memory), Some(&bytes[..]));
+        let mut out = [0; 3];
+        assert!(memory.copy(9_997, &mut out));
+        assert_eq!(out, bytes[9_997..]);
+        assert!(!memory.copy(9_998, &mut out));
+        assert!(!memory.copy(usize::MAX, &mut out));
+        let (_dir, file) = file_of(&bytes);
+        let map = ReadMap::map(&file, 5000).unwrap().unwrap();
+        assert_eq!(Memory::len(&map), 10_000);
+        assert_eq!(map.limit(), 5000);
+        assert!(map.live());
+        assert!(map.as_slice().is_none());
+        assert!(Memory::copy(&map, 4997, &mut out));
+        assert_eq!(out, bytes[4997..5000]);
+        assert!(!Memory::copy(&map, 4998, &mut out));
+    }
+    /// A piece is copied into the bounce buffer at an address that is a
+    /// multiple of 64, with a line to spare for that and no more: one
+    /// piece of 64 KiB makes the buffer 64 KiB and a line.
+    #[test]
+    fn pieces_are_copied_to_whole_lines_of_the_bounce_buffer() {
+        let bytes = pattern(BOUNCE * 2);
+        let (_dir, file) = file_of(&bytes);
+        let copy = FileCopy::new(&file, bytes.len(), Vec::new());
+        let mut lines = Vec::new();
+        for (first, last) in [(0, 64), (64, 1000), (128, 128 + BOUNCE)] {
+            let got = copy.lines_of(&mut lines, first, last).unwrap();
+            assert_eq!(got.as_ptr() as usize % LINE, 0);
+            assert!(got == &bytes[first..last]);
+        }
+        let mut out = vec![0; BOUNCE];
+        assert!(copy.copy(0, &mut out));
+        assert!(out == bytes[..BOUNCE]);
+        assert_eq!(copy.into_lines().len(), (BOUNCE + LINE) / 8);
+    }
+
+    /// A file the reader may not read (here opened for writing only) is a
+    /// fault of the operating system's, not a read tried forever.
+    #[test]
+    fn a_copy_the_system_refuses_is_an_io_fault() {
+        let (dir, _file) = file_of(&pattern(100));
+        let path = dir.path().join("x.mmstats");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let copy = FileCopy::new(&file, 100, Vec::new());
+        let mut out = [0; 10];
+        assert!(!copy.copy(0, &mut out));
+        match copy.take_fault() {
+            Some(Fault::Io(e)) => assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -517,4 +517,51 @@ mod tests {
             assert_eq!(snapshot.file_size, 1 << 20);
         }
     }
+    /// `open_no_follow` refuses a symbolic link at the path itself (the
+    /// flag that says so is the one `|` adds to the non-blocking one),
+    /// where `open` follows it; the file opened says its path, its owner
+    /// (from the open file: another user's where the tests run as root, so
+    /// that it is not 0) and, shown, both.
+    #[test]
+    fn a_file_opened_without_following_links_refuses_one_and_says_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.mmstats");
+        std::fs::write(
+            &path,
+            file(&[(b"n", b"  Q", 0xFF, &7u64.to_ne_bytes())], 64),
+        )
+        .unwrap();
+        let link = dir.path().join("link.mmstats");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let e = MappedFile::open_no_follow(&link).unwrap_err();
+        match &e {
+            ReadError::Io { path, source } => {
+                assert_eq!(path, &link);
+                assert_eq!(source.raw_os_error(), Some(libc::ELOOP), "{e}");
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(MappedFile::open(&link).unwrap().path(), link.as_path());
+        let owner = if me() == 0 {
+            std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+            4242
+        } else {
+            me()
+        };
+        let opened = MappedFile::open_no_follow(&path).unwrap();
+        assert_eq!(opened.path(), path.as_path());
+        assert_eq!(opened.owner(), owner);
+        // Another user's file is read through copies.
+        let mapped = owner == me();
+        assert_eq!(opened.is_mapped(), mapped);
+        let shown = format!("{opened:?}");
+        assert!(shown.starts_with("MappedFile"), "{shown}");
+        assert!(shown.contains("x.mmstats"), "{shown}");
+        assert!(shown.contains(&format!("owner: {owner}")), "{shown}");
+        assert!(shown.contains(&format!("mapped: {mapped}")), "{shown}");
+        let mut frame = Frame::new();
+        opened.read_into(&mut frame).unwrap();
+        assert_eq!(frame.owner(), Some(owner));
+        assert_eq!(frame.get("n").unwrap().value, ValueRef::Unsigned(7));
+    }
 }

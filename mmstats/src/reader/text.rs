@@ -150,4 +150,31 @@ mod tests {
         assert_eq!(s.stats[0].label, "la");
         assert_eq!(s.stats[0].value, Value::Text("ab".into()));
     }
+    /// When the fields share their signature, which is kept once, the two
+    /// halves of a character split between two labels are next to each
+    /// other in the text: valid UTF-8 as a whole, yet neither label starts
+    /// and ends on a character boundary, and each still drops its half.
+    #[test]
+    fn a_split_character_makes_valid_text_yet_is_dropped_from_both_labels() {
+        let bytes = file(
+            &[
+                (b"z", b"B", 0xFF, &[0]),
+                (b"a\xe2\x82", b"B", 0xFF, &[1]),
+                (b"\xacb", b"B", 0xFF, &[2]),
+            ],
+            64,
+        );
+        let mut frame = Frame::new();
+        read_bytes_into(&bytes, &mut frame).unwrap();
+        let got: Vec<(&str, ValueRef<'_>)> = frame.fields().map(|f| (f.label, f.value)).collect();
+        assert_eq!(
+            got,
+            [
+                ("z", ValueRef::Unsigned(0)),
+                ("a", ValueRef::Unsigned(1)),
+                ("b", ValueRef::Unsigned(2)),
+            ]
+        );
+        assert_eq!(frame.to_snapshot(), read_bytes(&bytes).unwrap());
+    }
 }

@@ -230,4 +230,113 @@ mod tests {
             "18446744073709551615"
         );
     }
+    fn stat(label: &str, value: Value) -> Stat {
+        Stat {
+            label: label.into(),
+            kind: Kind::Unknown,
+            value,
+            signature: String::new(),
+            buffered: false,
+            unit: String::new(),
+            help: String::new(),
+        }
+    }
+
+    fn snapshot(path: Option<&str>, stats: Vec<Stat>) -> Snapshot {
+        Snapshot {
+            path: path.map(PathBuf::from),
+            version: crate::format::VERSION,
+            file_size: 0,
+            stats,
+            end: EndMarker::Eof,
+            fields_end: 0,
+            meta: false,
+            unsettled: Vec::new(),
+            damaged: Vec::new(),
+            owner: None,
+        }
+    }
+
+    /// A field is found by its exact label, the first of two; the process
+    /// id, the command and the model by their labels' endings (after a
+    /// prefix), an empty text being none.
+    #[test]
+    fn a_snapshot_finds_its_fields_pid_command_and_model() {
+        let s = snapshot(
+            Some("/stats/web-12-3.mmstats"),
+            vec![
+                stat("app.sys.pid", Value::Unsigned(42)),
+                stat("app.sys.cmd", Value::Text("worker".into())),
+                stat("app.sys.model", Value::Text("m1".into())),
+                stat("hits", Value::Unsigned(1)),
+                stat("hits", Value::Unsigned(2)),
+            ],
+        );
+        assert_eq!(s.get("hits").unwrap().value, Value::Unsigned(1));
+        assert_eq!(s.get("app.sys.pid").unwrap().value, Value::Unsigned(42));
+        assert!(s.get("its").is_none());
+        assert_eq!(s.pid(), Some(42));
+        assert_eq!(s.command(), "worker");
+        assert_eq!(s.model(), Some("m1"));
+        // Empty texts: the command comes from the path, there is no model.
+        let empty = snapshot(
+            Some("/stats/web-12-3.mmstats"),
+            vec![
+                stat("sys.cmd", Value::Text(String::new())),
+                stat("sys.model", Value::Text(String::new())),
+            ],
+        );
+        assert_eq!(empty.command(), "web");
+        assert_eq!(empty.model(), None);
+        // Not a text: no command of its own either.
+        let number = snapshot(None, vec![stat("sys.cmd", Value::Unsigned(3))]);
+        assert_eq!(number.command(), "");
+        assert_eq!(number.model(), None);
+        assert_eq!(number.pid(), None);
+        assert_eq!(snapshot(None, Vec::new()).command(), "");
+    }
+
+    #[test]
+    fn end_markers_are_named_as_in_the_golden_files() {
+        for (end, name) in [
+            (EndMarker::ZeroLabelSize, "zero_label_size"),
+            (EndMarker::Eof, "eof"),
+            (EndMarker::SingleZeroByte, "single_zero_byte"),
+        ] {
+            assert_eq!(end.name(), name);
+            assert_eq!(end.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn a_member_of_a_family_is_taken_apart_and_an_ordinary_field_is_not() {
+        let member = stat(r#"web.requests{method="get"}"#, Value::Unsigned(1));
+        let parts = member.member().unwrap().unwrap();
+        assert_eq!(parts.family, "web.requests");
+        assert_eq!(parts.labels, [("method".to_string(), "get".to_string())]);
+        assert!(stat("hits", Value::Unsigned(1)).member().unwrap().is_none());
+    }
+
+    #[test]
+    fn every_value_is_lent_and_shown_as_itself() {
+        let values = [
+            (Value::Unsigned(7), ValueRef::Unsigned(7), Some(7.0), "7"),
+            (Value::Signed(-7), ValueRef::Signed(-7), Some(-7.0), "-7"),
+            (Value::Float(2.5), ValueRef::Float(2.5), Some(2.5), "2.5"),
+            (
+                Value::Bool(false),
+                ValueRef::Bool(false),
+                Some(0.0),
+                "false",
+            ),
+            (Value::Text("t".into()), ValueRef::Text("t"), None, "t"),
+        ];
+        for (value, lent, number, shown) in values {
+            assert_eq!(value.as_ref(), lent);
+            assert_eq!(value.as_f64(), number);
+            assert_eq!(value.to_string(), shown);
+        }
+        let counts = Value::Counts(vec![3, 4]);
+        assert_eq!(counts.as_ref(), ValueRef::Counts(&[3, 4]));
+    }
 }
