@@ -175,36 +175,21 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         },
     };
     let began = Instant::now();
-    // A new store's slot 0 begins at the next multiple of the interval, so
-    // that the first sample is slot 0's (slot 0 at the last multiple would
-    // have begun already, and the first sample would wait for slot 1,
-    // leaving slot 0 empty and a first chunk one point short).
-    let now = when::now_ms();
-    let next_boundary = now
-        .div_ceil(args.interval.max(1))
-        .saturating_mul(args.interval.max(1));
-    let store = open_or_create(&args.store, args.interval, args.chunk_size, next_boundary)
+    let store = open_or_create(&args.store, args.interval, args.chunk_size, when::now_ms())
         .map_err(|e| Stop::Fatal(e.to_string()))?;
     let info = store.info();
     let mut out = Out::new();
     let now = when::now_ms();
-    // Slot 0 of a new store may not have begun yet: the first sample then
-    // waits for it.
-    let current = if now < info.start_time {
-        0
-    } else {
-        store.slot_at(now).map_err(|e| Stop::Fatal(e.to_string()))?
-    };
+    let current = store.slot_at(now).map_err(|e| Stop::Fatal(e.to_string()))?;
     // A point stands for the start of its slot, so it is read then: the
     // first sample waits for the next slot unless this one has only just
-    // begun or is still to come (a sample read in the middle of its slot
-    // would give the first rate a wrong time span).
-    let first =
-        if now < info.start_time || now.saturating_sub(info.time_of(current)) <= START_SLACK_MS {
-            current
-        } else {
-            current.saturating_add(1)
-        };
+    // begun (a sample read in the middle of its slot would give the first
+    // rate a wrong time span).
+    let first = if now.saturating_sub(info.time_of(current)) <= START_SLACK_MS {
+        current
+    } else {
+        current.saturating_add(1)
+    };
     // --duration D covers the slots of D from the first: D / interval
     // samples (at least one), fewer if some are missed.
     let end_slot = args
@@ -244,14 +229,12 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         // Wait for the start of a slot not sampled yet, or for Ctrl-C.
         let slot = loop {
             let now = when::now_ms();
-            if now >= info.start_time {
-                let slot = match recorder.store().slot_at(now) {
-                    Ok(slot) => slot,
-                    Err(e) => break 'run Err(Stop::Fatal(e.to_string())),
-                };
-                if slot >= next_slot {
-                    break slot;
-                }
+            let slot = match recorder.store().slot_at(now) {
+                Ok(slot) => slot,
+                Err(e) => break 'run Err(Stop::Fatal(e.to_string())),
+            };
+            if slot >= next_slot {
+                break slot;
             }
             let due = info.time_of(next_slot);
             let wait = Duration::from_millis(due.saturating_sub(now).min(info.resolution));
