@@ -2,10 +2,9 @@
 //! family with the members' labels, clean for `promtool`, summed by label
 //! by a real Prometheus), `slurp`, `poll` and the JSON API's selectors.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,7 +19,7 @@ use support::chromium::rendered_dom;
 use support::http::get;
 use support::prometheus::Prometheus;
 use support::Guard;
-use support::{mmstats, run};
+use support::run;
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
@@ -109,24 +108,7 @@ impl Drop for Busy {
 
 /// `mmstats serve` on a free loopback port reading `dir`.
 fn serve(dir: &Path) -> (Guard, SocketAddr) {
-    let mut child = mmstats()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (guard, address)
+    support::process::serve(&[&dir.display().to_string()])
 }
 
 fn report(line: &str) {
