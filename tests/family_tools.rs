@@ -18,8 +18,8 @@ mod support;
 use support::chromium::rendered_dom;
 use support::http::get;
 use support::prometheus::Prometheus;
-use support::Guard;
 use support::run;
+use support::Guard;
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
