@@ -134,6 +134,22 @@ enum UnknownAs {
 /// How late in its slot a sample may still be taken as the slot's own.
 const START_SLACK_MS: u64 = 5;
 
+/// Where slot 0 of a store made at `now` begins: at the next multiple of
+/// the interval, so that the first sample is slot 0's. Slot 0 at the last
+/// multiple would have begun already, the first sample would wait for
+/// slot 1, and slot 0 would stay empty: a recording one chunk long would
+/// then spill its last point into a second chunk. With `--on-input`, whose
+/// first sample is taken as soon as a line comes, slot 0 is the slot under
+/// way (`now`, which the store rounds down). An existing store keeps its
+/// own start.
+fn new_store_start(now: u64, interval: u64, on_input: bool) -> u64 {
+    if on_input {
+        return now;
+    }
+    let interval = interval.max(1);
+    now.div_ceil(interval).checked_mul(interval).unwrap_or(now)
+}
+
 fn parse_interval(text: &str) -> Result<u64, String> {
     match when::parse_duration_ms(text)? {
         0 => Err("the interval must be at least 1ms".into()),
@@ -175,21 +191,29 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         },
     };
     let began = Instant::now();
-    let store = open_or_create(&args.store, args.interval, args.chunk_size, when::now_ms())
+    let start = new_store_start(when::now_ms(), args.interval, args.on_input);
+    let store = open_or_create(&args.store, args.interval, args.chunk_size, start)
         .map_err(|e| Stop::Fatal(e.to_string()))?;
     let info = store.info();
     let mut out = Out::new();
     let now = when::now_ms();
-    let current = store.slot_at(now).map_err(|e| Stop::Fatal(e.to_string()))?;
+    // Slot 0 of a new store may not have begun yet: the first sample then
+    // waits for it.
+    let current = if now < info.start_time {
+        0
+    } else {
+        store.slot_at(now).map_err(|e| Stop::Fatal(e.to_string()))?
+    };
     // A point stands for the start of its slot, so it is read then: the
     // first sample waits for the next slot unless this one has only just
-    // begun (a sample read in the middle of its slot would give the first
-    // rate a wrong time span).
-    let first = if now.saturating_sub(info.time_of(current)) <= START_SLACK_MS {
-        current
-    } else {
-        current.saturating_add(1)
-    };
+    // begun or is still to come (a sample read in the middle of its slot
+    // would give the first rate a wrong time span).
+    let first =
+        if now < info.start_time || now.saturating_sub(info.time_of(current)) <= START_SLACK_MS {
+            current
+        } else {
+            current.saturating_add(1)
+        };
     // --duration D covers the slots of D from the first: D / interval
     // samples (at least one), fewer if some are missed.
     let end_slot = args
@@ -229,12 +253,14 @@ pub fn run(args: &Args) -> Result<Status, Stop> {
         // Wait for the start of a slot not sampled yet, or for Ctrl-C.
         let slot = loop {
             let now = when::now_ms();
-            let slot = match recorder.store().slot_at(now) {
-                Ok(slot) => slot,
-                Err(e) => break 'run Err(Stop::Fatal(e.to_string())),
-            };
-            if slot >= next_slot {
-                break slot;
+            if now >= info.start_time {
+                let slot = match recorder.store().slot_at(now) {
+                    Ok(slot) => slot,
+                    Err(e) => break 'run Err(Stop::Fatal(e.to_string())),
+                };
+                if slot >= next_slot {
+                    break slot;
+                }
             }
             let due = info.time_of(next_slot);
             let wait = Duration::from_millis(due.saturating_sub(now).min(info.resolution));
@@ -323,5 +349,23 @@ fn parse_quantile(text: &str) -> Result<String, String> {
         Ok(text.to_string())
     } else {
         Err("a quantile such as p50, p99 or p999 (or max, min, mean)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_store_start;
+
+    #[test]
+    fn a_new_store_begins_at_the_next_multiple_of_the_interval() {
+        assert_eq!(new_store_start(1_000, 333, false), 1_332);
+        assert_eq!(new_store_start(999, 333, false), 999);
+        assert_eq!(new_store_start(1_001, 7, false), 1_001);
+        assert_eq!(new_store_start(1_002, 7, false), 1_008);
+        assert_eq!(new_store_start(0, 1_000, false), 0);
+        // No multiple above: the store rounds `now` down instead.
+        assert_eq!(new_store_start(u64::MAX - 1, 1_000, false), u64::MAX - 1);
+        // `--on-input` samples at the first line: slot 0 is under way.
+        assert_eq!(new_store_start(1_000, 333, true), 1_000);
     }
 }

@@ -852,6 +852,96 @@ fn query_at_a_step_sums_up_windows() {
 
 /// `record | head`: when its output closes, `record` stops as at the end
 /// of a run, so its chunks are sealed, not left in the open layout.
+/// The file names in a store's `chunks` directory.
+fn chunk_files(store: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store.join("chunks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_new_store_takes_its_first_sample_in_slot_0() {
+    // Slot 0 of a new store begins at the next multiple of the interval:
+    // the first sample is slot 0's, and a recording of one chunk's worth of
+    // slots fills one chunk, not two.
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    let _w = writer(&files);
+    let record = |extra: &[&str]| {
+        let mut args = vec![
+            "record",
+            "--interval",
+            "333ms",
+            "--chunk-size",
+            "4",
+            "--quiet",
+            "--store",
+            store.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(files.to_str().unwrap());
+        let (output, _, stderr) = run(&args);
+        assert!(output.status.success(), "{stderr}");
+    };
+    record(&["--duration", "1332ms"]);
+    let answer = query_json(&store, "cmd:app:t.hits", &[]);
+    let points = answer["points"].as_array().unwrap();
+    // The answer runs from slot 0; a busy machine may miss a later sample,
+    // never the first.
+    assert!(!points[0]["value"].is_null(), "slot 0 is empty: {answer}");
+    let start = points[0]["unix_ms"].as_u64().unwrap();
+    assert_eq!(start % 333, 0, "{answer}");
+    let set = set_points(&answer);
+    assert!(
+        set.iter().all(|(ms, _)| *ms < start + 4 * 333),
+        "a point beyond the first chunk: {answer}"
+    );
+    assert_eq!(chunk_files(&store), ["00000000000000000000.sea"]);
+    // Recording into it again keeps its slot 0.
+    record(&["--duration", "333ms"]);
+    let again = query_json(&store, "cmd:app:t.hits", &[]);
+    assert_eq!(
+        again["points"][0]["unix_ms"].as_u64(),
+        Some(start),
+        "{again}"
+    );
+    assert!(set_points(&again).len() > set.len(), "{again}");
+}
+
+#[test]
+fn ctrl_c_ends_record_while_slot_0_is_still_to_come() {
+    // An hour's interval: slot 0 of the new store is up to an hour away.
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, store) = (tmp.path().join("files"), tmp.path().join("store"));
+    std::fs::create_dir(&files).unwrap();
+    let _w = writer(&files);
+    let mut record = mmstats();
+    record.args([
+        "record",
+        "--interval",
+        "1h",
+        "--store",
+        store.to_str().unwrap(),
+        files.to_str().unwrap(),
+    ]);
+    let mut r = Driven::spawn(record);
+    let first = r.next_line();
+    assert!(first.starts_with("recording into "), "{first}");
+    let pid = libc::pid_t::try_from(r.child.id()).unwrap();
+    // SAFETY: kill(2) on a child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let (output, rest) = r.finish();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert!(rest[0].starts_with("stopped after 0 samples: "), "{rest:?}");
+    // The store exists, with nothing in it yet.
+    assert!(store.join("mstore.meta").is_file());
+}
+
 #[test]
 fn record_whose_output_closes_seals_its_store() {
     let tmp = tempfile::tempdir().unwrap();
