@@ -7,9 +7,9 @@
 //! # Time
 //!
 //! The store counts time in milliseconds since the Unix epoch: its
-//! resolution is the interval and its start time the moment of its
-//! creation, rounded down to a multiple of the interval, so slot `n` stands
-//! for `start + n * interval`. A sample is taken at the start of each slot;
+//! resolution is the interval and its start time the first multiple of
+//! the interval from the moment of its creation on (with `--on-input`, the
+//! moment rounded down), so slot `n` stands for `start + n * interval`. A sample is taken at the start of each slot;
 //! a slot whose sample could not be taken in time (the machine was busy,
 //! the clock jumped) stays unset. Recording again into an existing store
 //! continues it, and must use its interval.
