@@ -248,3 +248,284 @@ fn value_of<M: mem::Memory + ?Sized>(
     frame.scratch = raw;
     result
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::MemberProblem;
+    use crate::reader::{read_bytes, Snapshot, Value};
+    use crate::{Counter, DynFamily, MmStats, Summary};
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "web.", defaults = false)]
+    struct Web {
+        #[mmstats(key = "route")]
+        routes: DynFamily<Counter, 3>,
+        tenant: DynFamily<Summary, 2>,
+        after: Summary,
+        plain: Counter,
+    }
+
+    /// The bytes of a file of `Web` with members `/a` (5) and `/b` (7) of
+    /// `routes`, `acme` of `tenant`, one overflow, and `after`, `plain` set.
+    fn clean() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder().dir(dir.path()).create().unwrap();
+        stats.routes.member("/a").incr_by(5);
+        stats.routes.member("/b").incr_by(7);
+        stats.tenant.member("acme").add(2.0);
+        stats.tenant.member("acme").add(4.0);
+        stats.tenant.member("beta");
+        stats.tenant.member("gamma").add(1.0); // the overflow
+        stats.after.add(3.0);
+        stats.plain.incr_by(9);
+        std::fs::read(stats.path().unwrap()).unwrap()
+    }
+
+    /// Where the value of the field labelled `label` is.
+    fn value_at(bytes: &[u8], label: &str) -> usize {
+        let mut needle = u16::try_from(label.len()).unwrap().to_ne_bytes().to_vec();
+        needle.extend_from_slice(label.as_bytes());
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("no field {label}"));
+        let sig_at = at + needle.len();
+        let sig_len = usize::from(u16::from_ne_bytes([bytes[sig_at], bytes[sig_at + 1]]));
+        sig_at + 2 + sig_len + 1
+    }
+
+    fn set_u64(bytes: &mut [u8], label: &str, value: u64) {
+        let at = value_at(bytes, label);
+        bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+    }
+
+    fn set_text(bytes: &mut [u8], label: &str, text: &[u8]) {
+        let at = value_at(bytes, label);
+        bytes[at..at + text.len()].copy_from_slice(text);
+    }
+
+    fn labels(s: &Snapshot) -> Vec<&str> {
+        s.stats.iter().map(|s| s.label.as_str()).collect()
+    }
+
+    fn read(bytes: &[u8]) -> Snapshot {
+        read_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn members_show_under_their_values_and_the_machinery_is_dropped() {
+        let s = read(&clean());
+        assert_eq!(
+            labels(&s),
+            [
+                r#"web.routes{route="/a"}"#,
+                r#"web.routes{route="/b"}"#,
+                r#"web.routes{route="__overflow__"}"#,
+                r#"web.tenant{tenant="acme"}"#,
+                r#"web.tenant{tenant="acme"}.count"#,
+                r#"web.tenant{tenant="acme"}.sum"#,
+                r#"web.tenant{tenant="acme"}.min"#,
+                r#"web.tenant{tenant="acme"}.max"#,
+                r#"web.tenant{tenant="acme"}.seq"#,
+                r#"web.tenant{tenant="beta"}"#,
+                r#"web.tenant{tenant="beta"}.count"#,
+                r#"web.tenant{tenant="beta"}.sum"#,
+                r#"web.tenant{tenant="beta"}.min"#,
+                r#"web.tenant{tenant="beta"}.max"#,
+                r#"web.tenant{tenant="beta"}.seq"#,
+                r#"web.tenant{tenant="__overflow__"}"#,
+                r#"web.tenant{tenant="__overflow__"}.count"#,
+                r#"web.tenant{tenant="__overflow__"}.sum"#,
+                r#"web.tenant{tenant="__overflow__"}.min"#,
+                r#"web.tenant{tenant="__overflow__"}.max"#,
+                r#"web.tenant{tenant="__overflow__"}.seq"#,
+                "web.after",
+                "web.after.count",
+                "web.after.sum",
+                "web.after.min",
+                "web.after.max",
+                "web.after.seq",
+                "web.plain",
+            ]
+        );
+        let value = |label: &str| s.get(label).unwrap().value.clone();
+        assert_eq!(value(r#"web.routes{route="/a"}"#), Value::Unsigned(5));
+        assert_eq!(value(r#"web.routes{route="/b"}"#), Value::Unsigned(7));
+        assert_eq!(
+            value(r#"web.tenant{tenant="acme"}.count"#),
+            Value::Unsigned(2)
+        );
+        assert_eq!(value(r#"web.tenant{tenant="acme"}.max"#), Value::Float(4.0));
+        assert_eq!(
+            value(r#"web.tenant{tenant="__overflow__"}.count"#),
+            Value::Unsigned(1)
+        );
+        assert_eq!(value("web.after.count"), Value::Unsigned(1));
+        assert_eq!(value("web.plain"), Value::Unsigned(9));
+        assert!(s.damaged.is_empty() && s.unsettled.is_empty());
+    }
+
+    #[test]
+    fn a_file_without_run_time_families_is_left_as_it_is() {
+        #[derive(crate::MmStats)]
+        #[mmstats(crate = "crate", defaults = false)]
+        struct Plain {
+            a: Counter,
+            b: Summary,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Plain::builder().dir(dir.path()).create().unwrap();
+        stats.a.incr();
+        let s = read(&std::fs::read(stats.path().unwrap()).unwrap());
+        assert_eq!(
+            labels(&s),
+            ["a", "b", "b.count", "b.sum", "b.min", "b.max", "b.seq"]
+        );
+    }
+
+    /// Each forgery of member 1 of `routes` (`/b`) leaves it out, reported
+    /// with its problem, and changes nothing else.
+    #[test]
+    fn each_damaged_label_value_is_left_out_with_its_problem() {
+        let member = r##"web.routes{route="#1"}"##;
+        let text = format!("{member}.label");
+        let seq = format!("{member}.label.seq");
+        type Forgery<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+        let cases: Vec<(MemberProblem, Forgery)> = vec![
+            (
+                MemberProblem::NotUtf8,
+                Box::new(|b| set_text(b, &text, &[0xff])),
+            ),
+            (
+                MemberProblem::TooLong,
+                Box::new(|b| {
+                    set_text(
+                        b,
+                        &text,
+                        &[b'a'; DynFamily::<Counter, 1>::MAX_VALUE_LEN + 1],
+                    )
+                }),
+            ),
+            (
+                MemberProblem::Nul,
+                Box::new(|b| set_text(b, &text, b"/b\0z")),
+            ),
+            (
+                MemberProblem::Empty,
+                Box::new(|b| set_text(b, &text, b"\0\0")),
+            ),
+            (MemberProblem::Unsettled, Box::new(|b| set_u64(b, &seq, 3))),
+            (
+                MemberProblem::Duplicate,
+                Box::new(|b| set_text(b, &text, b"/a\0")),
+            ),
+            (
+                MemberProblem::Duplicate,
+                Box::new(|b| set_text(b, &text, b"__overflow__\0")),
+            ),
+        ];
+        for (problem, forge) in &cases {
+            let mut bytes = clean();
+            forge(&mut bytes);
+            let s = read(&bytes);
+            assert_eq!(s.damaged.len(), 1, "{problem:?}: {:?}", s.damaged);
+            assert_eq!(s.damaged[0].problem, *problem);
+            assert_eq!(s.damaged[0].label, member);
+            let shown = labels(&s);
+            assert!(
+                !shown.iter().any(|l| l.contains("#1") || l.contains("/b")),
+                "{problem:?}: {shown:?}"
+            );
+            assert!(
+                !shown
+                    .iter()
+                    .any(|l| l.ends_with(".label") || l.ends_with(".label.seq")),
+                "{shown:?}"
+            );
+            assert_eq!(shown.len(), 27, "{problem:?}: {shown:?}");
+            assert_eq!(
+                s.get(r#"web.routes{route="/a"}"#).unwrap().value,
+                Value::Unsigned(5)
+            );
+            assert_eq!(s.get("web.plain").unwrap().value, Value::Unsigned(9));
+        }
+    }
+
+    #[test]
+    fn a_label_value_without_its_number_right_after_is_malformed() {
+        let member = r##"web.routes{route="#1"}"##;
+        let mut bytes = clean();
+        // `….label.seq` renamed `….label.sex`: not the value's number.
+        let label = format!("{member}.label.seq");
+        let at = bytes
+            .windows(label.len())
+            .position(|w| w == label.as_bytes())
+            .unwrap();
+        bytes[at + label.len() - 1] = b'x';
+        let s = read(&bytes);
+        assert_eq!(s.damaged.len(), 1, "{:?}", s.damaged);
+        assert_eq!(s.damaged[0].problem, MemberProblem::Malformed);
+        assert_eq!(s.damaged[0].label, member);
+        let shown = labels(&s);
+        // The member and its label value are hidden; the stray field stays.
+        assert!(!shown.contains(&member), "{shown:?}");
+        assert!(!shown.iter().any(|l| l.ends_with(".label")), "{shown:?}");
+        assert!(
+            shown.contains(&format!("{member}.label.sex").as_str()),
+            "{shown:?}"
+        );
+        assert_eq!(
+            s.get(r#"web.routes{route="/a"}"#).unwrap().value,
+            Value::Unsigned(5)
+        );
+        // A label value whose fixed label is no label set: the fields
+        // `web.routes_route__#1__.label` and `….label.seq`.
+        let mut bytes = clean();
+        let (from, to) = (br##"{route="#1"}.label"##, br##"_route__#1__.label"##);
+        while let Some(at) = bytes.windows(from.len()).position(|w| w == from) {
+            bytes[at..at + to.len()].copy_from_slice(to);
+        }
+        let s = read(&bytes);
+        assert_eq!(s.damaged.len(), 1, "{:?}", s.damaged);
+        assert_eq!(s.damaged[0].problem, MemberProblem::Malformed);
+        assert_eq!(s.damaged[0].label, "web.routes_route__#1__");
+        // Only the label value itself is dropped: the fields around it are
+        // not known to be its member's, and show as they are.
+        let shown = labels(&s);
+        assert!(!shown.iter().any(|l| l.ends_with(".label")), "{shown:?}");
+        assert!(
+            shown.contains(&"web.routes_route__#1__.label.seq"),
+            "{shown:?}"
+        );
+        assert!(shown.contains(&r##"web.routes{route="#1"}"##), "{shown:?}");
+    }
+
+    #[test]
+    fn a_member_whose_number_is_zero_is_unused_and_hidden_without_a_report() {
+        let mut bytes = clean();
+        set_u64(&mut bytes, r##"web.routes{route="#1"}.label.seq"##, 0);
+        let s = read(&bytes);
+        assert!(s.damaged.is_empty(), "{:?}", s.damaged);
+        assert_eq!(labels(&s).len(), 27);
+        assert!(s.get(r#"web.routes{route="/b"}"#).is_none());
+    }
+
+    #[test]
+    fn a_torn_group_after_hidden_fields_is_still_named() {
+        let mut bytes = clean();
+        set_u64(&mut bytes, "web.after.seq", 5);
+        let s = read(&bytes);
+        assert_eq!(s.unsettled, ["web.after.seq"]);
+        // And a torn member's group is named under its value.
+        let mut bytes = clean();
+        set_u64(&mut bytes, r##"web.tenant{tenant="#0"}.seq"##, 7);
+        let s = read(&bytes);
+        assert_eq!(s.unsettled, [r#"web.tenant{tenant="acme"}.seq"#]);
+    }
+}
