@@ -489,3 +489,317 @@ impl fmt::Display for ValueRef<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::super::testing::file;
+    use super::super::text::Span;
+    use super::super::{read_bytes, read_bytes_into, EndMarker, Limits, MappedFile, Value};
+    use super::{put_counts, slot, slot_value, Frame, ValueRef};
+    use crate::format::{Kind, ValueType};
+    use crate::{Counter, DynFamily, MmStats, Summary};
+
+    #[test]
+    fn a_slot_keeps_a_number_a_text_or_nothing_for_counts() {
+        let number = slot(ValueType::U64, &7u64.to_ne_bytes(), |_| unreachable!());
+        assert_eq!(number.bytes, 7u64.to_ne_bytes());
+        let short = slot(ValueType::U16, &[1, 2], |_| unreachable!());
+        assert_eq!(short.bytes, [1, 2, 0, 0, 0, 0, 0, 0]);
+        let mut given = Vec::new();
+        let text = slot(ValueType::Text, b"hi\0xy", |b| {
+            given = b.to_vec();
+            Span { start: 3, end: 5 }
+        });
+        assert_eq!(given, b"hi");
+        assert_eq!((text.bytes, text.text), ([0; 8], Span { start: 3, end: 5 }));
+        // A histogram's counts are kept apart (by `put_counts`).
+        let counts = slot(ValueType::Counts, &[9; 16], |_| unreachable!());
+        assert_eq!((counts.bytes, counts.text), ([0; 8], Span::default()));
+    }
+
+    fn ne(values: &[u32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn counts_go_in_place_when_as_many_else_after_the_others() {
+        let mut counts = vec![1, 2, 3, 4, 5];
+        let old = Span { start: 1, end: 3 };
+        assert_eq!(put_counts(&mut counts, old, &ne(&[8, 9])), old);
+        assert_eq!(counts, [1, 8, 9, 4, 5]);
+        // Three counts where two were: after the others.
+        let new = put_counts(&mut counts, old, &ne(&[6, 7, 8]));
+        assert_eq!(new, Span { start: 5, end: 8 });
+        assert_eq!(counts, [1, 8, 9, 4, 5, 6, 7, 8]);
+        // None: an empty span at the end, never the old place.
+        let empty = Span { start: 2, end: 2 };
+        assert_eq!(
+            put_counts(&mut counts, empty, &[]),
+            Span { start: 8, end: 8 }
+        );
+        // An old span beyond the buffer: after the others.
+        let gone = Span { start: 20, end: 22 };
+        assert_eq!(
+            put_counts(&mut counts, gone, &ne(&[1, 1])),
+            Span { start: 8, end: 10 }
+        );
+    }
+
+    #[test]
+    fn each_value_type_is_decoded_from_its_bytes() {
+        let at = |ty: ValueType, bytes: [u8; 8]| {
+            let s = super::Slot {
+                bytes,
+                text: Span { start: 1, end: 3 },
+            };
+            slot_value(ty, &s, "xhiy", &[4, 5, 6]).to_value()
+        };
+        let m1 = (-1i64).to_ne_bytes();
+        assert_eq!(at(ValueType::I8, m1), Value::Signed(-1));
+        assert_eq!(at(ValueType::U8, m1), Value::Unsigned(255));
+        assert_eq!(
+            at(ValueType::Bool, [2, 0, 0, 0, 0, 0, 0, 0]),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            at(ValueType::Bool, [0, 1, 1, 1, 1, 1, 1, 1]),
+            Value::Bool(false)
+        );
+        assert_eq!(at(ValueType::I16, m1), Value::Signed(-1));
+        assert_eq!(at(ValueType::U16, m1), Value::Unsigned(65_535));
+        assert_eq!(at(ValueType::I32, m1), Value::Signed(-1));
+        assert_eq!(at(ValueType::U32, m1), Value::Unsigned(u64::from(u32::MAX)));
+        assert_eq!(at(ValueType::I64, m1), Value::Signed(-1));
+        assert_eq!(at(ValueType::U64, m1), Value::Unsigned(u64::MAX));
+        let f32_bytes = 1.5f32.to_ne_bytes();
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&f32_bytes);
+        assert_eq!(at(ValueType::F32, b), Value::Float(1.5));
+        assert_eq!(
+            at(ValueType::F64, 2.25f64.to_ne_bytes()),
+            Value::Float(2.25)
+        );
+        assert_eq!(at(ValueType::Text, [0; 8]), Value::Text("hi".into()));
+        assert_eq!(at(ValueType::Char, [0; 8]), Value::Text("hi".into()));
+        assert_eq!(at(ValueType::Counts, [0; 8]), Value::Counts(vec![5, 6]));
+    }
+
+    #[test]
+    fn a_value_is_owned_numbered_and_shown_as_itself() {
+        let cases = [
+            (
+                ValueRef::Unsigned(3),
+                Value::Unsigned(3),
+                Some(3.0),
+                Some(3),
+                "3",
+            ),
+            (
+                ValueRef::Signed(-4),
+                Value::Signed(-4),
+                Some(-4.0),
+                None,
+                "-4",
+            ),
+            (
+                ValueRef::Signed(12),
+                Value::Signed(12),
+                Some(12.0),
+                Some(12),
+                "12",
+            ),
+            (
+                ValueRef::Float(0.5),
+                Value::Float(0.5),
+                Some(0.5),
+                None,
+                "0.5",
+            ),
+            (
+                ValueRef::Float(2.0),
+                Value::Float(2.0),
+                Some(2.0),
+                None,
+                "2.0",
+            ),
+            (
+                ValueRef::Bool(true),
+                Value::Bool(true),
+                Some(1.0),
+                None,
+                "true",
+            ),
+            (
+                ValueRef::Bool(false),
+                Value::Bool(false),
+                Some(0.0),
+                None,
+                "false",
+            ),
+            (
+                ValueRef::Text("ab"),
+                Value::Text("ab".into()),
+                None,
+                None,
+                "ab",
+            ),
+            (
+                ValueRef::Counts(&[0, 2, 3]),
+                Value::Counts(vec![0, 2, 3]),
+                None,
+                None,
+                "3 counts, 2 non-zero, total 5",
+            ),
+        ];
+        for (value, owned, number, pid, shown) in cases {
+            assert_eq!(value.to_value(), owned, "{value:?}");
+            assert_eq!(value.as_f64(), number, "{value:?}");
+            assert_eq!(value.as_pid(), pid, "{value:?}");
+            assert_eq!(value.to_string(), shown, "{value:?}");
+        }
+        assert_eq!(ValueRef::Unsigned(u64::from(u32::MAX) + 1).as_pid(), None);
+    }
+
+    #[derive(crate::MmStats)]
+    #[mmstats(crate = "crate", prefix = "t.")]
+    struct Two {
+        hits: Counter,
+        size: Summary,
+        #[mmstats(key = "route")]
+        routes: DynFamily<Counter, 1>,
+    }
+
+    #[test]
+    fn a_frame_says_what_its_snapshot_says() {
+        let empty = Frame::new();
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
+        assert_eq!(
+            (empty.version(), empty.file_size(), empty.fields_end()),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            (empty.end(), empty.has_meta(), empty.owner()),
+            (EndMarker::Eof, false, None)
+        );
+        assert_eq!(empty.pid(), None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Two::builder().dir(dir.path()).create().unwrap();
+        stats.hits.incr_by(41);
+        stats.routes.member("/a").incr();
+        let path = stats.path().unwrap().to_path_buf();
+        let mut bytes = std::fs::read(&path).unwrap();
+        // `t.size` torn, and the member's label value never settled.
+        let seq = |bytes: &[u8], label: &str| {
+            let mut needle = u16::try_from(label.len()).unwrap().to_ne_bytes().to_vec();
+            needle.extend_from_slice(label.as_bytes());
+            let at = bytes
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap();
+            let sig_at = at + needle.len();
+            let sig_len = usize::from(u16::from_ne_bytes([bytes[sig_at], bytes[sig_at + 1]]));
+            // The signature, then the write-buffer byte.
+            sig_at + 2 + sig_len + 1
+        };
+        let at = seq(&bytes, "t.size.seq");
+        bytes[at..at + 8].copy_from_slice(&3u64.to_ne_bytes());
+        let at = seq(&bytes, r##"t.routes{route="#0"}.label.seq"##);
+        bytes[at..at + 8].copy_from_slice(&5u64.to_ne_bytes());
+
+        let mut frame = Frame::new();
+        read_bytes_into(&bytes, &mut frame).unwrap();
+        let snapshot = read_bytes(&bytes).unwrap();
+        assert_eq!(frame.to_snapshot(), snapshot);
+        assert!(!frame.is_empty());
+        assert_eq!(frame.len(), snapshot.stats.len());
+        assert!(frame.len() > 8);
+        assert_eq!(frame.version(), 1);
+        assert_eq!(frame.file_size(), bytes.len());
+        assert_eq!(frame.fields_end(), snapshot.fields_end);
+        assert!(frame.fields_end() > 100 && frame.fields_end() < bytes.len());
+        assert_eq!(frame.end(), EndMarker::ZeroLabelSize);
+        assert!(frame.has_meta());
+        assert_eq!(frame.pid(), Some(std::process::id()));
+        assert_eq!(frame.owner(), None);
+        let hits = frame.get("t.hits").unwrap();
+        assert_eq!(
+            (hits.value, hits.kind),
+            (ValueRef::Unsigned(41), Kind::Counter)
+        );
+        assert_eq!(frame.get("t.nothing"), None);
+        assert_eq!(frame.field_at(0).unwrap().label, snapshot.stats[0].label);
+        assert_eq!(frame.field_at(frame.len()), None);
+        assert_eq!(frame.unsettled().collect::<Vec<_>>(), ["t.size.seq"]);
+        assert_eq!(frame.damaged().len(), 1);
+        assert_eq!(frame.damaged()[0].label, r##"t.routes{route="#0"}"##);
+        let shown = format!("{frame:?}");
+        assert!(
+            shown.starts_with("Frame {") && shown.contains("t.hits"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("t.size.seq") && shown.contains("file_size"),
+            "{shown}"
+        );
+        // Every field, lent, is its snapshot's stat.
+        for (field, stat) in frame.fields().zip(&snapshot.stats) {
+            assert_eq!(&field.to_stat(), stat);
+        }
+
+        // Forgotten, the frame is empty again.
+        frame.clear();
+        assert!(frame.is_empty());
+        assert_eq!(
+            (frame.version(), frame.file_size(), frame.fields_end()),
+            (0, 0, 0)
+        );
+        assert_eq!(frame.unsettled().count(), 0);
+        assert!(frame.damaged().is_empty() && !frame.has_meta());
+
+        // Read from the file itself, it knows the file's owner.
+        let owner = owner_not_a_constant(&path);
+        MappedFile::open(&path)
+            .unwrap()
+            .read_into(&mut frame)
+            .unwrap();
+        assert_eq!(frame.owner(), Some(owner));
+    }
+
+    /// The file's owner; as root, made another user's first so that no
+    /// constant owner passes.
+    fn owner_not_a_constant(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(path, Some(54_321), None).unwrap();
+        }
+        std::fs::metadata(path).unwrap().uid()
+    }
+
+    #[test]
+    fn a_frame_keeps_the_limits_it_is_given() {
+        let small = Limits::DEFAULT.max_fields(3);
+        assert_eq!(Frame::with_limits(small).limits(), small);
+        let mut frame = Frame::new();
+        assert_eq!(frame.limits(), Limits::DEFAULT);
+        frame.set_limits(small);
+        assert_eq!(frame.limits(), small);
+        let four = file(
+            &[
+                (b"a", b"Q", 0xFF, &[0; 8]),
+                (b"b", b"Q", 0xFF, &[0; 8]),
+                (b"c", b"Q", 0xFF, &[0; 8]),
+                (b"d", b"Q", 0xFF, &[0; 8]),
+            ],
+            128,
+        );
+        assert!(read_bytes_into(&four, &mut frame).is_err());
+        assert!(read_bytes_into(&four, &mut Frame::new()).is_ok());
+    }
+}
