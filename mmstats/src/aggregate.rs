@@ -342,9 +342,9 @@ pub enum Mode {
     Avg,
     /// The first value, whatever it is (texts too).
     One,
-    /// The largest number.
+    /// The largest number (of equal ones, the first).
     Max,
-    /// The smallest number.
+    /// The smallest number (of equal ones, the first).
     Min,
     /// The sum, exact for integers (saturating), as [`combine_values`] adds.
     Sum,
@@ -1067,6 +1067,13 @@ mod tests {
             Some(Value::Signed(-1))
         );
         assert!(Mode::parse("median").is_none());
+        // Of equal numbers the first is given, as it was written: 3 before
+        // 3.0 is 3, 3.0 before 3 is 3.0, for the largest and the smallest.
+        let (int, float) = (Value::Unsigned(3), Value::Float(3.0));
+        for mode in [Mode::Max, Mode::Min, Mode::NonzeroMin] {
+            assert_eq!(mode.apply(&[&int, &float]).unwrap(), Some(int.clone()));
+            assert_eq!(mode.apply(&[&float, &int]).unwrap(), Some(float.clone()));
+        }
     }
 
     #[test]
