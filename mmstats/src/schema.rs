@@ -120,6 +120,13 @@ pub enum SchemaError {
         /// The label in the file.
         label: String,
     },
+    /// Two declarations have the same name, though their labels in the
+    /// file differ (a field and a family): a handle is looked up by name.
+    #[error("two fields of the schema are declared as {name:?}; a handle is looked up by name, so each needs its own")]
+    DuplicateName {
+        /// The name declared twice.
+        name: String,
+    },
     /// A unit or help text is longer than 65535 bytes.
     #[error("the unit or help text of {label:?} is longer than 65535 bytes")]
     TextTooLong {
@@ -493,6 +500,15 @@ impl Schema {
         let [a, b, c, d] = &mut scratch;
         if let Some((problem, at)) = check_specs_in(&specs, [a, b, c, d]) {
             return Err(spec_error(problem, at, &specs, &self.decls, &decls));
+        }
+        // Labels in the file are all distinct now; two names may still be
+        // one (a field `req` and a family `req{..}`), and a handle is found
+        // by name.
+        let mut names = std::collections::HashSet::with_capacity(self.decls.len());
+        if let Some(d) = self.decls.iter().find(|d| !names.insert(d.name.as_str())) {
+            return Err(SchemaError::DuplicateName {
+                name: d.name.clone(),
+            });
         }
         let bytes = content_size(&specs, &layouts);
         if bytes > MAX_CONTENT_BYTES {

@@ -278,3 +278,27 @@ fn each_thread_gets_its_own_file() {
     });
     model.with_thread(|a| assert_eq!(a.get::<Counter>("n").unwrap().get(), 1));
 }
+
+#[test]
+fn two_declarations_of_one_name_are_a_typed_error() {
+    // A field and a family: their file labels differ (`req` and
+    // `req{m="get"}`), their names do not.
+    let e = err(Schema::new()
+        .counter("req")
+        .family::<Counter>("req", &[("m", &["get"])]));
+    assert_eq!(e, SchemaError::DuplicateName { name: "req".into() });
+    // The same the other way round, and with a prefix: the name is the one
+    // declared, without it.
+    let e = err(Schema::new()
+        .prefix("app.")
+        .family::<Gauge<i64>>("q", &[("k", &["a", "b"])])
+        .gauge::<u32>("q"));
+    assert_eq!(e, SchemaError::DuplicateName { name: "q".into() });
+    assert!(e.to_string().contains("\"q\""), "{e}");
+    // Two names that differ build.
+    assert!(Schema::new()
+        .counter("req")
+        .family::<Counter>("reqs", &[("m", &["get"])])
+        .build()
+        .is_ok());
+}
