@@ -132,6 +132,11 @@ impl<F> DynMembers<F> {
         self.next.get()
     }
 
+    /// The most label values, besides the overflow.
+    pub(crate) fn capacity(&self) -> usize {
+        self.members.len()
+    }
+
     /// Every member taken, with its label value, in file order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (String, &F)> + '_ {
         let index = self.index.borrow();
