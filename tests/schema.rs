@@ -10,8 +10,8 @@ use mmstats::format::{
 use mmstats::schema::{RuntimeStats, Schema};
 use mmstats::stats::Model;
 use mmstats::{
-    Average, Counter, Family, Flag, Gauge, Histogram, Kind, Labels, MmStats, MovingAverage, Static,
-    StaticText, Summary, Text, Timer,
+    Average, Counter, DynFamily, Family, Flag, Gauge, Histogram, Kind, Labels, MmStats,
+    MovingAverage, Static, StaticText, Summary, Text, Timer,
 };
 use proptest::prelude::*;
 
@@ -310,6 +310,114 @@ fn a_model_without_defaults_declared_at_run_time_makes_the_derives_bytes() {
         std::fs::read(d.path().unwrap()).unwrap()[..Bare::MODEL.content_size],
         std::fs::read(r.path().unwrap()).unwrap()[..Bare::MODEL.content_size]
     );
+}
+
+/// Two families with run-time labels among plain fields.
+#[derive(MmStats)]
+#[mmstats(name = "dynamic", prefix = "web.")]
+struct Dynamic {
+    hits: Counter,
+    /// Requests by route.
+    #[mmstats(key = "route")]
+    routes: DynFamily<Counter, 3>,
+    #[mmstats(unit = "seconds")]
+    tenant: DynFamily<Histogram, 2>,
+    load: Gauge<i64>,
+}
+
+fn dynamic_schema() -> Schema {
+    Schema::new()
+        .name("dynamic")
+        .prefix("web.")
+        .counter("hits")
+        .dyn_family::<Counter>("routes", "route", 3)
+        .help("Requests by route.")
+        .dyn_family::<Histogram>("tenant", "tenant", 2)
+        .unit("seconds")
+        .gauge::<i64>("load")
+}
+
+/// Label values that need escaping in a label set, and more values than
+/// either family has room for.
+const ROUTES: [&str; 5] = [
+    "/api/items",
+    "with \"quote\"",
+    r"back\slash",
+    "/fourth",
+    "/fifth",
+];
+const TENANTS: [&str; 3] = ["a\"b", "c\\d", "e"];
+
+#[test]
+fn dyn_families_declared_at_run_time_make_the_derives_bytes() {
+    let model = dynamic_schema().build().unwrap();
+    assert_same_model(&Dynamic::MODEL, model.model());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("derived")).unwrap();
+    std::fs::create_dir(dir.path().join("runtime")).unwrap();
+    let d = Dynamic::builder()
+        .dir(dir.path().join("derived"))
+        .create()
+        .unwrap();
+    let r = model
+        .builder()
+        .dir(dir.path().join("runtime"))
+        .create()
+        .unwrap();
+    assert_eq!(
+        content(d.path().unwrap(), &Dynamic::MODEL),
+        content(r.path().unwrap(), model.model())
+    );
+
+    d.hits.incr_by(2);
+    d.load.set(-4);
+    for (i, route) in ROUTES.iter().enumerate() {
+        d.routes.member(route).incr_by(i as u64 + 1);
+    }
+    for (i, tenant) in TENANTS.iter().enumerate() {
+        d.tenant.member(tenant).record(i as f64 + 0.5);
+    }
+    d.routes.overflow().incr_by(10);
+
+    r.get::<Counter>("hits").unwrap().incr_by(2);
+    r.get::<Gauge<i64>>("load").unwrap().set(-4);
+    let routes = r.dyn_family::<Counter>("routes").unwrap();
+    for (i, route) in ROUTES.iter().enumerate() {
+        routes.member(route).incr_by(i as u64 + 1);
+    }
+    let tenants = r.dyn_family::<Histogram>("tenant").unwrap();
+    for (i, tenant) in TENANTS.iter().enumerate() {
+        tenants.member(tenant).record(i as f64 + 0.5);
+    }
+    routes.overflow().incr_by(10);
+
+    let (a, b) = (
+        content(d.path().unwrap(), &Dynamic::MODEL),
+        content(r.path().unwrap(), model.model()),
+    );
+    assert_eq!(a.len(), b.len());
+    let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert_eq!(first_difference, None);
+
+    // Past capacity, the values went to the overflow member.
+    assert_eq!((routes.len(), routes.capacity()), (3, 3));
+    assert_eq!(routes.overflow().get(), 4 + 5 + 10);
+    assert_eq!(tenants.overflow().count(), 1);
+    let taken: Vec<String> = routes.iter().map(|(v, _)| v).collect();
+    assert_eq!(taken, &ROUTES[..3]);
+    // The reader shows the members by their values, escaped.
+    let snapshot = mmstats::reader::read_path(r.path().unwrap()).unwrap();
+    let value = |label: &str| match snapshot.get(label) {
+        Some(stat) => stat.value.to_string(),
+        None => panic!("no {label}"),
+    };
+    assert_eq!(value(r#"web.routes{route="/api/items"}"#), "1");
+    assert_eq!(value(r#"web.routes{route="with \"quote\""}"#), "2");
+    assert_eq!(value(r#"web.routes{route="back\\slash"}"#), "3");
+    assert_eq!(value(r#"web.routes{route="__overflow__"}"#), "19");
+    assert!(snapshot.get(r#"web.tenant{tenant="a\"b"}"#).is_some());
+    assert!(snapshot.get(r#"web.tenant{tenant="c\\d"}"#).is_some());
 }
 
 /// A kind of field a random schema may declare.
