@@ -15,6 +15,8 @@ use mmstats::{
 };
 use proptest::prelude::*;
 
+mod support;
+
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
 enum Method {
@@ -418,6 +420,53 @@ fn dyn_families_declared_at_run_time_make_the_derives_bytes() {
     assert_eq!(value(r#"web.routes{route="__overflow__"}"#), "19");
     assert!(snapshot.get(r#"web.tenant{tenant="a\"b"}"#).is_some());
     assert!(snapshot.get(r#"web.tenant{tenant="c\\d"}"#).is_some());
+}
+
+#[test]
+fn slurp_json_shows_a_schemas_dyn_family_by_its_values() {
+    let model = Schema::new()
+        .name("dynamic")
+        .prefix("web.")
+        .dyn_family::<Counter>("routes", "route", 3)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stats = model.builder().dir(dir.path()).create().unwrap();
+    let routes = stats.dyn_family::<Counter>("routes").unwrap();
+    routes.member("/a \"q\"").incr_by(3);
+    routes.member("/b").incr_by(4);
+    routes.member("").incr_by(5);
+
+    let (ok, out, err) = support::run(&["slurp", "--json", dir.path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed = doc["files"][0]["stats"].as_array().unwrap();
+    let member = |label: &str| match listed.iter().find(|s| s["label"] == label) {
+        Some(stat) => stat.clone(),
+        None => panic!("no {label} in {out}"),
+    };
+    let quoted = member(r#"web.routes{route="/a \"q\""}"#);
+    assert_eq!(quoted["family"], "web.routes");
+    assert_eq!(quoted["labels"]["route"], "/a \"q\"");
+    assert_eq!(quoted["value"], 3);
+    assert_eq!(member(r#"web.routes{route="/b"}"#)["value"], 4);
+    assert_eq!(member(r#"web.routes{route="__overflow__"}"#)["value"], 5);
+    // Neither the unused member nor the label fields are shown.
+    let labels: Vec<&str> = listed.iter().filter_map(|s| s["label"].as_str()).collect();
+    assert!(
+        labels
+            .iter()
+            .all(|l| !l.contains(".label") && !l.contains("\"#")),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels
+            .iter()
+            .filter(|l| l.starts_with("web.routes"))
+            .count(),
+        3,
+        "{labels:?}"
+    );
 }
 
 /// A kind of field a random schema may declare.
