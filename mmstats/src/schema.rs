@@ -478,10 +478,9 @@ impl Schema {
                 return Err(SchemaError::BadType { label, reason });
             }
             if let Some(dynamic) = &d.dynamic {
-                decls.push(dyn_decl(&label, d, dynamic)?);
-                count = decls
-                    .last()
-                    .map_or(count, |decl| count.saturating_add(decl.field_count()));
+                let decl = dyn_decl(&label, d, dynamic)?;
+                count = count.saturating_add(decl.field_count());
+                decls.push(decl);
                 continue;
             }
             if d.ty.kind == Kind::Static && d.statics.is_none() {
