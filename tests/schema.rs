@@ -9,11 +9,14 @@ use mmstats::format::{
 };
 use mmstats::schema::{RuntimeStats, Schema};
 use mmstats::stats::Model;
+use mmstats::Field;
 use mmstats::{
-    Average, Counter, Family, Flag, Gauge, Histogram, Kind, Labels, MmStats, MovingAverage, Static,
-    StaticText, Summary, Text, Timer,
+    Average, Counter, DynFamily, Family, Flag, Gauge, Histogram, Kind, Labels, MmStats,
+    MovingAverage, Static, StaticText, Summary, Text, Timer,
 };
 use proptest::prelude::*;
+
+mod support;
 
 #[derive(Labels, Clone, Copy)]
 #[mmstats(key = "method")]
@@ -312,6 +315,161 @@ fn a_model_without_defaults_declared_at_run_time_makes_the_derives_bytes() {
     );
 }
 
+/// Two families with run-time labels among plain fields.
+#[derive(MmStats)]
+#[mmstats(name = "dynamic", prefix = "web.")]
+struct Dynamic {
+    hits: Counter,
+    /// Requests by route.
+    #[mmstats(key = "route")]
+    routes: DynFamily<Counter, 3>,
+    #[mmstats(unit = "seconds")]
+    tenant: DynFamily<Histogram, 2>,
+    load: Gauge<i64>,
+}
+
+fn dynamic_schema() -> Schema {
+    Schema::new()
+        .name("dynamic")
+        .prefix("web.")
+        .counter("hits")
+        .dyn_family::<Counter>("routes", "route", 3)
+        .help("Requests by route.")
+        .dyn_family::<Histogram>("tenant", "tenant", 2)
+        .unit("seconds")
+        .gauge::<i64>("load")
+}
+
+/// Label values that need escaping in a label set, and more values than
+/// either family has room for.
+const ROUTES: [&str; 5] = [
+    "/api/items",
+    "with \"quote\"",
+    r"back\slash",
+    "/fourth",
+    "/fifth",
+];
+const TENANTS: [&str; 3] = ["a\"b", "c\\d", "e"];
+
+#[test]
+fn dyn_families_declared_at_run_time_make_the_derives_bytes() {
+    let model = dynamic_schema().build().unwrap();
+    assert_same_model(&Dynamic::MODEL, model.model());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("derived")).unwrap();
+    std::fs::create_dir(dir.path().join("runtime")).unwrap();
+    let d = Dynamic::builder()
+        .dir(dir.path().join("derived"))
+        .create()
+        .unwrap();
+    let r = model
+        .builder()
+        .dir(dir.path().join("runtime"))
+        .create()
+        .unwrap();
+    assert_eq!(
+        content(d.path().unwrap(), &Dynamic::MODEL),
+        content(r.path().unwrap(), model.model())
+    );
+
+    d.hits.incr_by(2);
+    d.load.set(-4);
+    for (i, route) in ROUTES.iter().enumerate() {
+        d.routes.member(route).incr_by(i as u64 + 1);
+    }
+    for (i, tenant) in TENANTS.iter().enumerate() {
+        d.tenant.member(tenant).record(i as f64 + 0.5);
+    }
+    d.routes.overflow().incr_by(10);
+
+    r.get::<Counter>("hits").unwrap().incr_by(2);
+    r.get::<Gauge<i64>>("load").unwrap().set(-4);
+    let routes = r.dyn_family::<Counter>("routes").unwrap();
+    for (i, route) in ROUTES.iter().enumerate() {
+        routes.member(route).incr_by(i as u64 + 1);
+    }
+    let tenants = r.dyn_family::<Histogram>("tenant").unwrap();
+    for (i, tenant) in TENANTS.iter().enumerate() {
+        tenants.member(tenant).record(i as f64 + 0.5);
+    }
+    routes.overflow().incr_by(10);
+
+    let (a, b) = (
+        content(d.path().unwrap(), &Dynamic::MODEL),
+        content(r.path().unwrap(), model.model()),
+    );
+    assert_eq!(a.len(), b.len());
+    let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert_eq!(first_difference, None);
+
+    // Past capacity, the values went to the overflow member.
+    assert_eq!((routes.len(), routes.capacity()), (3, 3));
+    assert_eq!(routes.overflow().get(), 4 + 5 + 10);
+    assert_eq!(tenants.overflow().count(), 1);
+    let taken: Vec<String> = routes.iter().map(|(v, _)| v).collect();
+    assert_eq!(taken, &ROUTES[..3]);
+    // The reader shows the members by their values, escaped.
+    let snapshot = mmstats::reader::read_path(r.path().unwrap()).unwrap();
+    let value = |label: &str| match snapshot.get(label) {
+        Some(stat) => stat.value.to_string(),
+        None => panic!("no {label}"),
+    };
+    assert_eq!(value(r#"web.routes{route="/api/items"}"#), "1");
+    assert_eq!(value(r#"web.routes{route="with \"quote\""}"#), "2");
+    assert_eq!(value(r#"web.routes{route="back\\slash"}"#), "3");
+    assert_eq!(value(r#"web.routes{route="__overflow__"}"#), "19");
+    assert!(snapshot.get(r#"web.tenant{tenant="a\"b"}"#).is_some());
+    assert!(snapshot.get(r#"web.tenant{tenant="c\\d"}"#).is_some());
+}
+
+#[test]
+fn slurp_json_shows_a_schemas_dyn_family_by_its_values() {
+    let model = Schema::new()
+        .name("dynamic")
+        .prefix("web.")
+        .dyn_family::<Counter>("routes", "route", 3)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stats = model.builder().dir(dir.path()).create().unwrap();
+    let routes = stats.dyn_family::<Counter>("routes").unwrap();
+    routes.member("/a \"q\"").incr_by(3);
+    routes.member("/b").incr_by(4);
+    routes.member("").incr_by(5);
+
+    let (ok, out, err) = support::run(&["slurp", "--json", dir.path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed = doc["files"][0]["stats"].as_array().unwrap();
+    let member = |label: &str| match listed.iter().find(|s| s["label"] == label) {
+        Some(stat) => stat.clone(),
+        None => panic!("no {label} in {out}"),
+    };
+    let quoted = member(r#"web.routes{route="/a \"q\""}"#);
+    assert_eq!(quoted["family"], "web.routes");
+    assert_eq!(quoted["labels"]["route"], "/a \"q\"");
+    assert_eq!(quoted["value"], 3);
+    assert_eq!(member(r#"web.routes{route="/b"}"#)["value"], 4);
+    assert_eq!(member(r#"web.routes{route="__overflow__"}"#)["value"], 5);
+    // Neither the unused member nor the label fields are shown.
+    let labels: Vec<&str> = listed.iter().filter_map(|s| s["label"].as_str()).collect();
+    assert!(
+        labels
+            .iter()
+            .all(|l| !l.contains(".label") && !l.contains("\"#")),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels
+            .iter()
+            .filter(|l| l.starts_with("web.routes"))
+            .count(),
+        3,
+        "{labels:?}"
+    );
+}
+
 /// A kind of field a random schema may declare.
 #[derive(Clone, Copy, Debug)]
 enum Kindly {
@@ -355,13 +513,22 @@ struct RandomField {
     name: String,
     kind: Kindly,
     dims: Vec<(String, Vec<String>)>,
+    /// For a family with run-time labels (then `dims` is empty): its key,
+    /// its capacity and how many of [`DYN_VALUES`] it takes.
+    dynamic: Option<(String, usize, usize)>,
     unit: String,
 }
+
+/// The values a random run-time family takes, in order: some need
+/// escaping in a label set.
+const DYN_VALUES: [&str; 6] = ["x\"y", "back\\slash", "é", "n\nl", "a", "/b"];
 
 fn declare(s: Schema, f: &RandomField) -> Schema {
     macro_rules! add {
         ($t:ty) => {
-            if f.dims.is_empty() {
+            if let Some((key, capacity, _)) = &f.dynamic {
+                s.dyn_family::<$t>(f.name.as_str(), key.as_str(), *capacity)
+            } else if f.dims.is_empty() {
                 s.field::<$t>(f.name.as_str())
             } else {
                 let values: Vec<Vec<&str>> = f
@@ -423,12 +590,20 @@ fn random_fields() -> impl Strategy<Value = Vec<RandomField>> {
         prop::collection::vec(dim, 0..3),
         prop::sample::select(vec!["", "seconds", "bytes"]),
         "[a-z.]{0,6}",
+        prop::option::weighted(
+            0.3,
+            (
+                prop::sample::select(vec!["route", "k", "_t"]),
+                1usize..4,
+                0..=DYN_VALUES.len(),
+            ),
+        ),
     );
     prop::collection::vec(field, 1..12).prop_map(|fields| {
         fields
             .into_iter()
             .enumerate()
-            .map(|(i, (kind, dims, unit, tail))| {
+            .map(|(i, (kind, dims, unit, tail, dynamic))| {
                 // Distinct keys within a family (a tuple names each once).
                 let mut seen = std::collections::BTreeSet::new();
                 let dims = dims
@@ -436,9 +611,12 @@ fn random_fields() -> impl Strategy<Value = Vec<RandomField>> {
                     .filter(|(k, _)| seen.insert(*k))
                     .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
                     .collect::<Vec<_>>();
-                let dims = match kind {
-                    Kindly::StaticU16 | Kindly::StaticText9 => Vec::new(),
-                    _ => dims,
+                let (dims, dynamic) = match (kind, dynamic) {
+                    (Kindly::StaticU16 | Kindly::StaticText9, _) => (Vec::new(), None),
+                    (_, Some((key, capacity, take))) => {
+                        (Vec::new(), Some((key.to_string(), capacity, take)))
+                    }
+                    (_, None) => (dims, None),
                 };
                 RandomField {
                     // Unique: the index comes first and no name ends in a
@@ -447,11 +625,50 @@ fn random_fields() -> impl Strategy<Value = Vec<RandomField>> {
                     name: format!("f{i}_{tail}"),
                     kind,
                     dims,
+                    dynamic,
                     unit: unit.to_string(),
                 }
             })
             .collect()
     })
+}
+
+/// How many members a random field has.
+fn member_count(f: &RandomField) -> usize {
+    match &f.dynamic {
+        Some((_, capacity, _)) => capacity + 1,
+        None => f.dims.iter().map(|(_, v)| v.len()).product(),
+    }
+}
+
+/// The label set of member `m` of a random field, as laid out in the file.
+fn member_set(f: &RandomField, m: usize) -> String {
+    match &f.dynamic {
+        Some((key, capacity, _)) if m < *capacity => format!("{{{key}=\"#{m}\"}}"),
+        Some((key, _, _)) => format!("{{{key}=\"__overflow__\"}}"),
+        None => label_set(&f.dims, m),
+    }
+}
+
+/// The label set a reader shows for member `m` of a random field: a run-time
+/// family's taken member under its value; `None` for one not taken.
+fn shown_set(f: &RandomField, m: usize) -> Option<String> {
+    match &f.dynamic {
+        Some((key, capacity, take)) if m < *capacity => {
+            (m < *take).then(|| format!("{{{key}=\"{}\"}}", mmstats::labels::escape(DYN_VALUES[m])))
+        }
+        _ => Some(member_set(f, m)),
+    }
+}
+
+/// Takes the first values of a random run-time family, in order.
+fn take_values<F: Field + 'static>(stats: &RuntimeStats, f: &RandomField) {
+    if let Some((_, _, take)) = &f.dynamic {
+        let family = stats.dyn_family::<F>(&f.name).unwrap();
+        for value in &DYN_VALUES[..*take] {
+            family.member(value);
+        }
+    }
 }
 
 /// The label set of member `m` of `dims`, the first label varying slowest.
@@ -514,10 +731,12 @@ proptest! {
 
         // The labels, in order: each field's members, each with its parts.
         let mut at = 0;
+        // And what a reader shows of each field: (label, kind, unit).
+        let mut shown = Vec::new();
         for f in &fields {
-            let members = f.dims.iter().map(|(_, v)| v.len()).product::<usize>();
-            for member in 0..members {
-                let main = format!("{prefix}{}{}", f.name, label_set(&f.dims, member));
+            for member in 0..member_count(f) {
+                let main = format!("{prefix}{}{}", f.name, member_set(f, member));
+                let first = at;
                 prop_assert_eq!(m.fields[at].file_label(), main.clone());
                 // The declared unit, else the type's own.
                 let unit = if f.unit.is_empty() { m.fields[at].ty.default_unit } else { f.unit.as_str() };
@@ -526,7 +745,21 @@ proptest! {
                 while at < m.own_fields && m.fields[at].file_label().starts_with(&format!("{main}.")) {
                     at += 1;
                 }
+                let Some(set) = shown_set(f, member) else { continue };
+                let shown_main = format!("{prefix}{}{set}", f.name);
+                for spec in &m.fields[first..at] {
+                    let label = spec.file_label().replacen(&main, &shown_main, 1);
+                    // A run-time family's label fields are not values.
+                    let own = spec.file_label();
+                    if f.dynamic.is_some() && (own == format!("{main}.label") || own == format!("{main}.label.seq")) {
+                        continue;
+                    }
+                    shown.push((label, spec.ty.kind, spec.unit.to_string()));
+                }
             }
+        }
+        for spec in &m.fields[m.own_fields..] {
+            shown.push((spec.file_label(), spec.ty.kind, spec.unit.to_string()));
         }
         prop_assert_eq!(at, m.own_fields);
         prop_assert_eq!(m.fields.len(), m.own_fields + if defaults { 8 } else { 0 });
@@ -535,11 +768,42 @@ proptest! {
         let stats = model.builder().dir(dir.path()).create().unwrap();
         // A distinct count into every counter and every counter member.
         let mut expected = Vec::new();
+        for f in &fields {
+            match f.kind {
+                Kindly::Counter => take_values::<Counter>(&stats, f),
+                Kindly::GaugeU8 => take_values::<Gauge<u8>>(&stats, f),
+                Kindly::GaugeI16 => take_values::<Gauge<i16>>(&stats, f),
+                Kindly::GaugeU32 => take_values::<Gauge<u32>>(&stats, f),
+                Kindly::GaugeF64 => take_values::<Gauge<f64>>(&stats, f),
+                Kindly::Flag => take_values::<Flag>(&stats, f),
+                Kindly::Text7 => take_values::<Text<7>>(&stats, f),
+                Kindly::Average => take_values::<Average>(&stats, f),
+                Kindly::Moving3 => take_values::<MovingAverage<3>>(&stats, f),
+                Kindly::Timer4 => take_values::<Timer<4>>(&stats, f),
+                Kindly::Summary => take_values::<Summary>(&stats, f),
+                Kindly::Histogram => take_values::<Histogram>(&stats, f),
+                Kindly::SmallHistogram => take_values::<Histogram<0, 3>>(&stats, f),
+                Kindly::StaticU16 | Kindly::StaticText9 => {}
+            }
+        }
         for (i, f) in fields.iter().enumerate() {
             if !matches!(f.kind, Kindly::Counter) {
                 continue;
             }
-            if f.dims.is_empty() {
+            if let Some((_, capacity, _)) = &f.dynamic {
+                let family = stats.dyn_family::<Counter>(&f.name).unwrap();
+                for (m, value) in DYN_VALUES.iter().enumerate().take(*capacity) {
+                    let Some(set) = shown_set(f, m) else { continue };
+                    let count = (i * 100 + m) as u64;
+                    family.member(value).incr_by(count);
+                    expected.push((format!("{prefix}{}{set}", f.name), count));
+                }
+                // (The values taken past capacity went to the overflow as
+                // well, and counted nothing.)
+                let count = (i * 100 + capacity) as u64;
+                family.overflow().incr_by(count);
+                expected.push((format!("{prefix}{}{}", f.name, member_set(f, *capacity)), count));
+            } else if f.dims.is_empty() {
                 stats.get::<Counter>(&f.name).unwrap().incr_by(i as u64 + 1);
                 expected.push((format!("{prefix}{}", f.name), i as u64 + 1));
             } else {
@@ -555,12 +819,12 @@ proptest! {
         }
         let snapshot = mmstats::reader::read_path(stats.path().unwrap()).unwrap();
         prop_assert!(snapshot.meta);
-        prop_assert_eq!(snapshot.stats.len(), m.fields.len());
-        for (stat, spec) in snapshot.stats.iter().zip(m.fields) {
-            prop_assert_eq!(&stat.label, &spec.file_label());
-            prop_assert_eq!(stat.kind, spec.ty.kind);
-            prop_assert_eq!(stat.unit.as_str(), spec.unit);
-        }
+        let read: Vec<(String, Kind, String)> = snapshot
+            .stats
+            .iter()
+            .map(|stat| (stat.label.clone(), stat.kind, stat.unit.clone()))
+            .collect();
+        prop_assert_eq!(read, shown);
         for (label, count) in expected {
             prop_assert_eq!(snapshot.get(&label).unwrap().value.to_string(), count.to_string());
         }

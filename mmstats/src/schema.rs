@@ -62,8 +62,8 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::fields::{
-    Average, Counter, Field, Flag, Gauge, GaugeValue, Histogram, Place, StaticField, Summary, Text,
-    Timer,
+    capacity_problem, dyn_parts, member_problem, Average, Counter, DynMembers, Field, Flag, Gauge,
+    GaugeValue, Histogram, Place, StaticField, Summary, Text, Timer, LABEL_VALUE_BYTES,
 };
 use crate::file::{self, Vars};
 use crate::format::{
@@ -120,6 +120,13 @@ pub enum SchemaError {
         /// The label in the file.
         label: String,
     },
+    /// Two declarations have the same name, though their labels in the
+    /// file differ (a field and a family): a handle is looked up by name.
+    #[error("two fields of the schema are declared as {name:?}; a handle is looked up by name, so each needs its own")]
+    DuplicateName {
+        /// The name declared twice.
+        name: String,
+    },
     /// A unit or help text is longer than 65535 bytes.
     #[error("the unit or help text of {label:?} is longer than 65535 bytes")]
     TextTooLong {
@@ -148,6 +155,17 @@ pub enum SchemaError {
         /// The field's label.
         label: String,
         /// What the derive would have said.
+        reason: &'static str,
+    },
+    /// A run-time family cannot take this many label values: none, or so
+    /// many that its members' fields exceed what a file holds.
+    #[error("run-time family {label:?} with room for {capacity} label values: {reason}")]
+    BadCapacity {
+        /// The family's label.
+        label: String,
+        /// The capacity asked for.
+        capacity: usize,
+        /// What is wrong.
         reason: &'static str,
     },
     /// A family's labels are not a valid set of label names and values.
@@ -201,8 +219,20 @@ struct Declared {
     type_name: &'static str,
     /// Whether the type is itself a compile-time family.
     nested: bool,
+    /// For a family with run-time labels: its key and capacity.
+    dynamic: Option<Dynamic>,
     statics: Option<WriteStatic>,
     bind: Bind,
+}
+
+/// The key and capacity of a family with run-time labels, and why its
+/// member type cannot be one, if it cannot.
+struct Dynamic {
+    key: String,
+    capacity: usize,
+    member_problem: Option<&'static str>,
+    /// The member type's own parts.
+    own_parts: usize,
 }
 
 /// A set of fields declared at run time; [`Schema::build`] lays them out.
@@ -377,6 +407,32 @@ impl Schema {
         self
     }
 
+    /// A family of `F` whose label values come while the program runs, as
+    /// a [`DynFamily<F, N>`](crate::DynFamily) field with
+    /// `#[mmstats(key = "...")]`: one label `key`, room for `capacity`
+    /// values and an overflow member. The file is the derive's, byte for
+    /// byte; the handle is [`RuntimeStats::dyn_family`].
+    pub fn dyn_family<F: Field + 'static>(
+        mut self,
+        name: impl Into<String>,
+        key: impl Into<String>,
+        capacity: usize,
+    ) -> Self {
+        let mut decl = declared::<F>(name.into(), Vec::new());
+        decl.parts = dyn_parts::<F>();
+        decl.nested = false;
+        decl.type_name = "run-time family";
+        decl.dynamic = Some(Dynamic {
+            key: key.into(),
+            capacity,
+            member_problem: member_problem::<F>(),
+            own_parts: F::PARTS.len(),
+        });
+        decl.bind = bind_dyn::<F>(capacity);
+        self.decls.push(decl);
+        self
+    }
+
     /// A static field (a [`Static<T>`](crate::Static) or
     /// [`StaticText<N>`](crate::StaticText)) set to `value` in every file
     /// the model creates.
@@ -421,6 +477,12 @@ impl Schema {
             if let Some(reason) = d.ty.error {
                 return Err(SchemaError::BadType { label, reason });
             }
+            if let Some(dynamic) = &d.dynamic {
+                let decl = dyn_decl(&label, d, dynamic)?;
+                count = count.saturating_add(decl.field_count());
+                decls.push(decl);
+                continue;
+            }
             if d.ty.kind == Kind::Static && d.statics.is_none() {
                 return Err(SchemaError::BadType {
                     label,
@@ -444,18 +506,8 @@ impl Schema {
                 }
                 leak(label_dims(&label, &d.dims)?)
             };
-            let unit = d.unit.as_deref().unwrap_or("");
             let decl = Decl {
-                spec: FieldSpec::new(
-                    leak_str(&label),
-                    d.ty,
-                    if unit.is_empty() { "" } else { leak_str(unit) },
-                    if d.help.is_empty() {
-                        ""
-                    } else {
-                        leak_str(&d.help)
-                    },
-                ),
+                spec: spec_of(&label, d),
                 parts: d.parts,
                 members,
             };
@@ -493,6 +545,15 @@ impl Schema {
         let [a, b, c, d] = &mut scratch;
         if let Some((problem, at)) = check_specs_in(&specs, [a, b, c, d]) {
             return Err(spec_error(problem, at, &specs, &self.decls, &decls));
+        }
+        // Labels in the file are all distinct now; two names may still be
+        // one (a field `req` and a family `req{..}`), and a handle is found
+        // by name.
+        let mut names = std::collections::HashSet::with_capacity(self.decls.len());
+        if let Some(d) = self.decls.iter().find(|d| !names.insert(d.name.as_str())) {
+            return Err(SchemaError::DuplicateName {
+                name: d.name.clone(),
+            });
         }
         let bytes = content_size(&specs, &layouts);
         if bytes > MAX_CONTENT_BYTES {
@@ -546,6 +607,52 @@ impl Schema {
     }
 }
 
+/// The main value's spec of a declaration labelled `label`.
+fn spec_of(label: &str, d: &Declared) -> FieldSpec {
+    let unit = d.unit.as_deref().unwrap_or("");
+    FieldSpec::new(
+        leak_str(label),
+        d.ty,
+        if unit.is_empty() { "" } else { leak_str(unit) },
+        if d.help.is_empty() {
+            ""
+        } else {
+            leak_str(&d.help)
+        },
+    )
+}
+
+/// A family with run-time labels checked and laid out as the derive lays
+/// out a `DynFamily<F, N>` field with `#[mmstats(key = "...")]`.
+fn dyn_decl(label: &str, d: &Declared, dynamic: &Dynamic) -> Result<Decl, SchemaError> {
+    if let Some(reason) = dynamic.member_problem {
+        return Err(SchemaError::BadType {
+            label: label.to_string(),
+            reason,
+        });
+    }
+    if let Some(reason) = capacity_problem(dynamic.capacity, dynamic.own_parts) {
+        return Err(SchemaError::BadCapacity {
+            label: label.to_string(),
+            capacity: dynamic.capacity,
+            reason,
+        });
+    }
+    check_key(label, &dynamic.key)?;
+    let members = LabelDims::dynamic(dynamic.capacity).keyed(leak_str(&dynamic.key));
+    if let Some(reason) = members.error {
+        return Err(SchemaError::BadLabels {
+            label: label.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+    Ok(Decl {
+        spec: spec_of(label, d),
+        parts: d.parts,
+        members: leak(members),
+    })
+}
+
 fn declared<F: Field + 'static>(name: String, dims: Vec<(String, Vec<String>)>) -> Declared {
     let bind = if dims.is_empty() {
         bind_one::<F>()
@@ -561,6 +668,7 @@ fn declared<F: Field + 'static>(name: String, dims: Vec<(String, Vec<String>)>) 
         help: String::new(),
         type_name: std::any::type_name::<F>(),
         nested: !F::MEMBERS.is_empty(),
+        dynamic: None,
         statics: None,
         bind,
     }
@@ -597,6 +705,15 @@ fn bind_family<F: Field + 'static>(dims: Arc<Vec<(String, Vec<String>)>>) -> Bin
             members,
             dims: Arc::clone(&dims),
         }) as Box<dyn Any + Send>)
+    })
+}
+
+/// Binds a family with run-time labels, as the derive binds a
+/// `DynFamily<F, N>` (the same code, the capacity a value).
+fn bind_dyn<F: Field + 'static>(capacity: usize) -> Bind {
+    Box::new(move |places: &Places<'_>, first: usize| {
+        let members = DynMembers::<F>::bind(&places.place(first)?, capacity)?;
+        Ok(Box::new(RuntimeDynFamily { members }) as Box<dyn Any + Send>)
     })
 }
 
@@ -667,6 +784,35 @@ fn check_name(name: &str) -> Result<(), SchemaError> {
     })
 }
 
+/// A family's label name checked as `#[derive(Labels)]` checks one.
+fn check_key(label: &str, key: &str) -> Result<(), SchemaError> {
+    let bad = |reason: String| SchemaError::BadLabels {
+        label: label.to_string(),
+        reason,
+    };
+    if key.contains('\0') {
+        return Err(SchemaError::Nul {
+            what: "label name",
+            text: key.to_string(),
+        });
+    }
+    if !is_label_name(key) {
+        return Err(bad(format!("{key:?} is not a Prometheus label name: ASCII letters, digits and `_`, not starting with a digit")));
+    }
+    if key.starts_with("__") {
+        return Err(bad(format!(
+            "label names starting with `__` are reserved by Prometheus ({key:?})"
+        )));
+    }
+    if RESERVED_KEYS.contains(&key) {
+        return Err(bad(format!(
+            "the label name `{key}` is taken by the tools, which put {} beside a family's labels",
+            RESERVED_KEYS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// A family's labels checked as `#[derive(Labels)]` checks an enum's and a
 /// tuple's, then spelt as the derive spells them.
 fn label_dims(label: &str, dims: &[(String, Vec<String>)]) -> Result<LabelDims, SchemaError> {
@@ -682,26 +828,7 @@ fn label_dims(label: &str, dims: &[(String, Vec<String>)]) -> Result<LabelDims, 
     }
     let mut out: Option<LabelDims> = None;
     for (key, values) in dims {
-        if key.contains('\0') {
-            return Err(SchemaError::Nul {
-                what: "label name",
-                text: key.clone(),
-            });
-        }
-        if !is_label_name(key) {
-            return Err(bad(format!("{key:?} is not a Prometheus label name: ASCII letters, digits and `_`, not starting with a digit")));
-        }
-        if key.starts_with("__") {
-            return Err(bad(format!(
-                "label names starting with `__` are reserved by Prometheus ({key:?})"
-            )));
-        }
-        if RESERVED_KEYS.contains(&key.as_str()) {
-            return Err(bad(format!(
-                "the label name `{key}` is taken by the tools, which put {} beside a family's labels",
-                RESERVED_KEYS.join(", ")
-            )));
-        }
+        check_key(label, key)?;
         if values.is_empty() {
             return Err(bad(format!("label {key:?} has no values")));
         }
@@ -1021,6 +1148,15 @@ impl RuntimeStats {
         self.handle::<RuntimeFamily<F>>(name)
     }
 
+    /// The family with run-time labels declared as `name`
+    /// ([`Schema::dyn_family`]), each member an `F`.
+    pub fn dyn_family<F: Field + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<&RuntimeDynFamily<F>, SchemaError> {
+        self.handle::<RuntimeDynFamily<F>>(name)
+    }
+
     fn handle<H: 'static>(&self, name: &str) -> Result<&H, SchemaError> {
         let inner = &self.model.inner;
         let index = *inner
@@ -1144,3 +1280,83 @@ impl<F> RuntimeFamily<F> {
 
 #[cfg(test)]
 mod tests;
+
+/// The members of a family with run-time labels declared by
+/// [`Schema::dyn_family`]: what a [`DynFamily<F, N>`](crate::DynFamily)
+/// field is, its capacity a value, and the same code behind it.
+///
+/// ```
+/// use mmstats::schema::Schema;
+/// use mmstats::Counter;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let model = Schema::new()
+///     .prefix("web.")
+///     .dyn_family::<Counter>("routes", "route", 2)
+///     .build()?;
+/// let stats = model.in_memory();
+/// let routes = stats.dyn_family::<Counter>("routes")?;
+/// let items = routes.member("/api/items"); // keep the `&Counter`
+/// items.incr();
+/// routes.member("/health").incr();
+/// routes.member("/api/users").incr(); // a third value: the overflow
+/// assert_eq!(items.get(), 1);
+/// assert_eq!(routes.overflow().get(), 1);
+/// assert_eq!((routes.len(), routes.capacity()), (2, 2));
+/// # Ok(()) }
+/// ```
+pub struct RuntimeDynFamily<F> {
+    members: DynMembers<F>,
+}
+
+impl<F: std::fmt::Debug> std::fmt::Debug for RuntimeDynFamily<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.members.debug_map(f)
+    }
+}
+
+impl<F> RuntimeDynFamily<F> {
+    /// The longest label value in bytes, as
+    /// [`DynFamily::MAX_VALUE_LEN`](crate::DynFamily::MAX_VALUE_LEN).
+    pub const MAX_VALUE_LEN: usize = LABEL_VALUE_BYTES - 1;
+
+    /// The member for `value`: the one that already has it, else the next
+    /// free one, whose label is published before this returns; the overflow
+    /// member when all are taken or `value` cannot be a label value (empty,
+    /// longer than [`Self::MAX_VALUE_LEN`], with a NUL, or `__overflow__`).
+    /// The lookup hashes `value`: keep the `&F`.
+    pub fn member(&self, value: &str) -> &F {
+        self.members.member(value)
+    }
+
+    /// The member that already has `value`, without taking one.
+    pub fn get(&self, value: &str) -> Option<&F> {
+        self.members.get(value)
+    }
+
+    /// The overflow member, labelled `{key="__overflow__"}`.
+    pub fn overflow(&self) -> &F {
+        self.members.overflow()
+    }
+
+    /// How many label values the family has taken.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether no label value was taken yet.
+    pub fn is_empty(&self) -> bool {
+        self.members.len() == 0
+    }
+
+    /// The most label values the family takes, besides the overflow: the
+    /// capacity it was declared with.
+    pub fn capacity(&self) -> usize {
+        self.members.capacity()
+    }
+
+    /// Every member taken, with its label value, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &F)> + '_ {
+        self.members.iter()
+    }
+}

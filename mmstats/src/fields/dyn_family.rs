@@ -66,6 +66,14 @@ const MAX_PARTS: usize = 14;
 /// assert_eq!(labels[6], r#"web.routes{route="__overflow__"}"#);
 /// ```
 pub struct DynFamily<F, const N: usize> {
+    members: DynMembers<F>,
+}
+
+/// The members of a run-time family whose capacity is a value: what a
+/// [`DynFamily<F, N>`] holds, and what a schema's run-time family
+/// (`RuntimeDynFamily`) holds, so both find, take and
+/// bind members with the same code.
+pub(crate) struct DynMembers<F> {
     members: Box<[Member<F>]>,
     overflow: Member<F>,
     /// The member of each published value.
@@ -88,19 +96,9 @@ fn fits(value: &str) -> bool {
         && value != OVERFLOW_VALUE
 }
 
-impl<F, const N: usize> DynFamily<F, N> {
-    /// The most label values the family takes, besides the overflow.
-    pub const CAPACITY: usize = N;
-
-    /// The longest label value in bytes: one less than the text that holds
-    /// it, which always ends with a NUL.
-    pub const MAX_VALUE_LEN: usize = LABEL_VALUE_BYTES - 1;
-
-    /// The member for `value`: the one that already has it, else the next
-    /// free one, whose label is published before this returns; the overflow
-    /// member when all `N` are taken or `value` cannot be a label value
-    /// (see the type's docs).
-    pub fn member(&self, value: &str) -> &F {
+impl<F> DynMembers<F> {
+    /// The member for `value`: see [`DynFamily::member`].
+    pub(crate) fn member(&self, value: &str) -> &F {
         if let Some(&at) = self.index.borrow().get(value) {
             return self.field(at);
         }
@@ -119,28 +117,28 @@ impl<F, const N: usize> DynFamily<F, N> {
     }
 
     /// The member that already has `value`, without taking one.
-    pub fn get(&self, value: &str) -> Option<&F> {
+    pub(crate) fn get(&self, value: &str) -> Option<&F> {
         let at = *self.index.borrow().get(value)?;
         Some(self.field(at))
     }
 
     /// The overflow member.
-    pub fn overflow(&self) -> &F {
+    pub(crate) fn overflow(&self) -> &F {
         &self.overflow.field
     }
 
-    /// How many label values the family has taken.
-    pub fn len(&self) -> usize {
+    /// How many label values were taken.
+    pub(crate) fn len(&self) -> usize {
         self.next.get()
     }
 
-    /// Whether no label value was taken yet.
-    pub fn is_empty(&self) -> bool {
-        self.next.get() == 0
+    /// The most label values, besides the overflow.
+    pub(crate) fn capacity(&self) -> usize {
+        self.members.len()
     }
 
     /// Every member taken, with its label value, in file order.
-    pub fn iter(&self) -> impl Iterator<Item = (String, &F)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (String, &F)> + '_ {
         let index = self.index.borrow();
         let mut taken: Vec<(usize, String)> =
             index.iter().map(|(v, &at)| (at, v.to_string())).collect();
@@ -155,14 +153,123 @@ impl<F, const N: usize> DynFamily<F, N> {
             .get(at)
             .map_or(&self.overflow.field, |m| &m.field)
     }
-}
 
-impl<F: fmt::Debug, const N: usize> fmt::Debug for DynFamily<F, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The members' map entries: each taken value, then the overflow.
+    pub(crate) fn debug_map(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result
+    where
+        F: fmt::Debug,
+    {
         f.debug_map()
             .entries(self.iter())
             .entry(&OVERFLOW_VALUE, &self.overflow.field)
             .finish()
+    }
+}
+
+impl<F: Field> DynMembers<F> {
+    /// Binds `capacity` members and the overflow, laid out from `place` (the
+    /// first member's main value) as [`dyn_parts`] and
+    /// [`LabelDims::dynamic`] say: member `m` is `F`'s fields and the two
+    /// label fields, `m` strides after the first.
+    pub(crate) fn bind(place: &Place<'_>, capacity: usize) -> Result<Self, Error> {
+        let own = F::PARTS.len();
+        let stride = 1 + own + 2;
+        let mut members = Vec::with_capacity(capacity.min(MAX_FIELDS));
+        let mut overflow = None;
+        for m in 0..=capacity {
+            let member = match m.checked_mul(stride).and_then(|at| at.checked_sub(1)) {
+                None => Place {
+                    region: place.region,
+                    spec: place.spec,
+                    layout: place.layout,
+                    rest: place.rest,
+                },
+                Some(at) => place.part(at)?,
+            };
+            let label = member.part(own)?.of_type(&LABEL_TYPE)?.bytes()?;
+            let seq = member.part(own + 1)?.slot::<u64>()?;
+            let field = F::bind(&member.of_type(&F::TYPE)?)?;
+            let made = Member { field, label, seq };
+            if m < capacity {
+                members.push(made);
+            } else {
+                overflow = Some(made);
+            }
+        }
+        let overflow = overflow.ok_or_else(|| Error::Layout {
+            label: place.label().to_string(),
+        })?;
+        // A file bound again keeps the values it published.
+        let mut index = HashMap::new();
+        let mut next = 0;
+        for (at, member) in members.iter().enumerate() {
+            let seq = member.seq.load();
+            if seq == 0 || seq % 2 == 1 {
+                continue;
+            }
+            let raw = member.label.read();
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            if let Ok(value) = std::str::from_utf8(raw.get(..end).unwrap_or_default()) {
+                if fits(value) && !index.contains_key(value) {
+                    index.insert(Box::from(value), at);
+                    next = at + 1;
+                }
+            }
+        }
+        Ok(DynMembers {
+            members: members.into_boxed_slice(),
+            overflow,
+            index: RefCell::new(index),
+            next: Cell::new(next),
+        })
+    }
+}
+
+impl<F, const N: usize> DynFamily<F, N> {
+    /// The most label values the family takes, besides the overflow.
+    pub const CAPACITY: usize = N;
+
+    /// The longest label value in bytes: one less than the text that holds
+    /// it, which always ends with a NUL.
+    pub const MAX_VALUE_LEN: usize = LABEL_VALUE_BYTES - 1;
+
+    /// The member for `value`: the one that already has it, else the next
+    /// free one, whose label is published before this returns; the overflow
+    /// member when all `N` are taken or `value` cannot be a label value
+    /// (see the type's docs).
+    pub fn member(&self, value: &str) -> &F {
+        self.members.member(value)
+    }
+
+    /// The member that already has `value`, without taking one.
+    pub fn get(&self, value: &str) -> Option<&F> {
+        self.members.get(value)
+    }
+
+    /// The overflow member.
+    pub fn overflow(&self) -> &F {
+        self.members.overflow()
+    }
+
+    /// How many label values the family has taken.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether no label value was taken yet.
+    pub fn is_empty(&self) -> bool {
+        self.members.len() == 0
+    }
+
+    /// Every member taken, with its label value, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &F)> + '_ {
+        self.members.iter()
+    }
+}
+
+impl<F: fmt::Debug, const N: usize> fmt::Debug for DynFamily<F, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.members.debug_map(f)
     }
 }
 
@@ -208,91 +315,78 @@ const fn part_count<F: Field>() -> usize {
     }
 }
 
+/// Why `F` cannot be the member type of a run-time family (its own type
+/// error aside), whatever the capacity.
+pub(crate) const fn member_problem<F: Field>() -> Option<&'static str> {
+    if !F::MEMBERS.is_empty() {
+        Some("a run-time family's field type cannot be a family")
+    } else if matches!(F::TYPE.kind, Kind::Static) {
+        Some("a family of static fields is not supported: a static value is set once per file")
+    } else if F::PARTS.len() + 2 > MAX_PARTS {
+        Some("this field type publishes too many parts for a run-time family")
+    } else {
+        None
+    }
+}
+
+/// Why a run-time family cannot take `capacity` label values of a member
+/// type with `parts` parts of its own: none, or more fields than a file
+/// holds (saturating, so any `usize` is a fair question).
+pub(crate) const fn capacity_problem(capacity: usize, parts: usize) -> Option<&'static str> {
+    if capacity == 0 {
+        Some("a run-time family needs room for at least one label value: DynFamily<F, 1> or more")
+    } else if capacity
+        .saturating_add(1)
+        .saturating_mul(parts.saturating_add(3))
+        > MAX_FIELDS
+    {
+        Some("this family is too large for a file: its members' fields exceed the 65535 fields a file can hold")
+    } else {
+        None
+    }
+}
+
 const fn dyn_type<F: Field, const N: usize>() -> FieldType {
     let mut ty = F::TYPE;
     if ty.error.is_some() {
         return ty;
     }
-    ty.error = if !F::MEMBERS.is_empty() {
-        Some("a run-time family's field type cannot be a family")
-    } else if matches!(ty.kind, Kind::Static) {
-        Some("a family of static fields is not supported: a static value is set once per file")
-    } else if F::PARTS.len() + 2 > MAX_PARTS {
-        Some("this field type publishes too many parts for a run-time family")
-    } else if N == 0 {
-        Some("a run-time family needs room for at least one label value: DynFamily<F, 1> or more")
-    } else if (N + 1).saturating_mul(3 + F::PARTS.len()) > MAX_FIELDS {
-        Some("this family is too large for a file: its members' fields exceed the 65535 fields a file can hold")
-    } else {
-        None
+    ty.error = match member_problem::<F>() {
+        Some(problem) => Some(problem),
+        None => capacity_problem(N, F::PARTS.len()),
     };
     ty
 }
 
-/// The compile-time tables of a `DynFamily<F, N>`.
+/// The parts of a run-time family of `F`, whatever its capacity.
+struct PartsOf<F>(std::marker::PhantomData<F>);
+
+impl<F: Field> PartsOf<F> {
+    const ALL: &'static [Part; MAX_PARTS] = &parts_of::<F>();
+    const PARTS: &'static [Part] = Self::ALL.split_at(part_count::<F>()).0;
+}
+
+/// What follows each member's main value of a run-time family of `F`:
+/// `F`'s parts, the label text and its sequence number.
+pub(crate) const fn dyn_parts<F: Field>() -> &'static [Part] {
+    PartsOf::<F>::PARTS
+}
+
+/// The compile-time labels of a `DynFamily<F, N>`.
 struct Tables<F, const N: usize>(std::marker::PhantomData<F>);
 
 impl<F: Field, const N: usize> Tables<F, N> {
-    const ALL_PARTS: &'static [Part; MAX_PARTS] = &parts_of::<F>();
-    const PARTS: &'static [Part] = Self::ALL_PARTS.split_at(part_count::<F>()).0;
     const MEMBERS: &'static LabelDims = &LabelDims::dynamic(N);
 }
 
 impl<F: Field, const N: usize> Field for DynFamily<F, N> {
     const TYPE: FieldType = dyn_type::<F, N>();
-    const PARTS: &'static [Part] = Tables::<F, N>::PARTS;
+    const PARTS: &'static [Part] = dyn_parts::<F>();
     const MEMBERS: &'static LabelDims = Tables::<F, N>::MEMBERS;
 
     fn bind(place: &Place<'_>) -> Result<Self, Error> {
-        let own = F::PARTS.len();
-        let stride = 1 + own + 2;
-        let mut members = Vec::with_capacity(N);
-        let mut overflow = None;
-        for m in 0..=N {
-            let member = match m.checked_mul(stride).and_then(|at| at.checked_sub(1)) {
-                None => Place {
-                    region: place.region,
-                    spec: place.spec,
-                    layout: place.layout,
-                    rest: place.rest,
-                },
-                Some(at) => place.part(at)?,
-            };
-            let label = member.part(own)?.of_type(&LABEL_TYPE)?.bytes()?;
-            let seq = member.part(own + 1)?.slot::<u64>()?;
-            let field = F::bind(&member.of_type(&F::TYPE)?)?;
-            let made = Member { field, label, seq };
-            if m < N {
-                members.push(made);
-            } else {
-                overflow = Some(made);
-            }
-        }
-        let overflow = overflow.ok_or_else(|| Error::Layout {
-            label: place.label().to_string(),
-        })?;
-        // A file bound again keeps the values it published.
-        let mut index = HashMap::new();
-        let mut next = 0;
-        for (at, member) in members.iter().enumerate() {
-            let seq = member.seq.load();
-            if seq == 0 || seq % 2 == 1 {
-                continue;
-            }
-            let raw = member.label.read();
-            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-            if let Ok(value) = std::str::from_utf8(raw.get(..end).unwrap_or_default()) {
-                if fits(value) && !index.contains_key(value) {
-                    index.insert(Box::from(value), at);
-                    next = at + 1;
-                }
-            }
-        }
         Ok(DynFamily {
-            members: members.into_boxed_slice(),
-            overflow,
-            index: RefCell::new(index),
-            next: Cell::new(next),
+            members: DynMembers::bind(place, N)?,
         })
     }
 }

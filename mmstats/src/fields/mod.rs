@@ -41,6 +41,9 @@ mod timer;
 pub use average::{Average, MovingAverage};
 pub use counter::Counter;
 pub use dyn_family::DynFamily;
+pub(crate) use dyn_family::{
+    capacity_problem, dyn_parts, member_problem, DynMembers, LABEL_VALUE_BYTES,
+};
 pub use family::{Family, Labels};
 pub use gauge::{Flag, Gauge, GaugeValue};
 pub use histogram::{Histogram, HistogramTimer};

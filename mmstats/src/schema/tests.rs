@@ -278,3 +278,182 @@ fn each_thread_gets_its_own_file() {
     });
     model.with_thread(|a| assert_eq!(a.get::<Counter>("n").unwrap().get(), 1));
 }
+
+#[test]
+fn two_declarations_of_one_name_are_a_typed_error() {
+    // A field and a family: their file labels differ (`req` and
+    // `req{m="get"}`), their names do not.
+    let e = err(Schema::new()
+        .counter("req")
+        .family::<Counter>("req", &[("m", &["get"])]));
+    assert_eq!(e, SchemaError::DuplicateName { name: "req".into() });
+    // The same the other way round, and with a prefix: the name is the one
+    // declared, without it.
+    let e = err(Schema::new()
+        .prefix("app.")
+        .family::<Gauge<i64>>("q", &[("k", &["a", "b"])])
+        .gauge::<u32>("q"));
+    assert_eq!(e, SchemaError::DuplicateName { name: "q".into() });
+    assert!(e.to_string().contains("\"q\""), "{e}");
+    // Two names that differ build.
+    assert!(Schema::new()
+        .counter("req")
+        .family::<Counter>("reqs", &[("m", &["get"])])
+        .build()
+        .is_ok());
+}
+
+#[test]
+fn a_dyn_family_takes_values_at_run_time() {
+    let model = Schema::new()
+        .counter("c")
+        .dyn_family::<Gauge<i64>>("routes", "route", 2)
+        .build()
+        .unwrap();
+    let labels: Vec<String> = model
+        .model()
+        .fields
+        .iter()
+        .map(|f| f.file_label())
+        .collect();
+    assert_eq!(labels[1], r##"routes{route="#0"}"##);
+    assert_eq!(labels[2], r##"routes{route="#0"}.label"##);
+    assert_eq!(labels[3], r##"routes{route="#0"}.label.seq"##);
+    assert_eq!(labels[7], r#"routes{route="__overflow__"}"#);
+    let stats = model.in_memory();
+    let routes = stats.dyn_family::<Gauge<i64>>("routes").unwrap();
+    assert_eq!((routes.len(), routes.capacity()), (0, 2));
+    assert!(routes.is_empty());
+    assert!(routes.get("/a").is_none());
+    routes.member("/a").set(3);
+    routes.member("/b").set(4);
+    routes.member("/c").set(5);
+    routes.member("/d").add(1);
+    assert_eq!(routes.get("/a").unwrap().get(), 3);
+    assert!(routes.get("/c").is_none());
+    assert_eq!(routes.overflow().get(), 6);
+    assert_eq!(routes.len(), 2);
+    let taken: Vec<(String, i64)> = routes.iter().map(|(v, g)| (v, g.get())).collect();
+    assert_eq!(taken, [("/a".to_string(), 3), ("/b".to_string(), 4)]);
+    let long = "x".repeat(RuntimeDynFamily::<Counter>::MAX_VALUE_LEN + 1);
+    assert!(std::ptr::eq(routes.member(&long), routes.overflow()));
+}
+
+#[test]
+fn a_dyn_family_of_the_wrong_type_or_name_is_a_typed_error() {
+    let model = Schema::new()
+        .counter("c")
+        .family::<Counter>("f", &[("k", &["a"])])
+        .dyn_family::<Counter>("d", "k", 1)
+        .build()
+        .unwrap();
+    let stats = model.in_memory();
+    assert!(stats.dyn_family::<Counter>("d").is_ok());
+    assert_eq!(
+        stats.dyn_family::<Gauge<u64>>("d").unwrap_err(),
+        SchemaError::WrongType {
+            name: "d".into(),
+            declared: "run-time family",
+            asked: std::any::type_name::<RuntimeDynFamily<Gauge<u64>>>(),
+        }
+    );
+    assert!(matches!(
+        stats.get::<Counter>("d"),
+        Err(SchemaError::WrongType {
+            declared: "run-time family",
+            ..
+        })
+    ));
+    assert!(matches!(
+        stats.family::<Counter>("d"),
+        Err(SchemaError::WrongType { .. })
+    ));
+    assert!(matches!(
+        stats.dyn_family::<Counter>("c"),
+        Err(SchemaError::WrongType { .. })
+    ));
+    assert!(matches!(
+        stats.dyn_family::<Counter>("f"),
+        Err(SchemaError::WrongType {
+            declared: "family",
+            ..
+        })
+    ));
+    assert!(matches!(
+        stats.dyn_family::<Counter>("nope"),
+        Err(SchemaError::NoSuchField(_))
+    ));
+    // One name for a dyn family and another field.
+    let e = err(Schema::new()
+        .counter("d")
+        .dyn_family::<Counter>("d", "k", 1));
+    assert_eq!(e, SchemaError::DuplicateName { name: "d".into() });
+}
+
+#[test]
+fn a_dyn_family_with_a_bad_key_is_a_typed_error() {
+    for key in ["le", "cmd", "__x", "1a", "a-b", ""] {
+        let e = err(Schema::new().dyn_family::<Counter>("d", key, 2));
+        assert!(
+            matches!(&e, SchemaError::BadLabels { label, .. } if label == "d"),
+            "{key}: {e}"
+        );
+    }
+    let e = err(Schema::new().dyn_family::<Counter>("d", "a\0b", 2));
+    assert_eq!(
+        e,
+        SchemaError::Nul {
+            what: "label name",
+            text: "a\0b".into()
+        }
+    );
+}
+
+#[test]
+fn a_dyn_family_with_no_room_or_too_much_is_a_typed_error() {
+    // A counter's member is 3 file fields: 65535 / 3 = 21845 members, the
+    // overflow one of them.
+    assert!(Schema::new()
+        .defaults(false)
+        .dyn_family::<Counter>("d", "k", 21_844)
+        .build()
+        .is_ok());
+    for capacity in [0, 21_845, 1 << 40, usize::MAX - 1, usize::MAX] {
+        let e = err(Schema::new().dyn_family::<Counter>("d", "k", capacity));
+        assert!(
+            matches!(&e, SchemaError::BadCapacity { capacity: c, .. } if *c == capacity),
+            "{capacity}: {e}"
+        );
+    }
+    let e = err(Schema::new()
+        .prefix("p.")
+        .dyn_family::<Counter>("d", "k", 0));
+    assert!(e.to_string().contains("\"p.d\""), "{e}");
+    // Room for each member, but not for the fields beside it.
+    let e = err(Schema::new()
+        .counter("c")
+        .dyn_family::<Counter>("d", "k", 21_844));
+    assert!(matches!(e, SchemaError::TooManyFields { .. }), "{e}");
+}
+
+#[test]
+fn a_dyn_family_of_a_bad_member_type_is_a_typed_error() {
+    let e = err(Schema::new().dyn_family::<crate::DynFamily<Counter, 2>>("d", "k", 2));
+    assert_eq!(
+        e,
+        SchemaError::BadType {
+            label: "d".into(),
+            reason: "a run-time family's field type cannot be a family"
+        }
+    );
+    let e = err(Schema::new().dyn_family::<crate::Static<u64>>("d", "k", 2));
+    assert!(
+        matches!(&e, SchemaError::BadType { reason, .. } if reason.contains("static")),
+        "{e}"
+    );
+    let e = err(Schema::new().dyn_family::<Text<0>>("d", "k", 2));
+    assert!(matches!(e, SchemaError::BadType { .. }), "{e}");
+    // The member type is checked before the capacity.
+    let e = err(Schema::new().dyn_family::<crate::DynFamily<Counter, 2>>("d", "k", 0));
+    assert!(matches!(e, SchemaError::BadType { .. }), "{e}");
+}
