@@ -1199,3 +1199,125 @@ mod tests {
         assert_eq!(all[1].combined, Combined::Value(Value::Float(9.0)));
     }
 }
+
+/// The poller's label choices and [`select`], over files laid out by a
+/// run-time schema: counters, a gauge, a text, and families of counters,
+/// histograms and texts.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod selection_tests {
+    use super::*;
+    use crate::labels::Selector;
+    use crate::{Counter, Histogram as HistogramField, Schema, Text};
+
+    const METHODS: &[(&str, &[&str])] = &[("method", &["get", "post"])];
+
+    /// A file with `hits`, `queue`, `state` and the three families, its
+    /// `latency` members having recorded `get` and `post`.
+    fn file(dir: &std::path::Path, name: &str, hits: u64, get: &[f64], post: &[f64]) -> Snapshot {
+        let model = Schema::new()
+            .defaults(false)
+            .counter("hits")
+            .gauge::<i64>("queue")
+            .text("state")
+            .family::<Counter>("responses", METHODS)
+            .family::<HistogramField>("latency", METHODS)
+            .family::<Text<8>>("mode", METHODS)
+            .build()
+            .unwrap();
+        let stats = model.builder().dir(dir).file(name).create().unwrap();
+        stats.get::<Counter>("hits").unwrap().incr_by(hits);
+        stats.get::<crate::Gauge<i64>>("queue").unwrap().set(2);
+        stats.get::<Text>("state").unwrap().set("on");
+        let responses = stats.family::<Counter>("responses").unwrap();
+        responses.get(&["get"]).unwrap().incr_by(hits);
+        responses.get(&["post"]).unwrap().incr_by(1);
+        let latency = stats.family::<HistogramField>("latency").unwrap();
+        for &v in get {
+            latency.get(&["get"]).unwrap().record(v);
+        }
+        for &v in post {
+            latency.get(&["post"]).unwrap().record(v);
+        }
+        let mode = stats.family::<Text<8>>("mode").unwrap();
+        mode.get(&["get"]).unwrap().set("fast");
+        mode.get(&["post"]).unwrap().set("slow");
+        crate::reader::read_path(stats.path().unwrap()).unwrap()
+    }
+
+    fn two_files() -> (tempfile::TempDir, Vec<Snapshot>) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            file(dir.path(), "a.mmstats", 10, &[0.1, 0.2], &[0.3]),
+            file(dir.path(), "b.mmstats", 5, &[0.4], &[]),
+        ];
+        (dir, files)
+    }
+
+    fn labels(aggregates: &[Aggregate]) -> Vec<&str> {
+        let mut labels: Vec<&str> = aggregates.iter().map(|a| a.label.as_str()).collect();
+        labels.sort_unstable();
+        labels
+    }
+
+    #[test]
+    fn a_poller_combines_only_the_labels_or_members_it_is_asked_for() {
+        let (_dir, files) = two_files();
+        let all = Poller::new().step(&files, &[]);
+        assert!(all.len() > 8, "{:?}", labels(&all));
+        let hits = Poller::new().only(["hits".to_string()]).step(&files, &[]);
+        assert_eq!(labels(&hits), ["hits"]);
+        assert_eq!(get_value(&hits, "hits"), Some(Value::Unsigned(15)));
+        let family = Poller::new()
+            .only_selected(vec![Selector::parse("responses").unwrap()])
+            .step(&files, &[]);
+        assert_eq!(
+            labels(&family),
+            [r#"responses{method="get"}"#, r#"responses{method="post"}"#]
+        );
+        let member = Poller::new()
+            .only_selected(vec![Selector::parse(r#"latency{method="post"}"#).unwrap()])
+            .step(&files, &[]);
+        assert_eq!(labels(&member), [r#"latency{method="post"}"#]);
+    }
+
+    fn get_value(aggregates: &[Aggregate], label: &str) -> Option<Value> {
+        match &aggregates.iter().find(|a| a.label == label)?.combined {
+            Combined::Value(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn select_gives_a_label_or_its_members_added_up_merged_or_distinct() {
+        let (_dir, files) = two_files();
+        let all = Rules::default().combine(&files);
+        let select = |text: &str| select(&all, &Selector::parse(text).unwrap());
+        // A label of its own.
+        assert_eq!(select("hits"), Some(Combined::Value(Value::Unsigned(15))));
+        assert_eq!(
+            select(r#"responses{method="post"}"#),
+            Some(Combined::Value(Value::Unsigned(2)))
+        );
+        // Members that are numbers, added up.
+        assert_eq!(
+            select("responses"),
+            Some(Combined::Value(Value::Unsigned(17)))
+        );
+        // Members that are histograms, merged: every value of both files.
+        match select("latency") {
+            Some(Combined::Histogram(h)) => assert_eq!(h.total(), 4),
+            other => panic!("{other:?}"),
+        }
+        // Members that are texts: each distinct value once, in order.
+        assert_eq!(
+            select("mode"),
+            Some(Combined::Distinct(vec![
+                Value::Text("fast".into()),
+                Value::Text("slow".into()),
+            ]))
+        );
+        assert_eq!(select("nothing"), None);
+        assert_eq!(select(r#"responses{method="put"}"#), None);
+    }
+}
