@@ -588,4 +588,132 @@ mod tests {
             Value::Text(String::new())
         );
     }
+
+    /// Bytes read through copies, as from a live file: the first copy is
+    /// of `first`, every later one of `then` (a writer changed the file in
+    /// between); the copies are counted.
+    struct Live {
+        first: Vec<u8>,
+        then: Vec<u8>,
+        copies: std::cell::Cell<usize>,
+    }
+
+    impl Live {
+        fn new(first: Vec<u8>, then: Vec<u8>) -> Live {
+            Live {
+                first,
+                then,
+                copies: std::cell::Cell::new(0),
+            }
+        }
+    }
+
+    impl super::mem::Memory for Live {
+        fn len(&self) -> usize {
+            self.first.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            let n = self.copies.get();
+            self.copies.set(n + 1);
+            let from = if n == 0 { &self.first } else { &self.then };
+            match from.get(offset..offset + out.len()) {
+                Some(bytes) => {
+                    out.copy_from_slice(bytes);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    /// A file of one text field of `len` bytes (and the terminator).
+    fn text_file(len: usize) -> Vec<u8> {
+        let signature = format!("{len}s");
+        let mut value = vec![b'a'; len];
+        value[len - 1] = 0;
+        file(&[(b"t", signature.as_bytes(), 0xFF, &value)], 0)
+    }
+
+    fn read_through_copies(bytes: &[u8], frame: &mut super::Frame) -> Result<(), ReadError> {
+        super::parse_into(&Live::new(bytes.to_vec(), bytes.to_vec()), frame)
+    }
+
+    #[test]
+    fn a_file_read_through_copies_reads_as_its_bytes_however_long() {
+        // Within the first copy, just past it, and many times its size.
+        for len in [10, 16 * 1024, 100_000] {
+            let bytes = text_file(len);
+            let mut frame = super::Frame::new();
+            read_through_copies(&bytes, &mut frame).unwrap();
+            assert_eq!(frame.to_snapshot(), read_bytes(&bytes).unwrap(), "{len}");
+        }
+        // A file that ends exactly at the byte limit: the copy grows to the
+        // limit, never past it, and the file reads.
+        let bytes = file(&[(b"t", b"40000s", 0xFF, &vec![b'b'; 40_000])], 0);
+        let limit = bytes.len();
+        let mut frame = super::Frame::with_limits(super::Limits::DEFAULT.max_bytes(limit));
+        read_through_copies(&bytes, &mut frame).unwrap();
+        assert_eq!(frame.end(), EndMarker::Eof);
+        assert_eq!(frame.fields_end(), limit);
+        // One byte under it is too large.
+        let mut frame = super::Frame::with_limits(super::Limits::DEFAULT.max_bytes(limit - 1));
+        assert!(matches!(
+            read_through_copies(&bytes, &mut frame),
+            Err(ReadError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_first_read_of_a_small_file_is_one_copy() {
+        let bytes = text_file(4000);
+        let live = Live::new(bytes.clone(), bytes);
+        let mut frame = super::Frame::new();
+        super::parse_into(&live, &mut frame).unwrap();
+        assert_eq!(live.copies.get(), 1);
+    }
+
+    #[test]
+    fn a_copy_that_fails_is_a_truncated_read_and_leaves_the_frame_empty() {
+        let bytes = text_file(100);
+        // Every copy after the first fails: the file shrank to nothing.
+        let live = Live::new(bytes, Vec::new());
+        let mut frame = super::Frame::new();
+        super::parse_into(&live, &mut frame).unwrap();
+        assert!(!frame.is_empty());
+        match super::parse_into(&live, &mut frame) {
+            Err(ReadError::Truncated { what, .. }) => assert_eq!(what, "copy of the file"),
+            other => panic!("{other:?}"),
+        }
+        assert!(frame.is_empty());
+    }
+
+    #[test]
+    fn the_copy_buffer_is_kept_for_the_next_read_unless_it_grew_past_a_mebibyte() {
+        let mut frame = super::Frame::new();
+        read_through_copies(&text_file(200_000), &mut frame).unwrap();
+        read_through_copies(&text_file(100), &mut frame).unwrap();
+        assert!(
+            frame.copy.capacity() >= 200_000,
+            "{}",
+            frame.copy.capacity()
+        );
+        read_through_copies(&text_file(3 << 20), &mut frame).unwrap();
+        assert!(frame.copy.capacity() >= 3 << 20);
+        read_through_copies(&text_file(100), &mut frame).unwrap();
+        assert!(frame.copy.capacity() < 1 << 20, "{}", frame.copy.capacity());
+    }
+
+    #[test]
+    fn a_double_buffered_value_is_read_again_from_the_live_file() {
+        // The copy holds -2 in the buffer readers read; by the time the
+        // value is read again, the writer has flipped to 7.
+        let old = file(&[(b"b", b"   h", 1, &[0xFE, 0xFF, 0x05, 0x00])], 64);
+        let new = file(&[(b"b", b"   h", 1, &[0x07, 0x00, 0x05, 0x00])], 64);
+        let mut frame = super::Frame::new();
+        super::parse_into(&Live::new(old.clone(), new), &mut frame).unwrap();
+        assert_eq!(frame.get("b").unwrap().value.to_value(), Value::Signed(7));
+        // Bytes in ordinary memory are read once, as they are.
+        assert_eq!(read_bytes(&old).unwrap().stats[0].value, Value::Signed(-2));
+    }
 }
