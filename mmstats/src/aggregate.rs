@@ -1039,6 +1039,18 @@ mod tests {
     }
 
     #[test]
+    fn a_counter_that_went_down_restarted_and_its_change_is_its_value() {
+        let (f, u, i) = (Value::Float, Value::Unsigned, Value::Signed);
+        assert_eq!(change(Some(&f(5.0)), &f(7.5)), Some(f(2.5)));
+        assert_eq!(change(Some(&f(5.0)), &f(2.0)), Some(f(2.0)));
+        assert_eq!(change(Some(&u(5)), &u(2)), Some(u(2)));
+        assert_eq!(change(Some(&i(5)), &i(2)), Some(u(2)));
+        assert_eq!(change(Some(&i(-5)), &i(-2)), Some(u(3)));
+        assert_eq!(change(None, &f(4.0)), Some(f(4.0)));
+        assert_eq!(change(Some(&f(1.0)), &Value::Text("x".into())), None);
+    }
+
+    #[test]
     fn modes() {
         let (a, b, z) = (Value::Unsigned(4), Value::Unsigned(2), Value::Unsigned(0));
         let all = [&a, &b, &z];
