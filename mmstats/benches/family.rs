@@ -1,7 +1,8 @@
 //! What one increment of a family member costs: the plain `*p += 1`, a
 //! plain counter, a member of a `Family<(Method, Status), Counter>` (the
 //! labels fixed at the call site, and chosen at run time), a member of a
-//! `DynFamily<Counter, 8>` looked up by its label value, and the peers
+//! `DynFamily<Counter, 8>` looked up by its label value (derived, and
+//! declared at run time with `Schema::dyn_family`), and the peers
 //! that look the member up by its label values: `prometheus`'s
 //! `CounterVec::with_label_values(..).inc()` and `metrics::counter!` with
 //! labels through a real recorder.
@@ -70,6 +71,20 @@ fn family(c: &mut Criterion) {
         .dir(dir.path())
         .create()
         .expect("create the stats file");
+    // The same run-time family declared at run time (`Schema::dyn_family`).
+    let runtime = mmstats::Schema::new()
+        .prefix("bench.")
+        .dyn_family::<Counter>("routes", "route", 8)
+        .build()
+        .expect("a run-time schema")
+        .builder()
+        .dir(dir.path())
+        .file("runtime-{PID}-{TID}.mmstats")
+        .create()
+        .expect("create the run-time stats file");
+    let runtime_routes = runtime
+        .dyn_family::<Counter>("routes")
+        .expect("the run-time family");
 
     let vec = prometheus::CounterVec::new(
         prometheus::Opts::new("bench_requests", "requests"),
@@ -112,6 +127,13 @@ fn family(c: &mut Criterion) {
     g.bench_function("mmstats_dyn_family_member_incr", |b| {
         per_update(b, |i| {
             black_box(&stats.routes)
+                .member(black_box(ROUTES[(i & 1) as usize]))
+                .incr()
+        })
+    });
+    g.bench_function("mmstats_runtime_dyn_family_member_incr", |b| {
+        per_update(b, |i| {
+            black_box(runtime_routes)
                 .member(black_box(ROUTES[(i & 1) as usize]))
                 .incr()
         })
