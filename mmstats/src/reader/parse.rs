@@ -589,6 +589,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_signature_is_taken_again_only_when_it_is_the_same_bytes() {
+        // Two fields of one type share the parsed signature...
+        let same = file(
+            &[(b"a", b"Q", 0xFF, &[1; 8]), (b"b", b"Q", 0xFF, &[2; 8])],
+            64,
+        );
+        let s = read_bytes(&same).unwrap();
+        assert_eq!(
+            s.stats[1].value,
+            Value::Unsigned(u64::from_ne_bytes([2; 8]))
+        );
+        // ...but one that only starts like the one before is its own, here
+        // unknown, and so an error.
+        let longer = file(
+            &[(b"a", b"Q", 0xFF, &[1; 8]), (b"b", b"Qz", 0xFF, &[2; 8])],
+            64,
+        );
+        assert!(matches!(
+            err(&longer),
+            ReadError::UnknownSignature { ref signature, .. } if signature == "Qz"
+        ));
+        let other = file(
+            &[(b"a", b"Q", 0xFF, &[1; 8]), (b"b", b"q", 0xFF, &[0xFF; 8])],
+            64,
+        );
+        assert_eq!(
+            read_bytes(&other).unwrap().stats[1].value,
+            Value::Signed(-1)
+        );
+    }
+
     /// Bytes read through copies, as from a live file: the first copy is
     /// of `first`, every later one of `then` (a writer changed the file in
     /// between); the copies are counted.
