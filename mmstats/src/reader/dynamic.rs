@@ -495,6 +495,16 @@ mod tests {
         assert_eq!(s.damaged.len(), 1, "{:?}", s.damaged);
         assert_eq!(s.damaged[0].problem, MemberProblem::Malformed);
         assert_eq!(s.damaged[0].label, "web.routes_route__#1__");
+        // A fixed label set of two labels is no member's either.
+        let mut bytes = clean();
+        let (from, to) = (br##"{route="#1"}.label"##, br##"{r="#",a=""}.label"##);
+        while let Some(at) = bytes.windows(from.len()).position(|w| w == from) {
+            bytes[at..at + to.len()].copy_from_slice(to);
+        }
+        let two = read(&bytes);
+        assert_eq!(two.damaged.len(), 1, "{:?}", two.damaged);
+        assert_eq!(two.damaged[0].problem, MemberProblem::Malformed);
+        assert_eq!(two.damaged[0].label, r##"web.routes{r="#",a=""}"##);
         // Only the label value itself is dropped: the fields around it are
         // not known to be its member's, and show as they are.
         let shown = labels(&s);
