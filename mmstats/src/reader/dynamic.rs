@@ -516,6 +516,55 @@ mod tests {
         assert!(shown.contains(&r##"web.routes{route="#1"}"##), "{shown:?}");
     }
 
+    /// A live file whose writer rewrites member 1's label value without
+    /// end: each read of its number gives the next even one.
+    struct Rewriting {
+        bytes: Vec<u8>,
+        seq_at: usize,
+        number: std::cell::Cell<u64>,
+    }
+
+    impl super::super::mem::Memory for Rewriting {
+        fn len(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            let Some(from) = self.bytes.get(offset..offset + out.len()) else {
+                return false;
+            };
+            out.copy_from_slice(from);
+            if (offset..offset + out.len()).contains(&self.seq_at)
+                && offset + out.len() >= self.seq_at + 8
+            {
+                let n = self.number.get() + 2;
+                self.number.set(n);
+                let at = self.seq_at - offset;
+                out[at..at + 8].copy_from_slice(&n.to_ne_bytes());
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn a_label_value_that_never_settles_is_left_out_even_when_its_number_is_even() {
+        let bytes = clean();
+        let seq_at = value_at(&bytes, r##"web.routes{route="#1"}.label.seq"##);
+        let live = Rewriting {
+            bytes,
+            seq_at,
+            number: std::cell::Cell::new(2),
+        };
+        let mut frame = super::super::Frame::new();
+        super::super::parse::parse_into(&live, &mut frame).unwrap();
+        let damaged = frame.damaged();
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(damaged[0].problem, MemberProblem::Unsettled);
+        assert_eq!(damaged[0].label, r##"web.routes{route="#1"}"##);
+        assert!(frame.get(r#"web.routes{route="/b"}"#).is_none());
+        assert!(frame.get(r#"web.routes{route="/a"}"#).is_some());
+    }
+
     #[test]
     fn a_member_whose_number_is_zero_is_unused_and_hidden_without_a_report() {
         let mut bytes = clean();
