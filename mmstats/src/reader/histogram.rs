@@ -470,7 +470,8 @@ pub fn quantile_of(name: &str) -> Option<f64> {
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::arithmetic_side_effects
 )]
 mod tests {
     use super::*;
@@ -665,6 +666,237 @@ mod tests {
         assert_eq!(b.count, 5);
     }
 
+    /// `forged` with another geometry: `schema`, `first` and `n` regular
+    /// buckets, all empty, and a count of 0.
+    fn shaped(schema: i64, first: i64, n: usize) -> Snapshot {
+        let mut snapshot = forged(0, &[]);
+        for stat in &mut snapshot.stats {
+            match stat.label.as_str() {
+                "web.latency.schema" => stat.value = Value::Signed(schema),
+                "web.latency.first" => stat.value = Value::Signed(first),
+                "web.latency.buckets" => stat.value = Value::Counts(vec![0; n + 2]),
+                _ => {}
+            }
+        }
+        snapshot
+    }
+
+    fn geometry_of(snapshot: &Snapshot) -> Result<(u8, i64, usize), HistogramError> {
+        Histogram::read(snapshot, "web.latency")
+            .unwrap()
+            .map(|h| (h.schema, h.first, h.buckets.len()))
+    }
+
+    #[test]
+    fn a_range_that_reaches_the_limits_is_read_and_one_beyond_them_is_not() {
+        let refused = |snapshot: &Snapshot| {
+            matches!(geometry_of(snapshot), Err(HistogramError::Geometry { .. }))
+        };
+        // The most buckets, and one more.
+        assert_eq!(
+            geometry_of(&shaped(8, 0, MAX_BUCKETS)),
+            Ok((8, 0, MAX_BUCKETS))
+        );
+        assert!(refused(&shaped(8, 0, MAX_BUCKETS + 1)));
+        // The zero bucket's top at 2^-1000, and one bucket lower.
+        assert_eq!(geometry_of(&shaped(0, -999, 1)), Ok((0, -999, 1)));
+        assert!(refused(&shaped(0, -1000, 1)));
+        assert!(refused(&shaped(2, -4001, 3)));
+        // The highest bound at 2^1000, and one bucket higher.
+        assert_eq!(geometry_of(&shaped(0, 999, 1)), Ok((0, 999, 1)));
+        assert!(refused(&shaped(0, 1000, 1)));
+        assert_eq!(geometry_of(&shaped(3, 7990, 10)), Ok((3, 7990, 10)));
+        assert!(refused(&shaped(3, 7991, 10)));
+        // No bucket at all (not even the zero and overflow buckets).
+        let mut snapshot = shaped(0, 0, 0);
+        for stat in &mut snapshot.stats {
+            if stat.label == "web.latency.buckets" {
+                stat.value = Value::Counts(vec![0]);
+            }
+        }
+        assert!(refused(&snapshot));
+    }
+
+    #[test]
+    fn a_part_is_found_only_under_its_own_label() {
+        for wrong in ["web.latency.x.sum", "web.latencz.sum", "web.latency.sun"] {
+            let mut snapshot = forged(1, &[(10, 1)]);
+            for stat in &mut snapshot.stats {
+                if stat.label == "web.latency.sum" {
+                    stat.label = wrong.into();
+                }
+            }
+            assert_eq!(
+                Histogram::read(&snapshot, "web.latency").unwrap(),
+                Err(HistogramError::Missing {
+                    label: "web.latency".into(),
+                    part: ".sum"
+                }),
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn buckets_that_hold_more_than_the_count_are_an_error_even_by_a_multiple_of_2_32() {
+        // 2^32 + 1 values in the buckets, a count of 1: the buckets cannot
+        // have wrapped to more than they held.
+        let snapshot = forged(1, &[(10, u32::MAX), (11, 2)]);
+        assert_eq!(
+            Histogram::read(&snapshot, "web.latency").unwrap(),
+            Err(HistogramError::Inconsistent {
+                label: "web.latency".into(),
+                count: 1,
+                buckets: (1 << 32) + 1
+            })
+        );
+    }
+
+    #[test]
+    fn every_histogram_of_a_file_is_listed_under_its_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Web::builder().dir(dir.path()).create().unwrap();
+        stats.latency.record(0.25);
+        let snapshot = read(&stats);
+        let all = Histogram::all(&snapshot);
+        let labels: Vec<&str> = all.iter().map(|(label, _)| *label).collect();
+        assert_eq!(labels, ["web.latency", "web.size"]);
+        let counts: Vec<u64> = all.iter().map(|(_, h)| h.as_ref().unwrap().count).collect();
+        assert_eq!(counts, [1, 0]);
+    }
+
+    /// Schema 0 from bucket 0: regular bucket `i` holds `(2^(i-1), 2^i]`,
+    /// the zero bucket `[0, 1/2]`.
+    fn doubling(zero: u64, buckets: &[u64], overflow: u64, sum: f64, invalid: u64) -> Histogram {
+        let count = buckets.iter().sum::<u64>() + zero + overflow;
+        Histogram {
+            schema: 0,
+            first: 0,
+            zero,
+            buckets: buckets.to_vec(),
+            overflow,
+            count,
+            sum,
+            invalid,
+        }
+    }
+
+    #[test]
+    fn the_smallest_and_largest_values_are_bounded_by_their_buckets() {
+        let h = doubling(0, &[0, 0, 3, 0, 1], 0, 10.0, 0);
+        assert_eq!(h.min_bounds(), Some((2.0, 4.0)));
+        assert_eq!(h.max_bounds(), Some((8.0, 16.0)));
+        let h = doubling(2, &[0, 1], 1, 10.0, 0);
+        assert_eq!(h.min_bounds(), Some((0.0, 0.5)));
+        assert_eq!(h.max_bounds(), Some((2.0, f64::INFINITY)));
+        let empty = doubling(0, &[0, 0], 0, 0.0, 3);
+        assert_eq!((empty.min_bounds(), empty.max_bounds()), (None, None));
+        assert_eq!(empty.mean(), None);
+    }
+
+    #[test]
+    fn each_statistic_by_its_name() {
+        let h = doubling(1, &[0, 2, 0, 1], 0, 10.0, 2);
+        let stat = |name| h.statistic(name);
+        assert_eq!(stat("count"), Some(Some(4.0)));
+        assert_eq!(stat("sum"), Some(Some(10.0)));
+        assert_eq!(stat("mean"), Some(Some(2.5)));
+        assert_eq!(stat("invalid"), Some(Some(2.0)));
+        assert_eq!(stat("min"), Some(Some(0.0)));
+        assert_eq!(stat("max"), Some(Some(8.0)));
+        assert_eq!(stat("p50"), Some(Some(2f64.sqrt())));
+        assert_eq!(stat("p99"), Some(Some(32f64.sqrt())));
+        assert_eq!(stat("median"), None);
+        assert_eq!(stat(""), None);
+        let empty = doubling(0, &[0, 0], 0, 0.0, 0);
+        assert_eq!(empty.statistic("count"), Some(Some(0.0)));
+        assert_eq!(empty.statistic("mean"), Some(None));
+        assert_eq!(empty.statistic("p50"), Some(None));
+        assert_eq!(empty.statistic("max"), Some(None));
+        for name in [
+            "count", "sum", "mean", "invalid", "min", "max", "p50", "p999",
+        ] {
+            assert!(Histogram::is_statistic(name), "{name}");
+        }
+        for name in ["median", "", "p", "p9x", "Count"] {
+            assert!(!Histogram::is_statistic(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn merging_adds_the_sums() {
+        let mut a = doubling(0, &[1, 0], 0, 1.5, 1);
+        a.merge(&doubling(0, &[0, 1], 0, 2.0, 2)).unwrap();
+        assert_eq!((a.count, a.sum, a.invalid), (2, 3.5, 3));
+    }
+
+    #[test]
+    fn a_window_holds_what_changed_its_sum_included() {
+        let earlier = doubling(1, &[2, 0], 0, 2.0, 1);
+        let later = doubling(1, &[3, 4], 0, 5.0, 4);
+        let window = later.since(&earlier).unwrap();
+        assert_eq!(window, doubling(0, &[1, 4], 0, 3.0, 3));
+        // Nothing recorded in between: an empty window, not a new writer.
+        let none = later.since(&later).unwrap();
+        assert_eq!((none.count, none.total(), none.sum), (0, 0, 0.0));
+        assert_eq!(none.quantile(0.5), None);
+    }
+
+    #[test]
+    fn a_histogram_is_shown_by_its_count_quantiles_and_max() {
+        let h = doubling(1, &[0, 2, 0, 1], 0, 10.0, 0);
+        assert_eq!(
+            h.to_string(),
+            "count=4 p50=1.414 p90=5.657 p99=5.657 p999=5.657 max<=8"
+        );
+        let h = doubling(2, &[0, 1], 0, 1.0, 2);
+        assert_eq!(
+            h.to_string(),
+            "count=3 p50=0 p90=1.414 p99=1.414 p999=1.414 max<=2 invalid=2"
+        );
+        // Four significant digits of a large number; above the range.
+        let mut buckets = vec![0; 21];
+        buckets[20] = 1;
+        let h = doubling(0, &buckets, 1, 1e6, 0);
+        assert_eq!(
+            h.to_string(),
+            "count=2 p50=741500 p90=1049000 p99=1049000 p999=1049000 max<=inf"
+        );
+        let empty = doubling(0, &[0], 0, 0.0, 0);
+        assert_eq!(empty.to_string(), "count=0 p50=- p90=- p99=- p999=- max=-");
+    }
+
+    #[test]
+    fn each_error_says_what_is_wrong_with_which_histogram() {
+        let label = || "web.latency".to_string();
+        let messages = [
+            HistogramError::Missing {
+                label: label(),
+                part: ".sum",
+            }
+            .to_string(),
+            HistogramError::Unsettled { label: label() }.to_string(),
+            HistogramError::Geometry { label: label() }.to_string(),
+            HistogramError::Inconsistent {
+                label: label(),
+                count: 5,
+                buckets: 4,
+            }
+            .to_string(),
+            HistogramError::Mismatch.to_string(),
+        ];
+        assert_eq!(
+            messages,
+            [
+                "histogram web.latency: part .sum missing or of the wrong type",
+                "histogram web.latency: its group never settled",
+                "histogram web.latency: schema or range out of bounds",
+                "histogram web.latency: the buckets hold 4 values but the count is 5",
+                "histograms of different schemas or ranges",
+            ]
+        );
+    }
+
     #[test]
     fn quantile_names() {
         assert_eq!(quantile_of("p99"), Some(0.99));
@@ -673,5 +905,8 @@ mod tests {
         assert_eq!(quantile_of("p"), None);
         assert_eq!(quantile_of("count"), None);
         assert_eq!(quantile_of("p9x"), None);
+        // Nine digits at most.
+        assert_eq!(quantile_of("p123456789"), Some(0.123456789));
+        assert_eq!(quantile_of("p1234567890"), None);
     }
 }
