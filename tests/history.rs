@@ -468,7 +468,7 @@ fn a_damaged_chunk_names_its_file_and_spares_other_series() {
     // The first chunk's data file keeps only its first row: the first
     // series written (`t.hits`, the first label). The next rows' points
     // are gone, which their presence bits reveal.
-    let mut data: Vec<PathBuf> = std::fs::read_dir(store.join("chunks"))
+    let mut data: Vec<PathBuf> = std::fs::read_dir(&store)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "dat"))
@@ -527,7 +527,7 @@ fn a_damaged_metric_list_or_a_flipped_bit_is_named_and_the_rest_still_shown() {
     // depends on the machine's pace: every value of it is damaged, and the
     // points shown are compared with those read before.)
     let before = set_points(&query_json(&store, "cmd:app:t.hits", &[]));
-    let dat = store.join("chunks").join(format!("{:020}.dat", 0));
+    let dat = store.join(format!("{:020}.dat", 0));
     let mut bytes = std::fs::read(&dat).unwrap();
     for at in (0..bytes.len()).step_by(8) {
         bytes[at] ^= 0x10;
@@ -570,7 +570,7 @@ fn bad_input_is_reported_and_fails_the_command() {
         "{stderr}"
     );
     assert!(!tmp.path().join("mstore.meta").exists());
-    assert!(!tmp.path().join("chunks").exists());
+    assert!(!tmp.path().join("metrics.list").exists());
     fails(
         &["metrics", "--store", files.to_str().unwrap()],
         "not a history store",
@@ -784,7 +784,7 @@ fn retention_deletes_old_chunks_and_says_so() {
             stderr.contains("retention: deleted the chunk of "),
             "{limit:?}: {stderr}"
         );
-        let chunks = std::fs::read_dir(store.join("chunks")).unwrap().count();
+        let chunks = chunk_files(&store).len();
         assert!(chunks <= 2, "{limit:?}: {chunks} chunk files left");
         // The newest points are still there, exactly.
         let hits = query_json(&store, "cmd:app:t.hits", &[]);
@@ -852,11 +852,16 @@ fn query_at_a_step_sums_up_windows() {
 
 /// `record | head`: when its output closes, `record` stops as at the end
 /// of a run, so its chunks are sealed, not left in the open layout.
-/// The file names in a store's `chunks` directory.
+/// The names of a store's chunk files (20 digits, a dot, an extension).
 fn chunk_files(store: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(store.join("chunks"))
+    let mut names: Vec<String> = std::fs::read_dir(store)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.split('.')
+                .next()
+                .is_some_and(|s| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+        })
         .collect();
     names.sort();
     names
@@ -964,10 +969,7 @@ fn record_whose_output_closes_seals_its_store() {
     drop(lines);
     let status = record.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let names: Vec<String> = std::fs::read_dir(store.join("chunks"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = chunk_files(&store);
     assert!(!names.is_empty());
     assert!(
         names.iter().all(|n| n.ends_with(".sea")),

@@ -361,7 +361,7 @@ fn sigkill_while_sealing_and_deleting() {
         if let Err(e) = run {
             panic!("{ctx}: {e:?}");
         }
-        sealed_seen += std::fs::read_dir(d.path().join("chunks"))
+        sealed_seen += std::fs::read_dir(d.path())
             .unwrap()
             .filter(|e| {
                 e.as_ref()

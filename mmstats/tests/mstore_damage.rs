@@ -95,19 +95,17 @@ fn exact_or_unset(r: &mut Reader, name: &str, from: u64, to: u64) -> Result<usiz
 
 fn fresh_copy(src: &Path, dst: &Path) {
     let _ = fs::remove_dir_all(dst);
-    fs::create_dir_all(dst.join("chunks")).unwrap();
-    for sub in ["", "chunks"] {
-        for e in fs::read_dir(src.join(sub)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                fs::copy(e.path(), dst.join(sub).join(e.file_name())).unwrap();
-            }
+    fs::create_dir_all(dst).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), dst.join(e.file_name())).unwrap();
         }
     }
 }
 
 fn idx0(dir: &Path) -> PathBuf {
-    dir.join("chunks").join(format!("{:020}.idx", 0))
+    dir.join(format!("{:020}.idx", 0))
 }
 
 /// After damage, a writer opens, adds a metric to chunk 0 and every read is
@@ -315,7 +313,7 @@ fn chunk_index_garbled_at_every_byte() {
 fn truncated_data_file_is_reported_and_other_chunks_stay_readable() {
     let d = tempfile::tempdir().unwrap();
     build(d.path());
-    let dat = d.path().join("chunks").join(format!("{:020}.dat", 0));
+    let dat = d.path().join(format!("{:020}.dat", 0));
     let len = fs::metadata(&dat).unwrap().len();
     fs::OpenOptions::new()
         .write(true)
@@ -338,7 +336,7 @@ fn leftovers_of_an_interrupted_rewrite_are_ignored_and_removed() {
     build(d.path());
     fs::write(d.path().join("metrics.list.tmp"), b"garbage").unwrap();
     // A chunk whose index never made it: data without index.
-    let stray = d.path().join("chunks").join(format!("{:020}.dat", 160));
+    let stray = d.path().join(format!("{:020}.dat", 160));
     fs::write(&stray, [0xffu8; 64]).unwrap();
     fs::write(stray.with_extension("bit"), [0xffu8; 8]).unwrap();
     let mut r = Reader::open(d.path()).unwrap();

@@ -40,7 +40,19 @@ fn build(dir: &Path) {
 }
 
 fn chunk_file(dir: &Path, base: u64, ext: &str) -> PathBuf {
-    dir.join("chunks").join(format!("{base:020}.{ext}"))
+    dir.join(format!("{base:020}.{ext}"))
+}
+
+/// Copies the files of the store in `src` (not its subdirectories) into a
+/// new directory `dst`.
+fn copy_files(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
 }
 
 fn flip_bit(path: &Path, byte: usize, bit: u8) {
@@ -229,15 +241,7 @@ fn a_damaged_metric_list_names_itself_and_leaves_the_metrics_readable() {
     // the last record's name (which looks like a torn append).
     for at in [0, 8, 12, 14, list.len() - 6] {
         let work = d.path().join(format!("w{at}"));
-        fs::create_dir_all(work.join("chunks")).unwrap();
-        for sub in ["", "chunks"] {
-            for e in fs::read_dir(orig.join(sub)).unwrap() {
-                let e = e.unwrap();
-                if e.file_type().unwrap().is_file() {
-                    fs::copy(e.path(), work.join(sub).join(e.file_name())).unwrap();
-                }
-            }
-        }
+        copy_files(&orig, &work);
         let mut g = list.clone();
         g[at] ^= 0x5a;
         fs::write(work.join("metrics.list"), &g).unwrap();
@@ -292,22 +296,14 @@ fn a_fifo_or_directory_in_place_of_a_store_file_is_refused_without_blocking() {
     let targets = [
         PathBuf::from("mstore.meta"),
         PathBuf::from("metrics.list"),
-        PathBuf::from(format!("chunks/{:020}.idx", 0)),
-        PathBuf::from(format!("chunks/{:020}.dat", 0)),
-        PathBuf::from(format!("chunks/{:020}.bit", 0)),
+        PathBuf::from(format!("{:020}.idx", 0)),
+        PathBuf::from(format!("{:020}.dat", 0)),
+        PathBuf::from(format!("{:020}.bit", 0)),
     ];
     for (i, target) in targets.iter().enumerate() {
         for kind in ["fifo", "dir"] {
             let work = d.path().join(format!("w{i}{kind}"));
-            fs::create_dir_all(work.join("chunks")).unwrap();
-            for sub in ["", "chunks"] {
-                for e in fs::read_dir(orig.join(sub)).unwrap() {
-                    let e = e.unwrap();
-                    if e.file_type().unwrap().is_file() {
-                        fs::copy(e.path(), work.join(sub).join(e.file_name())).unwrap();
-                    }
-                }
-            }
+            copy_files(&orig, &work);
             let p = work.join(target);
             if kind == "fifo" {
                 mkfifo(&p);
@@ -341,7 +337,10 @@ fn a_fifo_or_directory_in_place_of_a_store_file_is_refused_without_blocking() {
                 Err(e) => assert!(e.to_string().contains(&shown), "{kind}: {e}"),
             }
             // Other chunks are not touched by it.
-            if target.starts_with("chunks") {
+            if target
+                .extension()
+                .is_some_and(|x| x != "meta" && x != "list")
+            {
                 let mut r = Reader::open(&work).unwrap();
                 assert_eq!(read_a(&mut r, S, 2 * S).unwrap(), S);
             }
@@ -461,8 +460,14 @@ fn stores_written_before_checksums_open_read_and_grow() {
     s.put("new", 10, &[1i64, 2, 3]).unwrap();
     s.put("new", 210, &[4i64]).unwrap();
     s.close().unwrap();
-    let idx = |base: u64| fs::read(chunk_file(d.path(), base, "idx")).unwrap();
+    // A store of the first header version keeps its chunks in `chunks/`.
+    let idx = |base: u64| fs::read(chunk_file(&d.path().join("chunks"), base, "idx")).unwrap();
     assert_eq!(&idx(0)[..8], b"MSTINDX1");
+    assert!(!chunk_file(d.path(), 200, "idx").exists());
+    assert_eq!(
+        &fs::read(d.path().join("mstore.meta")).unwrap()[..8],
+        b"MSTORE01"
+    );
     assert_eq!(&idx(200)[..8], b"MSTINDX2");
     let mut r = Reader::open(d.path()).unwrap();
     let u = r.get::<u64>("old_u", 0, 250).unwrap();
@@ -477,6 +482,111 @@ fn stores_written_before_checksums_open_read_and_grow() {
     );
     let f = r.get::<f64>("old_f", 0, 200).unwrap();
     assert_eq!(f.count_set(), 71);
+}
+
+/// Every file name of the store in `dir` and its subdirectories, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(tree(&e.path()).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            out.push(name);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Set points as (slot, value bits).
+type SetPoints = Vec<(u64, u64)>;
+
+/// The set points of the series "u" (`u64`) and "f" (`f64`, as bits) of
+/// a store, as a reader gives them, and the series it lists.
+fn all_points(dir: &Path) -> (Vec<String>, SetPoints, SetPoints) {
+    let mut r = Reader::open(dir).unwrap();
+    let names = r.metrics().unwrap().into_iter().map(|m| m.name).collect();
+    let u = r.get::<u64>("u", 0, 10 * S).unwrap();
+    let f = r.get::<f64>("f", 0, 10 * S).unwrap();
+    (
+        names,
+        u.iter().filter_map(|(t, v)| v.map(|v| (t, v))).collect(),
+        f.iter()
+            .filter_map(|(t, v)| v.map(|v| (t, v.to_bits())))
+            .collect(),
+    )
+}
+
+/// A store made before chunk files moved into the store's directory
+/// (header `MSTORE01`, chunk files in `chunks/`), here made from a store
+/// of this version by moving its files back: it reads the same, and the
+/// writer goes on in `chunks/` (new chunks, sealing, deletion), never
+/// beside them.
+#[test]
+fn a_store_with_a_chunks_directory_reads_and_writes_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let flat = d.path().join("flat");
+    let nested = d.path().join("nested");
+    let mut s = Store::create(&flat, opts()).unwrap();
+    for t in 0..3 * S {
+        s.put("u", t, &[val(0, t)]).unwrap();
+        if t % 3 == 0 {
+            s.put("f", t, &[t as f64 * 0.25]).unwrap();
+        }
+    }
+    s.close().unwrap();
+    // Chunks 0 and 1 sealed, chunk 2 open.
+    assert!(chunk_file(&flat, 0, "sea").exists());
+    assert!(chunk_file(&flat, 2 * S, "idx").exists());
+    assert!(!flat.join("chunks").exists());
+    assert_eq!(
+        &fs::read(flat.join("mstore.meta")).unwrap()[..8],
+        b"MSTORE02"
+    );
+    copy_files(&flat, &nested);
+    fs::create_dir(nested.join("chunks")).unwrap();
+    for name in tree(&nested) {
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            fs::rename(nested.join(&name), nested.join("chunks").join(&name)).unwrap();
+        }
+    }
+    let mut meta = fs::read(nested.join("mstore.meta")).unwrap();
+    meta[..8].copy_from_slice(b"MSTORE01");
+    let meta = with_crc(meta[..32].to_vec());
+    fs::write(nested.join("mstore.meta"), meta).unwrap();
+    let before = all_points(&flat);
+    assert_eq!(all_points(&nested), before);
+
+    // The same writes into both stores: a new chunk (which seals chunk 2),
+    // then the deletion of chunk 0.
+    for dir in [&flat, &nested] {
+        let mut s = Store::open(dir).unwrap();
+        s.put("u", 3 * S + 1, &[7u64]).unwrap();
+        s.sync().unwrap();
+        s.delete_before(S).unwrap();
+        s.close().unwrap();
+    }
+    assert_eq!(all_points(&nested), all_points(&flat));
+    let after = all_points(&flat);
+    assert_ne!(after, before);
+    let strip = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .map(|n| n.trim_start_matches("chunks/").to_owned())
+            .collect()
+    };
+    let flat_files = tree(&flat);
+    let nested_files = tree(&nested);
+    assert!(
+        nested_files.iter().all(|n| n.starts_with("chunks/")
+            || ["lock", "metrics.list", "mstore.meta"].contains(&n.as_str())),
+        "{nested_files:?}"
+    );
+    assert_eq!(strip(nested_files), flat_files);
+    assert!(chunk_file(&flat, 2 * S, "sea").exists());
+    assert!(!chunk_file(&flat, 0, "sea").exists());
 }
 
 mod random_damage {
@@ -521,9 +631,10 @@ mod random_damage {
             .iter()
             .map(|n| dir.join(n))
             .collect();
-        let mut chunks: Vec<PathBuf> = fs::read_dir(dir.join("chunks"))
+        let mut chunks: Vec<PathBuf> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file() && !out.contains(p) && !p.ends_with("lock"))
             .collect();
         chunks.sort();
         out.extend(chunks);

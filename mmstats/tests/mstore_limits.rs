@@ -216,12 +216,10 @@ fn full_disk_on_index_append_leaves_no_torn_record() {
 
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
     let mut out = BTreeMap::new();
-    for sub in ["", "chunks"] {
-        for e in fs::read_dir(dir.join(sub)).unwrap() {
-            let e = e.unwrap();
-            let md = e.metadata().unwrap();
-            out.insert(e.path(), (md.len(), md.modified().unwrap()));
-        }
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let md = e.metadata().unwrap();
+        out.insert(e.path(), (md.len(), md.modified().unwrap()));
     }
     out
 }
@@ -243,13 +241,10 @@ fn read_only_directory_reads_and_refuses_the_writer_with_a_path() {
     for p in [d.path(), dir.as_path()] {
         fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    for p in [dir.clone(), dir.join("chunks")] {
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o555)).unwrap();
-    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
     let before = snapshot(&dir);
     let out = run_child("readonly", &dir, false, 0);
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(dir.join("chunks"), fs::Permissions::from_mode(0o755)).unwrap();
     assert!(out.contains("READ 100"), "{out}");
     assert!(out.contains("EMPTY 0"), "{out}");
     let w = out

@@ -18,7 +18,7 @@ fn opts() -> Options {
 }
 
 fn chunk_file(dir: &Path, base: u64, ext: &str) -> PathBuf {
-    dir.join("chunks").join(format!("{base:020}.{ext}"))
+    dir.join(format!("{base:020}.{ext}"))
 }
 
 fn noise(t: u64) -> u64 {
@@ -228,11 +228,8 @@ fn a_damaged_sealed_chunk_is_an_error_naming_it_never_a_wrong_value() {
     let check = |bytes: &[u8], what: &str| {
         let work = d.path().join("work");
         let _ = fs::remove_dir_all(&work);
-        fs::create_dir_all(work.join("chunks")).unwrap();
-        for e in fs::read_dir(&orig)
-            .unwrap()
-            .chain(fs::read_dir(orig.join("chunks")).unwrap())
-        {
+        fs::create_dir_all(&work).unwrap();
+        for e in fs::read_dir(&orig).unwrap() {
             let e = e.unwrap();
             if e.file_type().unwrap().is_file() {
                 let rel = e.path().strip_prefix(&orig).unwrap().to_path_buf();
@@ -269,12 +266,20 @@ fn a_damaged_sealed_chunk_is_an_error_naming_it_never_a_wrong_value() {
     }
 }
 
+/// Bytes of the chunk files and the metric list.
 fn store_bytes(dir: &Path) -> u64 {
-    fs::read_dir(dir.join("chunks"))
+    fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum::<u64>()
-        + fs::metadata(dir.join("metrics.list")).unwrap().len()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n == "metrics.list"
+                || [".idx", ".dat", ".bit", ".sea"]
+                    .iter()
+                    .any(|x| n.ends_with(x))
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
 }
 
 /// Retention by age and by size on a long simulated run: the store's size

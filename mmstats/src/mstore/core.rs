@@ -19,6 +19,8 @@ pub(crate) type Names = Vec<(String, ValueType)>;
 pub(crate) const META_FILE: &str = "mstore.meta";
 pub(crate) const LIST_FILE: &str = "metrics.list";
 pub(crate) const LOCK_FILE: &str = "lock";
+/// The subdirectory of the chunk files in a store of the first header
+/// version (see [`Meta::chunks_dir`]); stores made now have none.
 pub(crate) const CHUNKS_DIR: &str = "chunks";
 
 pub(crate) fn check_name(name: &str) -> Result<()> {
@@ -176,7 +178,7 @@ impl Core {
         Core {
             fs,
             dir: dir.to_path_buf(),
-            chunks_dir: dir.join(CHUNKS_DIR),
+            chunks_dir: meta.chunks_dir(dir),
             list_path: dir.join(LIST_FILE),
             meta,
             writable,

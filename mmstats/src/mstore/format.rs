@@ -5,7 +5,12 @@ use std::path::Path;
 use super::error::{Error, Result};
 use super::{ValueType, MAX_NAME_LEN};
 
-pub(crate) const META_MAGIC: &[u8; 8] = b"MSTORE01";
+/// Header magic of a store whose chunk files sit in the store's own
+/// directory (every store made by this version).
+pub(crate) const META_MAGIC: &[u8; 8] = b"MSTORE02";
+/// Header magic of a store made by an earlier version, whose chunk files
+/// sit in a subdirectory `chunks/`; such a store keeps that layout.
+pub(crate) const META_MAGIC_NESTED: &[u8; 8] = b"MSTORE01";
 pub(crate) const META_LEN: usize = 36;
 pub(crate) const LIST_MAGIC: &[u8; 8] = b"MSTLIST1";
 pub(crate) const LIST_HEADER_LEN: usize = 8;
@@ -66,11 +71,29 @@ pub(crate) struct Meta {
     pub chunk_size: u64,
     pub resolution: u64,
     pub start_time: u64,
+    /// The chunk files are in `chunks/` (a store of the first version's
+    /// header, `MSTORE01`), not in the store's directory itself.
+    pub nested: bool,
+}
+
+impl Meta {
+    /// The directory that holds the chunk files of the store in `dir`.
+    pub fn chunks_dir(&self, dir: &Path) -> std::path::PathBuf {
+        if self.nested {
+            dir.join(super::core::CHUNKS_DIR)
+        } else {
+            dir.to_path_buf()
+        }
+    }
 }
 
 pub(crate) fn encode_meta(m: &Meta) -> Vec<u8> {
     let mut v = Vec::with_capacity(META_LEN);
-    v.extend_from_slice(META_MAGIC);
+    v.extend_from_slice(if m.nested {
+        META_MAGIC_NESTED
+    } else {
+        META_MAGIC
+    });
     v.extend_from_slice(&m.chunk_size.to_le_bytes());
     v.extend_from_slice(&m.resolution.to_le_bytes());
     v.extend_from_slice(&m.start_time.to_le_bytes());
@@ -88,9 +111,14 @@ pub(crate) fn decode_meta(path: &Path, b: &[u8]) -> Result<Meta> {
     if b.len() < META_LEN {
         return Err(bad(b.len() as u64, "store header is truncated"));
     }
-    if &b[..8] != META_MAGIC {
-        return Err(bad(0, "not an mstore header (bad magic)"));
-    }
+    let nested = match &b[..8] {
+        m if m == META_MAGIC => false,
+        m if m == META_MAGIC_NESTED => true,
+        m if m.starts_with(b"MSTORE") => {
+            return Err(bad(6, "store header of an unknown version"));
+        }
+        _ => return Err(bad(0, "not an mstore header (bad magic)")),
+    };
     if crc(&b[..32]) != u32_at(b, 32) {
         return Err(bad(32, "store header checksum mismatch"));
     }
@@ -98,6 +126,7 @@ pub(crate) fn decode_meta(path: &Path, b: &[u8]) -> Result<Meta> {
         chunk_size: u64_at(b, 8),
         resolution: u64_at(b, 16),
         start_time: u64_at(b, 24),
+        nested,
     };
     if m.chunk_size == 0 || m.chunk_size > super::MAX_CHUNK_SIZE {
         return Err(bad(8, "chunk size out of range"));
@@ -557,17 +586,47 @@ mod tests {
 
     #[test]
     fn meta_round_trip() {
+        for nested in [false, true] {
+            let m = Meta {
+                chunk_size: 10,
+                resolution: 1,
+                start_time: 7,
+                nested,
+            };
+            let e = encode_meta(&m);
+            assert_eq!(&e[..8], if nested { b"MSTORE01" } else { b"MSTORE02" });
+            assert_eq!(decode_meta(Path::new("x"), &e).unwrap(), m);
+            for i in 0..e.len() {
+                let mut g = e.clone();
+                g[i] ^= 1;
+                assert!(decode_meta(Path::new("x"), &g).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_header_of_an_unknown_version_is_a_typed_error() {
         let m = Meta {
             chunk_size: 10,
             resolution: 1,
             start_time: 7,
+            nested: false,
         };
-        let e = encode_meta(&m);
-        assert_eq!(decode_meta(Path::new("x"), &e).unwrap(), m);
-        for i in 0..e.len() {
-            let mut g = e.clone();
-            g[i] ^= 1;
-            assert!(decode_meta(Path::new("x"), &g).is_err());
+        let mut e = encode_meta(&m);
+        e[6..8].copy_from_slice(b"03");
+        let c = crc(&e[..32]);
+        e[32..36].copy_from_slice(&c.to_le_bytes());
+        match decode_meta(Path::new("x"), &e) {
+            Err(Error::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, 6);
+                assert_eq!(reason, "store header of an unknown version");
+            }
+            other => panic!("{other:?}"),
+        }
+        e[..8].copy_from_slice(b"NOTMSTOR");
+        match decode_meta(Path::new("x"), &e) {
+            Err(Error::Corrupt { offset: 0, .. }) => {}
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -100,11 +100,18 @@
 //! <store>/mstore.meta                       store header
 //! <store>/metrics.list                      store-wide metric list
 //! <store>/lock                              writer lock (flock), empty
-//! <store>/chunks/<base>.idx                 chunk index
-//! <store>/chunks/<base>.dat                 chunk data
-//! <store>/chunks/<base>.bit                 chunk presence bits
-//! <store>/chunks/<base>.sea                 sealed (compressed) chunk
+//! <store>/<base>.idx                        chunk index
+//! <store>/<base>.dat                        chunk data
+//! <store>/<base>.bit                        chunk presence bits
+//! <store>/<base>.sea                        sealed (compressed) chunk
 //! ```
+//!
+//! A store whose header has the first version's magic (`MSTORE01`, made
+//! before this layout) keeps its chunk files in a subdirectory,
+//! `<store>/chunks/<base>.idx` and so on, and goes on using it: new
+//! chunks, sealed files and deletions happen there. Stores made now have
+//! the one directory, which on most file systems saves a 4 KiB block
+//! (what a directory takes), a good part of a small store's size.
 //!
 //! A chunk is **open** (`.idx`, `.dat`, `.bit`: the fixed layout that
 //! writes use) or **sealed** (one `.sea` file). [`Store::sync`] seals
@@ -132,7 +139,7 @@
 //!
 //! | bytes | content |
 //! | --- | --- |
-//! | 0..8 | magic `MSTORE01` (ASCII) |
+//! | 0..8 | magic `MSTORE02` (ASCII): chunk files in the store's directory; `MSTORE01`: in `chunks/` (stores made before). Any other `MSTORE` + two bytes is an unknown version, [`Error::Corrupt`] at offset 6 |
 //! | 8..16 | chunk size `S`, `u64`, 1 to [`MAX_CHUNK_SIZE`] |
 //! | 16..24 | resolution, `u64` (creator's units per slot, not 0) |
 //! | 24..32 | start time, `u64` (creator's units, time of slot 0) |
@@ -166,7 +173,7 @@
 //! order of first write. A metric's record is appended (before any of its
 //! points are written) when it is first written.
 //!
-//! ## `chunks/<base>.idx`
+//! ## `<base>.idx`
 //!
 //! | bytes | content |
 //! | --- | --- |
@@ -182,7 +189,7 @@
 //! byte repeats the metric's type, so a chunk can be read without the
 //! metric list.
 //!
-//! ## `chunks/<base>.dat`
+//! ## `<base>.dat`
 //!
 //! Row `r` occupies bytes `r * S * 8` to `(r + 1) * S * 8`; the value of
 //! slot `t` of the metric with row `r` is the 8 bytes at
@@ -191,7 +198,7 @@
 //! written are holes and read as zeros, which is why presence is kept
 //! apart.
 //!
-//! ## `chunks/<base>.bit`, layout 2
+//! ## `<base>.bit`, layout 2
 //!
 //! Each row is cut into **blocks** of `B = 384` points (the last block of a
 //! row is shorter when `S` is not a multiple of 384); `K = ceil(S / B)`
@@ -224,7 +231,7 @@
 //! more at each end of the range), and a block that fails is an error
 //! naming the file and the block's slots, never a value.
 //!
-//! ## `chunks/<base>.sea`: sealed chunks
+//! ## `<base>.sea`: sealed chunks
 //!
 //! | bytes | content |
 //! | --- | --- |
@@ -275,7 +282,7 @@
 //! and a reader holding the old form's files open keeps reading them.
 //! Readers keep up to 64 MiB of decoded rows.
 //!
-//! ## `chunks/<base>.bit`, layout 1
+//! ## `<base>.bit`, layout 1
 //!
 //! Row `r` occupies bytes `r * W * 8` to `(r + 1) * W * 8`: `W` words of 64
 //! bits. Slot `t` is set exactly when bit `(t - base) % 64` (least

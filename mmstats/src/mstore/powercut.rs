@@ -504,7 +504,7 @@ fn a_deleted_chunk_made_again_never_finds_its_old_files() {
         sim.arm(at);
         delete(&fs);
         sim.power_cut_keeping(&|_| false);
-        let idx = Path::new(DIR).join("chunks").join(format!("{:020}.idx", 0));
+        let idx = Path::new(DIR).join(format!("{:020}.idx", 0));
         if fs.stat(&idx).is_ok() {
             // The power failed before the deletion was durable.
             continue;

@@ -1,5 +1,5 @@
 //! Sealed chunks: one compressed, immutable file per chunk the writer has
-//! moved past (`chunks/<base>.sea`).
+//! moved past (`<base>.sea`).
 
 use std::collections::HashMap;
 use std::io;
@@ -659,10 +659,9 @@ mod tests {
     }
 
     fn open(dir: &Path, bytes: &[u8]) -> Result<Option<SealedChunk>> {
-        let chunks = dir.join("chunks");
-        std::fs::create_dir_all(&chunks).unwrap();
-        std::fs::write(sealed_path(&chunks, S), bytes).unwrap();
-        SealedChunk::open(&vfs::real(), &chunks, S, S)
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(sealed_path(dir, S), bytes).unwrap();
+        SealedChunk::open(&vfs::real(), dir, S, S)
     }
 
     /// Both layouts decode to the points sealed, whole rows and block by
@@ -764,7 +763,7 @@ mod tests {
         let f0 = r.get::<f64>("f", 0, 2 * S + 10).unwrap();
         drop(r);
         // Rewrite every sealed file in the first layout.
-        let chunks = d.path().join("chunks");
+        let chunks = d.path().to_path_buf();
         let fs = vfs::real();
         let bases = list_sealed(fs.as_ref(), &chunks).unwrap();
         assert!(bases.len() >= 2, "{bases:?}");
@@ -926,7 +925,7 @@ mod tests {
         s.put("c", C, &[C * 3]).unwrap();
         s.close().unwrap();
         // Chunk 0 sealed again in blocks of 64, block 1 of "f" with pco.
-        let chunks = d.path().join("chunks");
+        let chunks = d.path().to_path_buf();
         let fs = vfs::real();
         let sealed = SealedChunk::open(&fs, &chunks, 0, C).unwrap().unwrap();
         let rows: Vec<_> = sealed
@@ -1025,7 +1024,7 @@ mod tests {
             }
         }
         s.close().unwrap();
-        let chunks = d.path().join("chunks");
+        let chunks = d.path().to_path_buf();
         let sealed = SealedChunk::open(&vfs::real(), &chunks, 0, S)
             .unwrap()
             .unwrap();

@@ -113,13 +113,14 @@ impl Store {
         if vfs::exists(f, &meta_path)? {
             return Err(Error::AlreadyExists { path: meta_path });
         }
-        let chunks = dir.join(core::CHUNKS_DIR);
-        f.create_dir_all(&chunks).ctx(&chunks, "create directory")?;
+        // The chunk files go into `dir` itself: one directory, not two
+        // (a store of an earlier version keeps its `chunks/`).
         write_atomic(f, &dir.join(core::LIST_FILE), format::LIST_MAGIC)?;
         let meta = Meta {
             chunk_size: options.chunk_size,
             resolution: options.resolution,
             start_time: options.start_time,
+            nested: false,
         };
         // The header goes last: a store exists once it is in place.
         write_atomic(f, &meta_path, &format::encode_meta(&meta))?;
@@ -165,9 +166,11 @@ impl Store {
     fn open_locked(fs: FsRef, dir: &Path, lock: Box<dyn VFile>, max_open: usize) -> Result<Store> {
         let f = fs.as_ref();
         let meta = core::read_meta(f, dir)?;
-        let chunks_dir = dir.join(core::CHUNKS_DIR);
-        f.create_dir_all(&chunks_dir)
-            .ctx(&chunks_dir, "create directory")?;
+        let chunks_dir = meta.chunks_dir(dir);
+        if meta.nested {
+            f.create_dir_all(&chunks_dir)
+                .ctx(&chunks_dir, "create directory")?;
+        }
         cleanup(f, dir, &chunks_dir)?;
         let list_path = dir.join(core::LIST_FILE);
         let list = match MetricList::load_tolerant(f, &list_path) {
@@ -697,14 +700,21 @@ fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
         }
         sync_dir(fs, chunks_dir)?;
     }
-    for d in [dir, chunks_dir] {
+    // One directory in a store made now, two in a store of the first
+    // header version (the store's and its `chunks/`).
+    let dirs: &[&Path] = if dir == chunks_dir {
+        &[dir]
+    } else {
+        &[dir, chunks_dir]
+    };
+    for &d in dirs {
         let mut removed = false;
         for name in fs.list_dir(d).ctx(d, "list directory")? {
             let p: PathBuf = d.join(&name);
             let Some(name) = name.to_str() else {
                 continue;
             };
-            let orphan = (name.ends_with(".dat") || name.ends_with(".bit"))
+            let orphan = (is_chunk_file(name, "dat") || is_chunk_file(name, "bit"))
                 && !vfs::exists(fs, &p.with_extension("idx"))?;
             if name.ends_with(".tmp") || (d == chunks_dir && orphan) {
                 match fs.remove_file(&p) {
@@ -721,6 +731,15 @@ fn cleanup(fs: &dyn Vfs, dir: &Path, chunks_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a chunk's file with extension `ext`: 20 decimal
+/// digits (the base), a dot, `ext`. Nothing else in the store's directory
+/// is taken for a leftover of a chunk.
+fn is_chunk_file(name: &str, ext: &str) -> bool {
+    name.strip_suffix(ext)
+        .and_then(|n| n.strip_suffix('.'))
+        .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Rewrites the metric list from its valid records plus the names found in
