@@ -43,7 +43,7 @@ fn slurp(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The check: `slurp --json` gives a p99 within 2.5 % of 0.099 s.
+/// The check of a histogram end to end: `slurp --json` gives a p99 within 2.5 % of 0.099 s.
 #[test]
 fn slurp_json_gives_the_p99_of_one_to_a_hundred_thousand_microseconds() {
     let dir = tempfile::tempdir().unwrap();

@@ -258,9 +258,13 @@
 //! (standalone format) of the values typed as the metric; kind 5, `f64`
 //! values as `k / 10^e`: `e` (a byte, at most 18), a varint length and
 //! that many bytes of `pco` of the `i64` `k`s, then `pco` of the `i64`
-//! differences of each value's bits from those of `k / 10^e`. The writer tries
+//! differences of each value's bits from those of `k / 10^e`; kind 6, a
+//! dictionary (at most one distinct value per two points): a varint `D`,
+//! the `D` distinct values ascending as `u64` bits in kind 0 with `k` = 1,
+//! then each point's index into them, as kind 0 differenced `k` times
+//! (low nibble 0 to 2) or as `pco` of `u64` (low nibble 3). The writer tries
 //! every kind that fits, per block, and
-//! keeps the shortest. Kinds 4 and 5 need the crate's feature `pco`: a build
+//! keeps the shortest. Kinds 4 and 5, and kind 6 with low nibble 3, need the crate's feature `pco`: a build
 //! without it never writes them, and reading a block of either gives
 //! [`Error::NeedsFeature`] for that block's points (other blocks, chunks
 //! and metrics read normally; a `put` that would unseal the chunk fails
